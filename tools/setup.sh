@@ -22,8 +22,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   fi
   echo "setup: apt-get install ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  apt-get -o DPkg::Lock::Timeout=600 update -qq
+  apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
 # node-gyp must find Node's headers locally (no header download here); .npmrc says nodedir=/usr.
