@@ -1,6 +1,7 @@
 // IP addresses: a family plus the address as an unsigned bigint (32 or 128 bits). Parsing is hand-written
-// and strict (no leading zeros, no zone ids, no shorthand forms) because it sits on the hot path of
-// coveringCidrs; the property tests check it against ip-num.
+// and strict (no leading zeros, no zone ids, no inet_aton forms like 127.1 or 0x7f.0.0.1) because it sits
+// on the hot path of coveringCidrs; ip.spec.ts checks it against ip-num, which accepts the same strings
+// except zone ids.
 import { CidrError } from './errors.js';
 
 export type IpFamily = 4 | 6;
