@@ -124,7 +124,13 @@ describe('tunnel over grpc-js', () => {
 
   it('3. 1,000 concurrent flows over one HTTP/2 connection, random sizes up to 1 MB, checksums match', async () => {
     // The target answers each flow with the sha256 of what it read, after the client's EOF.
-    const target = await tcpServer((s) => void readAll(s).then((b) => s.end(sha256(b)), () => s.destroy()));
+    const target = await tcpServer(
+      (s) =>
+        void readAll(s).then(
+          (b) => s.end(sha256(b)),
+          () => s.destroy(),
+        ),
+    );
     const grpc = await startServer(dialerHandler());
     const client = connectClient(grpc.port);
     try {
@@ -132,7 +138,8 @@ describe('tunnel over grpc-js', () => {
         Array.from({ length: 1000 }, async (_, i) => {
           // Log-uniform sizes from 1 B to 1 MiB (every 100th flow exactly 1 MiB): all magnitudes are
           // covered while the total stays near 100 MB, so the test fits the suite's time budget.
-          const size = i % 100 === 0 ? 1024 * 1024 : Math.floor(Math.exp(Math.random() * Math.log(1024 * 1024)));
+          const size =
+            i % 100 === 0 ? 1024 * 1024 : Math.floor(Math.exp(Math.random() * Math.log(1024 * 1024)));
           const data = randomBytes(size, i + 7);
           const id = ConnId.of('tcp', { ip: '127.0.0.1', port: 10000 + i }, local(target.port));
           const stream = await openTunnel(client, { id, sessionId: 's', dialTimeoutMs: 10_000 });
