@@ -238,6 +238,11 @@ export class TunnelStream extends EventEmitter<StreamEvents> {
     });
   }
 
+  /** Largest DATA body per frame; bigger writes are split. */
+  get maxChunkBytes(): number {
+    return this.opts.maxChunkBytes;
+  }
+
   /** The configured bound on bufferedBytes. */
   get maxBufferedBytes(): number {
     return this.opts.maxBufferedBytes;

@@ -269,6 +269,7 @@ async function run(): Promise<void> {
   const sinkPort = agent.ports['sink']!;
   const echoPort = agent.ports['echo']!;
   const bulkTunnel = await clientSide(manager.ports['grpc']!, sinkPort);
+  const oneHop = await clientSide(agent.ports['grpc']!, sinkPort);
   const pingTunnel = await clientSide(manager.ports['grpc']!, echoPort);
   const rawClients = {
     fast: grpcClient(rawFast.ports['grpc']!, 'fast'),
@@ -277,12 +278,14 @@ async function run(): Promise<void> {
 
   const direct = 'direct TCP (loopback)';
   const tunnel = 'tunnel: socket > tunnel > splice > tunnel > dialer > sink';
+  const oneHopName = 'tunnel, one hop: socket > tunnel > dialer > sink';
   const rawName = (c: Codec) => `raw grpc-js stream, ${MESSAGE_BYTES / 1024} KiB msgs, ${c} codec`;
   const rows: Array<[string, () => Promise<number>]> = [
     [direct, () => bulkOnce(sinkPort, total)],
     [rawName('fast'), () => rawGrpcOnce(rawClients.fast, total)],
     [rawName('generated'), () => rawGrpcOnce(rawClients.generated, total)],
     [tunnel, () => bulkOnce(bulkTunnel.port, total)],
+    [oneHopName, () => bulkOnce(oneHop.port, total)],
   ];
   const results = new Map<string, number[]>();
   await bulkOnce(bulkTunnel.port, 8 * MB); // warm-up (JIT, HTTP/2 windows)
@@ -322,6 +325,7 @@ async function run(): Promise<void> {
   rawClients.fast.close();
   rawClients.generated.close();
   bulkTunnel.close();
+  oneHop.close();
   pingTunnel.close();
   await Promise.all([agent, manager, rawFast, rawGenerated].map((w) => w.worker.terminate()));
 }
