@@ -275,7 +275,13 @@ export class DnsServer implements AsyncDisposable {
   async listen(port: number): Promise<void> {
     const family = net.isIPv6(this.#options.address) ? 'udp6' : 'udp4';
     for (let attempt = 0; ; attempt++) {
-      const udp = dgram.createSocket({ type: family, reuseAddr: false });
+      // Large buffers (the kernel caps them at net.core.[rw]mem_max) absorb bursts instead of dropping them.
+      const udp = dgram.createSocket({
+        type: family,
+        reuseAddr: false,
+        recvBufferSize: 4 << 20,
+        sendBufferSize: 4 << 20,
+      });
       try {
         await new Promise<void>((resolve, reject) => {
           udp.once('error', reject);
@@ -410,11 +416,9 @@ export class DnsServer implements AsyncDisposable {
       return writeRejection(msg, parsed, this.#maxUdpPayload);
     }
     const maxBytes = tcp ? 65_535 : udpLimit(parsed, this.#maxUdpPayload);
-    const reply = (r: Resolved) =>
-      writeResponse(msg, parsed, { ...r, maxBytes, ednsPayload: this.#maxUdpPayload });
     if (!this.#allowSource(source)) {
       this.#stats.refused++;
-      return reply({ rcode: Rcode.REFUSED });
+      return writeResponse(msg, parsed, { rcode: Rcode.REFUSED, maxBytes, ednsPayload: this.#maxUdpPayload });
     }
     const lower = parsed.name.toLowerCase();
     const name = stripDropSuffixes(this.#config, lower);
@@ -423,9 +427,26 @@ export class DnsServer implements AsyncDisposable {
       const hit = this.#cache.get(cacheKey(name, type));
       if (hit !== undefined) {
         this.#stats.cacheHits++;
-        return reply(this.#fromCache(hit, name));
+        // The hot path: one allocation and three copies.
+        if (hit.rcode === Rcode.NOERROR) {
+          return writeResponse(msg, parsed, {
+            rcode: Rcode.NOERROR,
+            answers: hit.section,
+            authoritative: true,
+            recursionAvailable: this.#options.fallback !== undefined,
+            maxBytes,
+            ednsPayload: this.#maxUdpPayload,
+          });
+        }
+        return writeResponse(msg, parsed, {
+          ...this.#fromCache(hit, name),
+          maxBytes,
+          ednsPayload: this.#maxUdpPayload,
+        });
       }
     }
+    const reply = (r: Resolved) =>
+      writeResponse(msg, parsed, { ...r, maxBytes, ednsPayload: this.#maxUdpPayload });
     if (lower === SANITY_CHECK_NAME || name === 'localhost') {
       return reply({ rcode: Rcode.NOERROR, answers: localhostSection(type), authoritative: true });
     }
