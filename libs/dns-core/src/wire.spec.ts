@@ -222,3 +222,11 @@ describe('writeResponse', () => {
     expect(decoded.answers).toHaveLength(0);
   });
 });
+
+it('rejects trailing bytes after the last record', () => {
+  const msg = Buffer.concat([
+    dnsPacket.encode({ type: 'query', id: 1, questions: [{ type: 'A', name: 'a' }] }),
+    Buffer.from([0, 0]),
+  ]);
+  expect(parseQuery(msg)).toMatchObject({ kind: 'reject', rcode: Rcode.FORMERR });
+});
