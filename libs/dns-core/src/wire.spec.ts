@@ -53,7 +53,7 @@ describe('parseQuery', () => {
     });
   });
 
-  const hostile: Array<[string, Buffer, string, number?]> = [
+  const hostile: Array<[string, Buffer, string, number | undefined]> = [
     ['empty', Buffer.alloc(0), 'drop', undefined],
     ['short header', Buffer.alloc(11), 'drop', undefined],
     ['a response', Buffer.concat([header(1, 0x8000, 1, 0, 0, 0), question([1, 0x61])]), 'drop', undefined],

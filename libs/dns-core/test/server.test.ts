@@ -369,6 +369,49 @@ describe('fallback upstream', () => {
   });
 });
 
+describe('bounds and logs', () => {
+  it('answers SERVFAIL at once beyond maxConcurrentQueries', async () => {
+    await withServer({ maxConcurrentQueries: 2 }, async (server, cluster) => {
+      cluster.delayMs = 300;
+      const r = nodeResolver(server.address.port);
+      const slow = ['a', 'b'].map((n) => r.resolve4(`${n}.default.svc.cluster.local`).catch(() => undefined));
+      await new Promise((res) => setTimeout(res, 50));
+      await expect(r.resolve4(ECHO)).rejects.toMatchObject({ code: 'ESERVFAIL' });
+      expect(server.stats.overloaded).toBe(1);
+      await Promise.all(slow);
+      expect(await r.resolve4(ECHO)).toEqual(['198.19.0.5']);
+    });
+  });
+
+  it('logs every routing decision in one line with its reason', async () => {
+    const lines: Array<{ fields: Record<string, unknown>; message: string }> = [];
+    const log = {
+      debug: (fields: object, message: string) =>
+        lines.push({ fields: fields as Record<string, unknown>, message }),
+      info: () => {},
+      warn: () => {},
+    };
+    await withServer({ log }, async (server) => {
+      await dig(server.address.port, 'www.example.test');
+      await dig(server.address.port, 'x.svc');
+      expect(lines.map((l) => l.message)).toEqual([
+        'cluster DNS excluded for name "www.example.test": no inclusion rule matched',
+        'cluster DNS included for name "x.svc": ends with "svc"',
+      ]);
+      expect(lines[1]!.fields).toMatchObject({ name: 'x.svc', cluster: true, rule: 'svc' });
+      expect(server.explain('Echo.Tel2-Search.')).toMatchObject({ name: 'echo', rule: 'single-label' });
+    });
+  });
+
+  it('serves IPv6 loopback', async () => {
+    await withServer({ address: '::1' }, async (server) => {
+      const r = new dnsPromises.Resolver({ timeout: 2000, tries: 1 });
+      r.setServers([`[::1]:${server.address.port}`]);
+      expect(await r.resolve4(ECHO)).toEqual(['198.19.0.5']);
+    });
+  });
+});
+
 describe('no open resolver', () => {
   it('refuses to bind a wildcard address', async () => {
     const cluster = new TableCluster([]);
