@@ -34,6 +34,9 @@ import {
 } from './wire.js';
 import type { EncodedSection, ParsedQuery } from './wire.js';
 
+/** Answers a TCP peer may leave unread before we close its connection. */
+const MAX_TCP_UNREAD_BYTES = 1 << 20;
+
 /** The name systemd-resolved's sanity check asks (reference 4.2 step 2): answered with localhost. */
 export const SANITY_CHECK_NAME = 'jhfweoitnkgyeta.tel2-search';
 
@@ -368,13 +371,17 @@ export class DnsServer implements AsyncDisposable {
     let buffered = Buffer.alloc(0);
     const send = (reply: Buffer | undefined) => {
       if (reply === undefined || socket.destroyed) return;
+      if (socket.writableLength > MAX_TCP_UNREAD_BYTES) {
+        socket.destroy(); // the peer does not read its answers: do not buffer them without bound
+        return;
+      }
       const len = Buffer.allocUnsafe(2);
       len.writeUInt16BE(reply.length);
       socket.write(Buffer.concat([len, reply]));
     };
-    socket.on('data', (chunk) => {
-      buffered = buffered.length === 0 ? chunk : Buffer.concat([buffered, chunk]);
-      while (buffered.length >= 2) {
+    // Handles complete frames while fewer than maxPipeline queries are outstanding; reading pauses otherwise.
+    const drain = () => {
+      while (buffered.length >= 2 && pending < maxPipeline && !socket.destroyed) {
         const len = buffered.readUInt16BE(0);
         if (len > MAX_QUERY_BYTES) {
           this.#stats.dropped++;
@@ -390,14 +397,19 @@ export class DnsServer implements AsyncDisposable {
           continue;
         }
         pending++;
-        if (pending >= maxPipeline) socket.pause();
         reply
           .then(send, (err: unknown) => this.#log.warn({ err: String(err) }, 'dns query failed'))
           .finally(() => {
             pending--;
-            if (pending < maxPipeline && socket.isPaused()) socket.resume();
+            drain();
           });
       }
+      if (pending >= maxPipeline) socket.pause();
+      else if (socket.isPaused()) socket.resume();
+    };
+    socket.on('data', (chunk) => {
+      buffered = buffered.length === 0 ? chunk : Buffer.concat([buffered, chunk]);
+      drain();
     });
     socket.on('error', () => socket.destroy());
     socket.on('close', () => this.#tcpSockets.delete(socket));

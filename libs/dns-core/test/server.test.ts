@@ -383,6 +383,43 @@ describe('bounds and logs', () => {
     });
   });
 
+  it('pauses a TCP connection at maxTcpPipeline outstanding queries and still answers them all', async () => {
+    await withServer({ maxTcpPipeline: 2 }, async (server, cluster) => {
+      cluster.delayMs = 60;
+      const frames = Buffer.concat(
+        [1, 2, 3, 4, 5].map((id) => {
+          const q = dnsPacket.encode({
+            type: 'query',
+            id,
+            questions: [{ type: 'A', name: `n${id}.default.svc.cluster.local` }],
+          });
+          const len = Buffer.alloc(2);
+          len.writeUInt16BE(q.length);
+          return Buffer.concat([len, q]);
+        }),
+      );
+      const t0 = Date.now();
+      const ids = await new Promise<number[]>((resolve) => {
+        const got: number[] = [];
+        let buf = Buffer.alloc(0);
+        const s = net.connect(server.address.port, '127.0.0.1', () => s.write(frames));
+        s.on('data', (c) => {
+          buf = Buffer.concat([buf, c]);
+          while (buf.length >= 2 && buf.length >= 2 + buf.readUInt16BE(0)) {
+            got.push(buf.readUInt16BE(2));
+            buf = buf.subarray(2 + buf.readUInt16BE(0));
+          }
+          if (got.length === 5) {
+            s.destroy();
+            resolve(got);
+          }
+        });
+      });
+      expect(ids.sort()).toEqual([1, 2, 3, 4, 5]);
+      expect(Date.now() - t0).toBeGreaterThanOrEqual(150); // three waves of at most two lookups
+    });
+  });
+
   it('logs every routing decision in one line with its reason', async () => {
     const lines: Array<{ fields: Record<string, unknown>; message: string }> = [];
     const log = {
