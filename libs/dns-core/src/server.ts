@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import type { Answer } from 'dns-packet';
 import { DnsCache, cacheKey } from './cache.js';
 import type { CachedAnswer } from './cache.js';
-import { silentLogger } from './logger.js';
+import { rateLimitWarnings, silentLogger } from './logger.js';
 import type { DnsLogger } from './logger.js';
 import { isSingleLabel, SEARCH_MARKER } from './names.js';
 import { encodeSection } from './record-codec.js';
@@ -182,7 +182,7 @@ export class DnsServer implements AsyncDisposable {
   /** @internal use openDnsServer() */
   constructor(options: DnsServerOptions) {
     this.#options = options;
-    this.#log = options.log ?? silentLogger;
+    this.#log = rateLimitWarnings(options.log ?? silentLogger);
     this.#config = normalizeDnsConfig(options.config);
     this.#cache = new DnsCache({
       ttlMs: options.cacheTtlMs ?? 60_000,

@@ -191,6 +191,12 @@ describe('dns server with dig', () => {
     expect(reply.readUInt16BE(0)).toBe(9);
   });
 
+  it('answers the resolved sanity name and localhost locally', async () => {
+    const sanity = await dig(server.address.port, 'jhfweoitnkgyeta.tel2-search');
+    expect(sanity.answers[0]).toEqual(['jhfweoitnkgyeta.tel2-search.', '0', 'IN', 'A', '127.0.0.1']);
+    expect((await dig(server.address.port, 'localhost', 'AAAA')).answers[0]?.[4]).toBe('::1');
+  });
+
   it('FORMERR for two questions', async () => {
     const two = dnsPacket.encode({
       type: 'query',
