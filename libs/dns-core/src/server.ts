@@ -96,6 +96,10 @@ export interface DnsServerStats {
   overloaded: number;
   recursionsBlocked: number;
   tcpConnections: number;
+  /** Distinct cluster lookups in flight now. */
+  inFlightLookups: number;
+  /** Queries waiting on the cluster or the fallback now. */
+  activeQueries: number;
 }
 
 interface Resolved {
@@ -164,6 +168,8 @@ export class DnsServer implements AsyncDisposable {
     overloaded: 0,
     recursionsBlocked: 0,
     tcpConnections: 0,
+    inFlightLookups: 0,
+    activeQueries: 0,
   };
   #config: NormalizedDnsConfig;
   #generation = 0;
@@ -206,7 +212,12 @@ export class DnsServer implements AsyncDisposable {
   }
 
   get stats(): Readonly<DnsServerStats> {
-    return { ...this.#stats, tcpConnections: this.#tcpSockets.size };
+    return {
+      ...this.#stats,
+      tcpConnections: this.#tcpSockets.size,
+      inFlightLookups: this.#inFlight.size,
+      activeQueries: this.#active,
+    };
   }
 
   get cacheSize(): number {
