@@ -32,26 +32,23 @@ beforeAll(async () => {
 }, 30_000);
 afterAll(() => server.close());
 
-const validQuery = dnsPacket.encode(
-  {
-    type: 'query',
-    id: 77,
-    questions: [{ type: 'A', name: ECHO }],
-    additionals: [
-      {
-        type: 'OPT',
-        name: '.',
-        udpPayloadSize: 1232,
-        extendedRcode: 0,
-        ednsVersion: 0,
-        flags: 0,
-        flag_do: false,
-        options: [],
-      },
-    ],
-  },
-  30_000,
-);
+const validQuery = dnsPacket.encode({
+  type: 'query',
+  id: 77,
+  questions: [{ type: 'A', name: ECHO }],
+  additionals: [
+    {
+      type: 'OPT',
+      name: '.',
+      udpPayloadSize: 1232,
+      extendedRcode: 0,
+      ednsVersion: 0,
+      flags: 0,
+      flag_do: false,
+      options: [],
+    },
+  ],
+});
 
 function hdr(qd: number, an: number, ns: number, ar: number): number[] {
   return [0, 1, 1, 0, qd >> 8, qd & 255, an >> 8, an & 255, ns >> 8, ns & 255, ar >> 8, ar & 255];
