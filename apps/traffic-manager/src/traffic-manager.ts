@@ -23,6 +23,7 @@ import { createMetrics, type ManagerMetrics } from './metrics.js';
 import { startMetricsServer } from './metrics-server.js';
 import { SessionRegistry } from './sessions/session-registry.js';
 import type { TunnelBroker } from './tunnel/tunnel-broker.js';
+import { TunnelRouter } from './tunnel/tunnel-router.js';
 import { systemClock, type Clock } from './util/clock.js';
 
 export interface TrafficManagerDeps {
@@ -102,7 +103,14 @@ export async function startTrafficManager(
     deps.subnets,
     log.child({ component: 'cluster-info' }),
   );
-  const tunnels = deps.tunnels?.({ sessions, intercepts, metrics, log });
+  const tunnels = (
+    deps.tunnels ?? ((parts) => new TunnelRouter({ ...parts, managerNamespace: config.namespace }))
+  )({
+    sessions,
+    intercepts,
+    metrics,
+    log,
+  });
   const impl = createManagerServer({
     log,
     version: deps.version,
