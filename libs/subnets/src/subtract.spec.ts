@@ -47,16 +47,12 @@ describe('subtract', () => {
     fc.assert(
       fc.property(cidr(), cidr(), (a, b) => {
         const out = subtract(a, b);
-        for (const [i, p] of out.entries()) {
-          expect(intervalCovers(a, p)).toBe(true);
-          expect(intervalOverlaps(p, b)).toBe(false);
-          for (const q of out.slice(i + 1)) expect(intervalOverlaps(p, q)).toBe(false);
-        }
+        expect(out.every((p) => intervalCovers(a, p) && !intervalOverlaps(p, b))).toBe(true);
+        // Sorted by address and each piece ends before the next starts: pairwise disjoint.
+        expect(out.every((p, i) => i === 0 || last(out[i - 1]!) < first(p))).toBe(true);
         const intersection = intervalCovers(a, b) ? size(b) : intervalCovers(b, a) ? size(a) : 0n;
         expect(out.reduce((n, p) => n + size(p), 0n) + intersection).toBe(size(a));
         if (covers(a, b) && a.prefix < b.prefix) expect(out).toHaveLength(b.prefix - a.prefix);
-        expect([...out].sort((x, y) => (first(x) < first(y) ? -1 : 1))).toEqual(out);
-        expect(out.every((p) => last(p) <= last(a))).toBe(true);
       }),
       { numRuns: 3000 },
     );
