@@ -48,7 +48,14 @@ describe('Manager gRPC service', () => {
       'echo.default.svc.cluster.local': ['198.19.0.20'],
       'echo.team.svc.cluster.local': ['198.19.0.30'],
     });
-    h = await startHarness({ DNS_SERVERS: dns.address, AGENT_SESSION_TTL: '400ms', DNS_TIMEOUT: '1s' });
+    h = await startHarness({
+      DNS_SERVERS: dns.address,
+      AGENT_SESSION_TTL: '400ms',
+      DNS_TIMEOUT: '1s',
+      CLIENT_ROUTING_ALSO_PROXY_SUBNETS: '198.51.100.0/24',
+      CLIENT_ROUTING_NEVER_PROXY_SUBNETS: '198.18.2.128/25',
+      CLIENT_DNS_INCLUDE_SUFFIXES: '.internal',
+    });
   });
   afterAll(async () => {
     await h.close();
@@ -82,6 +89,10 @@ describe('Manager gRPC service', () => {
     expect(ipNets([info.serviceSubnet!])).toEqual(['198.19.0.0/20']);
     expect(info.dns?.clusterDomain).toBe('cluster.local.');
     expect(info.dns?.excludeSuffixes).toEqual(['.com', '.io', '.net', '.org', '.ru']);
+    expect(info.dns?.includeSuffixes).toEqual(['.internal']);
+    expect(ipNets(info.routing!.alsoProxySubnets)).toEqual(['198.51.100.0/24']);
+    expect(ipNets(info.routing!.neverProxySubnets)).toEqual(['198.18.2.128/25']);
+    expect(info.routing!.allowConflictingSubnets).toEqual([]);
     expect([...info.managerPodIp].join('.')).toBe('198.18.1.10');
     expect(info.managerNamespace).toBe('ambassador');
     expect(h.api.services.size).toBe(0);
