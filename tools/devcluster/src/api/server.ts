@@ -9,7 +9,7 @@ import { patchTypeOf, type ApiCore, type DeleteOptions } from './core.js';
 import { ApiError, badRequest, notFound } from './errors.js';
 import { isRecord, type KubeObject } from './object.js';
 import { decodeProtobufObject, isProtobuf } from './protobuf.js';
-import { openApiDocument, openApiRoot } from './openapi.js';
+import { openApiDocument, openApiRoot, openApiV2Protobuf } from './openapi.js';
 import { handlePortForwardUpgrade, type PodDialer } from './portforward.js';
 import {
   apiVersionOf,
@@ -146,6 +146,17 @@ class Handler {
     const user = this.o.tokens.authenticate(req.headers.authorization);
     if (!user) throw new ApiError(401, 'Unauthorized', 'Unauthorized');
     if (path === '/openapi/v3') return sendJson(res, 200, openApiRoot());
+    if (path === '/openapi/v2') {
+      // An empty OpenAPI v2 document (protobuf, as kubectl requests it): kubectl validates Lists
+      // client-side and skips kinds without a schema.
+      const doc = openApiV2Protobuf();
+      res.writeHead(200, {
+        'Content-Type': 'application/com.github.proto-openapi.spec.v2.v1.0+protobuf',
+        'Content-Length': doc.length,
+      });
+      res.end(doc);
+      return;
+    }
     const oa = /^\/openapi\/v3\/(?:api\/(v1)|apis\/([^/]+)\/([^/]+))$/.exec(path);
     if (oa) {
       const doc = oa[1] ? openApiDocument('', 'v1') : openApiDocument(oa[2] ?? '', oa[3] ?? '');

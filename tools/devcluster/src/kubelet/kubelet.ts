@@ -199,7 +199,7 @@ export class Kubelet {
     rt.id = this.o.nextPodId();
     this.report(rt);
     await mkdir(rt.dir, { recursive: true });
-    const hostname = str(spec['hostname']) ?? name;
+    const hostname = str(spec['hostname']) || name;
     const search = [`${ns}.svc.${clusterDomain}`, `svc.${clusterDomain}`, clusterDomain];
     await createPodNetwork(this.o.names, rt.id, this.o.nodeIndex, rt.ip, {
       resolvConf: `search ${search.join(' ')}\nnameserver ${kubeDnsServiceIp}\noptions ndots:5\n`,
@@ -256,7 +256,7 @@ export class Kubelet {
     const base: Record<string, string> = {
       PATH: process.env['PATH'] ?? '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
       HOME: '/root',
-      HOSTNAME: str(field(pod, 'spec', 'hostname')) ?? rt.name,
+      HOSTNAME: str(field(pod, 'spec', 'hostname')) || rt.name,
       ...resolved.env,
     };
     const env = containerEnv(this.o.store, pod, spec, base);
