@@ -131,6 +131,7 @@ async function main(): Promise<void> {
     startEndpointsController(store, log),
     startKubeProxy(store, names, log),
   ];
+  for (const r of reconcilers) r.trigger(); // the bootstrap objects predate their subscriptions
   cleanups.push(() => reconcilers.forEach((r) => r.stop()));
   for (const k of kubelets) k.start();
   cleanups.push(() => Promise.all(kubelets.map((k) => k.close())).then(() => undefined));

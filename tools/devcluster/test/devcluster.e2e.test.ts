@@ -1,6 +1,6 @@
 // End-to-end: a real devcluster (needs root), real kubectl and @kubernetes/client-node.
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -471,4 +471,44 @@ describeRoot('devcluster end to end', () => {
     expect(await leftovers(name)).toEqual([]);
     expect(newPids.filter(alive)).toEqual([]);
   }, 90000);
+});
+
+describeRoot('devcluster --recursive-dns', () => {
+  const rname = `r${process.pid % 100000}`;
+  let rc: DevCluster;
+
+  beforeAll(async () => {
+    rc = await startDevCluster({ name: rname, nodes: 1, recursiveDns: true });
+  }, 60000);
+
+  afterAll(async () => {
+    await rc?.down();
+  }, 60000);
+
+  it('resolves non-cluster names with the workstation resolver of the moment', async () => {
+    const k = (args: string[]) => run(kubectlBin, ['--kubeconfig', rc.hostKubeconfig, ...args]);
+    await k(['run', 'probe', '--image=busybox']);
+    await waitFor('probe running', async () =>
+      (await k(['get', 'pod', 'probe', '-o', 'jsonpath={.status.phase}'])).stdout === 'Running'
+        ? true
+        : undefined,
+    );
+    const inPod = (cmd: string) => rc.exec('pod/default/probe', ['sh', '-c', cmd]);
+    // A fresh cluster: the kubernetes Service works before any Service changed.
+    expect(
+      (await inPod('curl -sk -o /dev/null -w "%{http_code}" https://kubernetes.default/version')).stdout,
+    ).toBe('200');
+    expect((await inPod('getent hosts one.example.test')).stdout).toMatch(/^198\.19\.255\.1\s/);
+    const resolvConf = `/etc/netns/${rname}-ws/resolv.conf`;
+    const original = readFileSync(resolvConf, 'utf8');
+    try {
+      writeFileSync(resolvConf, 'nameserver 198.19.255.77\n'); // nothing answers there
+      expect((await inPod('dig +tries=1 +time=4 +short two.example.test')).stdout).not.toContain(
+        '198.19.255.1',
+      );
+    } finally {
+      writeFileSync(resolvConf, original);
+    }
+    expect((await inPod('getent hosts three.example.test')).stdout).toMatch(/^198\.19\.255\.1\s/);
+  }, 60000);
 });
