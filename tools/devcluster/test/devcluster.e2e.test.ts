@@ -445,6 +445,17 @@ describeRoot('devcluster end to end', () => {
     const pods = await echoPods();
     expect(pods).toEqual([]);
     expect(before.length).toBeGreaterThan(0);
+
+    // Deleting a namespace deletes what is in it (pods stopped by their kubelet) and then itself.
+    expect((await kubectl(['create', 'namespace', 'doomed'])).code).toBe(0);
+    expect((await kubectl(['-n', 'doomed', 'run', 'p', '--image=echo'])).code).toBe(0);
+    expect(
+      (await kubectl(['-n', 'doomed', 'wait', '--for=condition=Ready', 'pod/p', '--timeout=20s'])).code,
+    ).toBe(0);
+    const netnsBefore = (await run('ip', ['netns', 'list'])).stdout.split('\n').length;
+    expect((await kubectl(['delete', 'namespace', 'doomed'])).code).toBe(0);
+    expect((await kubectl(['get', 'namespace', 'doomed'])).code).not.toBe(0);
+    expect((await run('ip', ['netns', 'list'])).stdout.split('\n').length).toBe(netnsBefore - 1);
   }, 60000);
 
   it('item 5: an up after kill -9 of the supervisor succeeds, and down leaves nothing behind', async () => {
