@@ -248,8 +248,18 @@ export class Kubelet {
       strList(spec['args']),
     );
     if (typeof resolved === 'string') {
-      c.state = { waiting: { reason: 'ErrImagePull', message: resolved } };
+      // Like an image pull back-off: the mapping may gain the image (files are re-read on every try).
+      c.state = {
+        waiting: {
+          reason: c.restartTimer === undefined ? 'ErrImagePull' : 'ImagePullBackOff',
+          message: resolved,
+        },
+      };
       this.o.log(`kubelet ${this.o.nodeName}: ${rt.namespace}/${rt.name}/${c.name}: ${resolved}`);
+      c.restartTimer = setTimeout(() => {
+        c.restartTimer = undefined;
+        if (!rt.stopping) this.advance(rt);
+      }, 5000);
       this.report(rt);
       return;
     }
