@@ -452,10 +452,12 @@ describeRoot('devcluster end to end', () => {
     expect(
       (await kubectl(['-n', 'doomed', 'wait', '--for=condition=Ready', 'pod/p', '--timeout=20s'])).code,
     ).toBe(0);
-    const netnsBefore = (await run('ip', ['netns', 'list'])).stdout.split('\n').length;
+    const ours = async () =>
+      (await run('ip', ['netns', 'list'])).stdout.split('\n').filter((l) => l.startsWith(`${name}-`)).length;
+    const netnsBefore = await ours();
     expect((await kubectl(['delete', 'namespace', 'doomed'])).code).toBe(0);
     expect((await kubectl(['get', 'namespace', 'doomed'])).code).not.toBe(0);
-    expect((await run('ip', ['netns', 'list'])).stdout.split('\n').length).toBe(netnsBefore - 1);
+    expect(await ours()).toBe(netnsBefore - 1);
   }, 60000);
 
   it('item 5: an up after kill -9 of the supervisor succeeds, and down leaves nothing behind', async () => {
