@@ -3,7 +3,7 @@
 // pod's namespace (own mount and UTS namespaces with the service-account files and the pod's hostname),
 // restarts containers per restartPolicy, runs readiness probes and reports pod status.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, openSync, closeSync, readFileSync, existsSync } from 'node:fs';
+import { mkdirSync, openSync, closeSync, existsSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Tokens } from '../api/auth.js';
@@ -503,16 +503,6 @@ export class Kubelet {
     this.closed = true;
     this.unsubscribe?.();
     await Promise.all([...this.pods.values()].map((rt) => this.stopPod(rt, 0, false)));
-  }
-
-  readLog(namespace: string, name: string, container: string | undefined): string | undefined {
-    const f = this.logFile(namespace, name, container);
-    if (!f) return undefined;
-    try {
-      return readFileSync(f, 'utf8');
-    } catch {
-      return '';
-    }
   }
 }
 
