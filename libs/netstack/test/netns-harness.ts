@@ -35,6 +35,7 @@ export async function createTunNamespace(
     await linkConfig.moveToNetns({ link: tun.name }, ns);
     const t = { link: tun.name, netns: ns };
     await linkConfig.setMtu(t, options.mtu ?? 65520);
+    await linkConfig.setTxQueueLength(t, 10_000);
     await linkConfig.addAddress(t, '198.19.0.1/32');
     await linkConfig.addAddress(t, '2001:db8:ffff::1/128');
     await linkConfig.setUp(t);

@@ -87,6 +87,7 @@ async function withTunNamespace<T>(mtu: number, f: (ns: string) => Promise<T>): 
     await linkConfig.moveToNetns({ link: tun.name }, ns);
     const t = { link: tun.name, netns: ns };
     await linkConfig.setMtu(t, mtu);
+    await linkConfig.setTxQueueLength(t, 10_000);
     await linkConfig.addAddress(t, '198.19.0.1/32');
     await linkConfig.setUp(t);
     await linkConfig.addRoute(t, '198.18.0.0/16');

@@ -52,6 +52,7 @@ export interface TcpHost {
 }
 
 const WSCALE = 7;
+const MAX_WINDOW_SEGMENTS = 256;
 
 export class TcpConnection implements TcpEndpoints {
   state: TcpState = 'connecting';
@@ -76,6 +77,8 @@ export class TcpConnection implements TcpEndpoints {
   private ooo: Array<{ seq: number; data: Buffer; fin: boolean }> = [];
   private oooBytes = 0;
   private finReceived = false;
+  private rx: Buffer[] = [];
+  private rxBytes = 0;
 
   // Send side.
   private readonly iss: number;
@@ -353,11 +356,11 @@ export class TcpConnection implements TcpEndpoints {
     const flow = this.flow!;
     if (dataLen > 0) {
       // Bound what the peer can make us hold even if it ignores our window.
-      if (flow.readableLength > 2 * this.host.config.receiveBuffer) {
+      if (flow.readableLength + this.rxBytes > 2 * this.host.config.receiveBuffer) {
         this.sendAck();
         return;
       }
-      flow.push(seg.buf.subarray(dataOff, dataOff + dataLen));
+      this.deliver(seg.buf.subarray(dataOff, dataOff + dataLen));
       this.rcvNxt = (this.rcvNxt + dataLen) >>> 0;
     }
     if (this.ooo.length > 0) fin = this.drainOoo() || fin;
@@ -376,7 +379,6 @@ export class TcpConnection implements TcpEndpoints {
 
   /** Delivers queued segments that are now in order; returns true when a FIN became in order. */
   private drainOoo(): boolean {
-    const flow = this.flow!;
     let i = 0;
     for (; i < this.ooo.length; i++) {
       const s = this.ooo[i]!;
@@ -385,7 +387,7 @@ export class TcpConnection implements TcpEndpoints {
       this.oooBytes -= s.data.length;
       const skip = -d;
       if (skip < s.data.length) {
-        flow.push(skip > 0 ? s.data.subarray(skip) : s.data);
+        this.deliver(skip > 0 ? s.data.subarray(skip) : s.data);
         this.rcvNxt = (this.rcvNxt + s.data.length - skip) >>> 0;
       }
       if (s.fin && skip <= s.data.length) {
@@ -398,9 +400,28 @@ export class TcpConnection implements TcpEndpoints {
     return false;
   }
 
+  /**
+   * In-order payload waits until the end of the input batch and is pushed as one chunk: the flow's
+   * consumer (usually a socket) then makes one write per batch instead of one per packet.
+   */
+  private deliver(data: Buffer): void {
+    this.rx.push(data);
+    this.rxBytes += data.length;
+    if (this.rx.length === 1) this.markDirty();
+  }
+
+  private flushRx(): void {
+    if (this.rx.length === 0) return;
+    const chunk = this.rx.length === 1 ? this.rx[0]! : Buffer.concat(this.rx, this.rxBytes);
+    this.rx = [];
+    this.rxBytes = 0;
+    this.flow!.push(chunk);
+  }
+
   private onFin(): void {
     this.finReceived = true;
     this.rcvNxt = (this.rcvNxt + 1) >>> 0;
+    this.flushRx();
     this.flow!.push(null);
     if (this.state === 'established') this.state = 'close-wait';
     else if (this.state === 'fin-wait-1') this.state = this.finAcked ? 'time-wait' : 'closing';
@@ -423,8 +444,13 @@ export class TcpConnection implements TcpEndpoints {
 
   private advertisedWindow(): number {
     const flow = this.flow;
-    const buffered = (flow ? flow.readableLength : 0) + this.oooBytes;
-    let wnd = Math.max(0, this.host.config.receiveBuffer - buffered);
+    const buffered = (flow ? flow.readableLength : 0) + this.rxBytes + this.oooBytes;
+    // At most MAX_WINDOW_SEGMENTS full segments in flight: the TUN's queue holds only so many packets
+    // (txqueuelen, 500 by default) and packets it drops cost the sender a recovery round.
+    let wnd = Math.min(
+      Math.max(0, this.host.config.receiveBuffer - buffered),
+      MAX_WINDOW_SEGMENTS * this.mss,
+    );
     // Never shrink the right edge we already promised.
     const promised = seqDiff(this.rcvRightEdge, this.rcvNxt);
     if (wnd < promised) wnd = promised;
@@ -460,6 +486,7 @@ export class TcpConnection implements TcpEndpoints {
   flushOutput(): void {
     this.dirty = false;
     if (this.state === 'closed' || this.state === 'connecting' || this.state === 'syn-received') return;
+    this.flushRx();
     if (this.state === 'established' || this.state === 'close-wait' || this.finSent) this.trySend();
     if (this.ackPending) this.sendAck();
   }
@@ -673,7 +700,10 @@ export class TcpConnection implements TcpEndpoints {
   onReadDemand(): void {
     if (this.state === 'closed' || this.finReceived) return;
     const promised = seqDiff(this.rcvRightEdge, this.rcvNxt);
-    const possible = this.host.config.receiveBuffer - (this.flow?.readableLength ?? 0) - this.oooBytes;
+    const possible = Math.min(
+      this.host.config.receiveBuffer - (this.flow?.readableLength ?? 0) - this.rxBytes - this.oooBytes,
+      MAX_WINDOW_SEGMENTS * this.mss,
+    );
     if (possible - promised >= this.windowUpdateThreshold()) this.scheduleAck();
   }
 
@@ -702,6 +732,8 @@ export class TcpConnection implements TcpEndpoints {
     this.rtoDeadline = 0;
     this.deadline = 0;
     this.queue.clear();
+    this.rx = [];
+    this.rxBytes = 0;
     this.ooo = [];
     this.oooBytes = 0;
     const cb = this.pendingWriteCb;
