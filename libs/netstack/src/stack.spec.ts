@@ -91,7 +91,7 @@ describe('Netstack fuzz', () => {
     // Connections created by mutated SYNs wait for the (rejecting) handler; none may stay open.
     return new Promise<void>((resolve) =>
       setTimeout(() => {
-        expect(stack.getStats().tcpActive).toBe(0);
+        expect(stack.getStats()).toMatchObject({ tcpActive: 0, udpActive: 0 });
         stack.close();
         resolve();
       }, 50),
