@@ -137,11 +137,7 @@ export class Netstack implements TcpHost, UdpHost {
     this.closed = true;
     if (this.timer) clearInterval(this.timer);
     for (const conn of [...this.connections]) {
-      if (conn.state !== 'connecting' && conn.state !== 'time-wait') {
-        writeSegment(this.arena, conn, 0, 0, RST, 0, null, 0, 0);
-      }
-      conn.abort.abort();
-      conn.fail(Object.assign(new Error('the network stack was closed'), { code: 'ECONNABORTED' }));
+      conn.reset(Object.assign(new Error('the network stack was closed'), { code: 'ECONNABORTED' }));
     }
     for (const flow of [...this.udpFlows]) flow.destroy();
     this.arena.flush();
@@ -590,6 +586,10 @@ export class Netstack implements TcpHost, UdpHost {
   }
 
   // ---- output and timers --------------------------------------------------------------------------
+
+  requestFlush(): void {
+    this.scheduleFlush();
+  }
 
   private scheduleFlush(): void {
     if (this.flushScheduled || this.closed) return;

@@ -48,6 +48,8 @@ export interface TcpHost {
   now(): number;
   /** Run flushOutput() on this connection before the next device write. */
   markDirty(conn: TcpConnection): void;
+  /** Write what was built to the device soon (segments sent outside input processing). */
+  requestFlush(): void;
   remove(conn: TcpConnection): void;
 }
 
@@ -714,8 +716,18 @@ export class TcpConnection implements TcpEndpoints {
     if (!clean && this.state !== 'time-wait') {
       this.host.stats.tcpResetsOut++;
       this.send(RST | ACK, this.sndNxt, this.rcvNxt);
+      this.host.requestFlush();
       this.close();
     }
+  }
+
+  /** Resets the connection (RST to the application) and fails the flow: used when the stack closes. */
+  reset(err: Error): void {
+    if (this.state !== 'connecting' && this.state !== 'time-wait' && this.state !== 'closed') {
+      this.host.stats.tcpResetsOut++;
+      this.send(RST | ACK, this.sndNxt, this.rcvNxt);
+    }
+    this.fail(err);
   }
 
   /** Ends the connection with an error on the flow (RST received, retransmissions exhausted). */
