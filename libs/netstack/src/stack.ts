@@ -80,7 +80,7 @@ export class Netstack implements TcpHost, UdpHost {
     dataOff: 0,
     dataLen: 0,
   };
-  private readonly syn: SynOptions = { mss: 0, windowScale: -1 };
+  private readonly syn: SynOptions = { mss: 0, windowScale: -1, sackPermitted: false };
   private readonly lossIn: number;
   private readonly random: () => number;
 
@@ -362,6 +362,7 @@ export class Netstack implements TcpHost, UdpHost {
       this.seg,
       this.syn.mss,
       this.syn.windowScale,
+      this.syn.sackPermitted,
     );
     const list = this.tcp.get(key);
     if (list) list.push(conn);
