@@ -56,6 +56,7 @@ export interface TcpHost {
 
 const WSCALE = 7;
 const MAX_WINDOW_SEGMENTS = 256;
+const SMALL_SEGMENT = 16 << 10;
 
 export class TcpConnection implements TcpEndpoints {
   state: TcpState = 'connecting';
@@ -462,11 +463,14 @@ export class TcpConnection implements TcpEndpoints {
   }
 
   private flushRx(): void {
-    if (this.rx.length === 0) return;
-    const chunk = this.rx.length === 1 ? this.rx[0]! : Buffer.concat(this.rx, this.rxBytes);
+    const rx = this.rx;
+    if (rx.length === 0) return;
+    const flow = this.flow!;
+    // Small segments are joined (one copy, one downstream write); big ones are pushed as they are.
+    if (rx.length > 1 && this.rxBytes < rx.length * SMALL_SEGMENT) flow.push(Buffer.concat(rx, this.rxBytes));
+    else for (const b of rx) flow.push(b);
     this.rx = [];
     this.rxBytes = 0;
-    this.flow!.push(chunk);
   }
 
   private onFin(): void {
