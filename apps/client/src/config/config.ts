@@ -6,7 +6,7 @@
 // their own); the DNS suffix lists and every scalar are taken from the highest layer that sets them.
 import { parse as parseYaml } from 'yaml';
 import { parseDurationMs } from './duration.js';
-import { parseCidr } from '../routing/cidr.js';
+import { parseCidr } from '@telepresence/subnets';
 import { TpError } from '../util/errors.js';
 
 export interface ClientConfig {

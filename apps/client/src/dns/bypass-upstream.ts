@@ -1,30 +1,12 @@
 // The fallback to the original nameserver for names that are not the cluster's, from sockets the redirect
 // lets through (see nft-redirect.ts): a small pool of UDP sockets bound before the redirect is installed,
 // and, when a reply is truncated, one TCP connection from a source port registered just before connecting.
-// TODO(#8): implements libs/dns-core's Upstream shape; import the type from there once it lands.
 import dgram from 'node:dgram';
 import net from 'node:net';
 import { randomInt } from 'node:crypto';
 import dnsPacket from 'dns-packet';
-import type { Answer, Packet, RecordType } from 'dns-packet';
-
-export interface UpstreamQuestion {
-  readonly name: string;
-  readonly qtype: number;
-}
-
-export interface UpstreamResponse {
-  readonly rcode: number;
-  readonly authoritative: boolean;
-  readonly answers: readonly Answer[];
-  readonly authorities: readonly Answer[];
-  readonly additionals: readonly Answer[];
-}
-
-export interface Upstream {
-  exchange(question: UpstreamQuestion, signal: AbortSignal): Promise<UpstreamResponse>;
-  close(): void;
-}
+import type { Packet, RecordType } from 'dns-packet';
+import type { Upstream, UpstreamQuestion, UpstreamResponse } from '@telepresence/dns-core';
 
 export interface BypassUpstreamOptions {
   readonly address: string;

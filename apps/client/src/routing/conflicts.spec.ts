@@ -1,5 +1,5 @@
-import { parseCidr } from './cidr.js';
-import { conflictError, findRouteConflicts } from './conflicts.js';
+import { findRouteConflicts, parseCidr } from '@telepresence/subnets';
+import { conflictError, type ExistingRoute } from './conflicts.js';
 import { parseIpRouteJson } from './route-table.linux.js';
 
 const routesJson = JSON.stringify([
@@ -37,16 +37,16 @@ describe('route conflicts', () => {
     },
   ])('$subnet (allow $allow)', ({ subnet, allow, want }) => {
     const conflicts = findRouteConflicts([parseCidr(subnet)], routes, {
-      allow: allow.map(parseCidr),
-      ownDevice: 'tel0',
+      allow: allow.map((a) => parseCidr(a)),
+      ownInterfaces: ['tel0'],
     });
-    expect(conflicts.map((c) => c.route.text)).toEqual(want);
+    expect(conflicts.map((c) => (c.route as ExistingRoute).text)).toEqual(want);
   });
 
   it('names both routes and the flag in the error', () => {
     const conflicts = findRouteConflicts([parseCidr('198.18.0.0/16')], routes, {
       allow: [],
-      ownDevice: 'tel0',
+      ownInterfaces: ['tel0'],
     });
     const err = conflictError(conflicts);
     expect(err.message).toBe(

@@ -1,5 +1,5 @@
 // Reads the kernel's routes (all tables, both families) with `ip -j`, for the conflict check.
-import { parseCidr, type Cidr } from './cidr.js';
+import { parseCidr, type Cidr } from '@telepresence/subnets';
 import type { ExistingRoute } from './conflicts.js';
 import type { Run } from '../util/exec.js';
 
@@ -32,7 +32,7 @@ export function parseIpRouteJson(json: string, family: 4 | 6): ExistingRoute[] {
     if (row.gateway !== undefined) parts.push(`via ${row.gateway}`);
     if (row.dev !== undefined) parts.push(`dev ${row.dev}`);
     if (row.table !== undefined && row.table !== 'main') parts.push(`table ${row.table}`);
-    routes.push({ dst, dev: row.dev ?? '', text: parts.join(' ') });
+    routes.push({ cidr: dst, interface: row.dev ?? '', text: parts.join(' ') });
   }
   return routes;
 }

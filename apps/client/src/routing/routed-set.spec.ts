@@ -1,8 +1,8 @@
-import { formatCidr, parseCidr } from './cidr.js';
+import { formatCidr, parseCidr, type Cidr } from '@telepresence/subnets';
 import { computeRoutedSet, type RoutedSetInput } from './routed-set.js';
 
-const c = parseCidr;
-const fmt = (list: readonly { family: 4 | 6; base: bigint; prefix: number }[]) => list.map(formatCidr);
+const c = (s: string): Cidr => parseCidr(s);
+const fmt = (list: readonly Cidr[]): string[] => list.map((x) => formatCidr(x));
 
 const base: RoutedSetInput = {
   serviceSubnet: c('198.19.0.0/20'),

@@ -4,9 +4,9 @@
 //   minus the API server's own addresses (the port-forward to the manager must not go into the TUN)
 //   minus loopback
 //   with subnets equal to or covered by others pruned.
-// Never-proxy is applied by subtraction, so the result is a plain list of routes on the TUN: no policy
+// CIDR maths come from @telepresence/subnets. Never-proxy is applied by subtraction, so the result is a plain list of routes on the TUN: no policy
 // routing table, no static overrides via the default gateway, and IPv6 behaves like IPv4.
-import { covers, formatCidr, overlaps, parseCidr, pruneCovered, subtractAll, type Cidr } from './cidr.js';
+import { compareCidrs, covers, formatCidr, overlaps, parseCidr, pruneCovered, subtractAll, type Cidr } from '@telepresence/subnets';
 import { TpError } from '../util/errors.js';
 
 export interface RoutedSetInput {
@@ -59,7 +59,7 @@ export function computeRoutedSet(input: RoutedSetInput): RoutedSet {
       input.neverProxy.filter((n) => !covers(n, a)),
     ),
   );
-  const routed = pruneCovered(subtractAll([...cluster, ...also], always));
+  const routed = pruneCovered(subtractAll([...cluster, ...also], always)).sort(compareCidrs);
 
   const candidates = [...clusterSubnets, ...input.alsoProxy];
   const neverProxied: Cidr[] = [];
@@ -68,7 +68,7 @@ export function computeRoutedSet(input: RoutedSetInput): RoutedSet {
     if (candidates.some((c) => overlaps(c, n))) neverProxied.push(n);
     else if (input.neverProxy.includes(n)) dropped.push(n);
   }
-  return { routed, neverProxied: pruneCovered(neverProxied), droppedNeverProxy: dropped };
+  return { routed, neverProxied: pruneCovered(neverProxied).sort(compareCidrs), droppedNeverProxy: dropped };
 }
 
 export function sameCidrList(a: readonly Cidr[], b: readonly Cidr[]): boolean {
