@@ -6,7 +6,16 @@
 //   with subnets equal to or covered by others pruned.
 // CIDR maths come from @telepresence/subnets. Never-proxy is applied by subtraction, so the result is a plain list of routes on the TUN: no policy
 // routing table, no static overrides via the default gateway, and IPv6 behaves like IPv4.
-import { compareCidrs, covers, formatCidr, overlaps, parseCidr, pruneCovered, subtractAll, type Cidr } from '@telepresence/subnets';
+import {
+  compareCidrs,
+  covers,
+  formatCidr,
+  overlaps,
+  parseCidr,
+  pruneCovered,
+  subtractAll,
+  type Cidr,
+} from '@telepresence/subnets';
 import { TpError } from '../util/errors.js';
 
 export interface RoutedSetInput {

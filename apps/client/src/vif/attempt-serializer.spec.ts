@@ -35,7 +35,7 @@ describe('AttemptSerializer', () => {
     expect(s.pendingKeys).toBe(0);
   });
 
-  it('fails the waiters with the first attempt\'s error, without dialing', async () => {
+  it("fails the waiters with the first attempt's error, without dialing", async () => {
     const s = new AttemptSerializer();
     const first = deferred<string>();
     const a = s.attempt('k', () => first.promise);

@@ -40,7 +40,9 @@ export class AttemptSerializer {
       return dial();
     }
     let settle!: (o: { ok: true } | { ok: false; error: unknown }) => void;
-    const outcome = new Promise<{ ok: true } | { ok: false; error: unknown }>((resolve) => (settle = resolve));
+    const outcome = new Promise<{ ok: true } | { ok: false; error: unknown }>(
+      (resolve) => (settle = resolve),
+    );
     this.gates.set(key, { outcome });
     try {
       const result = await dial();
