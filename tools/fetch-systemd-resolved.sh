@@ -15,8 +15,18 @@ mkdir -p .cache/debs
 if ! ls .cache/debs/systemd-resolved_*.deb >/dev/null 2>&1; then
   # Match the installed libsystemd-shared: resolved links against the exact same version.
   version=$(dpkg-query -W -f='${Version}' libsystemd-shared 2>/dev/null || true)
-  (cd .cache/debs && apt-get download -qq "systemd-resolved${version:+=$version}" >/dev/null 2>&1) ||
-    (cd .cache/debs && apt-get download -qq systemd-resolved >/dev/null)
+  download() {
+    (cd .cache/debs && apt-get download -qq "systemd-resolved${version:+=$version}" >/dev/null 2>&1) ||
+      (cd .cache/debs && apt-get download -qq systemd-resolved >/dev/null 2>&1)
+  }
+  if ! download; then
+    # Fresh machines have no package lists yet; updating them changes nothing else.
+    [ "$(id -u)" -eq 0 ] && apt-get -o DPkg::Lock::Timeout=600 update -qq >/dev/null 2>&1 || true
+    download || {
+      echo "fetch-systemd-resolved: apt-get download systemd-resolved failed; check apt sources" >&2
+      exit 1
+    }
+  fi
 fi
 rm -rf "$root.tmp"
 dpkg-deb -x .cache/debs/systemd-resolved_*.deb "$root.tmp"

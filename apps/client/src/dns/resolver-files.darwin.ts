@@ -62,7 +62,6 @@ export function openResolverFilesHook(
   const dir = options.dir ?? RESOLVER_DIR;
   let domains = options.domains ?? { routes: [], search: [SEARCH_MARKER] };
   let port: number | undefined;
-  let written = new Set<string>();
   let removed = false;
 
   /** Makes the directory's telepresence.* files exactly `want`, touching only what differs. */
@@ -70,12 +69,10 @@ export function openResolverFilesHook(
     for (const [name, content] of want) {
       const file = path.join(dir, name);
       if ((await fs.readFile(file)) !== content) await fs.writeFile(file, content);
-      written.add(name);
     }
     for (const name of await fs.readdir(dir)) {
       if (name.startsWith(PREFIX) && !want.has(name)) await fs.unlink(path.join(dir, name));
     }
-    written = new Set(want.keys());
   };
 
   const reason = 'macOS resolver files: one /etc/resolver file per cluster domain';
@@ -103,7 +100,6 @@ export function openResolverFilesHook(
       for (const name of await fs.readdir(dir)) {
         if (name.startsWith(PREFIX)) await fs.unlink(path.join(dir, name));
       }
-      written.clear();
     },
   });
 }
