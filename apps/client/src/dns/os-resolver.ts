@@ -1,6 +1,7 @@
 // How the OS is made to ask our DNS server. One implementation per mechanism behind this interface; the
 // Linux overriding resolver is the first (systemd-resolved, macOS and Windows come later).
 import type { Upstream } from '@telepresence/dns-core';
+import type { Run } from '../util/exec.js';
 
 export type DnsMode = 'overriding' | 'systemd-resolved' | 'macos' | 'windows';
 
@@ -31,7 +32,7 @@ export interface OpenResolverHookOptions {
 
 export async function openResolverHook(
   options: OpenResolverHookOptions,
-  deps: { run: import('../util/exec.js').Run },
+  deps: { run: Run },
 ): Promise<OsResolverHook> {
   if (options.platform === 'linux') {
     const { openOverridingResolver } = await import('./overriding.linux.js');
