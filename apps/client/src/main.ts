@@ -5,7 +5,6 @@ import { fileURLToPath } from 'node:url';
 import { CommanderError } from 'commander';
 import { pino } from 'pino';
 import { buildProgram } from './cli/program.js';
-import { runDaemon } from './daemon/daemon.js';
 import type { DaemonPaths } from './daemon/paths.js';
 import { prepareRunDir } from './daemon/server.js';
 import { run } from './util/exec.js';
@@ -17,6 +16,9 @@ async function daemonMain(paths: DaemonPaths): Promise<void> {
     pino.destination({ dest: paths.logFile, sync: true, mkdir: true }),
   );
   try {
+    // Loaded only here: the daemon's dependencies (@kubernetes/client-node) take seconds to load and the
+    // CLI commands do not need them.
+    const { runDaemon } = await import('./daemon/daemon.js');
     await runDaemon({ paths, log, run, platform: process.platform });
     process.exit(0);
   } catch (e) {
