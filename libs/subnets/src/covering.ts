@@ -2,7 +2,7 @@
 import { makeCidr } from './cidr.js';
 import type { Cidr } from './cidr.js';
 import { CidrError } from './errors.js';
-import { ipToBytes, parseIpInto } from './ip.js';
+import { parseIpInto } from './ip.js';
 import type { IpAddress } from './ip.js';
 
 /** An address as text, as a parsed IpAddress, or as 4/16 raw bytes (rpc style). */
@@ -28,6 +28,7 @@ export function coveringCidrs(ips: Iterable<IpInput>): Cidr[] {
   // /64 key (16 hex digits) -> [min of bytes 8..14, max of bytes 8..14]
   const v6 = new Map<string, Uint8Array>();
   const scratch = new Uint8Array(16);
+  const view = new DataView(scratch.buffer);
 
   for (const ip of ips) {
     let b: Uint8Array;
@@ -43,7 +44,12 @@ export function coveringCidrs(ips: Iterable<IpInput>): Cidr[] {
       b = ip;
     } else {
       family = ip.family;
-      b = ipToBytes(ip);
+      b = scratch;
+      if (family === 4) view.setUint32(0, Number(ip.address));
+      else {
+        view.setBigUint64(0, ip.address >> 64n);
+        view.setBigUint64(8, ip.address & 0xffff_ffff_ffff_ffffn);
+      }
     }
     if (family === 6 && isV4Mapped(b)) {
       b = b.subarray(12, 16);

@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { inside, intervalOverlaps, ip } from '../test/arbitraries.js';
 import { cidrOfIp, compareCidrs, formatCidr, size } from './cidr.js';
+import type { Cidr } from './cidr.js';
 import { coveringCidrs } from './covering.js';
 import { formatIp } from './ip.js';
 import { tightCoveringCidrs } from './tight-covering.js';
@@ -94,6 +95,21 @@ describe('tightCoveringCidrs', () => {
           );
       }),
       { numRuns: 1000 },
+    );
+  });
+
+  it('never covers more addresses than coveringCidrs when given at least as many networks', () => {
+    fc.assert(
+      fc.property(fc.array(ip(), { minLength: 1, maxLength: 60 }), fc.nat(3), (ips, extra) => {
+        const loose = coveringCidrs(ips);
+        const out = tightCoveringCidrs(ips, loose.length + extra);
+        for (const family of [4, 6]) {
+          const space = (cs: Cidr[]) =>
+            cs.filter((c) => c.family === family).reduce((n, c) => n + size(c), 0n);
+          expect(space(out)).toBeLessThanOrEqual(space(loose));
+        }
+      }),
+      { numRuns: 2000 },
     );
   });
 });

@@ -9,8 +9,11 @@
 // - tightCoveringCidrs sorts (O(n log n)) and puts the cuts where neighbouring addresses share the fewest
 //   leading bits, so it claims only what the budget forces it to. With a generous budget it hugs the pods
 //   (down to /32), which means the result changes more often as pods come and go: more route updates.
-//   With a small budget it can still beat coveringCidrs, but it is not guaranteed to be smaller for
-//   every input and budget.
+//   With maxSubnets >= coveringCidrs(ips).length it never covers more addresses than coveringCidrs (in
+//   either family): cutting every neighbour pair that shares fewer than 16 IPv4 / 64 IPv6 bits (64 on
+//   the common scale below) gives exactly coveringCidrs' buckets, so the chosen threshold is at least 64,
+//   its runs refine those buckets, and a run's cover lies inside its bucket's cover. With a smaller
+//   budget it has to return wider networks, up to 0.0.0.0/0 for maxSubnets = 1 over scattered IPs.
 import { makeCidr } from './cidr.js';
 import type { Cidr } from './cidr.js';
 import type { IpInput } from './covering.js';
