@@ -139,6 +139,8 @@ export function parseQuery(buf: Buffer): QueryParseResult {
     offset += 10 + rdlength;
     if (offset > buf.length) return reject(Rcode.FORMERR, 'additional record data runs past the end');
   }
+  if (offset !== buf.length)
+    return reject(Rcode.FORMERR, `${buf.length - offset} bytes after the last record`);
   const query: ParsedQuery = {
     kind: 'query',
     id,
