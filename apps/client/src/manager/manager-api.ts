@@ -1,6 +1,6 @@
 // Promise wrappers over the generated ManagerClient for the calls the client makes, each with a deadline.
 import { Metadata, credentials, type ServiceError } from '@grpc/grpc-js';
-import { ManagerClient, manager, common } from '@telepresence/rpc';
+import { ManagerClient, type manager, type common } from '@telepresence/rpc';
 
 export type SessionInfo = common.SessionInfo;
 export type ClusterInfo = manager.ClusterInfo;
