@@ -1,16 +1,16 @@
 // DNS while connected: libs/dns-core's server on loopback, asking the manager for cluster names and the
 // original nameserver for the rest, with the OS hooked up by the platform's resolver hook.
-import dnsPromises from 'node:dns/promises';
 import {
   openDnsServer,
-  runRecursionCheck,
   type DnsRoutingConfig,
   type DnsServer,
   type RecursionState,
 } from '@telepresence/dns-core';
 import type { Logger } from 'pino';
 import { managerClusterResolver } from '../dns/cluster-resolver.js';
-import { openResolverHook, type OsResolverHook } from '../dns/os-resolver.js';
+import { osDomains } from '../dns/os-domains.js';
+import { openResolverHook, type OsResolverHook, type VifDns } from '../dns/os-resolver.js';
+import { checkDnsRecursion } from '../dns/recursion-check.js';
 import type { ManagerApi, SessionInfo } from '../manager/manager-api.js';
 import type { Run } from '../util/exec.js';
 
@@ -25,11 +25,14 @@ export interface DnsServiceOptions {
   readonly lookupTimeoutMs: number;
   readonly routing: Omit<DnsRoutingConfig, 'dropSuffixes'>;
   readonly beforeChange: (what: { nftTable: string; family: 'ip' | 'ip6' }) => Promise<void>;
+  /** The VIF's DNS side (Vif.enableDns): makes systemd-resolved (and Windows) possible. */
+  readonly vif?: VifDns;
 }
 
 export class DnsService {
   private recursion: RecursionState = 'not-yet';
   private readonly abort = new AbortController();
+  private routing: Omit<DnsRoutingConfig, 'dropSuffixes'> = { clusterDomain: 'cluster.local' };
 
   private constructor(
     private readonly hook: OsResolverHook,
@@ -45,6 +48,9 @@ export class DnsService {
         upstream: options.upstream,
         ...(options.resolvConfPath === undefined ? {} : { resolvConfPath: options.resolvConfPath }),
         beforeChange: options.beforeChange,
+        ...(options.vif === undefined ? {} : { vif: options.vif }),
+        domains: osDomains(options.routing),
+        log: (line) => log.info(line),
       },
       { run: options.run },
     );
@@ -69,13 +75,17 @@ export class DnsService {
     }
     log.info({ mode: hook.mode, upstream: hook.upstream, listen: server.address }, 'dns resolver installed');
     const service = new DnsService(hook, server, log);
+    service.routing = options.routing;
     service.checkRecursion();
     return service;
   }
 
+  /** Through the OS path, with kube-system routed to us while it runs (recursion-check.ts). */
   private checkRecursion(): void {
-    runRecursionCheck(this.server, {
-      probe: (name) => dnsPromises.lookup(name),
+    checkDnsRecursion({
+      server: this.server,
+      hook: this.hook,
+      config: () => this.routing,
       attempts: 4,
       signal: this.abort.signal,
     })
@@ -86,12 +96,18 @@ export class DnsService {
       .catch(() => undefined); // aborted at quit
   }
 
+  /** Flushes the server's cache (updateConfig) and routes the new domains in the OS. */
   updateRouting(routing: Omit<DnsRoutingConfig, 'dropSuffixes'>): void {
+    this.routing = routing;
     this.server.updateConfig({ ...routing, dropSuffixes: this.hook.searchDomains });
+    this.hook.setDomains?.(osDomains(routing)).catch((err: unknown) => {
+      this.log.error({ err: String(err) }, 'updating the OS DNS domains failed');
+    });
   }
 
   status(): {
     mode: string;
+    probeReason: string;
     localAddress: string;
     upstream: string;
     recursion: string;
@@ -106,6 +122,7 @@ export class DnsService {
     const stats = this.server.stats;
     return {
       mode: this.hook.mode,
+      probeReason: this.hook.reason ?? '',
       localAddress: `${this.server.address.address}:${this.server.address.port}`,
       upstream: this.hook.upstream,
       recursion: this.recursion === 'not-yet' ? this.server.recursionState : this.recursion,

@@ -225,7 +225,12 @@ export class Session {
     }));
 
     progress('Configuring DNS');
+    // The VIF's DNS address lets systemd-resolved route the cluster's domains through the TUN.
+    const localRoutes = await (this.deps.readRoutes ?? (() => readRoutes(this.deps.run)))();
+    const vifDns =
+      this.deps.platform === 'linux' ? await this.vif.enableDns(localRoutes.map((r) => r.cidr)) : undefined;
     this.dns = await DnsService.start({
+      ...(vifDns === undefined ? {} : { vif: vifDns }),
       log: this.log,
       run: this.deps.run,
       platform: this.deps.platform,
@@ -416,7 +421,7 @@ export class Session {
             mappedNamespaces: dns.mappedNamespaces,
             clusterDomain: dns.clusterDomain,
             recursion: { dns: dns.recursion },
-            probeReason: '',
+            probeReason: dns.probeReason,
           }
         : undefined,
       counters: {

@@ -1,6 +1,7 @@
 // The VIF: a TUN device (libs/netstack), routes for the routed set on it, and every accepted flow carried
 // to the cluster as a libs/tunnel stream over Manager.Tunnel. The stack answers a SYN only after the
 // manager's DialOK, so a closed port in the cluster is a real "connection refused" here.
+import { readFile } from 'node:fs/promises';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import {
@@ -16,6 +17,9 @@ import { contains, formatCidr, parseIp, type Cidr } from '@telepresence/subnets'
 import { ConnId, openTunnel, pumpSocket, type TunnelClient, type TunnelStream } from '@telepresence/tunnel';
 import type { Logger } from 'pino';
 import { AttemptSerializer, RecursionRefused } from './attempt-serializer.js';
+import { chooseDnsSubnet } from './dns-subnet.js';
+import type { VifDns } from '../dns/os-resolver.js';
+import { VifDnsForwarder } from '../dns/vif-dns-forwarder.js';
 
 export interface VifCounters {
   flowsOpen: number;
@@ -56,6 +60,7 @@ export class Vif {
   private routes: Cidr[] = [];
   private readonly serializer = new AttemptSerializer();
   private closed = false;
+  private dns: VifDnsForwarder | undefined;
   private readonly streams = new Set<TunnelStream>();
 
   private constructor(
@@ -103,12 +108,36 @@ export class Vif {
     this.options.log.info({ routes: [...next.keys()] }, 'routes updated');
   }
 
+  /**
+   * Gives the TUN a DNS /30 of its own (reference 4.9): DNS to its .2 (UDP and TCP) goes to our DNS
+   * server instead of the cluster. `avoid`: routed subnets and local routes. For the resolved and
+   * Windows hooks.
+   */
+  async enableDns(avoid: readonly Cidr[]): Promise<VifDns> {
+    const subnet = chooseDnsSubnet([...avoid, ...this.routes]);
+    await linkConfig.addAddress({ link: this.name }, subnet.tunAddress);
+    const forwarder = new VifDnsForwarder({ dnsAddress: subnet.dnsAddress });
+    this.dns = forwarder;
+    const ifindex = Number((await readFile(`/sys/class/net/${this.name}/ifindex`, 'utf8')).trim());
+    this.options.log.info({ dns: subnet.dnsAddress, subnet: subnet.cidr }, 'VIF DNS address');
+    return {
+      name: this.name,
+      ifindex,
+      dnsAddress: subnet.dnsAddress,
+      serveDnsAt: (address, port) => forwarder.serveDnsAt(address, port),
+    };
+  }
+
   private flowHandler(): FlowHandler {
     return {
       onTcpConnect: (id, signal) =>
-        this.connect(id, signal).then((stream) => (flow: TcpFlow) => this.pumpTcp(stream, flow)),
+        this.dns?.matches(id)
+          ? this.dns.acceptTcp(id)
+          : this.connect(id, signal).then((stream) => (flow: TcpFlow) => this.pumpTcp(stream, flow)),
       onUdpFlow: (id, signal) =>
-        this.connect(id, signal).then((stream) => (flow: UdpFlow) => this.pumpUdp(stream, flow)),
+        this.dns?.matches(id)
+          ? this.dns.acceptUdp(id)
+          : this.connect(id, signal).then((stream) => (flow: UdpFlow) => this.pumpUdp(stream, flow)),
     };
   }
 
@@ -195,6 +224,7 @@ export class Vif {
     if (this.closed) return;
     this.closed = true;
     for (const s of this.streams) s.disconnect('daemon quitting');
+    this.dns?.close();
     this.stack?.close();
     this.device.close();
     this.routes = [];
