@@ -48,6 +48,8 @@ export interface StatusJson {
   neverProxiedSubnets?: string[];
   dns?: {
     mode: string;
+    /** Why this DNS mechanism was chosen (the probe's one line). */
+    probeReason: string;
     localAddress: string;
     upstream: string;
     clusterDomain: string;
@@ -76,6 +78,7 @@ export function statusJson(s: daemon.StatusResponse): StatusJson {
       ? {
           dns: {
             mode: s.dns.mode,
+            probeReason: s.dns.probeReason,
             localAddress: s.dns.localAddress,
             upstream: s.dns.upstream,
             clusterDomain: s.dns.clusterDomain,
@@ -112,6 +115,7 @@ export function formatStatus(s: daemon.StatusResponse, format: OutputFormat): st
   if (s.dns) {
     lines.push(
       `  DNS:               ${s.dns.mode} resolver on ${s.dns.localAddress}, other names to ${s.dns.upstream}`,
+      ...(s.dns.probeReason === '' ? [] : [`  DNS chosen:        ${s.dns.probeReason}`]),
       `  Cluster domain:    ${s.dns.clusterDomain}`,
       `  Recursion check:   ${s.dns.recursion?.dns ?? 'not-yet'}`,
     );
