@@ -108,7 +108,6 @@ describeRoot('systemd-resolved hook (root, namespaces, private D-Bus)', () => {
         log: (line) => lines.push(line),
         systemBusAddress: overrides.systemBusAddress ?? env.busAddress,
         lookup: lookupInWs,
-        inContainer: false,
       },
       { run: runInWs },
     );

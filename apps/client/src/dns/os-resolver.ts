@@ -58,8 +58,6 @@ export interface OpenResolverHookOptions {
   readonly systemBusAddress?: string;
   /** Looks a name up through the OS resolver (the resolved sanity check); default dns.promises.lookup. */
   readonly lookup?: (name: string) => Promise<readonly string[]>;
-  /** Default: /.dockerenv or /run/.containerenv exists. */
-  readonly inContainer?: boolean;
 }
 
 export async function openResolverHook(

@@ -39,7 +39,6 @@ function options(lines: string[], over: Partial<OpenResolverHookOptions> = {}): 
     vif: { name: 'tel0', ifindex: 7, dnsAddress: '198.18.252.2', serveDnsAt: () => {} },
     domains: osDomains({ clusterDomain: 'cluster.local' }),
     log: (line) => lines.push(line),
-    inContainer: false,
     lookup: () => Promise.resolve(['127.0.0.1']),
     ...over,
   };
@@ -55,7 +54,6 @@ describe('the Linux resolver probe', () => {
       true,
       'the VIF has no DNS address for systemd-resolved',
     ],
-    ['a container', { inContainer: true }, true, 'running in a container'],
     [
       'resolved not running',
       {},
