@@ -122,6 +122,28 @@ describeRoot('client DNS on devcluster', () => {
       const router = tp.cluster.routerNetns;
       // The "cluster" sends what it cannot route to the workstation, which forwards it into its VIF.
       await execAsync('ip', ['-n', router, 'route', 'replace', '198.18.200.0/24', 'via', '198.19.255.2']);
+      // devcluster's router drops all forwarding between the cluster and the workstation (the workstation
+      // has no route into the cluster); let this one subnet through, both ways.
+      const proxyTable = `${tp.cluster.name}_proxy`;
+      const link = `${tp.cluster.name}-ws`;
+      for (const rule of [
+        ['oifname', link, 'ip', 'daddr', '198.18.200.0/24', 'accept'],
+        ['iifname', link, 'ip', 'saddr', '198.18.200.0/24', 'accept'],
+      ]) {
+        const r = await execAsync('ip', [
+          'netns',
+          'exec',
+          router,
+          'nft',
+          'insert',
+          'rule',
+          'ip',
+          proxyTable,
+          'forward',
+          ...rule,
+        ]);
+        if (r.code !== 0) throw new Error(`nft in the router: ${r.stderr}`);
+      }
       for (const s of [
         'net.ipv4.ip_forward=1',
         'net.ipv4.conf.all.rp_filter=0',
