@@ -1,12 +1,13 @@
 import type { daemon } from '@telepresence/rpc';
 import { TpError } from '../util/errors.js';
+import type {
+  statusJson} from './output.js';
 import {
   errorFromDaemon,
   formatConnected,
   formatError,
   formatStatus,
-  parseOutputFormat,
-  statusJson,
+  parseOutputFormat
 } from './output.js';
 
 const connected: daemon.StatusResponse = {

@@ -17,6 +17,7 @@ function harness(env: NodeJS.ProcessEnv, isRoot = false) {
     run: async () => '',
     quietLogger: pino({ level: 'silent' }),
     runDaemon: async () => undefined,
+    runWatchdog: async () => undefined,
     setExitCode: (c) => (exitCode = c),
   };
   return { deps, out, err, exitCode: () => exitCode };
