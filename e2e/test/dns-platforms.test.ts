@@ -67,6 +67,13 @@ describeRoot('client DNS on devcluster', () => {
       expect(status.dns?.probeReason).toMatch(/sanity check passed/);
       expect(await cli.statusText()).toMatch(/DNS chosen: +systemd-resolved: running, and it routes/);
       home.syncResolvConf(); // what the /etc/resolv.conf -> stub-resolv.conf symlink shows
+      // The recursion check's query went through resolved (kube-system routed to us meanwhile).
+      expect(
+        await until('a recursion verdict', async () => {
+          const r = (await cli.status()).dns?.recursionCheck;
+          return r === 'detected' || r === 'not-detected' ? r : undefined;
+        }),
+      ).toBe('not-detected');
 
       const link = await home.resolvectl(['status', 'tel0']);
       for (const d of ['~cluster.local', '~default', '~svc', 'tel2-search']) expect(link).toContain(d);
