@@ -78,6 +78,25 @@ describe('systemd-resolved hook', () => {
     expect(bus.calls.slice(4)).toEqual(['RevertLink 7', 'close']);
   });
 
+  it('treats a link that is already gone as reverted, but reports other failures', async () => {
+    for (const [message, fails] of [
+      ['org.freedesktop.resolve1.NoSuchLink: Link 7 not known', false],
+      ['org.freedesktop.DBus.Error.AccessDenied: denied', true],
+    ] as const) {
+      const bus = { ...fakeResolve1(), revertLink: () => Promise.reject(new Error(message)) };
+      const hook = createResolvedHook({
+        vif,
+        domains: osDomains(config),
+        resolve1: bus,
+        lookup: () => Promise.resolve(['127.0.0.1']),
+      });
+      await hook.install(5353);
+      if (fails) await expect(hook.remove()).rejects.toThrow(/AccessDenied/);
+      else await hook.remove();
+      expect(bus.calls.at(-1)).toBe('close');
+    }
+  });
+
   it('reverts and reports when resolved does not route the sanity name to us', async () => {
     const bus = fakeResolve1();
     let lookups = 0;

@@ -33,6 +33,11 @@ export function resolvedLinkDomains(domains: OsDnsDomains): string[] {
   return [...domains.search, ...domains.routes.map((r) => `~${r}`)];
 }
 
+/** A link that is gone (the TUN closed first) has nothing left to revert. */
+function ignoreGoneLink(err: unknown): void {
+  if (!/not known|no such (device|link)/i.test(String(err))) throw err;
+}
+
 export function createResolvedHook(options: ResolvedHookOptions): OsResolverHook {
   const { vif, resolve1 } = options;
   const listenAddress = options.listenAddress ?? '127.0.0.1';
@@ -86,7 +91,7 @@ export function createResolvedHook(options: ResolvedHookOptions): OsResolverHook
       if (removed) return;
       removed = true;
       try {
-        if (touched) await resolve1.revertLink(vif.ifindex);
+        if (touched) await resolve1.revertLink(vif.ifindex).catch(ignoreGoneLink);
       } finally {
         resolve1.close();
       }
