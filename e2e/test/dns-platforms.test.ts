@@ -195,7 +195,7 @@ describeRoot('client DNS on devcluster', () => {
         console.log(
           `connect recursion: single attempt ${single.ms} ms (${single.err}); concurrent ${concurrent.map((c) => c.ms).join(', ')} ms`,
         );
-        expect(slowest).toBeLessThan(15_000);
+        expect(slowest).toBeLessThan(1500); // the echo ends the pending dial at once, no dial timeout
       } finally {
         await wsCli.quit();
         await execAsync('ip', ['-n', router, 'route', 'del', '198.18.200.0/24']);

@@ -61,6 +61,8 @@ export class Vif {
   private readonly serializer = new AttemptSerializer();
   private closed = false;
   private dns: VifDnsForwarder | undefined;
+  /** TCP dials in flight by destination, so that a recursive echo of one can end it at once. */
+  private readonly dialing = new Map<string, AbortController>();
   private readonly streams = new Set<TunnelStream>();
 
   private constructor(
@@ -150,35 +152,58 @@ export class Vif {
         { src: id.src, dst: id.dst, subnet: formatCidr(recursive) },
         `refusing recursive ${id.protocol} dispatch from routed subnet`,
       );
-      throw new RecursionRefused(
+      const refused = new RecursionRefused(
         `refusing recursive ${id.protocol} ${id.src} dispatch from routed subnet ${formatCidr(recursive)}`,
       );
+      // The attempt this one echoes waits for a dial that can only time out (our RST to the cluster's
+      // dial is routed back into the TUN): fail it now, and with it the attempts serialized behind it.
+      if (id.protocol === 'tcp') this.dialing.get(`${id.dst}:${id.dstPort}`)?.abort(refused);
+      throw refused;
     }
     const dial = async (): Promise<TunnelStream> => {
-      const connId = ConnId.of(
-        id.protocol,
-        { ip: id.src, port: id.srcPort },
-        { ip: id.dst, port: id.dstPort },
-      );
-      const stream = await openTunnel(
-        this.options.tunnelClient(),
-        {
-          id: connId,
-          sessionId: this.options.sessionId(),
-          dialTimeoutMs: this.options.dialTimeoutMs,
-          roundtripLatencyMs: this.options.roundtripLatencyMs,
-        },
-        { signal },
-      );
-      const outcome = await stream.dialed;
-      if (!outcome.ok) {
-        stream.disconnect?.('dial rejected');
-        throw new Error(`dial ${id.dst}:${id.dstPort} rejected: ${outcome.message}`);
+      const key = `${id.dst}:${id.dstPort}`;
+      const ac = new AbortController();
+      const onAbort = (): void => ac.abort(signal.reason);
+      signal.addEventListener('abort', onAbort, { once: true });
+      if (id.protocol === 'tcp') this.dialing.set(key, ac);
+      try {
+        return await this.dial(id, ac.signal);
+      } finally {
+        signal.removeEventListener('abort', onAbort);
+        if (this.dialing.get(key) === ac) this.dialing.delete(key);
       }
-      return stream;
     };
     // UDP has no handshake to serialize on; TCP attempts to one destination are serialized (recursion).
     return id.protocol === 'tcp' ? this.serializer.attempt(`${id.dst}:${id.dstPort}`, dial) : dial();
+  }
+
+  /** One dial through the tunnel; `signal` ends it early (quit, SYN timeout, or a recursive echo). */
+  private async dial(id: FlowId, signal: AbortSignal): Promise<TunnelStream> {
+    const connId = ConnId.of(id.protocol, { ip: id.src, port: id.srcPort }, { ip: id.dst, port: id.dstPort });
+    const stream = await openTunnel(
+      this.options.tunnelClient(),
+      {
+        id: connId,
+        sessionId: this.options.sessionId(),
+        dialTimeoutMs: this.options.dialTimeoutMs,
+        roundtripLatencyMs: this.options.roundtripLatencyMs,
+      },
+      { signal },
+    );
+    const aborted = new Promise<never>((_, reject) => {
+      if (signal.aborted) reject(signal.reason);
+      signal.addEventListener('abort', () => reject(signal.reason), { once: true });
+    });
+    aborted.catch(() => undefined);
+    const outcome = await Promise.race([stream.dialed, aborted]).catch((err: unknown) => {
+      stream.disconnect?.('dial aborted');
+      throw err;
+    });
+    if (!outcome.ok) {
+      stream.disconnect?.('dial rejected');
+      throw new Error(`dial ${id.dst}:${id.dstPort} rejected: ${outcome.message}`);
+    }
+    return stream;
   }
 
   private track(stream: TunnelStream): void {
