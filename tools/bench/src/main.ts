@@ -8,6 +8,7 @@ const suites: Array<() => Promise<BenchSuite>> = [
   () => import('./subnets.js').then((m) => m.default),
   () => import('./client.js').then((m) => m.default),
   () => import('./netstack.js').then((m) => m.default),
+  () => import('./tunnel.js').then((m) => m.default),
 ];
 
 const wanted = new Set(process.argv.slice(2));
