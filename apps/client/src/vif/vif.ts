@@ -70,8 +70,11 @@ export class Vif {
     const vif = new Vif(device.name, device, undefined, options);
     try {
       await options.beforeCreate(device.name);
-      const mtu = options.mtu ?? 1500;
+      // libs/netstack pays per packet, not per byte: its README recommends the largest MTU and a long
+      // TUN queue (drops there cost the kernel's sender a slow recovery).
+      const mtu = options.mtu ?? 65520;
       await linkConfig.setMtu({ link: device.name }, mtu);
+      await linkConfig.setTxQueueLength({ link: device.name }, 10_000);
       await linkConfig.setUp({ link: device.name });
       vif.stack = new Netstack(device, vif.flowHandler(), {
         mtu,
