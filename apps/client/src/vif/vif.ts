@@ -46,7 +46,8 @@ export function isRecursiveSource(src: string, routed: readonly Cidr[]): Cidr | 
 }
 
 export class Vif {
-  readonly counters: VifCounters = {
+  /** Totals of ended flows; `counters` adds the open ones. */
+  private readonly ended: VifCounters = {
     flowsOpen: 0,
     flowsTotal: 0,
     bytesOut: 0,
@@ -89,6 +90,16 @@ export class Vif {
     return vif;
   }
 
+  get counters(): VifCounters {
+    let bytesOut = this.ended.bytesOut;
+    let bytesIn = this.ended.bytesIn;
+    for (const s of this.streams) {
+      bytesOut += s.stats.bytesSent;
+      bytesIn += s.stats.bytesReceived;
+    }
+    return { ...this.ended, flowsOpen: this.streams.size, bytesOut, bytesIn };
+  }
+
   get routedSubnets(): readonly Cidr[] {
     return this.routes;
   }
@@ -119,7 +130,7 @@ export class Vif {
   private async connect(id: FlowId, signal: AbortSignal): Promise<TunnelStream> {
     const recursive = isRecursiveSource(id.src, this.routes);
     if (recursive !== undefined) {
-      this.counters.refusedRecursive++;
+      this.ended.refusedRecursive++;
       this.options.log.warn(
         { src: id.src, dst: id.dst, subnet: formatCidr(recursive) },
         `refusing recursive ${id.protocol} dispatch from routed subnet`,
@@ -156,13 +167,11 @@ export class Vif {
   }
 
   private track(stream: TunnelStream): void {
-    this.counters.flowsOpen++;
-    this.counters.flowsTotal++;
+    this.ended.flowsTotal++;
     this.streams.add(stream);
     void stream.done.then(() => {
-      this.counters.flowsOpen--;
-      this.counters.bytesOut += stream.stats.bytesSent;
-      this.counters.bytesIn += stream.stats.bytesReceived;
+      this.ended.bytesOut += stream.stats.bytesSent;
+      this.ended.bytesIn += stream.stats.bytesReceived;
       this.streams.delete(stream);
     });
   }
