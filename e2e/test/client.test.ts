@@ -189,6 +189,29 @@ describeRoot('telepresence connect on devcluster', () => {
     expect(await snapshot()).toEqual(before);
   });
 
+  it('7: a bulk transfer through the whole path arrives intact', async () => {
+    expect((await connect()).code).toBe(0);
+    // 16 MiB of random bytes to the echo server's TCP port and back; both directions checked by hash.
+    const script = `
+      const net = require('net'), crypto = require('crypto');
+      const data = crypto.randomBytes(16 << 20);
+      const want = crypto.createHash('sha256').update(data).digest('hex');
+      const chunks = []; let size = 0; let header = true;
+      const s = net.connect(9000, 'echo.default', () => s.write(data));
+      s.on('data', (c) => {
+        if (header) { const nl = c.indexOf(10); if (nl < 0) return; c = c.subarray(nl + 1); header = false; }
+        chunks.push(c); size += c.length;
+        if (size >= data.length) {
+          const got = crypto.createHash('sha256').update(Buffer.concat(chunks).subarray(0, data.length)).digest('hex');
+          console.log(got === want ? 'intact' : 'corrupt'); s.destroy();
+        }
+      });
+      s.on('error', (e) => { console.log('error ' + e.message); process.exit(1); });`;
+    const r = await ws(['node', '-e', script], 120_000);
+    expect(r.out.trim()).toBe('intact');
+    expect((await tp('quit')).code).toBe(0);
+  });
+
   it('3: never-proxy one pod, also-proxy a range, conflicting routes', async () => {
     const before = await snapshot();
     const [a, b] = await echoPods();

@@ -1,7 +1,13 @@
 // Test harness: a real grpc-js server on 127.0.0.1 serving only Manager.Tunnel, clients, TCP helpers.
-import { Server, ServerCredentials, credentials, type ServiceDefinition } from '@grpc/grpc-js';
-import { ManagerClient, ManagerService } from '@telepresence/rpc';
-import { createHash } from 'node:crypto';
+import {
+  Server,
+  ServerCredentials,
+  credentials,
+  makeGenericClientConstructor,
+  type ServiceDefinition,
+} from '@grpc/grpc-js';
+import { ManagerService } from '@telepresence/rpc';
+import { createHash, randomBytes as cryptoRandomBytes } from 'node:crypto';
 import net from 'node:net';
 import {
   ConnId,
@@ -11,9 +17,12 @@ import {
   type StreamOptions,
   type TunnelCall,
   type TunnelClient,
+  withFastTunnelCodec,
 } from '../src/index.js';
 
-const tunnelOnly = { tunnel: ManagerService.tunnel } as unknown as ServiceDefinition;
+// Only Manager.Tunnel, with the fast (wire-identical) TunnelMessage codec, as the apps should wire it.
+const tunnelOnly = withFastTunnelCodec({ tunnel: ManagerService.tunnel } as unknown as ServiceDefinition);
+const TunnelOnlyClient = makeGenericClientConstructor(tunnelOnly, 'telepresence.manager.v1.Manager');
 
 export interface GrpcServer {
   port: number;
@@ -39,10 +48,10 @@ export async function startServer(
   };
 }
 
-export function connectClient(port: number): ManagerClient & TunnelClient {
-  return new ManagerClient(`127.0.0.1:${port}`, credentials.createInsecure(), {
+export function connectClient(port: number): TunnelClient & { close(): void } {
+  return new TunnelOnlyClient(`127.0.0.1:${port}`, credentials.createInsecure(), {
     'grpc.max_receive_message_length': 8 * 1024 * 1024,
-  }) as ManagerClient & TunnelClient;
+  }) as unknown as TunnelClient & { close(): void };
 }
 
 export interface TcpServer {
@@ -59,7 +68,7 @@ export async function tcpServer(onSocket: (s: net.Socket) => void): Promise<TcpS
     s.on('error', () => {}); // tests assert on 'close'; errors (ECONNRESET) are expected in some
     onSocket(s);
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  await new Promise<void>((r) => server.listen({ port: 0, host: '127.0.0.1', backlog: 2048 }, r));
   return {
     port: (server.address() as net.AddressInfo).port,
     sockets,
@@ -127,17 +136,9 @@ export function connectTcp(port: number): Promise<net.Socket> {
   });
 }
 
-export function randomBytes(n: number, seed: number): Buffer {
-  // Cheap deterministic filler (xorshift), so checksums catch reordering.
-  const b = Buffer.allocUnsafe(n);
-  let x = seed | 1;
-  for (let i = 0; i < n; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    b[i] = x & 0xff;
-  }
-  return b;
+/** Random payload (native RNG: fast enough for hundreds of MB). */
+export function randomBytes(n: number, _seed = 0): Buffer {
+  return cryptoRandomBytes(n);
 }
 
 export const delay = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -7,6 +7,8 @@ const suites: Array<() => Promise<BenchSuite>> = [
   () => import('./dns.js').then((m) => m.default),
   () => import('./subnets.js').then((m) => m.default),
   () => import('./client.js').then((m) => m.default),
+  () => import('./netstack.js').then((m) => m.default),
+  () => import('./tunnel.js').then((m) => m.default),
 ];
 
 const wanted = new Set(process.argv.slice(2));

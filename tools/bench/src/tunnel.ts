@@ -1,0 +1,334 @@
+// Tunnel benchmark: bulk throughput and 64-byte ping-pong through the full tunnel path
+//   app socket -> tunnel (client) -> manager (splice) -> tunnel -> agent dialer -> sink socket
+// side by side with one raw grpc-js stream (same message size) and direct loopback TCP.
+// The manager, the agent (with the sink/echo servers) and the raw gRPC server each run in their own
+// worker thread, as they would run in their own process; the app and the client side run here.
+// `npm run bench -- tunnel` (TUNNEL_BENCH_MB=64 TUNNEL_BENCH_RUNS=5 TUNNEL_BENCH_PINGS=2000).
+import {
+  Server,
+  ServerCredentials,
+  credentials,
+  makeGenericClientConstructor,
+  type ServiceDefinition,
+} from '@grpc/grpc-js';
+import { ManagerService } from '@telepresence/rpc';
+import {
+  ConnId,
+  acceptTunnel,
+  dialerHandler,
+  openTunnel,
+  pumpSocket,
+  splice,
+  type TunnelCall,
+  type TunnelClient,
+  withFastTunnelCodec,
+} from '@telepresence/tunnel';
+import net from 'node:net';
+import { performance } from 'node:perf_hooks';
+import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
+import { fmt, median, printTable, type BenchSuite } from './report.js';
+
+const MB = 1024 * 1024;
+const TOTAL_MB = Number(process.env['TUNNEL_BENCH_MB'] ?? 64);
+const RUNS = Number(process.env['TUNNEL_BENCH_RUNS'] ?? 5);
+const PINGS = Number(process.env['TUNNEL_BENCH_PINGS'] ?? 2000);
+/** The tunnel's DATA chunk size; the raw grpc-js baseline sends messages of this size too. */
+const MESSAGE_BYTES = 128 * 1024;
+
+const generated = { tunnel: ManagerService.tunnel } as unknown as ServiceDefinition;
+const fast = withFastTunnelCodec(generated);
+const GeneratedClient = makeGenericClientConstructor(generated, 'Manager');
+const FastClient = makeGenericClientConstructor(fast, 'Manager');
+const GRPC_OPTIONS = { 'grpc.max_receive_message_length': 8 * MB };
+
+type Codec = 'fast' | 'generated';
+
+async function grpcServer(
+  tunnel: (call: TunnelCall) => void,
+  codec: Codec = 'fast',
+): Promise<{ port: number; server: Server }> {
+  const server = new Server(GRPC_OPTIONS);
+  server.addService(codec === 'fast' ? fast : generated, { tunnel });
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (e, p) =>
+      e ? reject(e) : resolve(p),
+    ),
+  );
+  return { port, server };
+}
+
+function grpcClient(port: number, codec: Codec = 'fast'): TunnelClient & { close(): void } {
+  const Ctor = codec === 'fast' ? FastClient : GeneratedClient;
+  return new Ctor(
+    `127.0.0.1:${port}`,
+    credentials.createInsecure(),
+    GRPC_OPTIONS,
+  ) as unknown as TunnelClient & {
+    close(): void;
+  };
+}
+
+async function listen(onSocket: (s: net.Socket) => void): Promise<net.Server> {
+  const server = net.createServer({ allowHalfOpen: true, noDelay: true }, onSocket);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return server;
+}
+
+const portOf = (s: net.Server) => (s.address() as net.AddressInfo).port;
+
+/** Sink: reads to EOF, then ends. Echo: writes back what it reads. */
+const sink = (s: net.Socket) => {
+  s.resume();
+  s.on('end', () => s.end());
+  s.on('error', () => {});
+};
+const echo = (s: net.Socket) => {
+  s.setNoDelay(true);
+  s.pipe(s);
+  s.on('error', () => {});
+};
+
+// ---- roles run in worker threads ------------------------------------------------------------------
+
+type Role = { role: 'agent' } | { role: 'manager'; agentPort: number } | { role: 'raw'; codec: Codec };
+
+/** Agent: dialer on a gRPC server, plus the sink and echo targets. Reports its ports. */
+async function agentRole(): Promise<Record<string, number>> {
+  const agent = await grpcServer(dialerHandler());
+  const sinkServer = await listen(sink);
+  const echoServer = await listen(echo);
+  return { grpc: agent.port, sink: portOf(sinkServer), echo: portOf(echoServer) };
+}
+
+/** Manager: accepts each flow, opens the same flow to the agent and splices the two. */
+async function managerRole(agentPort: number): Promise<Record<string, number>> {
+  const agentClient = grpcClient(agentPort);
+  const manager = await grpcServer((call) => {
+    void acceptTunnel(call)
+      .then(async (inbound) => {
+        const outbound = await openTunnel(agentClient, {
+          id: inbound.id,
+          sessionId: inbound.sessionId,
+          dialTimeoutMs: inbound.dialTimeoutMs,
+        });
+        await splice(inbound, outbound);
+      })
+      .catch(() => {}); // a failed flow shows up as a failed run in the main thread
+  });
+  return { grpc: manager.port };
+}
+
+/** Raw gRPC server: consumes every message, ends when the client ends. */
+async function rawRole(codec: Codec): Promise<Record<string, number>> {
+  const raw = await grpcServer((call) => {
+    call.on('data', () => {});
+    call.on('end', () => call.end());
+  }, codec);
+  return { grpc: raw.port };
+}
+
+if (!isMainThread && (workerData as { bench?: string } | null)?.bench === 'tunnel') {
+  const role = (workerData as { role: Role }).role;
+  const ports =
+    role.role === 'agent'
+      ? await agentRole()
+      : role.role === 'manager'
+        ? await managerRole(role.agentPort)
+        : await rawRole(role.codec);
+  parentPort!.postMessage(ports);
+}
+
+async function startWorker(role: Role): Promise<{ ports: Record<string, number>; worker: Worker }> {
+  const worker = new Worker(new URL(import.meta.url), { workerData: { bench: 'tunnel', role } });
+  const ports = await new Promise<Record<string, number>>((resolve, reject) => {
+    worker.once('message', resolve);
+    worker.once('error', reject);
+  });
+  return { ports, worker };
+}
+
+/** The workstation side: a local listener whose sockets are tunneled to `dst` through the manager. */
+async function clientSide(managerPort: number, targetPort: number): Promise<{ port: number; close(): void }> {
+  const client = grpcClient(managerPort);
+  const dst = { ip: '127.0.0.1', port: targetPort };
+  const listener = await listen((sock) => {
+    sock.pause();
+    const id = ConnId.of('tcp', { ip: '127.0.0.1', port: sock.remotePort ?? 0 }, dst);
+    void openTunnel(client, { id, sessionId: 'bench', dialTimeoutMs: 5000 })
+      .then(async (stream) => {
+        const outcome = await stream.dialed;
+        if (outcome.ok) await pumpSocket(stream, sock);
+        else sock.destroy();
+      })
+      .catch(() => sock.destroy());
+  });
+  return {
+    port: portOf(listener),
+    close: () => {
+      listener.close();
+      client.close();
+    },
+  };
+}
+
+/** Sends totalBytes from an app socket and waits for the far end's EOF; returns MB/s. */
+async function bulkOnce(port: number, totalBytes: number): Promise<number> {
+  const chunk = Buffer.alloc(64 * 1024, 0x5a);
+  const sock = await new Promise<net.Socket>((resolve, reject) => {
+    const s = net.connect({ port, host: '127.0.0.1', allowHalfOpen: true }, () => resolve(s));
+    s.once('error', reject);
+  });
+  const t0 = performance.now();
+  const done = new Promise<void>((r) => sock.once('end', () => r()));
+  sock.resume();
+  let sent = 0;
+  await new Promise<void>((resolve) => {
+    const write = () => {
+      while (sent < totalBytes) {
+        sent += chunk.length;
+        if (!sock.write(chunk)) return;
+      }
+      sock.off('drain', write);
+      resolve();
+    };
+    sock.on('drain', write);
+    write();
+  });
+  sock.end();
+  await done;
+  const ms = performance.now() - t0;
+  sock.destroy();
+  return totalBytes / MB / (ms / 1000);
+}
+
+/** One raw grpc-js bidi stream: MESSAGE_BYTES messages, honouring write()/'drain'; returns MB/s. */
+async function rawGrpcOnce(client: TunnelClient, totalBytes: number): Promise<number> {
+  const payload = Buffer.alloc(MESSAGE_BYTES, 0x5a);
+  const call = client.tunnel();
+  const t0 = performance.now();
+  const done = new Promise<void>((resolve, reject) => {
+    call.on('data', () => {});
+    call.on('end', () => resolve());
+    call.on('error', reject);
+  });
+  let sent = 0;
+  await new Promise<void>((resolve) => {
+    const write = () => {
+      while (sent < totalBytes) {
+        sent += payload.length;
+        if (!call.write({ payload })) return;
+      }
+      call.off('drain', write);
+      resolve();
+    };
+    call.on('drain', write);
+    write();
+  });
+  call.end();
+  await done;
+  return totalBytes / MB / ((performance.now() - t0) / 1000);
+}
+
+/** Round trips of 64-byte messages; returns median microseconds. */
+async function pingPong(port: number, count: number): Promise<number> {
+  const sock = await new Promise<net.Socket>((resolve, reject) => {
+    const s = net.connect({ port, host: '127.0.0.1', noDelay: true }, () => resolve(s));
+    s.once('error', reject);
+  });
+  const msg = Buffer.alloc(64, 1);
+  const times: number[] = [];
+  let pending: (() => void) | undefined;
+  let got = 0;
+  sock.on('data', (d: Buffer) => {
+    got += d.length;
+    if (got >= 64 && pending) {
+      got -= 64;
+      const p = pending;
+      pending = undefined;
+      p();
+    }
+  });
+  for (let i = 0; i < count + 50; i++) {
+    const t0 = performance.now();
+    await new Promise<void>((r) => {
+      pending = r;
+      sock.write(msg);
+    });
+    if (i >= 50) times.push((performance.now() - t0) * 1000);
+  }
+  sock.destroy();
+  return median(times);
+}
+
+async function run(): Promise<void> {
+  const total = TOTAL_MB * MB;
+  const agent = await startWorker({ role: 'agent' });
+  const manager = await startWorker({ role: 'manager', agentPort: agent.ports['grpc']! });
+  const rawFast = await startWorker({ role: 'raw', codec: 'fast' });
+  const rawGenerated = await startWorker({ role: 'raw', codec: 'generated' });
+  const sinkPort = agent.ports['sink']!;
+  const echoPort = agent.ports['echo']!;
+  const bulkTunnel = await clientSide(manager.ports['grpc']!, sinkPort);
+  const oneHop = await clientSide(agent.ports['grpc']!, sinkPort);
+  const pingTunnel = await clientSide(manager.ports['grpc']!, echoPort);
+  const rawClients = {
+    fast: grpcClient(rawFast.ports['grpc']!, 'fast'),
+    generated: grpcClient(rawGenerated.ports['grpc']!, 'generated'),
+  };
+
+  const direct = 'direct TCP (loopback)';
+  const tunnel = 'tunnel: socket > tunnel > splice > tunnel > dialer > sink';
+  const oneHopName = 'tunnel, one hop: socket > tunnel > dialer > sink';
+  const rawName = (c: Codec) => `raw grpc-js stream, ${MESSAGE_BYTES / 1024} KiB msgs, ${c} codec`;
+  const rows: Array<[string, () => Promise<number>]> = [
+    [direct, () => bulkOnce(sinkPort, total)],
+    [rawName('fast'), () => rawGrpcOnce(rawClients.fast, total)],
+    [rawName('generated'), () => rawGrpcOnce(rawClients.generated, total)],
+    [tunnel, () => bulkOnce(bulkTunnel.port, total)],
+    [oneHopName, () => bulkOnce(oneHop.port, total)],
+  ];
+  const results = new Map<string, number[]>();
+  await bulkOnce(bulkTunnel.port, 8 * MB); // warm-up (JIT, HTTP/2 windows)
+  await rawGrpcOnce(rawClients.fast, 8 * MB);
+  await rawGrpcOnce(rawClients.generated, 8 * MB);
+  // Interleave runs so load changes on this shared machine hit every row alike.
+  for (let r = 0; r < RUNS; r++) {
+    for (const [name, once] of rows) results.set(name, [...(results.get(name) ?? []), await once()]);
+  }
+  const med = (name: string) => median(results.get(name)!);
+  printTable(
+    `bulk throughput, ${TOTAL_MB} MiB per run, ${RUNS} runs (median)`,
+    ['path', 'MiB/s', 'vs raw grpc-js (fast codec)', 'vs direct TCP'],
+    rows.map(([name]) => [
+      name,
+      fmt(med(name), 1),
+      fmt(med(name) / med(rawName('fast'))),
+      fmt(med(name) / med(direct)),
+    ]),
+  );
+  console.log(
+    `\ntunnel / raw grpc-js = ${fmt((100 * med(tunnel)) / med(rawName('fast')), 0)}% with the same codec, ` +
+      `${fmt((100 * med(tunnel)) / med(rawName('generated')), 0)}% of the generated-codec stream (goal >= 70%)`,
+  );
+
+  const directRtt = await pingPong(echoPort, PINGS);
+  const tunnelRtt = await pingPong(pingTunnel.port, PINGS);
+  printTable(
+    `ping-pong, 64-byte messages, ${PINGS} round trips (median)`,
+    ['path', 'RTT µs', 'vs direct'],
+    [
+      [direct, fmt(directRtt, 1), '1.00'],
+      ['tunnel (same path, echo target)', fmt(tunnelRtt, 1), fmt(tunnelRtt / directRtt)],
+    ],
+  );
+
+  rawClients.fast.close();
+  rawClients.generated.close();
+  bulkTunnel.close();
+  oneHop.close();
+  pingTunnel.close();
+  await Promise.all([agent, manager, rawFast, rawGenerated].map((w) => w.worker.terminate()));
+}
+
+const suite: BenchSuite = { name: 'tunnel', run };
+export default suite;
