@@ -38,17 +38,3 @@ export async function checkDnsRecursion(w: RecursionCheckWiring): Promise<Recurs
     await w.hook.setDomains?.(osDomains(w.config())).catch(() => undefined);
   }
 }
-
-/** One line for status. */
-export function describeRecursion(state: RecursionState): string {
-  switch (state) {
-    case 'detected':
-      return 'detected: the cluster sends unknown names back to this workstation; our own queries echoed back get NXDOMAIN';
-    case 'not-detected':
-      return 'not detected';
-    case 'received':
-      return 'checking';
-    case 'not-yet':
-      return 'unknown: the check query never reached our DNS server (the OS does not route our names to it)';
-  }
-}
