@@ -57,9 +57,14 @@ export function openResolve1(options: Resolve1Options = {}): Resolve1 {
   const bus =
     options.busAddress === undefined ? dbus.systemBus() : dbus.sessionBus({ busAddress: options.busAddress });
   const state: { busError?: Error } = {};
-  // A missing or dying bus emits 'error'; without a listener that would crash the daemon.
+  // A missing or dying bus emits 'error' (without a listener that would crash the daemon); calls waiting
+  // for an answer then fail at once instead of at their timeout.
+  let failBus: (err: Error) => void = () => {};
+  const busFailed = new Promise<never>((_, reject) => (failBus = reject));
+  busFailed.catch(() => undefined);
   bus.on('error', (err: unknown) => {
     state.busError = err instanceof Error ? err : new Error(String(err));
+    failBus(state.busError);
   });
   const timeoutMs = options.timeoutMs ?? 3000;
 
@@ -88,7 +93,7 @@ export function openResolve1(options: Resolve1Options = {}): Resolve1 {
       );
     });
     try {
-      const reply = await Promise.race([bus.call(message), timeout]);
+      const reply = await Promise.race([bus.call(message), timeout, busFailed]);
       return reply?.body ?? [];
     } catch (err) {
       const text = err instanceof dbus.DBusError ? `${err.type}: ${err.text}` : (err as Error).message;
