@@ -8,8 +8,9 @@ import type { Tokens } from './auth.js';
 import { patchTypeOf, type ApiCore, type DeleteOptions } from './core.js';
 import { ApiError, badRequest, notFound } from './errors.js';
 import { isRecord, type KubeObject } from './object.js';
+import { jsonPatch, mergePatch, strategicMergePatch } from './patch.js';
 import { decodeProtobufObject, isProtobuf } from './protobuf.js';
-import { openApiDocument, openApiRoot } from './openapi.js';
+import { openApiDocument, openApiRoot, openApiV2Protobuf } from './openapi.js';
 import { handlePortForwardUpgrade, type PodDialer } from './portforward.js';
 import {
   apiVersionOf,
@@ -146,6 +147,17 @@ class Handler {
     const user = this.o.tokens.authenticate(req.headers.authorization);
     if (!user) throw new ApiError(401, 'Unauthorized', 'Unauthorized');
     if (path === '/openapi/v3') return sendJson(res, 200, openApiRoot());
+    if (path === '/openapi/v2') {
+      // An empty OpenAPI v2 document (protobuf, as kubectl requests it): kubectl validates Lists
+      // client-side and skips kinds without a schema.
+      const doc = openApiV2Protobuf();
+      res.writeHead(200, {
+        'Content-Type': 'application/com.github.proto-openapi.spec.v2.v1.0+protobuf',
+        'Content-Length': doc.length,
+      });
+      res.end(doc);
+      return;
+    }
     const oa = /^\/openapi\/v3\/(?:api\/(v1)|apis\/([^/]+)\/([^/]+))$/.exec(path);
     if (oa) {
       const doc = oa[1] ? openApiDocument('', 'v1') : openApiDocument(oa[2] ?? '', oa[3] ?? '');
@@ -183,6 +195,9 @@ class Handler {
       res.writeHead(200, { 'Content-Type': 'text/plain' });
       res.end(text);
       return;
+    }
+    if (subresource === 'scale' && name) {
+      return this.scale(req, res, t, namespace, name, method);
     }
     if (subresource === 'portforward') {
       throw new ApiError(400, 'BadRequest', 'Upgrade request required');
@@ -361,6 +376,65 @@ class Handler {
       metadata: { resourceVersion: String(this.core.store.resourceVersion) },
       items: out,
     });
+  }
+
+  /** The scale subresource (autoscaling/v1 Scale) of deployments and replicasets. */
+  private async scale(
+    req: IncomingMessage,
+    res: ServerResponse,
+    t: ResourceType,
+    namespace: string | undefined,
+    name: string,
+    method: string,
+  ): Promise<void> {
+    const toScale = (o: KubeObject) => {
+      const spec = isRecord(o['spec']) ? o['spec'] : {};
+      const status = isRecord(o['status']) ? o['status'] : {};
+      const ml =
+        isRecord(spec['selector']) && isRecord(spec['selector']['matchLabels'])
+          ? spec['selector']['matchLabels']
+          : {};
+      return {
+        kind: 'Scale',
+        apiVersion: 'autoscaling/v1',
+        metadata: {
+          name,
+          namespace,
+          uid: o.metadata.uid,
+          resourceVersion: o.metadata.resourceVersion,
+          creationTimestamp: o.metadata.creationTimestamp,
+        },
+        spec: { replicas: Number(spec['replicas'] ?? 0) },
+        status: {
+          replicas: Number(status['replicas'] ?? 0),
+          selector: Object.entries(ml)
+            .map(([k, v]) => `${k}=${String(v)}`)
+            .join(','),
+        },
+      };
+    };
+    const current = this.core.get(t, namespace, name);
+    if (method === 'GET') return sendJson(res, 200, toScale(current));
+    if (method !== 'PUT' && method !== 'PATCH')
+      throw new ApiError(405, 'MethodNotAllowed', `method ${method} not allowed on scale`);
+    const ct = req.headers['content-type'] ?? '';
+    const body = parseBody(await readBody(req), ct);
+    let next: unknown = body;
+    if (method === 'PATCH') {
+      const pt = patchTypeOf(ct);
+      const base = toScale(current);
+      next =
+        pt === 'json'
+          ? jsonPatch(base, body)
+          : pt === 'merge'
+            ? mergePatch(base, body)
+            : strategicMergePatch(base, body);
+    }
+    const replicas = isRecord(next) && isRecord(next['spec']) ? Number(next['spec']['replicas']) : NaN;
+    if (!Number.isInteger(replicas) || replicas < 0)
+      throw badRequest('spec.replicas must be a non-negative integer');
+    const updated = await this.core.patch(t, namespace, name, 'merge', { spec: { replicas } });
+    sendJson(res, 200, toScale(updated));
   }
 
   private tokenRequest(res: ServerResponse, namespace: string, name: string, body: unknown): void {

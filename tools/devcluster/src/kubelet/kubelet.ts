@@ -199,7 +199,7 @@ export class Kubelet {
     rt.id = this.o.nextPodId();
     this.report(rt);
     await mkdir(rt.dir, { recursive: true });
-    const hostname = str(spec['hostname']) ?? name;
+    const hostname = str(spec['hostname']) || name;
     const search = [`${ns}.svc.${clusterDomain}`, `svc.${clusterDomain}`, clusterDomain];
     await createPodNetwork(this.o.names, rt.id, this.o.nodeIndex, rt.ip, {
       resolvConf: `search ${search.join(' ')}\nnameserver ${kubeDnsServiceIp}\noptions ndots:5\n`,
@@ -248,15 +248,25 @@ export class Kubelet {
       strList(spec['args']),
     );
     if (typeof resolved === 'string') {
-      c.state = { waiting: { reason: 'ErrImagePull', message: resolved } };
+      // Like an image pull back-off: the mapping may gain the image (files are re-read on every try).
+      c.state = {
+        waiting: {
+          reason: c.restartTimer === undefined ? 'ErrImagePull' : 'ImagePullBackOff',
+          message: resolved,
+        },
+      };
       this.o.log(`kubelet ${this.o.nodeName}: ${rt.namespace}/${rt.name}/${c.name}: ${resolved}`);
+      c.restartTimer = setTimeout(() => {
+        c.restartTimer = undefined;
+        if (!rt.stopping) this.advance(rt);
+      }, 5000);
       this.report(rt);
       return;
     }
     const base: Record<string, string> = {
       PATH: process.env['PATH'] ?? '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
       HOME: '/root',
-      HOSTNAME: str(field(pod, 'spec', 'hostname')) ?? rt.name,
+      HOSTNAME: str(field(pod, 'spec', 'hostname')) || rt.name,
       ...resolved.env,
     };
     const env = containerEnv(this.o.store, pod, spec, base);
