@@ -161,10 +161,10 @@ async function main(): Promise<void> {
     tls,
     dialPod: (pod: KubeObject, port: number) =>
       net.connect({ host: str(field(pod, 'status', 'podIP')) ?? '', port }),
-    podLogs: (ns: string, name: string, container: string | undefined) => {
+    podLogFile: (ns: string, name: string, container: string | undefined) => {
       for (const k of kubelets) {
-        const text = k.readLog(ns, name, container);
-        if (text !== undefined) return text;
+        const f = k.logFile(ns, name, container);
+        if (f) return f;
       }
       return undefined;
     },

@@ -1,6 +1,8 @@
 // The HTTPS handler: discovery, REST verbs on every served resource, list/watch with resourceVersions,
 // Table output for kubectl, Status errors, and the pods/portforward and pods/log subresources.
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createReadStream } from 'node:fs';
+import { open, stat } from 'node:fs/promises';
 import https from 'node:https';
 import type { Duplex } from 'node:stream';
 import { parse as parseYaml } from 'yaml';
@@ -29,7 +31,12 @@ export interface ApiServerOptions {
   readonly tokens: Tokens;
   readonly tls: { key: string; cert: string };
   readonly dialPod: PodDialer;
-  readonly podLogs?: (namespace: string, name: string, container: string | undefined) => string | undefined;
+  /** The file a container's output goes to (for pods/log). */
+  readonly podLogFile?: (
+    namespace: string,
+    name: string,
+    container: string | undefined,
+  ) => string | undefined;
   /** Address advertised in /api's serverAddressByClientCIDRs. */
   readonly advertiseAddress: string;
   readonly bookmarkIntervalMs?: number;
@@ -191,10 +198,15 @@ class Handler {
 
     if (method === 'GET' && subresource === 'log' && name) {
       this.core.get(t, namespace, name);
-      const text = this.o.podLogs?.(namespace ?? 'default', name, q.get('container') ?? undefined) ?? '';
-      res.writeHead(200, { 'Content-Type': 'text/plain' });
-      res.end(text);
-      return;
+      const container = q.get('container') ?? undefined;
+      const file = this.o.podLogFile?.(namespace ?? 'default', name, container);
+      res.writeHead(200, { 'Content-Type': 'text/plain', 'Transfer-Encoding': 'chunked' });
+      if (!file) return void res.end();
+      if (q.get('follow') !== 'true')
+        return void createReadStream(file)
+          .on('error', () => res.end())
+          .pipe(res);
+      return followFile(file, req, res);
     }
     if (subresource === 'scale' && name) {
       return this.scale(req, res, t, namespace, name, method);
@@ -581,6 +593,37 @@ class Handler {
     req.on('close', close);
     res.on('close', close);
   }
+}
+
+/** Streams a growing file until the client goes away (`kubectl logs -f`). */
+function followFile(file: string, req: IncomingMessage, res: ServerResponse): void {
+  let offset = 0;
+  let busy = false;
+  const pump = () => {
+    if (busy) return;
+    busy = true;
+    stat(file)
+      .then(async (st) => {
+        if (st.size <= offset) return;
+        const fh = await open(file, 'r');
+        try {
+          const buf = Buffer.alloc(st.size - offset);
+          const { bytesRead } = await fh.read(buf, 0, buf.length, offset);
+          offset += bytesRead;
+          res.write(buf.subarray(0, bytesRead));
+        } finally {
+          await fh.close();
+        }
+      })
+      .catch(() => {
+        clearInterval(timer);
+        res.end();
+      })
+      .finally(() => (busy = false));
+  };
+  const timer = setInterval(pump, 250);
+  pump();
+  req.on('close', () => clearInterval(timer));
 }
 
 function includeObject(q: URLSearchParams): IncludeObject {
