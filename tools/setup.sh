@@ -8,7 +8,10 @@ apt_packages=(
   iproute2 nftables iptables kmod procps psmisc curl unzip openssl ca-certificates
   dnsutils dnsperf dnsmasq-base iperf3 socat netcat-openbsd conntrack ethtool
   python3 make g++
+  dbus-daemon libsystemd-shared
 )
+# dbus-daemon: the private bus of the systemd-resolved tests (this package starts no system bus; the `dbus`
+# package would). systemd-resolved itself is never installed: tools/fetch-systemd-resolved.sh extracts it.
 
 missing=()
 for p in "${apt_packages[@]}"; do
@@ -32,6 +35,7 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
   npm ci --no-fund --no-audit
 fi
 bash tools/fetch-k8s-tools.sh
+bash tools/fetch-systemd-resolved.sh >/dev/null
 
 export NX_DAEMON=false NX_NO_CLOUD=true NX_TUI=false
 npx nx run-many -t build --outputStyle=static >/dev/null || npx nx run-many -t build --outputStyle=static
