@@ -1,14 +1,7 @@
 import type { daemon } from '@telepresence/rpc';
 import { TpError } from '../util/errors.js';
-import type {
-  statusJson} from './output.js';
-import {
-  errorFromDaemon,
-  formatConnected,
-  formatError,
-  formatStatus,
-  parseOutputFormat
-} from './output.js';
+import type { statusJson } from './output.js';
+import { errorFromDaemon, formatConnected, formatError, formatStatus, parseOutputFormat } from './output.js';
 
 const connected: daemon.StatusResponse = {
   connected: true,

@@ -57,7 +57,9 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
           hint: 'run telepresence connect again in a moment',
         });
       if (session !== undefined) {
-        progress('Already connected');
+        progress(
+          'Already connected (the flags of this connect are ignored; run telepresence quit first to change them)',
+        );
         return session.status();
       }
       if (connecting !== undefined) {
