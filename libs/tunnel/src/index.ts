@@ -1,1 +1,51 @@
-export {};
+// @telepresence/tunnel: the tunnel protocol over gRPC bidi streams. See README.md.
+export {
+  ConnId,
+  ConnIdError,
+  type ConnIdErrorCode,
+  type ConnIdKey,
+  type Endpoint,
+  type Protocol,
+} from './connid.js';
+export {
+  DEFAULT_MAX_FRAME_BYTES,
+  FrameError,
+  MAX_STRING_BYTES,
+  MessageCode,
+  decodeMessage,
+  encodeData,
+  encodeMessage,
+  messageName,
+  type FrameErrorCode,
+  type Message,
+  type MessageType,
+} from './codec.js';
+export { TunnelError, dialRejectReason, socketErrorCode, type TunnelErrorCode } from './errors.js';
+export { memoryLogger, silentLogger, type LogLine, type Logger } from './log.js';
+export {
+  MemoryChannel,
+  grpcClientChannel,
+  grpcServerChannel,
+  memoryChannelPair,
+  type ChannelHandlers,
+  type FrameChannel,
+  type TunnelMessageLike,
+} from './channel.js';
+export {
+  MIN_PROTOCOL_VERSION,
+  PROTOCOL_VERSION,
+  TunnelStream,
+  acceptStream,
+  openStream,
+  type DialOutcome,
+  type EndReason,
+  type OpenInit,
+  type StreamEnd,
+  type StreamOptions,
+  type StreamStats,
+} from './stream.js';
+export { pumpSocket } from './tcp.js';
+export { pumpDatagrams, type DatagramPump } from './udp.js';
+export { dialTcp, serveDialer, type DialerOptions } from './dialer.js';
+export { splice } from './splice.js';
+export { acceptTunnel, dialerHandler, openTunnel, type TunnelCall, type TunnelClient } from './grpc.js';

@@ -1,0 +1,168 @@
+// Manager-side DNS lookups: node:dns (c-ares) against the pod's resolvers, with the client's search context.
+import { Resolver } from 'node:dns/promises';
+
+import type { Answer } from 'dns-packet';
+
+import type { common } from '@telepresence/rpc';
+
+import { QTYPE, RCODE, encodeRecord } from './records.js';
+import { candidateNames, type SearchContext } from './search-context.js';
+
+/** TTL of every record handed to clients: short, so workstation caches follow cluster changes (reference 4.5). */
+export const ANSWER_TTL_S = 4;
+
+export type LookupFailure = 'nxdomain' | 'nodata' | 'servfail' | 'notimp';
+
+/** A failed query, classified the way the DNS result must report it. */
+export class DnsQueryError extends Error {
+  override readonly name = 'DnsQueryError';
+  constructor(
+    readonly kind: LookupFailure,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Answers one exact (already qualified) question; rejects with DnsQueryError. */
+export interface DnsBackend {
+  query(fqdn: string, qtype: number): Promise<Answer[]>;
+}
+
+export const supportedQtypes: ReadonlySet<number> = new Set([
+  QTYPE.A,
+  QTYPE.AAAA,
+  QTYPE.PTR,
+  QTYPE.CNAME,
+  QTYPE.SRV,
+  QTYPE.TXT,
+  QTYPE.MX,
+]);
+
+function classify(e: unknown, fqdn: string): DnsQueryError {
+  const code = (e as { code?: unknown }).code;
+  switch (code) {
+    case 'ENOTFOUND':
+      return new DnsQueryError('nxdomain', `${fqdn}: no such name`);
+    case 'ENODATA':
+      return new DnsQueryError('nodata', `${fqdn}: no records of that type`);
+    default:
+      return new DnsQueryError('servfail', `${fqdn}: ${typeof code === 'string' ? code : String(e)}`);
+  }
+}
+
+/** A DnsBackend on node:dns; `servers` empty means the pod's /etc/resolv.conf nameservers. */
+export function nodeDnsBackend(options: { servers: readonly string[]; timeoutMs: number }): DnsBackend {
+  const resolver = new Resolver({ timeout: options.timeoutMs, tries: 2 });
+  if (options.servers.length > 0) {
+    resolver.setServers([...options.servers]);
+  }
+  const base = { ttl: ANSWER_TTL_S, class: 'IN' as const };
+  return {
+    async query(fqdn, qtype) {
+      try {
+        switch (qtype) {
+          case QTYPE.A:
+            return (await resolver.resolve4(fqdn)).map((data) => ({ ...base, name: fqdn, type: 'A', data }));
+          case QTYPE.AAAA:
+            return (await resolver.resolve6(fqdn)).map((data) => ({
+              ...base,
+              name: fqdn,
+              type: 'AAAA',
+              data,
+            }));
+          case QTYPE.PTR:
+            return (await resolver.resolvePtr(fqdn)).map((data) => ({
+              ...base,
+              name: fqdn,
+              type: 'PTR',
+              data,
+            }));
+          case QTYPE.CNAME:
+            return (await resolver.resolveCname(fqdn)).map((data) => ({
+              ...base,
+              name: fqdn,
+              type: 'CNAME',
+              data,
+            }));
+          case QTYPE.SRV:
+            return (await resolver.resolveSrv(fqdn)).map((s) => ({
+              ...base,
+              name: fqdn,
+              type: 'SRV',
+              data: { port: s.port, target: s.name, priority: s.priority, weight: s.weight },
+            }));
+          case QTYPE.TXT:
+            return (await resolver.resolveTxt(fqdn)).map((chunks) => ({
+              ...base,
+              name: fqdn,
+              type: 'TXT',
+              data: chunks,
+            }));
+          case QTYPE.MX:
+            return (await resolver.resolveMx(fqdn)).map((m) => ({
+              ...base,
+              name: fqdn,
+              type: 'MX',
+              data: { exchange: m.exchange, preference: m.priority },
+            }));
+          default:
+            throw new DnsQueryError('notimp', `query type ${qtype} is not supported`);
+        }
+      } catch (e) {
+        throw e instanceof DnsQueryError ? e : classify(e, fqdn);
+      }
+    },
+  };
+}
+
+export interface LookupResult {
+  readonly answer: common.DNSAnswer;
+  /** For metrics and logs. */
+  readonly result: 'noerror' | LookupFailure;
+  /** The name that answered, when one did. */
+  readonly resolvedAs?: string;
+}
+
+/**
+ * Resolves a client's question in the cluster, trying the names of the client's search context in order.
+ * Records come back named as asked, so the client's stub accepts them. NXDOMAIN only when every candidate
+ * is NXDOMAIN; NOERROR with no records when some candidate exists without that type.
+ */
+export async function lookupInCluster(
+  question: common.DNSQuestion,
+  ctx: SearchContext,
+  backend: DnsBackend,
+): Promise<LookupResult> {
+  const asked = question.name.replace(/\.+$/, '');
+  if (!supportedQtypes.has(question.type)) {
+    return { answer: { rcode: RCODE.NOTIMP, records: [] }, result: 'notimp' };
+  }
+  let sawNoData = false;
+  let sawFailure = false;
+  for (const fqdn of candidateNames(question.name, ctx)) {
+    try {
+      const records = await backend.query(fqdn, question.type);
+      if (records.length === 0) {
+        sawNoData = true;
+        continue;
+      }
+      return {
+        answer: {
+          rcode: RCODE.NOERROR,
+          records: records.map((r) => encodeRecord({ ...r, name: asked } as Answer)),
+        },
+        result: 'noerror',
+        resolvedAs: fqdn,
+      };
+    } catch (e) {
+      const kind = e instanceof DnsQueryError ? e.kind : 'servfail';
+      if (kind === 'nodata') sawNoData = true;
+      else if (kind === 'notimp') return { answer: { rcode: RCODE.NOTIMP, records: [] }, result: 'notimp' };
+      else if (kind === 'servfail') sawFailure = true;
+    }
+  }
+  if (sawNoData) return { answer: { rcode: RCODE.NOERROR, records: [] }, result: 'nodata' };
+  if (sawFailure) return { answer: { rcode: RCODE.SERVFAIL, records: [] }, result: 'servfail' };
+  return { answer: { rcode: RCODE.NXDOMAIN, records: [] }, result: 'nxdomain' };
+}

@@ -1,0 +1,74 @@
+// The traffic-manager process: the only place that reads process.env, creates the root logger and wires
+// the real environment (in-cluster Kubernetes client, /etc/resolv.conf, signals).
+import { readFileSync } from 'node:fs';
+
+import { KubeConfig } from '@kubernetes/client-node';
+import { pino } from 'pino';
+
+import { parseResolvConf } from './cluster-info/resolv-conf.js';
+import { subnetMath } from './cluster-info/subnet-math.js';
+import { ConfigError, parseConfig } from './config.js';
+import { createClientNodeApi } from './k8s/client-node-api.js';
+import { startTrafficManager } from './traffic-manager.js';
+import { MANAGER_VERSION } from './version.js';
+
+async function main(): Promise<void> {
+  let config;
+  try {
+    config = parseConfig(process.env, subnetMath);
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      process.stderr.write(`${e.message}\n`);
+      process.exit(2);
+    }
+    throw e;
+  }
+  const log = pino({ level: config.logLevel, base: { app: 'traffic-manager', version: MANAGER_VERSION } });
+  log.info(
+    { podIp: config.podIp, namespace: config.namespace, podCIDRStrategy: config.podCidrStrategy },
+    'traffic-manager starting',
+  );
+
+  let resolvText = '';
+  try {
+    resolvText = readFileSync('/etc/resolv.conf', 'utf8');
+  } catch (e) {
+    log.warn({ err: String(e) }, 'cannot read /etc/resolv.conf; using defaults');
+  }
+
+  const kc = new KubeConfig();
+  // In a pod: service-account token and CA plus KUBERNETES_SERVICE_HOST/PORT.
+  kc.loadFromCluster();
+
+  const manager = await startTrafficManager({
+    config,
+    log,
+    api: createClientNodeApi(kc),
+    subnets: subnetMath,
+    resolvConf: parseResolvConf(resolvText),
+    version: MANAGER_VERSION,
+  });
+
+  const shutdown = (signal: string): void => {
+    log.info({ signal }, 'shutting down');
+    manager.close().then(
+      () => {
+        log.info('stopped');
+        process.exit(0);
+      },
+      (e: unknown) => {
+        log.error({ err: e }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.once('SIGTERM', () => shutdown('SIGTERM'));
+  process.once('SIGINT', () => shutdown('SIGINT'));
+}
+
+main().catch((e: unknown) => {
+  process.stderr.write(
+    `traffic-manager failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`,
+  );
+  process.exit(1);
+});

@@ -1,0 +1,213 @@
+// Wires the manager's parts together and starts them (create, wire, then start). main.ts supplies the
+// real environment; tests supply fakes (a ClusterApi in memory, a loopback DNS server, ports 0).
+import { Server, ServerCredentials } from '@grpc/grpc-js';
+import type { Logger } from 'pino';
+
+import { ManagerService } from '@telepresence/rpc';
+
+import { ClusterInfoStore } from './cluster-info/cluster-info-store.js';
+import { runSubnetDiscovery } from './cluster-info/discovery.js';
+import {
+  clusterDomainFromSearch,
+  defaultClusterDomain,
+  type ResolvConf,
+} from './cluster-info/resolv-conf.js';
+import type { SubnetMath } from './cluster-info/subnet-math.js';
+import type { ManagerConfig } from './config.js';
+import { AgentDnsBroker } from './dns/agent-lookups.js';
+import { nodeDnsBackend, type DnsBackend } from './dns/cluster-resolver.js';
+import { createManagerServer } from './grpc/manager-service.js';
+import { InterceptStore } from './intercepts/intercept-store.js';
+import type { ClusterApi } from './k8s/cluster-api.js';
+import { createMetrics, type ManagerMetrics } from './metrics.js';
+import { startMetricsServer } from './metrics-server.js';
+import { SessionRegistry } from './sessions/session-registry.js';
+import type { TunnelBroker } from './tunnel/tunnel-broker.js';
+import { TunnelRouter } from './tunnel/tunnel-router.js';
+import { systemClock, type Clock } from './util/clock.js';
+
+export interface TrafficManagerDeps {
+  readonly config: ManagerConfig;
+  readonly log: Logger;
+  readonly api: ClusterApi;
+  readonly subnets: SubnetMath;
+  readonly resolvConf: ResolvConf;
+  readonly version: string;
+  readonly clusterId?: string;
+  readonly clock?: Clock;
+  readonly dnsBackend?: DnsBackend;
+  readonly defaultMetrics?: boolean;
+  /** Builds the tunnel side once the other parts exist; undefined = Tunnel/WatchDial answer UNIMPLEMENTED. */
+  readonly tunnels?: (parts: {
+    sessions: SessionRegistry;
+    intercepts: InterceptStore;
+    metrics: ManagerMetrics;
+    log: Logger;
+  }) => TunnelBroker;
+}
+
+export interface RunningTrafficManager {
+  readonly grpcPort: number;
+  /** Undefined when the metrics server is disabled (METRICS_PORT=0 is "any port" in tests: see metricsPort). */
+  readonly metricsPort: number | undefined;
+  readonly sessions: SessionRegistry;
+  readonly clusterInfo: ClusterInfoStore;
+  readonly metrics: ManagerMetrics;
+  /** Graceful stop: sessions end (their streams get UNAVAILABLE), discovery stops, servers close. Idempotent. */
+  close(): Promise<void>;
+}
+
+export const TUNNEL_PROTOCOL_VERSION = 2;
+
+export async function startTrafficManager(
+  deps: TrafficManagerDeps,
+  options: { metricsEnabled?: boolean } = {},
+): Promise<RunningTrafficManager> {
+  const { config, log } = deps;
+  const clock = deps.clock ?? systemClock;
+
+  const fromResolv = clusterDomainFromSearch(deps.resolvConf.search, config.namespace);
+  const clusterDomain = config.clusterDomain ?? fromResolv ?? defaultClusterDomain;
+  log.info(
+    {
+      clusterDomain,
+      source:
+        config.clusterDomain !== undefined
+          ? 'CLUSTER_DOMAIN'
+          : fromResolv !== undefined
+            ? 'resolv.conf'
+            : 'fallback',
+    },
+    `cluster domain ${clusterDomain}`,
+  );
+
+  const sessions = new SessionRegistry({
+    clock,
+    log,
+    clientTtlMs: config.clientSessionTtlMs,
+    agentTtlMs: config.agentSessionTtlMs,
+  });
+  const metrics = createMetrics(() => sessions, { defaultMetrics: deps.defaultMetrics ?? true });
+  const intercepts = new InterceptStore(sessions);
+  const clusterInfo = new ClusterInfoStore(
+    {
+      serviceSubnet: undefined,
+      podSubnets: [],
+      clusterDomain,
+      managerPodIp: config.podIp,
+      managerPodPort: config.serverPort,
+      managerNamespace: config.namespace,
+      routing: config.routing,
+      dns: config.dns,
+    },
+    deps.subnets,
+    log.child({ component: 'cluster-info' }),
+  );
+  const tunnels = (
+    deps.tunnels ?? ((parts) => new TunnelRouter({ ...parts, managerNamespace: config.namespace }))
+  )({
+    sessions,
+    intercepts,
+    metrics,
+    log,
+  });
+  const impl = createManagerServer({
+    log,
+    version: deps.version,
+    tunnelVersion: TUNNEL_PROTOCOL_VERSION,
+    clusterId: deps.clusterId ?? '',
+    sessions,
+    clusterInfo,
+    intercepts,
+    dnsBackend:
+      deps.dnsBackend ?? nodeDnsBackend({ servers: config.dnsServers, timeoutMs: config.dnsTimeoutMs }),
+    agentDns: new AgentDnsBroker(),
+    agentDnsTimeoutMs: config.agentDnsTimeoutMs,
+    searchContext: (clientNamespace) => ({
+      clientNamespace,
+      clusterDomain,
+      podSearch: deps.resolvConf.search,
+      ndots: deps.resolvConf.ndots,
+    }),
+    tunnels,
+    metrics,
+  });
+
+  const server = new Server({
+    'grpc.max_receive_message_length': config.grpcMaxReceiveBytes,
+    // Detect dead clients (a killed port-forward) instead of holding their streams forever.
+    'grpc.keepalive_time_ms': 30_000,
+    'grpc.keepalive_timeout_ms': 10_000,
+  });
+  server.addService(ManagerService, impl);
+  const grpcPort = await new Promise<number>((resolve, reject) =>
+    server.bindAsync(
+      `${config.serverHost}:${config.serverPort}`,
+      ServerCredentials.createInsecure(),
+      (err, port) =>
+        err
+          ? reject(new Error(`cannot listen on ${config.serverHost}:${config.serverPort}: ${err.message}`))
+          : resolve(port),
+    ),
+  );
+  log.info({ port: grpcPort }, 'gRPC API listening');
+
+  let metricsServer: Awaited<ReturnType<typeof startMetricsServer>> | undefined;
+  if (options.metricsEnabled ?? config.metricsPort !== 0) {
+    try {
+      metricsServer = await startMetricsServer(metrics.registry, config.serverHost, config.metricsPort);
+      log.info({ port: metricsServer.port }, 'metrics listening on /metrics');
+    } catch (e) {
+      server.forceShutdown();
+      throw e;
+    }
+  }
+
+  sessions.start();
+  const discovery = new AbortController();
+  const discovered = runSubnetDiscovery(
+    {
+      api: deps.api,
+      store: clusterInfo,
+      subnets: deps.subnets,
+      log,
+      clock,
+      namespace: config.namespace,
+      podIp: config.podIp,
+      serviceCidr: config.serviceCidr,
+      podCidrStrategy: config.podCidrStrategy,
+      podCidrs: config.podCidrs,
+      debounceMs: config.subnetDebounceMs,
+    },
+    discovery.signal,
+  );
+
+  let closing: Promise<void> | undefined;
+  return {
+    grpcPort,
+    metricsPort: metricsServer?.port,
+    sessions,
+    clusterInfo,
+    metrics,
+    close() {
+      closing ??= (async () => {
+        discovery.abort();
+        sessions.close();
+        await new Promise<void>((resolve) => {
+          const force = setTimeout(() => {
+            server.forceShutdown();
+            resolve();
+          }, 5000);
+          force.unref();
+          server.tryShutdown(() => {
+            clearTimeout(force);
+            resolve();
+          });
+        });
+        await metricsServer?.close();
+        await discovered;
+      })();
+      return closing;
+    },
+  };
+}

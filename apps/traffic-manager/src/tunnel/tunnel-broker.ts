@@ -1,0 +1,19 @@
+import type { ServerDuplexStream, ServerWritableStream } from '@grpc/grpc-js';
+
+import type { common, manager } from '@telepresence/rpc';
+
+import type { Session } from '../sessions/session-registry.js';
+
+export type TunnelCall = ServerDuplexStream<common.TunnelMessage, common.TunnelMessage>;
+
+/** The tunnel side of the Manager service: Tunnel streams and WatchDial (tunnel-router.ts implements it). */
+export interface TunnelBroker {
+  /** Handles one Tunnel call until it ends; reports failures on the call itself. */
+  tunnel(call: TunnelCall): void;
+  /** Streams the session's dial requests until the signal aborts. */
+  watchDial(
+    session: Session,
+    call: ServerWritableStream<manager.WatchDialRequest, common.DialRequest>,
+    signal: AbortSignal,
+  ): Promise<void>;
+}

@@ -1,0 +1,27 @@
+// Splice: joins two streams (the manager's rendezvous of an originating stream and the dialer's stream).
+// Data, CLOSE_SEND and DIAL_OK / DIAL_REJECT are forwarded; each hop keeps its own keep-alives and idle
+// timer. Back-pressure crosses the splice: a full side pauses reading from the other.
+import type { StreamEnd, TunnelStream } from './stream.js';
+
+/** Runs until both streams have ended; resolves with both ends, never rejects. */
+export function splice(a: TunnelStream, b: TunnelStream): Promise<[StreamEnd, StreamEnd]> {
+  forward(a, b);
+  forward(b, a);
+  a.resume();
+  b.resume();
+  return Promise.all([a.done, b.done]);
+}
+
+function forward(from: TunnelStream, to: TunnelStream): void {
+  from.on('data', (chunk) => {
+    if (!to.write(chunk)) from.pause();
+  });
+  to.on('drain', () => from.resume());
+  from.on('end', () => to.end());
+  from.on('dial', (o) => (o.ok ? to.dialOk() : to.dialReject(o.reason, o.message)));
+  from.on('session', (id) => to.sendSession(id));
+  from.on('close', (end) => {
+    if (to.closed || end.reason === 'eof' || end.reason === 'dial-rejected') return;
+    to.disconnect(end.error?.reason ?? end.reason);
+  });
+}

@@ -1,0 +1,689 @@
+// TunnelStream: one L4 flow over one FrameChannel (one gRPC bidi call).
+//
+// Handshake
+//   The opener (openStream) sends OPEN {version range, conn id, session id, dial timeout, latency} and
+//   waits up to handshakeTimeoutMs for OPEN_OK {version}. The acceptor (acceptStream) requires OPEN as
+//   the first frame, picks the highest version both speak and answers OPEN_OK with it. With no common
+//   version it answers OPEN_OK with a version outside the opener's range plus DISCONNECT, so both ends
+//   fail at once with code 'version' and a message naming both ranges (never a hang).
+//
+// States (after the handshake)
+//   open ──end()──────────────▶ local half-closed ──peer CLOSE_SEND──▶ closed 'eof'
+//   open ──peer CLOSE_SEND────▶ remote half-closed ──end()───────────▶ closed 'eof'
+//   any ──(every way below)───▶ closed
+//   Half-close is an in-band CLOSE_SEND frame in both directions (a gRPC server cannot half-close), so
+//   after sending it a side keeps receiving DATA and may still send control frames (KEEP_ALIVE, DIAL_*).
+//
+// Every way a stream ends (StreamEnd.reason; `error` is set unless noted)
+//   eof              both sides sent CLOSE_SEND; the call is ended cleanly (no error)
+//   dial-rejected    peer sent DIAL_REJECT {reason}; or, without error, we sent it (dialReject())
+//   peer-disconnect  peer sent DISCONNECT {reason}
+//   disconnect       we called disconnect(reason[, cause]) (socket error, dialer gave up...); error only
+//                    if a cause was given
+//   idle             nothing sent or received for idleTimeoutMs; we send DISCONNECT 'idle'
+//   protocol         a frame failed to decode (FrameError) or was not allowed in the current state; we
+//                    send DISCONNECT with the reason and end the call with an error status
+//   version          no common protocol version (handshake)
+//   handshake-timeout no OPEN_OK / OPEN within handshakeTimeoutMs
+//   transport        the call failed (connection lost, cancelled, error status) or ended without both
+//                    CLOSE_SENDs
+//   aborted          abort() or the options' AbortSignal
+// 'close' is emitted exactly once, `done` resolves with the same StreamEnd and never rejects.
+//
+// Back-pressure
+//   write() returns false once bufferedBytes (written, not yet taken by the transport) reaches
+//   maxBufferedBytes, and 'drain' follows when it falls below. The transport takes a frame only as
+//   HTTP/2 flow control allows, so a slow reader holds the writer to the bound. pause() stops reading
+//   from the transport, which stops HTTP/2 window updates and so blocks the peer's writer.
+//   pause() holds incoming data (up to maxBufferedBytes, then the transport stops reading too). A new
+//   stream starts paused: data and CLOSE_SEND wait until resume(), so no event is lost between the
+//   handshake and attaching listeners. Control frames (DIAL_*, SESSION, KEEP_ALIVE, DISCONNECT) are
+//   handled while paused, unless the hold is full and the transport stopped.
+import { EventEmitter } from 'node:events';
+import type { FrameChannel } from './channel.js';
+import {
+  DEFAULT_MAX_FRAME_BYTES,
+  FrameError,
+  decodeMessage,
+  encodeData,
+  encodeMessage,
+  messageName,
+  type Message,
+} from './codec.js';
+import type { ConnId } from './connid.js';
+import { TunnelError } from './errors.js';
+import { silentLogger, type Logger } from './log.js';
+
+export const PROTOCOL_VERSION = 1;
+export const MIN_PROTOCOL_VERSION = 1;
+
+export type EndReason =
+  | 'eof'
+  | 'dial-rejected'
+  | 'peer-disconnect'
+  | 'disconnect'
+  | 'idle'
+  | 'protocol'
+  | 'version'
+  | 'handshake-timeout'
+  | 'transport'
+  | 'aborted';
+
+export interface StreamStats {
+  /** Payload bytes we wrote (DATA bodies) / received. */
+  bytesSent: number;
+  bytesReceived: number;
+  framesSent: number;
+  framesReceived: number;
+  /** Highest bufferedBytes seen: what back-pressure held at most. */
+  maxBufferedBytes: number;
+  openedAt: number;
+  endedAt: number | undefined;
+}
+
+export interface StreamEnd {
+  reason: EndReason;
+  error: TunnelError | undefined;
+  stats: Readonly<StreamStats>;
+  durationMs: number;
+}
+
+export type DialOutcome = { ok: true } | { ok: false; reason: string; message: string };
+
+export interface StreamOptions {
+  log?: Logger;
+  /** Bound on bytes written and not yet taken by the transport, per direction. Default 1 MiB. */
+  maxBufferedBytes?: number;
+  /** Largest DATA body sent; bigger writes are split. Default 128 KiB. */
+  maxChunkBytes?: number;
+  /** Largest frame accepted from the peer; bigger ones end the stream ('protocol'). Default 1 MiB + 1. */
+  maxFrameBytes?: number;
+  /** Ends the stream after this long without any frame in or out. Default 5 min TCP, 60 s UDP. */
+  idleTimeoutMs?: number;
+  /** Sends KEEP_ALIVE when nothing was sent for this long (0 = never). Default 60 s TCP, 0 UDP. */
+  keepAliveIntervalMs?: number;
+  /** How long the handshake may take. Default 10 s. */
+  handshakeTimeoutMs?: number;
+  signal?: AbortSignal;
+  now?: () => number;
+  /** @internal tests: speak another version range. */
+  versionRange?: readonly [min: number, max: number];
+}
+
+export interface OpenInit {
+  id: ConnId;
+  sessionId: string;
+  dialTimeoutMs: number;
+  roundtripLatencyMs?: number;
+}
+
+interface StreamEvents {
+  data: [chunk: Buffer];
+  /** Peer sent CLOSE_SEND: no more data from it. */
+  end: [];
+  drain: [];
+  dial: [outcome: DialOutcome];
+  session: [sessionId: string];
+  close: [end: StreamEnd];
+}
+
+const DEFAULTS = {
+  maxBufferedBytes: 1024 * 1024,
+  maxChunkBytes: 128 * 1024,
+  tcpIdleTimeoutMs: 5 * 60_000,
+  udpIdleTimeoutMs: 60_000,
+  tcpKeepAliveIntervalMs: 60_000,
+  handshakeTimeoutMs: 10_000,
+};
+
+type Phase = 'handshake' | 'open' | 'closed';
+
+export class TunnelStream extends EventEmitter<StreamEvents> {
+  /** Set by the handshake; always present on a stream returned by openStream/acceptStream. */
+  id!: ConnId;
+  sessionId = '';
+  dialTimeoutMs = 0;
+  roundtripLatencyMs = 0;
+  /** Version agreed in the handshake. */
+  version = 0;
+  /** Session named by a SESSION frame (agent-originated flows), if any. */
+  peerSessionId: string | undefined;
+  readonly stats: StreamStats;
+  /** Resolves once with how the stream ended. Never rejects. */
+  readonly done: Promise<StreamEnd>;
+  /** Resolves with DIAL_OK / DIAL_REJECT from the peer, or a rejection-like outcome if the stream ends first. */
+  readonly dialed: Promise<DialOutcome>;
+  log: Logger;
+
+  private phase: Phase = 'handshake';
+  private sendOpen = true;
+  private recvOpen = true;
+  private paused = true;
+  private channelPaused = false;
+  private heldBytes = 0;
+  private readonly held: Array<{ type: 'data'; data: Buffer } | { type: 'close-send' }> = [];
+  private buffered = 0;
+  private needDrain = false;
+  private lastActivity: number;
+  private lastSend: number;
+  private idleTimer: NodeJS.Timeout | undefined;
+  private keepAliveTimer: NodeJS.Timeout | undefined;
+  private resolveDone!: (end: StreamEnd) => void;
+  private resolveDial!: (o: DialOutcome) => void;
+  private dialSettled = false;
+  private handshake: { resolve: () => void; reject: (e: TunnelError) => void } | undefined;
+  private readonly now: () => number;
+  private readonly opts: Required<
+    Omit<StreamOptions, 'signal' | 'log' | 'now' | 'versionRange' | 'idleTimeoutMs' | 'keepAliveIntervalMs'>
+  > & {
+    idleTimeoutMs: number | undefined;
+    keepAliveIntervalMs: number | undefined;
+    versionRange: readonly [number, number];
+  };
+  private readonly abortListener: (() => void) | undefined;
+
+  /** @internal use openStream / acceptStream. */
+  constructor(
+    private readonly channel: FrameChannel,
+    readonly role: 'opener' | 'acceptor',
+    options: StreamOptions,
+  ) {
+    super();
+    this.now = options.now ?? Date.now;
+    this.log = options.log ?? silentLogger;
+    this.opts = {
+      maxBufferedBytes: positive(options.maxBufferedBytes, DEFAULTS.maxBufferedBytes, 'maxBufferedBytes'),
+      maxChunkBytes: positive(options.maxChunkBytes, DEFAULTS.maxChunkBytes, 'maxChunkBytes'),
+      maxFrameBytes: positive(options.maxFrameBytes, DEFAULT_MAX_FRAME_BYTES, 'maxFrameBytes'),
+      handshakeTimeoutMs: positive(
+        options.handshakeTimeoutMs,
+        DEFAULTS.handshakeTimeoutMs,
+        'handshakeTimeoutMs',
+      ),
+      idleTimeoutMs: options.idleTimeoutMs,
+      keepAliveIntervalMs: options.keepAliveIntervalMs,
+      versionRange: options.versionRange ?? [MIN_PROTOCOL_VERSION, PROTOCOL_VERSION],
+    };
+    this.lastActivity = this.lastSend = this.now();
+    this.stats = {
+      bytesSent: 0,
+      bytesReceived: 0,
+      framesSent: 0,
+      framesReceived: 0,
+      maxBufferedBytes: 0,
+      openedAt: this.lastActivity,
+      endedAt: undefined,
+    };
+    this.done = new Promise((r) => (this.resolveDone = r));
+    this.dialed = new Promise((r) => (this.resolveDial = r));
+    const signal = options.signal;
+    if (signal !== undefined) {
+      this.abortListener = () =>
+        this.abort(
+          new TunnelError('aborted', 'stream aborted by the caller', 'aborted', { cause: signal.reason }),
+        );
+      if (signal.aborted) queueMicrotask(this.abortListener);
+      else signal.addEventListener('abort', this.abortListener, { once: true });
+    }
+    channel.start({
+      frame: (f) => this.onFrame(f),
+      end: () => this.onChannelEnd(),
+      error: (e) => this.finish('transport', e, 'none'),
+    });
+  }
+
+  /** The configured bound on bufferedBytes. */
+  get maxBufferedBytes(): number {
+    return this.opts.maxBufferedBytes;
+  }
+
+  /** Bytes written and not yet taken by the transport. */
+  get bufferedBytes(): number {
+    return this.buffered;
+  }
+
+  get closed(): boolean {
+    return this.phase === 'closed';
+  }
+
+  /** True while we may still write data (not ended, not closed). */
+  get writable(): boolean {
+    return this.phase === 'open' && this.sendOpen;
+  }
+
+  /**
+   * Queues data for the peer. Returns false when the buffered bytes reached the bound: stop writing
+   * until 'drain'. Data written after the stream closed is dropped (the 'close' event says why).
+   */
+  write(chunk: Uint8Array): boolean {
+    if (this.phase === 'closed') return true;
+    if (this.phase !== 'open' || !this.sendOpen) {
+      throw new TunnelError(
+        'local',
+        `write ${this.sendOpen ? 'before the handshake' : 'after end()'} on ${String(this.id)}`,
+      );
+    }
+    const max = this.opts.maxChunkBytes;
+    for (let off = 0; off < chunk.length; off += max) {
+      const piece = chunk.subarray(off, Math.min(off + max, chunk.length));
+      this.stats.bytesSent += piece.length;
+      this.sendFrame(encodeData(piece), true);
+    }
+    if (chunk.length === 0) this.sendFrame(encodeData(chunk), true);
+    if (this.buffered >= this.opts.maxBufferedBytes) {
+      this.needDrain = true;
+      return false;
+    }
+    return true;
+  }
+
+  /** Half-close: sends CLOSE_SEND. Reading goes on until the peer half-closes too. Idempotent. */
+  end(): void {
+    if (this.phase !== 'open' || !this.sendOpen) return;
+    this.sendOpen = false;
+    this.sendFrame(encodeMessage({ type: 'close-send' }));
+    if (!this.recvOpen) this.finish('eof', undefined, 'close');
+  }
+
+  /** Dialer side: the destination answered. */
+  dialOk(): void {
+    if (this.phase === 'open') this.sendFrame(encodeMessage({ type: 'dial-ok' }));
+  }
+
+  /** Dialer side: the destination could not be reached; ends the stream ('dial-rejected', no error). */
+  dialReject(reason: string, message: string): void {
+    if (this.phase !== 'open') return;
+    this.sendFrame(encodeMessage({ type: 'dial-reject', reason, message: message.slice(0, 512) }));
+    this.finish('dial-rejected', undefined, 'close');
+  }
+
+  /** Agent side of an inbound flow: names the client session the manager should connect it to. */
+  sendSession(sessionId: string): void {
+    if (this.phase === 'open') this.sendFrame(encodeMessage({ type: 'session', sessionId }));
+  }
+
+  /** Hard close: sends DISCONNECT {reason} and ends the call. With a cause the end carries an error. */
+  disconnect(reason: string, cause?: unknown): void {
+    if (this.phase === 'closed') return;
+    const error = cause === undefined ? undefined : TunnelError.from(cause, 'local');
+    if (this.phase === 'open')
+      this.sendFrame(encodeMessage({ type: 'disconnect', reason: reason.slice(0, 512) }));
+    this.finish('disconnect', error, 'close');
+  }
+
+  /** Ends the call at once with an error status; nothing more is sent. */
+  abort(error: TunnelError = new TunnelError('aborted', 'stream aborted')): void {
+    this.finish(error.code === 'aborted' ? 'aborted' : 'transport', error, 'abort');
+  }
+
+  /**
+   * Stops delivering data. Data that keeps arriving is held, up to maxBufferedBytes; beyond that the
+   * transport stops reading too (back-pressure towards the peer). Control frames keep flowing until then.
+   */
+  pause(): void {
+    this.paused = true;
+  }
+
+  /** Delivers held data and resumes reading. A new stream starts paused: call this after attaching listeners. */
+  resume(): void {
+    if (!this.paused || this.phase === 'closed') return;
+    this.paused = false;
+    while (!this.paused && this.held.length > 0 && !this.closed) {
+      const next = this.held.shift()!;
+      if (next.type === 'data') this.heldBytes -= next.data.length;
+      this.deliver(next);
+    }
+    if (!this.paused && this.channelPaused) {
+      this.channelPaused = false;
+      this.channel.resume();
+    }
+  }
+
+  // ---- internals -------------------------------------------------------------------------------
+
+  private sendFrame(frame: Buffer, isData = false): void {
+    const len = frame.length;
+    this.buffered += len;
+    if (this.buffered > this.stats.maxBufferedBytes) this.stats.maxBufferedBytes = this.buffered;
+    this.stats.framesSent++;
+    this.lastSend = this.now();
+    if (isData) this.lastActivity = this.lastSend;
+    this.channel.send(frame, () => {
+      this.buffered -= len;
+      if (this.needDrain && this.buffered < this.opts.maxBufferedBytes) {
+        this.needDrain = false;
+        if (this.phase !== 'closed') this.emit('drain');
+      }
+    });
+  }
+
+  private onFrame(frame: Buffer): void {
+    if (this.phase === 'closed') return;
+    this.stats.framesReceived++;
+    this.lastActivity = this.now();
+    let msg: Message;
+    try {
+      msg = decodeMessage(frame, this.opts.maxFrameBytes);
+    } catch (e: unknown) {
+      if (e instanceof FrameError) {
+        this.protocolError(`bad frame: ${e.message}`, e);
+        return;
+      }
+      throw e;
+    }
+    if (this.phase === 'handshake') {
+      this.onHandshakeMessage(msg);
+      return;
+    }
+    switch (msg.type) {
+      case 'data':
+      case 'close-send':
+        if (!this.recvOpen) {
+          this.protocolError(`${messageName(msg.type)} after CLOSE_SEND`);
+          return;
+        }
+        if (msg.type === 'close-send') this.recvOpen = false; // no more data may follow, held or not
+        if (this.paused || this.held.length > 0) {
+          this.held.push(msg);
+          if (msg.type === 'data') this.heldBytes += msg.data.length;
+          if (this.heldBytes >= this.opts.maxBufferedBytes && !this.channelPaused) {
+            this.channelPaused = true;
+            this.channel.pause();
+          }
+        } else this.deliver(msg);
+        return;
+      case 'keep-alive':
+        return;
+      case 'dial-ok':
+        this.settleDial({ ok: true });
+        return;
+      case 'dial-reject': {
+        this.settleDial({ ok: false, reason: msg.reason, message: msg.message });
+        const err = new TunnelError(
+          'dial-rejected',
+          `dial ${String(this.id)} rejected: ${msg.reason}: ${msg.message}`,
+          msg.reason,
+        );
+        this.finish('dial-rejected', err, 'close');
+        return;
+      }
+      case 'disconnect':
+        this.finish(
+          'peer-disconnect',
+          new TunnelError('peer-disconnect', `peer disconnected: ${msg.reason}`, msg.reason),
+          'close',
+        );
+        return;
+      case 'session':
+        this.peerSessionId = msg.sessionId;
+        this.emit('session', msg.sessionId);
+        return;
+      case 'open':
+      case 'open-ok':
+        this.protocolError(`unexpected ${messageName(msg.type)} after the handshake`);
+        return;
+    }
+  }
+
+  private deliver(msg: { type: 'data'; data: Buffer } | { type: 'close-send' }): void {
+    if (msg.type === 'data') {
+      this.stats.bytesReceived += msg.data.length;
+      this.emit('data', msg.data);
+      return;
+    }
+    this.emit('end');
+    if (!this.sendOpen && this.phase === 'open') this.finish('eof', undefined, 'close');
+  }
+
+  private onChannelEnd(): void {
+    if (this.phase === 'closed') return;
+    // Clean only if the peer half-closed (or hard-closed, handled in onFrame) before ending the call.
+    if (this.phase === 'open' && !this.recvOpen) {
+      // Peer finished; anything held is still delivered by resume(). If we are still writing, the peer
+      // can no longer read: that is a transport-level end.
+      if (!this.sendOpen) return;
+    }
+    const why = this.phase === 'handshake' ? 'during the handshake' : 'without CLOSE_SEND or DISCONNECT';
+    this.finish(
+      'transport',
+      new TunnelError('transport', `tunnel call ended by the peer ${why}`, 'EOF'),
+      'none',
+    );
+  }
+
+  private protocolError(message: string, cause?: unknown): void {
+    const err = new TunnelError(
+      'protocol',
+      `tunnel protocol error on ${this.id === undefined ? 'new stream' : String(this.id)}: ${message}`,
+      'protocol',
+      { cause },
+    );
+    if (this.phase !== 'closed')
+      this.sendFrame(encodeMessage({ type: 'disconnect', reason: err.message.slice(0, 512) }));
+    this.finish('protocol', err, 'abort');
+  }
+
+  private settleDial(o: DialOutcome, fromPeer = true): void {
+    if (this.dialSettled) return;
+    this.dialSettled = true;
+    this.resolveDial(o);
+    if (fromPeer) this.emit('dial', o);
+  }
+
+  /** @internal The one place a stream ends. */
+  finish(reason: EndReason, error: TunnelError | undefined, channelAction: 'close' | 'abort' | 'none'): void {
+    if (this.phase === 'closed') return;
+    this.phase = 'closed';
+    clearTimeout(this.idleTimer);
+    clearInterval(this.keepAliveTimer);
+    this.stats.endedAt = this.now();
+    if (channelAction === 'close') this.channel.close();
+    else if (channelAction === 'abort')
+      this.channel.abort(error ?? new TunnelError('aborted', 'stream aborted'));
+    else this.channel.close(); // already over at the transport; make sure our side is released
+    const hs = this.handshake;
+    this.handshake = undefined;
+    hs?.reject(error ?? new TunnelError('transport', `stream closed during the handshake (${reason})`));
+    this.settleDial(
+      { ok: false, reason: error?.reason ?? reason, message: error?.message ?? `stream ended (${reason})` },
+      false,
+    );
+    const end: StreamEnd = {
+      reason,
+      error,
+      stats: { ...this.stats },
+      durationMs: this.stats.endedAt - this.stats.openedAt,
+    };
+    const fields = {
+      reason,
+      sent: this.stats.bytesSent,
+      received: this.stats.bytesReceived,
+      durationMs: end.durationMs,
+      ...(error === undefined ? {} : { error: error.message }),
+    };
+    if (
+      error === undefined ||
+      reason === 'dial-rejected' ||
+      reason === 'peer-disconnect' ||
+      reason === 'idle'
+    )
+      this.log.debug(fields, 'stream end');
+    else this.log.info(fields, 'stream end');
+    this.held.length = 0;
+    this.emit('close', end);
+    this.resolveDone(end);
+  }
+
+  /** @internal Sends OPEN; resolves when OPEN_OK arrives (the check runs synchronously on receipt). */
+  handshakeAsOpener(init: OpenInit): Promise<void> {
+    const [minVersion, version] = this.opts.versionRange;
+    this.adopt(init.id, init.sessionId, init.dialTimeoutMs, init.roundtripLatencyMs ?? 0);
+    const done = this.awaitHandshake('OPEN_OK');
+    this.sendFrame(
+      encodeMessage({
+        type: 'open',
+        version,
+        minVersion,
+        id: init.id,
+        sessionId: init.sessionId,
+        dialTimeoutMs: init.dialTimeoutMs,
+        roundtripLatencyMs: init.roundtripLatencyMs ?? 0,
+      }),
+    );
+    return done;
+  }
+
+  /** @internal Resolves once a valid OPEN arrived and OPEN_OK was sent. */
+  handshakeAsAcceptor(): Promise<void> {
+    return this.awaitHandshake('OPEN');
+  }
+
+  private onHandshakeMessage(msg: Message): void {
+    if (this.role === 'opener') {
+      if (msg.type !== 'open-ok') {
+        this.protocolError(`expected OPEN_OK, got ${messageName(msg.type)}`);
+        return;
+      }
+      const [minVersion, version] = this.opts.versionRange;
+      if (msg.version < minVersion || msg.version > version) {
+        const err = new TunnelError(
+          'version',
+          `peer speaks tunnel protocol version ${msg.version}, this side speaks ${minVersion}..${version}: upgrade the older side`,
+          'version',
+        );
+        this.finish('version', err, 'close');
+        return;
+      }
+      this.version = msg.version;
+      this.startOpen();
+      return;
+    }
+    if (msg.type !== 'open') {
+      this.protocolError(`first message must be OPEN, got ${messageName(msg.type)}`);
+      return;
+    }
+    this.adopt(msg.id, msg.sessionId, msg.dialTimeoutMs, msg.roundtripLatencyMs);
+    const [myMin, myMax] = this.opts.versionRange;
+    const chosen = Math.min(msg.version, myMax);
+    if (chosen < Math.max(msg.minVersion, myMin) || msg.minVersion > msg.version) {
+      const err = new TunnelError(
+        'version',
+        `peer speaks tunnel protocol versions ${msg.minVersion}..${msg.version}, this side speaks ${myMin}..${myMax}: upgrade the older side`,
+        'version',
+      );
+      // An out-of-range answer makes the opener fail with its own clear message; DISCONNECT says why.
+      this.sendFrame(encodeMessage({ type: 'open-ok', version: msg.version < myMin ? myMin : myMax }));
+      this.sendFrame(encodeMessage({ type: 'disconnect', reason: err.message.slice(0, 512) }));
+      this.finish('version', err, 'close');
+      return;
+    }
+    this.version = chosen;
+    this.sendFrame(encodeMessage({ type: 'open-ok', version: chosen }));
+    this.startOpen();
+  }
+
+  private adopt(id: ConnId, sessionId: string, dialTimeoutMs: number, roundtripLatencyMs: number): void {
+    this.id = id;
+    this.sessionId = sessionId;
+    this.dialTimeoutMs = dialTimeoutMs;
+    this.roundtripLatencyMs = roundtripLatencyMs;
+    this.log = this.log.child({ connId: String(id) });
+  }
+
+  private awaitHandshake(expected: string): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        const err = new TunnelError(
+          'handshake-timeout',
+          `no ${expected} from the peer within ${this.opts.handshakeTimeoutMs} ms`,
+        );
+        this.finish('handshake-timeout', err, 'abort');
+      }, this.opts.handshakeTimeoutMs);
+      timer.unref();
+      this.handshake = {
+        resolve: () => {
+          clearTimeout(timer);
+          resolve();
+        },
+        reject: (e) => {
+          clearTimeout(timer);
+          reject(e);
+        },
+      };
+    });
+  }
+
+  private startOpen(): void {
+    this.phase = 'open';
+    const udp = this.id.protocol === 'udp';
+    const idle = this.opts.idleTimeoutMs ?? (udp ? DEFAULTS.udpIdleTimeoutMs : DEFAULTS.tcpIdleTimeoutMs);
+    const keepAlive = this.opts.keepAliveIntervalMs ?? (udp ? 0 : DEFAULTS.tcpKeepAliveIntervalMs);
+    this.lastActivity = this.now();
+    if (idle > 0) this.armIdle(idle);
+    if (keepAlive > 0) {
+      this.keepAliveTimer = setInterval(() => {
+        if (this.phase === 'open' && this.now() - this.lastSend >= keepAlive * 0.9) {
+          this.sendFrame(encodeMessage({ type: 'keep-alive' }));
+        }
+      }, keepAlive);
+      this.keepAliveTimer.unref();
+    }
+    this.log.debug({ version: this.version, role: this.role, session: this.sessionId }, 'stream open');
+    const hs = this.handshake;
+    this.handshake = undefined;
+    hs?.resolve();
+  }
+
+  /** One timer re-armed lazily: per-frame work is a timestamp write, not a timer reset. */
+  private armIdle(idleMs: number): void {
+    const due = this.lastActivity + idleMs - this.now();
+    this.idleTimer = setTimeout(
+      () => {
+        if (this.phase === 'closed') return;
+        if (this.now() - this.lastActivity >= idleMs) {
+          const err = new TunnelError('idle', `no traffic for ${idleMs} ms`, 'idle');
+          this.sendFrame(encodeMessage({ type: 'disconnect', reason: 'idle' }));
+          this.finish('idle', err, 'close');
+        } else {
+          this.armIdle(idleMs);
+        }
+      },
+      Math.max(due, 1),
+    );
+    this.idleTimer.unref();
+  }
+}
+
+function positive(v: number | undefined, dflt: number, name: string): number {
+  if (v === undefined) return dflt;
+  if (!Number.isFinite(v) || v <= 0) throw new RangeError(`${name} must be a positive number, got ${v}`);
+  return v;
+}
+
+/**
+ * Opens a flow: sends OPEN and waits for OPEN_OK. Rejects with a TunnelError ('version',
+ * 'handshake-timeout', 'protocol', 'transport', 'aborted') if the handshake fails; the channel is then
+ * closed. The returned stream is paused: attach listeners, then resume().
+ */
+export async function openStream(
+  channel: FrameChannel,
+  init: OpenInit,
+  options: StreamOptions = {},
+): Promise<TunnelStream> {
+  const stream = new TunnelStream(channel, 'opener', options);
+  await stream.handshakeAsOpener(init);
+  return stream;
+}
+
+/**
+ * Accepts a flow: requires OPEN as the first frame and answers OPEN_OK. Rejects with a TunnelError
+ * when the first frame is not a valid OPEN, the versions do not match, or nothing arrives in time.
+ */
+export async function acceptStream(
+  channel: FrameChannel,
+  options: StreamOptions = {},
+): Promise<TunnelStream> {
+  const stream = new TunnelStream(channel, 'acceptor', options);
+  await stream.handshakeAsAcceptor();
+  return stream;
+}
