@@ -1,1 +1,28 @@
-export {};
+// Public API of @telepresence/dns-core: the client's portable DNS server (no OS code here).
+export { openDnsServer, DnsServer, SANITY_CHECK_NAME } from './server.js';
+export type { DnsServerOptions, DnsServerStats } from './server.js';
+export { runRecursionCheck } from './recursion.js';
+export type { RecursionState, RecursionCheckOptions } from './recursion.js';
+export {
+  decideRoute,
+  explainRoute,
+  normalizeDnsConfig,
+  isRecursionCheckName,
+  RECURSION_CHECK_NAME,
+} from './routing.js';
+export type { DnsRoutingConfig, NormalizedDnsConfig, RouteDecision, RouteRule } from './routing.js';
+export { SEARCH_MARKER, hasLabelSuffix, normalizeDomain } from './names.js';
+export { Rcode, SUPPORTED_TYPES, qtypeNumber, supportedTypeOf } from './types.js';
+export type { ClusterAnswer, ClusterQuestion, ClusterResolver, SupportedType } from './types.js';
+export {
+  encodeRecord,
+  decodeRecord,
+  clusterAnswerToWire,
+  clusterAnswerFromWire,
+  DnsRecordError,
+} from './record-codec.js';
+export type { WireDnsAnswer } from './record-codec.js';
+export { createUdpTcpUpstream, UpstreamError } from './upstream.js';
+export type { Upstream, UpstreamQuestion, UpstreamResponse, UdpTcpUpstreamOptions } from './upstream.js';
+export { silentLogger } from './logger.js';
+export type { DnsLogger } from './logger.js';

@@ -1,0 +1,249 @@
+// The fallback upstream: the nameserver the OS used before us. UDP over one reused socket (replies are
+// matched by ID and question, so a spoofed or late reply is ignored), a retry over TCP when the reply is
+// truncated, and a timeout on every exchange.
+import dgram from 'node:dgram';
+import net from 'node:net';
+import { randomInt } from 'node:crypto';
+import dnsPacket from 'dns-packet';
+import type { Answer, RecordType } from 'dns-packet';
+
+export interface UpstreamQuestion {
+  /** As the client asked it (letter case kept), without the trailing dot. */
+  readonly name: string;
+  readonly qtype: number;
+}
+
+export interface UpstreamResponse {
+  readonly rcode: number;
+  readonly authoritative: boolean;
+  readonly answers: readonly Answer[];
+  readonly authorities: readonly Answer[];
+  /** Without the OPT record. */
+  readonly additionals: readonly Answer[];
+}
+
+/** Something that answers questions we do not send to the cluster. */
+export interface Upstream {
+  exchange(question: UpstreamQuestion, signal: AbortSignal): Promise<UpstreamResponse>;
+  close(): void;
+}
+
+export interface UdpTcpUpstreamOptions {
+  readonly address: string;
+  readonly port?: number;
+  /** Per exchange, UDP and TCP retry together. Default 4000. */
+  readonly timeoutMs?: number;
+  /** Most exchanges waiting at once; more are rejected at once. Default 1024. */
+  readonly maxPending?: number;
+}
+
+export class UpstreamError extends Error {
+  override readonly name = 'UpstreamError';
+}
+
+interface Pending {
+  readonly question: UpstreamQuestion;
+  readonly resolve: (reply: Buffer) => void;
+}
+
+const OUR_PAYLOAD = 1232;
+
+function typeName(qtype: number): RecordType {
+  // dns-packet names unknown numbers "UNKNOWN_<n>" and its encoder accepts that form back.
+  return qtypeNames.get(qtype) ?? (`UNKNOWN_${qtype}` as RecordType);
+}
+const qtypeNames = new Map<number, RecordType>([
+  [1, 'A'],
+  [2, 'NS'],
+  [5, 'CNAME'],
+  [6, 'SOA'],
+  [12, 'PTR'],
+  [15, 'MX'],
+  [16, 'TXT'],
+  [28, 'AAAA'],
+  [33, 'SRV'],
+  [35, 'NAPTR'],
+  [43, 'DS'],
+  [48, 'DNSKEY'],
+  [99, 'SPF' as RecordType],
+  [257, 'CAA'],
+]);
+
+function encodeQuery(id: number, q: UpstreamQuestion): Buffer {
+  return dnsPacket.encode({
+    type: 'query',
+    id,
+    flags: dnsPacket.RECURSION_DESIRED,
+    questions: [{ name: q.name === '' ? '.' : q.name, type: typeName(q.qtype), class: 'IN' }],
+    additionals: [
+      {
+        type: 'OPT',
+        name: '.',
+        udpPayloadSize: OUR_PAYLOAD,
+        extendedRcode: 0,
+        ednsVersion: 0,
+        flags: 0,
+        flag_do: false,
+        options: [],
+      },
+    ],
+  });
+}
+
+/** Checks that a reply answers our question and decodes it; undefined when it does not match. */
+function decodeReply(
+  reply: Buffer,
+  id: number,
+  q: UpstreamQuestion,
+): { tc: boolean; response: UpstreamResponse } | undefined {
+  if (reply.length < 12 || reply.readUInt16BE(0) !== id || (reply[2]! & 0x80) === 0) return undefined;
+  let packet: ReturnType<typeof dnsPacket.decode>;
+  try {
+    packet = dnsPacket.decode(reply);
+  } catch {
+    return undefined;
+  }
+  const asked = packet.questions?.[0];
+  const name = q.name === '' ? '.' : q.name;
+  if (!asked || asked.name.toLowerCase() !== name.toLowerCase()) return undefined;
+  const additionals = (packet.additionals ?? []).filter((a) => a.type !== 'OPT');
+  return {
+    tc: (reply[2]! & 0x02) !== 0,
+    response: {
+      rcode: reply[3]! & 0x0f,
+      authoritative: (reply[2]! & 0x04) !== 0,
+      answers: packet.answers ?? [],
+      authorities: packet.authorities ?? [],
+      additionals,
+    },
+  };
+}
+
+/** Creates the fallback upstream; sockets open on first use and close with close(). */
+export function createUdpTcpUpstream(options: UdpTcpUpstreamOptions): Upstream {
+  const port = options.port ?? 53;
+  const timeoutMs = options.timeoutMs ?? 4000;
+  const maxPending = options.maxPending ?? 1024;
+  const family = net.isIPv6(options.address) ? 'udp6' : 'udp4';
+  if (net.isIP(options.address) === 0) {
+    throw new TypeError(`fallback upstream address "${options.address}" is not an IP address`);
+  }
+  const pending = new Map<number, Pending>();
+  let socket: dgram.Socket | undefined;
+  let closed = false;
+
+  const udp = (): dgram.Socket => {
+    if (socket) return socket;
+    const s = dgram.createSocket(family);
+    s.on('message', (msg, rinfo) => {
+      if (rinfo.port !== port || msg.length < 2) return;
+      pending.get(msg.readUInt16BE(0))?.resolve(msg);
+    });
+    s.on('error', () => {
+      // A socket error (e.g. ICMP unreachable surfacing) fails nothing by itself: exchanges time out.
+    });
+    s.unref();
+    socket = s;
+    return s;
+  };
+
+  const newId = (): number => {
+    for (let i = 0; i < 32; i++) {
+      const id = randomInt(0, 65536);
+      if (!pending.has(id)) return id;
+    }
+    throw new UpstreamError('no free DNS message id for the fallback upstream');
+  };
+
+  const overTcp = (query: Buffer, signal: AbortSignal): Promise<Buffer> =>
+    new Promise((resolve, reject) => {
+      const conn = net.connect({ host: options.address, port });
+      let buf = Buffer.alloc(0);
+      const done = (err?: Error, reply?: Buffer) => {
+        signal.removeEventListener('abort', onAbort);
+        conn.destroy();
+        if (err) reject(err);
+        else resolve(reply!);
+      };
+      const onAbort = () =>
+        done(new UpstreamError('fallback upstream timed out over TCP', { cause: signal.reason }));
+      signal.addEventListener('abort', onAbort, { once: true });
+      conn.on('connect', () => {
+        const len = Buffer.alloc(2);
+        len.writeUInt16BE(query.length);
+        conn.write(Buffer.concat([len, query]));
+      });
+      conn.on('data', (chunk) => {
+        buf = Buffer.concat([buf, chunk]);
+        if (buf.length >= 2 && buf.length >= 2 + buf.readUInt16BE(0))
+          done(undefined, buf.subarray(2, 2 + buf.readUInt16BE(0)));
+      });
+      conn.on('error', (err) =>
+        done(
+          new UpstreamError(`fallback upstream TCP ${options.address}:${port}: ${err.message}`, {
+            cause: err,
+          }),
+        ),
+      );
+      conn.on('close', () =>
+        done(new UpstreamError('fallback upstream closed the TCP connection without a reply')),
+      );
+    });
+
+  return {
+    async exchange(question, callerSignal) {
+      if (closed) throw new UpstreamError('fallback upstream is closed');
+      if (pending.size >= maxPending)
+        throw new UpstreamError(`more than ${maxPending} fallback queries waiting`);
+      const signal = AbortSignal.any([callerSignal, AbortSignal.timeout(timeoutMs)]);
+      const id = newId();
+      const query = encodeQuery(id, question);
+      const reply = await new Promise<{ tc: boolean; response: UpstreamResponse }>((resolve, reject) => {
+        const finish = () => {
+          pending.delete(id);
+          signal.removeEventListener('abort', onAbort);
+        };
+        const onAbort = () => {
+          finish();
+          reject(
+            new UpstreamError(`fallback upstream ${options.address}:${port} did not answer in time`, {
+              cause: signal.reason,
+            }),
+          );
+        };
+        if (signal.aborted) return onAbort();
+        signal.addEventListener('abort', onAbort, { once: true });
+        pending.set(id, {
+          question,
+          resolve: (msg) => {
+            const decoded = decodeReply(msg, id, question);
+            if (!decoded) return; // not ours: keep waiting for the real reply
+            finish();
+            resolve(decoded);
+          },
+        });
+        udp().send(query, port, options.address, (err) => {
+          if (err) {
+            finish();
+            reject(
+              new UpstreamError(`sending to fallback upstream ${options.address}:${port}: ${err.message}`, {
+                cause: err,
+              }),
+            );
+          }
+        });
+      });
+      if (!reply.tc) return reply.response;
+      const tcpReply = await overTcp(query, signal);
+      const decoded = decodeReply(tcpReply, id, question);
+      if (!decoded)
+        throw new UpstreamError('fallback upstream sent a TCP reply that does not match the question');
+      return decoded.response;
+    },
+    close() {
+      closed = true;
+      socket?.close();
+      socket = undefined;
+    },
+  };
+}

@@ -1,0 +1,149 @@
+// Shared test fixtures: a table-driven cluster resolver, a loopback upstream DNS server, and a `dig` runner.
+import { execFile } from 'node:child_process';
+import dgram from 'node:dgram';
+import net from 'node:net';
+import { promisify } from 'node:util';
+import dnsPacket from 'dns-packet';
+import type { Answer } from 'dns-packet';
+import { Rcode } from '../src/types.js';
+import type { ClusterAnswer, ClusterQuestion, ClusterResolver } from '../src/types.js';
+
+const run = promisify(execFile);
+
+/** A cluster with a fixed record table; counts calls; optional delay. */
+export class TableCluster implements ClusterResolver {
+  calls: ClusterQuestion[] = [];
+  delayMs = 0;
+  constructor(public records: Answer[]) {}
+  async resolve(q: ClusterQuestion, signal: AbortSignal): Promise<ClusterAnswer> {
+    this.calls.push(q);
+    if (this.delayMs > 0) {
+      await new Promise<void>((resolve, reject) => {
+        const t = setTimeout(resolve, this.delayMs);
+        signal.addEventListener('abort', () => {
+          clearTimeout(t);
+          reject(signal.reason as Error);
+        });
+      });
+    }
+    const named = this.records.filter((r) => r.name.toLowerCase() === q.name);
+    if (named.length === 0) return { rcode: Rcode.NXDOMAIN, answers: [] };
+    return { rcode: Rcode.NOERROR, answers: named.filter((r) => r.type === q.type) };
+  }
+}
+
+export interface DigResult {
+  status: string;
+  flags: string[];
+  answers: string[][];
+  raw: string;
+}
+
+/** Runs real dig against 127.0.0.1:port; `extra` are more dig options (+tcp, +bufsize=...). */
+export async function dig(port: number, name: string, type = 'A', extra: string[] = []): Promise<DigResult> {
+  const { stdout } = await run('dig', [
+    '@127.0.0.1',
+    '-p',
+    String(port),
+    name,
+    type,
+    '+tries=1',
+    '+time=3',
+    '+noall',
+    '+comments',
+    '+answer',
+    ...extra,
+  ]);
+  const status = /status: (\w+)/.exec(stdout)?.[1] ?? 'NONE';
+  const flags = (/;; flags: ([^;]*);/.exec(stdout)?.[1] ?? '').trim().split(/\s+/);
+  const answers = stdout
+    .split('\n')
+    .filter((l) => l !== '' && !l.startsWith(';'))
+    .map((l) => l.split(/\s+/));
+  return { status, flags, answers, raw: stdout };
+}
+
+/** A small upstream DNS server on loopback (UDP and TCP) answering from a table; UDP replies over 512 are truncated. */
+export async function startUpstream(
+  records: Answer[],
+): Promise<{ port: number; udpQueries: number; tcpQueries: number; close(): Promise<void> }> {
+  const state = { udpQueries: 0, tcpQueries: 0 };
+  const answer = (msg: Buffer, tcp: boolean): Buffer => {
+    const q = dnsPacket.decode(msg);
+    const question = q.questions![0]!;
+    const matching = records.filter(
+      (r) => r.name.toLowerCase() === question.name.toLowerCase() && r.type === question.type,
+    );
+    const exists = records.some((r) => r.name.toLowerCase() === question.name.toLowerCase());
+    let out = dnsPacket.encode({
+      type: 'response',
+      id: q.id,
+      flags: dnsPacket.RECURSION_AVAILABLE | (exists ? 0 : 3),
+      questions: [question],
+      answers: matching.map((r) => ({ ...r, name: question.name })),
+    });
+    if (!tcp && out.length > 512) {
+      out = dnsPacket.encode({
+        type: 'response',
+        id: q.id,
+        flags: dnsPacket.TRUNCATED_RESPONSE,
+        questions: [question],
+      });
+    }
+    return out;
+  };
+  const udp = dgram.createSocket('udp4');
+  await new Promise<void>((r) => udp.bind(0, '127.0.0.1', r));
+  const port = udp.address().port;
+  udp.on('message', (msg, rinfo) => {
+    state.udpQueries++;
+    udp.send(answer(msg, false), rinfo.port, rinfo.address);
+  });
+  const tcp = net.createServer((s) => {
+    let buf = Buffer.alloc(0);
+    s.on('data', (c) => {
+      buf = Buffer.concat([buf, c]);
+      if (buf.length >= 2 && buf.length >= 2 + buf.readUInt16BE(0)) {
+        state.tcpQueries++;
+        const reply = answer(buf.subarray(2, 2 + buf.readUInt16BE(0)), true);
+        const len = Buffer.alloc(2);
+        len.writeUInt16BE(reply.length);
+        s.end(Buffer.concat([len, reply]));
+      }
+    });
+    s.on('error', () => {});
+  });
+  await new Promise<void>((r) => tcp.listen(port, '127.0.0.1', r));
+  return {
+    port,
+    get udpQueries() {
+      return state.udpQueries;
+    },
+    get tcpQueries() {
+      return state.tcpQueries;
+    },
+    close: async () => {
+      await Promise.all([
+        new Promise<void>((r) => udp.close(() => r())),
+        new Promise<void>((r) => tcp.close(() => r())),
+      ]);
+    },
+  };
+}
+
+/** Sends raw bytes over UDP and waits for one reply (or undefined after timeoutMs). */
+export async function udpExchange(port: number, msg: Buffer, timeoutMs = 500): Promise<Buffer | undefined> {
+  const s = dgram.createSocket('udp4');
+  try {
+    return await new Promise<Buffer | undefined>((resolve) => {
+      const t = setTimeout(() => resolve(undefined), timeoutMs);
+      s.on('message', (m) => {
+        clearTimeout(t);
+        resolve(m);
+      });
+      s.send(msg, port, '127.0.0.1');
+    });
+  } finally {
+    s.close();
+  }
+}
