@@ -1,1 +1,16 @@
-export {};
+// Programmatic API of devcluster (used by e2e tests and the demo).
+export {
+  attachDevCluster,
+  cleanupRun,
+  clusterStatus,
+  DevClusterError,
+  execArgv,
+  startDevCluster,
+  stopDevCluster,
+} from './cluster.js';
+export type { DevCluster, DevClusterOptions, ExecResult, ExecTarget } from './cluster.js';
+export type { ReadyInfo } from './state.js';
+export { applyManifests } from './apply.js';
+export { loadImageMap, resolveProgram, defaultImagesFile } from './kubelet/images.js';
+export type { ImageEntry, ImageMap } from './kubelet/images.js';
+export * as addresses from './net/addresses.js';

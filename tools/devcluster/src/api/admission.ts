@@ -1,0 +1,182 @@
+// Mutating admission webhooks: AdmissionReview v1 over HTTPS to the configured service or URL, the
+// caBundle as the only trusted CA, JSONPatch responses applied, failurePolicy honoured.
+import { randomUUID } from 'node:crypto';
+import https from 'node:https';
+import { ApiError } from './errors.js';
+import { labelSelectorMatches } from './label-selector.js';
+import { field, isRecord, str, type KubeObject } from './object.js';
+import { jsonPatch } from './patch.js';
+import type { ResourceType } from './resources.js';
+import type { Store } from './store.js';
+
+export interface AdmissionRequest {
+  readonly type: ResourceType;
+  readonly operation: 'CREATE' | 'UPDATE' | 'DELETE';
+  readonly namespace: string | undefined;
+  readonly object: KubeObject;
+  readonly oldObject?: KubeObject;
+  readonly username: string;
+}
+
+type Rec = Record<string, unknown>;
+
+function ruleMatches(rule: unknown, req: AdmissionRequest): boolean {
+  if (!isRecord(rule)) return false;
+  const has = (list: unknown, v: string) => Array.isArray(list) && (list.includes('*') || list.includes(v));
+  return (
+    has(rule['operations'], req.operation) &&
+    has(rule['apiGroups'], req.type.group) &&
+    has(rule['apiVersions'], req.type.version) &&
+    has(rule['resources'], req.type.plural)
+  );
+}
+
+export class WebhookCaller {
+  constructor(
+    private readonly store: Store,
+    private readonly log: (msg: string) => void = () => {},
+  ) {}
+
+  /** Runs every matching mutating webhook in name order; returns the (possibly patched) object. */
+  async mutate(req: AdmissionRequest): Promise<KubeObject> {
+    let obj = req.object;
+    const configs = this.store.list('admissionregistration.k8s.io/mutatingwebhookconfigurations');
+    configs.sort((a, b) => (a.metadata.name ?? '').localeCompare(b.metadata.name ?? ''));
+    for (const cfg of configs) {
+      const hooks = Array.isArray(cfg['webhooks']) ? (cfg['webhooks'] as unknown[]) : [];
+      for (const hook of hooks) {
+        if (!isRecord(hook) || !this.matches(hook, req, obj)) continue;
+        obj = await this.callOne(hook, { ...req, object: obj });
+      }
+    }
+    return obj;
+  }
+
+  private matches(hook: Rec, req: AdmissionRequest, obj: KubeObject): boolean {
+    const rules = Array.isArray(hook['rules']) ? (hook['rules'] as unknown[]) : [];
+    if (!rules.some((r) => ruleMatches(r, req))) return false;
+    if (!labelSelectorMatches(hook['objectSelector'], obj.metadata.labels ?? {})) return false;
+    if (req.type.namespaced && req.namespace) {
+      const ns = this.store.get('namespaces', undefined, req.namespace);
+      if (!labelSelectorMatches(hook['namespaceSelector'], ns?.metadata.labels ?? {})) return false;
+    }
+    return true;
+  }
+
+  private async callOne(hook: Rec, req: AdmissionRequest): Promise<KubeObject> {
+    const name = str(hook['name']) ?? '';
+    const ignore = hook['failurePolicy'] === 'Ignore';
+    const uid = randomUUID();
+    const gvk = { group: req.type.group, version: req.type.version, kind: req.type.kind };
+    const gvr = { group: req.type.group, version: req.type.version, resource: req.type.plural };
+    const review = {
+      apiVersion: 'admission.k8s.io/v1',
+      kind: 'AdmissionReview',
+      request: {
+        uid,
+        kind: gvk,
+        resource: gvr,
+        requestKind: gvk,
+        requestResource: gvr,
+        name: req.object.metadata.name ?? '',
+        namespace: req.namespace ?? '',
+        operation: req.operation,
+        userInfo: { username: req.username, groups: ['system:authenticated'] },
+        object: req.object,
+        oldObject: req.oldObject ?? null,
+        dryRun: false,
+        options: { kind: 'CreateOptions', apiVersion: 'meta.k8s.io/v1' },
+      },
+    };
+    let response: Rec;
+    try {
+      response = await this.post(hook, review);
+    } catch (err) {
+      const msg = `failed calling webhook "${name}": ${(err as Error).message}`;
+      this.log(`admission: ${msg}${ignore ? ' (failurePolicy Ignore)' : ''}`);
+      if (ignore) return req.object;
+      throw new ApiError(500, 'InternalError', `Internal error occurred: ${msg}`);
+    }
+    const resp = response['response'];
+    if (!isRecord(resp) || resp['uid'] !== uid) {
+      const msg = `failed calling webhook "${name}": expected response.uid="${uid}"`;
+      if (ignore) return req.object;
+      throw new ApiError(500, 'InternalError', `Internal error occurred: ${msg}`);
+    }
+    if (resp['allowed'] !== true) {
+      const code = Number(field(resp, 'status', 'code') ?? 400);
+      const message = str(field(resp, 'status', 'message')) ?? '';
+      throw new ApiError(code, 'BadRequest', `admission webhook "${name}" denied the request: ${message}`);
+    }
+    const patch = str(resp['patch']);
+    if (!patch) return req.object;
+    try {
+      const ops = JSON.parse(Buffer.from(patch, 'base64').toString('utf8')) as unknown;
+      return jsonPatch(req.object, ops) as KubeObject;
+    } catch (err) {
+      throw new ApiError(
+        500,
+        'InternalError',
+        `Internal error occurred: webhook "${name}" returned an invalid patch: ${(err as Error).message}`,
+      );
+    }
+  }
+
+  private post(hook: Rec, review: unknown): Promise<Rec> {
+    const cc = isRecord(hook['clientConfig']) ? hook['clientConfig'] : {};
+    const caBundle = str(cc['caBundle']);
+    const ca = caBundle ? Buffer.from(caBundle, 'base64').toString('utf8') : undefined;
+    const timeoutMs = Number(hook['timeoutSeconds'] ?? 10) * 1000;
+    let url: URL;
+    let connectHost: string;
+    let servername: string;
+    const svc = cc['service'];
+    if (isRecord(svc)) {
+      const ns = str(svc['namespace']) ?? 'default';
+      const name = str(svc['name']) ?? '';
+      const port = Number(svc['port'] ?? 443);
+      const obj = this.store.get('services', ns, name);
+      const ip = str(field(obj, 'spec', 'clusterIP'));
+      if (!obj || !ip || ip === 'None') return Promise.reject(new Error(`service "${ns}/${name}" not found`));
+      servername = `${name}.${ns}.svc`;
+      connectHost = ip;
+      url = new URL(`https://${servername}:${port}${str(svc['path']) ?? '/'}`);
+    } else {
+      url = new URL(str(cc['url']) ?? '');
+      connectHost = url.hostname;
+      servername = url.hostname;
+    }
+    const body = JSON.stringify(review);
+    return new Promise((resolve, reject) => {
+      const r = https.request(
+        {
+          host: connectHost,
+          port: url.port || 443,
+          path: url.pathname + url.search,
+          method: 'POST',
+          servername,
+          ...(ca ? { ca } : {}),
+          headers: { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) },
+          timeout: timeoutMs,
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => {
+            const text = Buffer.concat(chunks).toString('utf8');
+            if ((res.statusCode ?? 0) >= 300)
+              return reject(new Error(`Post "${url.href}": HTTP ${res.statusCode}: ${text}`));
+            try {
+              resolve(JSON.parse(text) as Rec);
+            } catch {
+              reject(new Error(`Post "${url.href}": invalid JSON response`));
+            }
+          });
+        },
+      );
+      r.on('timeout', () => r.destroy(new Error(`Post "${url.href}": context deadline exceeded`)));
+      r.on('error', (e) => reject(new Error(`failed to call webhook: Post "${url.href}": ${e.message}`)));
+      r.end(body);
+    });
+  }
+}

@@ -1,0 +1,62 @@
+// ClusterIP allocation from the service CIDR, with the apiserver's error texts.
+import { invalid, type ApiError } from './errors.js';
+import { cidrContains, cidrSize, intToIp, ipToInt, parseCidr, type Cidr } from '../net/ipv4.js';
+
+export class ServiceIpAllocator {
+  private readonly cidr: Cidr;
+  private readonly used = new Set<string>();
+  private next: number;
+
+  constructor(cidrText: string) {
+    this.cidr = parseCidr(cidrText);
+    this.next = this.cidr.base + 11;
+  }
+
+  get range(): string {
+    return this.cidr.text;
+  }
+
+  /** Reserves a requested IP, or throws the 422 the apiserver returns for it. */
+  reserve(serviceName: string, ip: string): void {
+    const err = this.check(serviceName, ip);
+    if (err) throw err;
+    this.used.add(ip);
+  }
+
+  check(serviceName: string, ip: string): ApiError | undefined {
+    const fail = (why: string) =>
+      invalid('Service', '', serviceName, [
+        { field: 'spec.clusterIPs', message: `Invalid value: []string{"${ip}"}: ${why}` },
+      ]);
+    if (ipToInt(ip) === undefined)
+      return fail(`must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)`);
+    const first = this.cidr.base;
+    const last = this.cidr.base + cidrSize(this.cidr) - 1;
+    const n = ipToInt(ip) ?? 0;
+    if (!cidrContains(this.cidr, ip) || n === first || n === last) {
+      return fail(
+        `failed to allocate IP ${ip}: the provided IP (${ip}) is not in the valid range. The range of valid IPs is ${this.cidr.text}`,
+      );
+    }
+    if (this.used.has(ip)) return fail(`failed to allocate IP ${ip}: provided IP is already allocated`);
+    return undefined;
+  }
+
+  allocate(): string {
+    const size = cidrSize(this.cidr);
+    for (let i = 0; i < size; i++) {
+      const n = this.next;
+      this.next = n + 1 >= this.cidr.base + size - 1 ? this.cidr.base + 1 : n + 1;
+      const ip = intToIp(n);
+      if (!this.used.has(ip)) {
+        this.used.add(ip);
+        return ip;
+      }
+    }
+    throw new Error(`no free ClusterIP left in ${this.cidr.text}`);
+  }
+
+  release(ip: string): void {
+    this.used.delete(ip);
+  }
+}

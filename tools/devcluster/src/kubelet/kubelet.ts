@@ -1,0 +1,520 @@
+// The kubelet of one node: for each pod bound to the node it makes a network namespace (via the
+// topology module), runs init containers to completion and then each container as a process in the
+// pod's namespace (own mount and UTS namespaces with the service-account files and the pod's hostname),
+// restarts containers per restartPolicy, runs readiness probes and reports pod status.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, openSync, closeSync, readFileSync, existsSync } from 'node:fs';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { Tokens } from '../api/auth.js';
+import { clone, field, isRecord, str, type KubeObject } from '../api/object.js';
+import type { Store, StoreEvent } from '../api/store.js';
+import {
+  clusterDomain,
+  createPodNetwork,
+  deletePodNetwork,
+  kubeDnsServiceIp,
+  nodeGateway,
+  type Names,
+} from '../net/topology.js';
+import { containerEnv, expandVars } from './env.js';
+import { resolveProgram, type ImageMap } from './images.js';
+import { runProbe } from './probes.js';
+
+type Rec = Record<string, unknown>;
+
+export interface KubeletOptions {
+  readonly nodeName: string;
+  readonly nodeIndex: number;
+  readonly store: Store;
+  readonly names: Names;
+  readonly stateDir: string;
+  readonly images: () => ImageMap;
+  readonly tokens: Tokens;
+  readonly caPem: string;
+  /** Allocates unique pod namespace ids across all kubelets of the cluster. */
+  readonly nextPodId: () => number;
+  readonly log: (msg: string) => void;
+}
+
+interface ContainerState {
+  readonly name: string;
+  readonly spec: Rec;
+  proc?: ChildProcess | undefined;
+  restartCount: number;
+  ready: boolean;
+  everReady: boolean;
+  startedAt?: string;
+  state: Rec;
+  lastState: Rec;
+  probeTimer?: NodeJS.Timeout | undefined;
+  restartTimer?: NodeJS.Timeout | undefined;
+  init: boolean;
+}
+
+interface PodRuntime {
+  readonly uid: string;
+  readonly namespace: string;
+  readonly name: string;
+  pod: KubeObject;
+  id?: number;
+  ip?: string;
+  dir: string;
+  containers: ContainerState[];
+  initDone: boolean;
+  stopping: boolean;
+  startTime: string;
+  failed?: { reason: string; message: string };
+}
+
+/** The setup each container's process runs first, inside `ip netns exec <pod> unshare -u`. */
+export const containerSetup = [
+  'set -e',
+  'hostname "$DEVCLUSTER_HOSTNAME"',
+  'if [ -n "$DEVCLUSTER_SA_DIR" ]; then',
+  '  t="$(cat "$DEVCLUSTER_SA_DIR/token")"; c="$(cat "$DEVCLUSTER_SA_DIR/ca.crt")"; n="$(cat "$DEVCLUSTER_SA_DIR/namespace")"',
+  '  mount -t tmpfs -o mode=755 devcluster-run /run',
+  '  d=/run/secrets/kubernetes.io/serviceaccount',
+  '  mkdir -p "$d"',
+  `  printf '%s' "$t" > "$d/token"; printf '%s\\n' "$c" > "$d/ca.crt"; printf '%s' "$n" > "$d/namespace"`,
+  'fi',
+  'unset DEVCLUSTER_SA_DIR DEVCLUSTER_HOSTNAME',
+  'exec "$@"',
+].join('\n');
+
+function now(): string {
+  return new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+}
+
+export class Kubelet {
+  private readonly pods = new Map<string, PodRuntime>();
+  private readonly usedIps = new Set<number>();
+  private unsubscribe?: () => void;
+  private closed = false;
+
+  constructor(private readonly o: KubeletOptions) {}
+
+  get nodeName(): string {
+    return this.o.nodeName;
+  }
+
+  start(): void {
+    this.unsubscribe = this.o.store.subscribe((e) => this.onEvent(e));
+    for (const p of this.o.store.list('pods')) this.onEvent({ type: 'ADDED', key: 'pods', rv: 0, object: p });
+  }
+
+  /** Where a container's output goes (for pods/log). */
+  logFile(namespace: string, name: string, container: string | undefined): string | undefined {
+    for (const rt of this.pods.values()) {
+      if (rt.namespace === namespace && rt.name === name) {
+        const c = container ?? rt.containers.find((x) => !x.init)?.name;
+        return c ? path.join(rt.dir, `${c}.log`) : undefined;
+      }
+    }
+    return undefined;
+  }
+
+  /** The pod's network namespace name, for exec. */
+  podNetns(namespace: string, name: string): string | undefined {
+    for (const rt of this.pods.values()) {
+      if (rt.namespace === namespace && rt.name === name && rt.id !== undefined)
+        return this.o.names.pod(rt.id);
+    }
+    return undefined;
+  }
+
+  private onEvent(e: StoreEvent): void {
+    if (e.key !== 'pods' || this.closed) return;
+    const pod = e.object;
+    if (str(field(pod, 'spec', 'nodeName')) !== this.o.nodeName) return;
+    const uid = pod.metadata.uid ?? '';
+    const rt = this.pods.get(uid);
+    if (e.type === 'DELETED') {
+      if (rt) void this.stopPod(rt, 0, false);
+      return;
+    }
+    if (rt) {
+      rt.pod = pod;
+      if (pod.metadata.deletionTimestamp && !rt.stopping) {
+        void this.stopPod(rt, Number(pod.metadata.deletionGracePeriodSeconds ?? 30), true);
+      }
+      return;
+    }
+    if (pod.metadata.deletionTimestamp) {
+      // Unknown to us (e.g. never started): nothing to stop.
+      this.finalize(pod);
+      return;
+    }
+    const phase = str(field(pod, 'status', 'phase'));
+    if (phase === 'Succeeded' || phase === 'Failed') return;
+    void this.startPod(pod).catch((err: unknown) =>
+      this.o.log(
+        `kubelet ${this.o.nodeName}: pod ${pod.metadata.namespace ?? ''}/${pod.metadata.name ?? ''}: ${(err as Error).message}`,
+      ),
+    );
+  }
+
+  private allocateIp(): string {
+    for (let h = 2; h < 255; h++) {
+      if (!this.usedIps.has(h)) {
+        this.usedIps.add(h);
+        return `198.18.${this.o.nodeIndex}.${h}`;
+      }
+    }
+    throw new Error(`node ${this.o.nodeName} has no free pod address`);
+  }
+
+  private async startPod(pod: KubeObject): Promise<void> {
+    const uid = pod.metadata.uid ?? '';
+    const ns = pod.metadata.namespace ?? 'default';
+    const name = pod.metadata.name ?? '';
+    const spec = (pod['spec'] ?? {}) as Rec;
+    const list = (k: string) => (Array.isArray(spec[k]) ? (spec[k] as Rec[]) : []);
+    const mk = (c: Rec, init: boolean): ContainerState => ({
+      name: String(c['name']),
+      spec: c,
+      restartCount: 0,
+      ready: false,
+      everReady: false,
+      state: { waiting: { reason: init ? 'PodInitializing' : 'ContainerCreating' } },
+      lastState: {},
+      init,
+    });
+    const rt: PodRuntime = {
+      uid,
+      namespace: ns,
+      name,
+      pod,
+      dir: path.join(this.o.stateDir, 'pods', `${ns}_${name}_${uid.slice(0, 8)}`),
+      containers: [
+        ...list('initContainers').map((c) => mk(c, true)),
+        ...list('containers').map((c) => mk(c, false)),
+      ],
+      initDone: list('initContainers').length === 0,
+      stopping: false,
+      startTime: now(),
+    };
+    this.pods.set(uid, rt);
+    rt.ip = this.allocateIp();
+    rt.id = this.o.nextPodId();
+    this.report(rt);
+    await mkdir(rt.dir, { recursive: true });
+    const hostname = str(spec['hostname']) ?? name;
+    const search = [`${ns}.svc.${clusterDomain}`, `svc.${clusterDomain}`, clusterDomain];
+    await createPodNetwork(this.o.names, rt.id, this.o.nodeIndex, rt.ip, {
+      resolvConf: `search ${search.join(' ')}\nnameserver ${kubeDnsServiceIp}\noptions ndots:5\n`,
+      hosts: `127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n${rt.ip}\t${hostname}\n`,
+    });
+    await writeFile(path.join(rt.dir, 'netns'), this.o.names.pod(rt.id));
+    if (spec['automountServiceAccountToken'] !== false) {
+      const sa = str(spec['serviceAccountName']) ?? 'default';
+      const saDir = path.join(rt.dir, 'sa');
+      await mkdir(saDir, { recursive: true });
+      await writeFile(path.join(saDir, 'token'), this.o.tokens.mintServiceAccountToken(ns, sa));
+      await writeFile(path.join(saDir, 'ca.crt'), this.o.caPem);
+      await writeFile(path.join(saDir, 'namespace'), ns);
+    }
+    if (rt.stopping) return;
+    this.advance(rt);
+  }
+
+  /** Starts the next init container, or all app containers once init is done. */
+  private advance(rt: PodRuntime): void {
+    if (rt.stopping) return;
+    if (!rt.initDone) {
+      const next = rt.containers.find(
+        (c) => c.init && !('terminated' in c.state && field(c.state, 'terminated', 'exitCode') === 0),
+      );
+      if (next) {
+        if (!next.proc && !next.restartTimer) this.startContainer(rt, next);
+        this.report(rt);
+        return;
+      }
+      rt.initDone = true;
+    }
+    for (const c of rt.containers)
+      if (!c.init && !c.proc && !c.restartTimer && !('terminated' in c.state)) this.startContainer(rt, c);
+    this.report(rt);
+  }
+
+  private startContainer(rt: PodRuntime, c: ContainerState): void {
+    const spec = c.spec;
+    const pod = this.o.store.get('pods', rt.namespace, rt.name) ?? rt.pod;
+    const strList = (v: unknown) => (Array.isArray(v) ? v.map(String) : undefined);
+    const resolved = resolveProgram(
+      this.o.images(),
+      String(spec['image'] ?? ''),
+      strList(spec['command']),
+      strList(spec['args']),
+    );
+    if (typeof resolved === 'string') {
+      c.state = { waiting: { reason: 'ErrImagePull', message: resolved } };
+      this.o.log(`kubelet ${this.o.nodeName}: ${rt.namespace}/${rt.name}/${c.name}: ${resolved}`);
+      this.report(rt);
+      return;
+    }
+    const base: Record<string, string> = {
+      PATH: process.env['PATH'] ?? '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+      HOME: '/root',
+      HOSTNAME: str(field(pod, 'spec', 'hostname')) ?? rt.name,
+      ...resolved.env,
+    };
+    const env = containerEnv(this.o.store, pod, spec, base);
+    const argv = resolved.argv.map((a) => expandVars(a, env));
+    const saDir = path.join(rt.dir, 'sa');
+    const logPath = path.join(rt.dir, `${c.name}.log`);
+    mkdirSync(rt.dir, { recursive: true });
+    const fd = openSync(logPath, 'a');
+    const netns = this.o.names.pod(rt.id ?? 0);
+    const cwd = str(spec['workingDir']) ?? '/';
+    const proc = spawn(
+      'ip',
+      ['netns', 'exec', netns, 'unshare', '--uts', '--', 'sh', '-c', containerSetup, 'sh', ...argv],
+      {
+        cwd: existsSync(cwd) ? cwd : '/',
+        env: {
+          ...env,
+          DEVCLUSTER_HOSTNAME: base['HOSTNAME'] ?? rt.name,
+          DEVCLUSTER_SA_DIR: existsSync(saDir) ? saDir : '',
+        },
+        stdio: ['ignore', fd, fd],
+        detached: true,
+      },
+    );
+    closeSync(fd);
+    c.proc = proc;
+    c.startedAt = now();
+    c.ready = false;
+    c.state = { running: { startedAt: c.startedAt } };
+    proc.on('error', (err) => this.o.log(`kubelet: ${rt.name}/${c.name}: ${err.message}`));
+    proc.on('exit', (code, signal) => this.onExit(rt, c, proc, code, signal));
+    if (!c.init) this.startProbes(rt, c);
+    this.report(rt);
+  }
+
+  private onExit(
+    rt: PodRuntime,
+    c: ContainerState,
+    proc: ChildProcess,
+    code: number | null,
+    signal: NodeJS.Signals | null,
+  ): void {
+    if (c.proc !== proc) return;
+    c.proc = undefined;
+    if (c.probeTimer) clearTimeout(c.probeTimer);
+    c.ready = false;
+    const exitCode = code ?? (signal ? 128 + 9 : 1);
+    const terminated = {
+      terminated: {
+        exitCode,
+        reason: exitCode === 0 ? 'Completed' : 'Error',
+        startedAt: c.startedAt,
+        finishedAt: now(),
+        containerID: `devcluster://${proc.pid ?? 0}`,
+      },
+    };
+    if (rt.stopping) return;
+    const policy = str(field(rt.pod, 'spec', 'restartPolicy')) ?? 'Always';
+    const restart = c.init
+      ? exitCode !== 0 && policy !== 'Never'
+      : policy === 'Always' || (policy === 'OnFailure' && exitCode !== 0);
+    if (!restart) {
+      c.state = terminated;
+      if (c.init && exitCode !== 0)
+        rt.failed = { reason: 'Init:Error', message: `init container ${c.name} failed` };
+      this.advance(rt);
+      return;
+    }
+    c.lastState = terminated;
+    c.restartCount++;
+    const delay = Math.min(1000 * 2 ** (c.restartCount - 1), 10000);
+    c.state = {
+      waiting: {
+        reason: 'CrashLoopBackOff',
+        message: `back-off ${Math.round(delay / 1000)}s restarting failed container=${c.name} pod=${rt.name}_${rt.namespace}(${rt.uid})`,
+      },
+    };
+    c.restartTimer = setTimeout(() => {
+      c.restartTimer = undefined;
+      if (!rt.stopping) this.startContainer(rt, c);
+    }, delay);
+    this.report(rt);
+  }
+
+  private startProbes(rt: PodRuntime, c: ContainerState): void {
+    const readiness = c.spec['readinessProbe'];
+    if (!isRecord(readiness)) {
+      c.ready = true;
+      c.everReady = true;
+      return;
+    }
+    const period = Number(readiness['periodSeconds'] ?? 10) * 1000;
+    const initial = Number(readiness['initialDelaySeconds'] ?? 0) * 1000;
+    const successThreshold = Number(readiness['successThreshold'] ?? 1);
+    const failureThreshold = Number(readiness['failureThreshold'] ?? 3);
+    let successes = 0;
+    let failures = 0;
+    const proc = c.proc;
+    const tick = async () => {
+      if (rt.stopping || c.proc !== proc || !rt.ip) return;
+      const ok = await runProbe(readiness, rt.ip, this.o.names.pod(rt.id ?? 0), c.spec);
+      if (rt.stopping || c.proc !== proc) return;
+      if (ok) {
+        successes++;
+        failures = 0;
+        if (!c.ready && successes >= successThreshold) {
+          c.ready = true;
+          c.everReady = true;
+          this.report(rt);
+        }
+      } else {
+        failures++;
+        successes = 0;
+        if (c.ready && failures >= failureThreshold) {
+          c.ready = false;
+          this.report(rt);
+        }
+      }
+      // Until the first success probe often, so pods become ready soon after they listen.
+      c.probeTimer = setTimeout(() => void tick(), c.everReady ? period : Math.min(period, 250));
+    };
+    c.probeTimer = setTimeout(() => void tick(), initial);
+  }
+
+  private report(rt: PodRuntime): void {
+    if (this.closed) return;
+    const current = this.o.store.get('pods', rt.namespace, rt.name);
+    if (!current || current.metadata.uid !== rt.uid) return;
+    const appContainers = rt.containers.filter((c) => !c.init);
+    const allReady = appContainers.length > 0 && appContainers.every((c) => c.ready);
+    const anyRunning = appContainers.some((c) => c.proc !== undefined);
+    const allTerminated = appContainers.every((c) => 'terminated' in c.state);
+    let phase = 'Pending';
+    if (rt.failed) phase = 'Failed';
+    else if (rt.initDone && allTerminated) {
+      phase = appContainers.every((c) => field(c.state, 'terminated', 'exitCode') === 0)
+        ? 'Succeeded'
+        : 'Failed';
+    } else if (rt.initDone && (anyRunning || appContainers.some((c) => c.restartCount > 0)))
+      phase = 'Running';
+    const old = isRecord(current['status']) ? current['status'] : {};
+    const oldConds = Array.isArray(old['conditions']) ? (old['conditions'] as Rec[]) : [];
+    const cond = (type: string, ok: boolean) => {
+      const status = ok ? 'True' : 'False';
+      const prev = oldConds.find((x) => x['type'] === type);
+      return {
+        type,
+        status,
+        lastProbeTime: null,
+        lastTransitionTime: prev && prev['status'] === status ? prev['lastTransitionTime'] : now(),
+      };
+    };
+    const cs = (c: ContainerState) => ({
+      name: c.name,
+      state: c.state,
+      lastState: c.lastState,
+      ready: c.ready,
+      restartCount: c.restartCount,
+      image: String(c.spec['image'] ?? ''),
+      imageID: `devcluster://${String(c.spec['image'] ?? '')}`,
+      ...(c.proc?.pid ? { containerID: `devcluster://${c.proc.pid}` } : {}),
+      started: c.proc !== undefined,
+    });
+    const status: Rec = {
+      phase,
+      conditions: [
+        cond('PodReadyToStartContainers', rt.id !== undefined),
+        cond('Initialized', rt.initDone),
+        cond('Ready', allReady && !rt.stopping),
+        cond('ContainersReady', allReady),
+        cond('PodScheduled', true),
+      ],
+      hostIP: nodeGateway(this.o.nodeIndex),
+      hostIPs: [{ ip: nodeGateway(this.o.nodeIndex) }],
+      ...(rt.ip ? { podIP: rt.ip, podIPs: [{ ip: rt.ip }] } : {}),
+      startTime: rt.startTime,
+      qosClass: str(old['qosClass']) ?? 'BestEffort',
+      containerStatuses: appContainers.map(cs),
+      ...(rt.containers.some((c) => c.init)
+        ? { initContainerStatuses: rt.containers.filter((c) => c.init).map(cs) }
+        : {}),
+    };
+    if (JSON.stringify(status) === JSON.stringify(old)) return;
+    const next = clone(current);
+    next['status'] = status;
+    try {
+      this.o.store.update('pods', next, { subresource: 'status' });
+    } catch {
+      /* raced with a change: the next report catches up */
+    }
+  }
+
+  private async stopPod(rt: PodRuntime, graceSeconds: number, finalize: boolean): Promise<void> {
+    if (rt.stopping) return;
+    rt.stopping = true;
+    this.report(rt);
+    const procs = rt.containers.flatMap((c) => {
+      if (c.probeTimer) clearTimeout(c.probeTimer);
+      if (c.restartTimer) clearTimeout(c.restartTimer);
+      return c.proc ? [c.proc] : [];
+    });
+    const exited = procs.map(
+      (p) =>
+        new Promise<void>((r) =>
+          p.exitCode !== null || p.signalCode !== null ? r() : p.once('exit', () => r()),
+        ),
+    );
+    for (const p of procs) signalGroup(p, 'SIGTERM');
+    const graceMs = Math.min(Math.max(graceSeconds, 0), 30) * 1000;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([Promise.all(exited), new Promise<void>((r) => (timer = setTimeout(r, graceMs)))]);
+    if (timer) clearTimeout(timer);
+    for (const p of procs) signalGroup(p, 'SIGKILL');
+    if (rt.id !== undefined) await deletePodNetwork(this.o.names, rt.id);
+    if (rt.ip) this.usedIps.delete(Number(rt.ip.split('.')[3]));
+    await rm(rt.dir, { recursive: true, force: true });
+    this.pods.delete(rt.uid);
+    if (finalize) this.finalize(rt.pod);
+  }
+
+  private finalize(pod: KubeObject): void {
+    const cur = this.o.store.get('pods', pod.metadata.namespace, pod.metadata.name ?? '');
+    if (cur && cur.metadata.uid === pod.metadata.uid) {
+      try {
+        this.o.store.delete('pods', pod.metadata.namespace, pod.metadata.name ?? '');
+      } catch {
+        /* already gone */
+      }
+    }
+  }
+
+  /** Stops every pod at once (cluster shutdown). */
+  async close(): Promise<void> {
+    this.closed = true;
+    this.unsubscribe?.();
+    await Promise.all([...this.pods.values()].map((rt) => this.stopPod(rt, 0, false)));
+  }
+
+  readLog(namespace: string, name: string, container: string | undefined): string | undefined {
+    const f = this.logFile(namespace, name, container);
+    if (!f) return undefined;
+    try {
+      return readFileSync(f, 'utf8');
+    } catch {
+      return '';
+    }
+  }
+}
+
+function signalGroup(p: ChildProcess, sig: NodeJS.Signals): void {
+  if (p.pid === undefined) return;
+  try {
+    process.kill(-p.pid, sig);
+  } catch {
+    try {
+      p.kill(sig);
+    } catch {
+      /* gone */
+    }
+  }
+}

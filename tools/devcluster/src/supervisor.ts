@@ -1,0 +1,370 @@
+// The cluster's long-running process, started by `devcluster up` inside the router network namespace
+// (nsenter --net, so it shares the host's mount namespace): API server, controllers, kubelets,
+// kube-proxy and DNS. SIGTERM stops every pod and removes the run's namespaces.
+import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import type https from 'node:https';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { WebhookCaller } from './api/admission.js';
+import { Tokens } from './api/auth.js';
+import { createCa, issueServerCert } from './api/certs.js';
+import { ApiCore } from './api/core.js';
+import { field, str, type KubeObject } from './api/object.js';
+import { resourceTypes } from './api/resources.js';
+import { createApiServer } from './api/server.js';
+import { ServiceIpAllocator } from './api/service-ips.js';
+import { Store } from './api/store.js';
+import { startEndpointsController } from './controllers/endpoints.js';
+import type { Reconciler } from './controllers/reconciler.js';
+import { startWorkloadControllers } from './controllers/workloads.js';
+import { ClusterDns } from './dns/cluster-dns.js';
+import { forwardUdp, serveDns, type DnsListener } from './dns/serve.js';
+import { upstreamHandler } from './dns/upstream-dns.js';
+import { createWorkstationForwarder } from './dns/workstation-forwarder.js';
+import { loadImageMap } from './kubelet/images.js';
+import { Kubelet } from './kubelet/kubelet.js';
+import { renderKubeconfig } from './kubeconfig.js';
+import { startKubeProxy } from './net/kube-proxy.js';
+import {
+  apiServerIp,
+  clusterDnsListenIp,
+  clusterDomain,
+  createNodeBridge,
+  createWorkstation,
+  kubeDnsServiceIp,
+  kubernetesServiceIp,
+  Names,
+  nodeCidr,
+  nodeGateway,
+  removeRun,
+  serviceCidr,
+  upstreamDnsIp,
+} from './net/topology.js';
+import { files, type ClusterConfig, type ReadyInfo } from './state.js';
+
+const t0 = Date.now();
+const log = (msg: string) => process.stdout.write(`${new Date().toISOString()} ${msg}\n`);
+const type = (plural: string) => resourceTypes.find((t) => t.plural === plural)!;
+
+async function main(): Promise<void> {
+  const configPath = process.argv[2];
+  if (!configPath) throw new Error('usage: supervisor <config.json>');
+  const cfg = JSON.parse(readFileSync(configPath, 'utf8')) as ClusterConfig;
+  const names = new Names(cfg.name);
+  const stateDir = cfg.stateDir;
+  writeFileSync(path.join(stateDir, files.pid), String(process.pid));
+
+  let closing = false;
+  const cleanups: (() => Promise<void> | void)[] = [];
+  const shutdown = async (code: number) => {
+    if (closing) return;
+    closing = true;
+    log('shutting down');
+    for (const c of cleanups.reverse()) {
+      try {
+        await c();
+      } catch (err) {
+        log(`shutdown: ${(err as Error).message}`);
+      }
+    }
+    await removeRun(cfg.name);
+    process.exit(code);
+  };
+  process.on('SIGTERM', () => void shutdown(0));
+  process.on('SIGINT', () => void shutdown(0));
+
+  // Network: node bridges and the workstation link (the router namespace itself was made by `up`).
+  const ca = await createCa(`devcluster-${cfg.name}-ca`);
+  const serving = issueServerCert(
+    ca,
+    'kube-apiserver',
+    [
+      'kubernetes',
+      'kubernetes.default',
+      'kubernetes.default.svc',
+      `kubernetes.default.svc.${clusterDomain}`,
+      'localhost',
+    ],
+    [apiServerIp, kubernetesServiceIp, '127.0.0.1'],
+  );
+  const nodeIndexes = Array.from({ length: cfg.nodes }, (_, i) => i + 1);
+  await Promise.all([
+    ...nodeIndexes.map((n) => createNodeBridge(names, n)),
+    createWorkstation(names, `nameserver ${upstreamDnsIp}\n`),
+  ]);
+  log(`network ready (${Date.now() - t0} ms)`);
+
+  const store = new Store();
+  const tokens = new Tokens();
+  const images = () => loadImageMap(cfg.imageFiles);
+  images(); // fail early on a bad mapping file
+  let podIds = 0;
+  const kubelets = nodeIndexes.map(
+    (n) =>
+      new Kubelet({
+        nodeName: `node-${n}`,
+        nodeIndex: n,
+        store,
+        names,
+        stateDir,
+        images,
+        tokens,
+        caPem: ca.cert,
+        nextPodId: () => ++podIds,
+        log,
+      }),
+  );
+  const core = new ApiCore({
+    store,
+    serviceIps: new ServiceIpAllocator(serviceCidr),
+    webhooks: new WebhookCaller(store, log),
+    schedule: (pod) => schedule(store, pod),
+    hasKubelet: (node) => kubelets.some((k) => k.nodeName === node),
+  });
+  core.caPem = ca.cert;
+  await bootstrap(core, nodeIndexes);
+
+  const reconcilers: Reconciler[] = [
+    ...startWorkloadControllers(core, log),
+    startEndpointsController(store, log),
+    startKubeProxy(store, names, log),
+  ];
+  cleanups.push(() => reconcilers.forEach((r) => r.stop()));
+  for (const k of kubelets) k.start();
+  cleanups.push(() => Promise.all(kubelets.map((k) => k.close())).then(() => undefined));
+
+  // DNS: the cluster resolver behind the kube-dns ClusterIP, and the upstream on the workstation link.
+  const upstream = upstreamHandler({ zone: cfg.upstreamZone, records: {}, defaultAddress: upstreamDnsIp });
+  const forward = cfg.recursiveDns
+    ? await createWorkstationForwarder(names, stateDir, log)
+    : (q: Buffer) => forwardUdp(q, upstreamDnsIp);
+  const dns = new ClusterDns(store, clusterDomain, forward);
+  const listeners: DnsListener[] = await Promise.all([
+    serveDns(clusterDnsListenIp, 53, (q) => dns.handle(q), log),
+    serveDns(upstreamDnsIp, 53, upstream, log),
+  ]);
+  cleanups.push(() => Promise.all(listeners.map((l) => l.close())).then(() => undefined));
+
+  // API server: on the workstation link (and so on the kubernetes ClusterIP), and on the host loopback.
+  const tls = await serving;
+  const serverOptions = {
+    core,
+    tokens,
+    tls,
+    dialPod: (pod: KubeObject, port: number) =>
+      net.connect({ host: str(field(pod, 'status', 'podIP')) ?? '', port }),
+    podLogs: (ns: string, name: string, container: string | undefined) => {
+      for (const k of kubelets) {
+        const text = k.readLog(ns, name, container);
+        if (text !== undefined) return text;
+      }
+      return undefined;
+    },
+    advertiseAddress: `${apiServerIp}:443`,
+    log,
+  };
+  const servers: https.Server[] = [];
+  const listen = (server: https.Server, target: { port: number; host: string } | { fd: number }) =>
+    new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(target, () => resolve());
+    });
+  const wsServer = createApiServer(serverOptions);
+  await listen(wsServer, { port: 443, host: apiServerIp });
+  servers.push(wsServer);
+  if (cfg.hostListenFd !== undefined) {
+    const hostServer = createApiServer(serverOptions);
+    await listen(hostServer, { fd: cfg.hostListenFd });
+    servers.push(hostServer);
+  }
+  cleanups.push(() => servers.forEach((s) => s.close()));
+
+  const apiUrl = `https://${apiServerIp}:443`;
+  const hostApiUrl = `https://127.0.0.1:${cfg.hostPort ?? 0}`;
+  const kubeconfig = path.join(stateDir, files.kubeconfig);
+  const hostKubeconfig = path.join(stateDir, files.hostKubeconfig);
+  await writeFile(
+    kubeconfig,
+    renderKubeconfig(`devcluster-${cfg.name}`, apiUrl, ca.cert, tokens.adminToken),
+    { mode: 0o600 },
+  );
+  await writeFile(
+    hostKubeconfig,
+    renderKubeconfig(`devcluster-${cfg.name}`, hostApiUrl, ca.cert, tokens.adminToken),
+    { mode: 0o600 },
+  );
+  await writeFile(path.join(stateDir, 'ca.crt'), ca.cert);
+  const ready: ReadyInfo = {
+    name: cfg.name,
+    pid: process.pid,
+    nodes: cfg.nodes,
+    apiUrl,
+    hostApiUrl,
+    kubeconfig,
+    hostKubeconfig,
+    workstationNetns: names.workstation,
+    routerNetns: names.router,
+    startedAt: new Date(t0).toISOString(),
+    readyAfterMs: Date.now() - t0,
+  };
+  await writeFile(path.join(stateDir, files.ready), JSON.stringify(ready, null, 2));
+  log(`ready after ${ready.readyAfterMs} ms: ${apiUrl} (host ${hostApiUrl})`);
+}
+
+function schedule(store: Store, pod: KubeObject): string | undefined {
+  const selector = field(pod, 'spec', 'nodeSelector');
+  const nodes = store.list('nodes').filter((n) => {
+    if (typeof selector !== 'object' || selector === null) return true;
+    return Object.entries(selector as Record<string, unknown>).every(
+      ([k, v]) => n.metadata.labels?.[k] === v,
+    );
+  });
+  const load = (name: string) =>
+    store.list('pods').filter((p) => field(p, 'spec', 'nodeName') === name && !p.metadata.deletionTimestamp)
+      .length;
+  let best: string | undefined;
+  let bestLoad = Infinity;
+  for (const n of nodes) {
+    const l = load(n.metadata.name ?? '');
+    if (l < bestLoad) {
+      best = n.metadata.name;
+      bestLoad = l;
+    }
+  }
+  return best;
+}
+
+async function bootstrap(core: ApiCore, nodeIndexes: number[]): Promise<void> {
+  for (const ns of ['default', 'kube-system', 'kube-public', 'kube-node-lease']) {
+    await core.create(type('namespaces'), undefined, { metadata: { name: ns } });
+  }
+  const memKi = `${Math.floor(os.totalmem() / 1024)}Ki`;
+  for (const n of nodeIndexes) {
+    const name = `node-${n}`;
+    const ts = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+    const cond = (t: string, status: string, reason: string, message: string) => ({
+      type: t,
+      status,
+      lastHeartbeatTime: ts,
+      lastTransitionTime: ts,
+      reason,
+      message,
+    });
+    core.store.create('nodes', {
+      metadata: {
+        name,
+        labels: {
+          'kubernetes.io/hostname': name,
+          'kubernetes.io/os': 'linux',
+          'kubernetes.io/arch': 'amd64',
+          'beta.kubernetes.io/os': 'linux',
+          'beta.kubernetes.io/arch': 'amd64',
+        },
+      },
+      spec: { podCIDR: nodeCidr(n), podCIDRs: [nodeCidr(n)] },
+      status: {
+        conditions: [
+          cond(
+            'MemoryPressure',
+            'False',
+            'KubeletHasSufficientMemory',
+            'kubelet has sufficient memory available',
+          ),
+          cond('DiskPressure', 'False', 'KubeletHasNoDiskPressure', 'kubelet has no disk pressure'),
+          cond('PIDPressure', 'False', 'KubeletHasSufficientPID', 'kubelet has sufficient PID available'),
+          cond('Ready', 'True', 'KubeletReady', 'kubelet is posting ready status'),
+        ],
+        addresses: [
+          { type: 'InternalIP', address: nodeGateway(n) },
+          { type: 'Hostname', address: name },
+        ],
+        capacity: { cpu: String(os.cpus().length), memory: memKi, pods: '110', 'ephemeral-storage': '10Gi' },
+        allocatable: {
+          cpu: String(os.cpus().length),
+          memory: memKi,
+          pods: '110',
+          'ephemeral-storage': '10Gi',
+        },
+        nodeInfo: {
+          machineID: '',
+          systemUUID: '',
+          bootID: '',
+          kernelVersion: os.release(),
+          osImage: 'devcluster (Linux network namespaces)',
+          containerRuntimeVersion: 'devcluster://0.1.0',
+          kubeletVersion: 'v1.33.0',
+          kubeProxyVersion: 'v1.33.0',
+          operatingSystem: 'linux',
+          architecture: 'amd64',
+        },
+        daemonEndpoints: { kubeletEndpoint: { Port: 10250 } },
+      },
+    });
+  }
+  await core.create(type('services'), 'default', {
+    metadata: {
+      name: 'kubernetes',
+      namespace: 'default',
+      labels: { component: 'apiserver', provider: 'kubernetes' },
+    },
+    spec: {
+      clusterIP: kubernetesServiceIp,
+      ports: [{ name: 'https', port: 443, protocol: 'TCP', targetPort: 443 }],
+    },
+  });
+  core.store.create('endpoints', {
+    metadata: {
+      name: 'kubernetes',
+      namespace: 'default',
+      labels: { 'endpointslice.kubernetes.io/skip-mirror': 'true' },
+    },
+    subsets: [{ addresses: [{ ip: apiServerIp }], ports: [{ name: 'https', port: 443, protocol: 'TCP' }] }],
+  });
+  await core.create(type('services'), 'kube-system', {
+    metadata: {
+      name: 'kube-dns',
+      namespace: 'kube-system',
+      labels: {
+        'k8s-app': 'kube-dns',
+        'kubernetes.io/name': 'CoreDNS',
+        'kubernetes.io/cluster-service': 'true',
+      },
+    },
+    spec: {
+      clusterIP: kubeDnsServiceIp,
+      ports: [
+        { name: 'dns', port: 53, protocol: 'UDP', targetPort: 53 },
+        { name: 'dns-tcp', port: 53, protocol: 'TCP', targetPort: 53 },
+      ],
+    },
+  });
+  core.store.create('endpoints', {
+    metadata: { name: 'kube-dns', namespace: 'kube-system', labels: { 'k8s-app': 'kube-dns' } },
+    subsets: [
+      {
+        addresses: [{ ip: clusterDnsListenIp }],
+        ports: [
+          { name: 'dns', port: 53, protocol: 'UDP' },
+          { name: 'dns-tcp', port: 53, protocol: 'TCP' },
+        ],
+      },
+    ],
+  });
+}
+
+main().catch(async (err: unknown) => {
+  log(`fatal: ${(err as Error).stack ?? String(err)}`);
+  const cfgPath = process.argv[2];
+  if (cfgPath) {
+    try {
+      const cfg = JSON.parse(readFileSync(cfgPath, 'utf8')) as ClusterConfig;
+      writeFileSync(path.join(cfg.stateDir, files.failed), (err as Error).message);
+      await removeRun(cfg.name);
+    } catch {
+      /* best effort */
+    }
+  }
+  process.exit(1);
+});
