@@ -123,8 +123,8 @@ describe('TunnelStream over a memory pair', () => {
   });
 
   it('closes an idle UDP flow; keep-alives keep a quiet TCP flow open', async () => {
-    const opts = { idleTimeoutMs: 150, keepAliveIntervalMs: 40 };
-    const udp = await pair({ idleTimeoutMs: 150 }, { idleTimeoutMs: 150 }, udpId);
+    const opts = { udpIdleTimeoutMs: 150, tcpIdleTimeoutMs: 150, tcpKeepAliveIntervalMs: 40 };
+    const udp = await pair(opts, opts, udpId);
     const tcp = await pair(opts);
     const end = await udp.client.done;
     expect(end.reason).toBe('idle');

@@ -20,7 +20,7 @@
 //   peer-disconnect  peer sent DISCONNECT {reason}
 //   disconnect       we called disconnect(reason[, cause]) (socket error, dialer gave up...); error only
 //                    if a cause was given
-//   idle             nothing sent or received for idleTimeoutMs; we send DISCONNECT 'idle'
+//   idle             nothing sent or received for tcp/udpIdleTimeoutMs; we send DISCONNECT 'idle'
 //   protocol         a frame failed to decode (FrameError) or was not allowed in the current state; we
 //                    send DISCONNECT with the reason and end the call with an error status
 //   version          no common protocol version (handshake)
@@ -98,10 +98,14 @@ export interface StreamOptions {
   maxChunkBytes?: number;
   /** Largest frame accepted from the peer; bigger ones end the stream ('protocol'). Default 1 MiB + 1. */
   maxFrameBytes?: number;
-  /** Ends the stream after this long without any frame in or out. Default 5 min TCP, 60 s UDP. */
-  idleTimeoutMs?: number;
-  /** Sends KEEP_ALIVE when nothing was sent for this long (0 = never). Default 60 s TCP, 0 UDP. */
-  keepAliveIntervalMs?: number;
+  /** TCP flows end after this long without any frame in or out (0 = never). Default 5 min. */
+  tcpIdleTimeoutMs?: number;
+  /** UDP flows end after this long without any frame in or out (0 = never). Default 60 s. */
+  udpIdleTimeoutMs?: number;
+  /** TCP flows send KEEP_ALIVE when nothing was sent for this long (0 = never). Default 60 s. */
+  tcpKeepAliveIntervalMs?: number;
+  /** UDP flows send KEEP_ALIVE when nothing was sent for this long (0 = never). Default 0. */
+  udpKeepAliveIntervalMs?: number;
   /** How long the handshake may take. Default 10 s. */
   handshakeTimeoutMs?: number;
   signal?: AbortSignal;
@@ -173,11 +177,7 @@ export class TunnelStream extends EventEmitter<StreamEvents> {
   private dialSettled = false;
   private handshake: { resolve: () => void; reject: (e: TunnelError) => void } | undefined;
   private readonly now: () => number;
-  private readonly opts: Required<
-    Omit<StreamOptions, 'signal' | 'log' | 'now' | 'versionRange' | 'idleTimeoutMs' | 'keepAliveIntervalMs'>
-  > & {
-    idleTimeoutMs: number | undefined;
-    keepAliveIntervalMs: number | undefined;
+  private readonly opts: Required<Omit<StreamOptions, 'signal' | 'log' | 'now' | 'versionRange'>> & {
     versionRange: readonly [number, number];
   };
   private readonly abortListener: (() => void) | undefined;
@@ -200,8 +200,14 @@ export class TunnelStream extends EventEmitter<StreamEvents> {
         DEFAULTS.handshakeTimeoutMs,
         'handshakeTimeoutMs',
       ),
-      idleTimeoutMs: options.idleTimeoutMs,
-      keepAliveIntervalMs: options.keepAliveIntervalMs,
+      tcpIdleTimeoutMs: nonNegative(options.tcpIdleTimeoutMs, DEFAULTS.tcpIdleTimeoutMs, 'tcpIdleTimeoutMs'),
+      udpIdleTimeoutMs: nonNegative(options.udpIdleTimeoutMs, DEFAULTS.udpIdleTimeoutMs, 'udpIdleTimeoutMs'),
+      tcpKeepAliveIntervalMs: nonNegative(
+        options.tcpKeepAliveIntervalMs,
+        DEFAULTS.tcpKeepAliveIntervalMs,
+        'tcpKeepAliveIntervalMs',
+      ),
+      udpKeepAliveIntervalMs: nonNegative(options.udpKeepAliveIntervalMs, 0, 'udpKeepAliveIntervalMs'),
       versionRange: options.versionRange ?? [MIN_PROTOCOL_VERSION, PROTOCOL_VERSION],
     };
     this.lastActivity = this.lastSend = this.now();
@@ -616,8 +622,8 @@ export class TunnelStream extends EventEmitter<StreamEvents> {
   private startOpen(): void {
     this.phase = 'open';
     const udp = this.id.protocol === 'udp';
-    const idle = this.opts.idleTimeoutMs ?? (udp ? DEFAULTS.udpIdleTimeoutMs : DEFAULTS.tcpIdleTimeoutMs);
-    const keepAlive = this.opts.keepAliveIntervalMs ?? (udp ? 0 : DEFAULTS.tcpKeepAliveIntervalMs);
+    const idle = udp ? this.opts.udpIdleTimeoutMs : this.opts.tcpIdleTimeoutMs;
+    const keepAlive = udp ? this.opts.udpKeepAliveIntervalMs : this.opts.tcpKeepAliveIntervalMs;
     this.lastActivity = this.now();
     if (idle > 0) this.armIdle(idle);
     if (keepAlive > 0) {
@@ -652,6 +658,12 @@ export class TunnelStream extends EventEmitter<StreamEvents> {
     );
     this.idleTimer.unref();
   }
+}
+
+function nonNegative(v: number | undefined, dflt: number, name: string): number {
+  if (v === undefined) return dflt;
+  if (!Number.isFinite(v) || v < 0) throw new RangeError(`${name} must be a number >= 0, got ${v}`);
+  return v;
 }
 
 function positive(v: number | undefined, dflt: number, name: string): number {

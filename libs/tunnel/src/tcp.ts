@@ -43,6 +43,7 @@ export function pumpSocket(stream: TunnelStream, socket: Socket): Promise<Stream
   });
 
   stream.resume();
+  socket.resume(); // a 'data' listener does not restart a socket the caller paused
   if (socket.destroyed) stream.disconnect('socket closed');
   return Promise.all([stream.done, socketClosed]).then(([end]) => end);
 }

@@ -1,0 +1,135 @@
+// Test harness: a real grpc-js server on 127.0.0.1 serving only Manager.Tunnel, clients, TCP helpers.
+import { Server, ServerCredentials, credentials, type ServiceDefinition } from '@grpc/grpc-js';
+import { ManagerClient, ManagerService } from '@telepresence/rpc';
+import { createHash, randomBytes as cryptoRandomBytes } from 'node:crypto';
+import net from 'node:net';
+import {
+  ConnId,
+  openTunnel,
+  pumpSocket,
+  type StreamEnd,
+  type StreamOptions,
+  type TunnelCall,
+  type TunnelClient,
+} from '../src/index.js';
+
+const tunnelOnly = { tunnel: ManagerService.tunnel } as unknown as ServiceDefinition;
+
+export interface GrpcServer {
+  port: number;
+  server: Server;
+  close(): Promise<void>;
+}
+
+export async function startServer(
+  tunnel: (call: TunnelCall) => void,
+  options: Record<string, unknown> = {},
+): Promise<GrpcServer> {
+  const server = new Server(options);
+  server.addService(tunnelOnly, { tunnel });
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (err, p) =>
+      err ? reject(err) : resolve(p),
+    ),
+  );
+  return {
+    port,
+    server,
+    close: () => new Promise<void>((resolve) => server.tryShutdown(() => resolve())),
+  };
+}
+
+export function connectClient(port: number): ManagerClient & TunnelClient {
+  return new ManagerClient(`127.0.0.1:${port}`, credentials.createInsecure(), {
+    'grpc.max_receive_message_length': 8 * 1024 * 1024,
+  }) as ManagerClient & TunnelClient;
+}
+
+export interface TcpServer {
+  port: number;
+  sockets: Set<net.Socket>;
+  close(): Promise<void>;
+}
+
+export async function tcpServer(onSocket: (s: net.Socket) => void): Promise<TcpServer> {
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer({ allowHalfOpen: true }, (s) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+    s.on('error', () => {}); // tests assert on 'close'; errors (ECONNRESET) are expected in some
+    onSocket(s);
+  });
+  await new Promise<void>((r) => server.listen({ port: 0, host: '127.0.0.1', backlog: 2048 }, r));
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    sockets,
+    close: () =>
+      new Promise<void>((r) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => r());
+      }),
+  };
+}
+
+/**
+ * The workstation side of an outbound flow: a local listener whose accepted sockets are tunneled to
+ * `dst` (as the netstack would do for a routed SYN). Records each flow's end.
+ */
+export async function forwardingListener(
+  client: TunnelClient,
+  dst: { ip: string; port: number },
+  options: StreamOptions = {},
+): Promise<TcpServer & { ends: StreamEnd[] }> {
+  const ends: StreamEnd[] = [];
+  const srv = await tcpServer((sock) => {
+    const id = ConnId.of('tcp', { ip: sock.remoteAddress ?? '127.0.0.1', port: sock.remotePort ?? 0 }, dst);
+    sock.pause();
+    void (async () => {
+      try {
+        const stream = await openTunnel(
+          client,
+          { id, sessionId: 'test-session', dialTimeoutMs: 2000 },
+          options,
+        );
+        const outcome = await stream.dialed;
+        if (!outcome.ok) {
+          sock.resetAndDestroy();
+          ends.push(await stream.done);
+          return;
+        }
+        ends.push(await pumpSocket(stream, sock));
+      } catch {
+        sock.destroy();
+      }
+    })();
+  });
+  return Object.assign(srv, { ends });
+}
+
+export function sha256(b: Buffer): string {
+  return createHash('sha256').update(b).digest('hex');
+}
+
+/** Reads a socket to EOF. */
+export function readAll(s: net.Socket): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  s.on('data', (c: Buffer) => chunks.push(c));
+  return new Promise((resolve, reject) => {
+    s.once('end', () => resolve(Buffer.concat(chunks)));
+    s.once('error', reject);
+  });
+}
+
+export function connectTcp(port: number): Promise<net.Socket> {
+  return new Promise((resolve, reject) => {
+    const s = net.connect({ port, host: '127.0.0.1', allowHalfOpen: true }, () => resolve(s));
+    s.once('error', reject);
+  });
+}
+
+/** Random payload (native RNG: fast enough for hundreds of MB). */
+export function randomBytes(n: number, _seed = 0): Buffer {
+  return cryptoRandomBytes(n);
+}
+
+export const delay = (ms: number) => new Promise((r) => setTimeout(r, ms));
