@@ -7,6 +7,7 @@ import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { ApiError, badRequest } from './errors.js';
 import { field, str, type KubeObject } from './object.js';
+import { serveSpdyPortForward, upgradeResponse } from './spdy.js';
 
 /** Opens a TCP connection to a port of a pod (from where the pod network is reachable). */
 export type PodDialer = (pod: KubeObject, port: number) => net.Socket;
@@ -26,8 +27,18 @@ export function handlePortForwardUpgrade(
   dial: PodDialer,
   log?: (msg: string) => void,
 ): void {
-  const offered = String(req.headers['sec-websocket-protocol'] ?? '');
-  if (/SPDY\/3\.1\+portforward\.k8s\.io/.test(offered) && !supported.some((p) => offered.includes(p))) {
+  const offered = String(req.headers['sec-websocket-protocol'] ?? '')
+    .split(',')
+    .map((p) => p.trim());
+  if (String(req.headers.upgrade ?? '').toLowerCase() === 'spdy/3.1') {
+    if (str(field(pod, 'status', 'phase')) !== 'Running' || !str(field(pod, 'status', 'podIP'))) {
+      throw new ApiError(400, 'BadRequest', `pod ${pod.metadata.name ?? ''} is not running`);
+    }
+    socket.write(upgradeResponse());
+    serveSpdyPortForward(socket, head, (port) => dial(pod, port), log);
+    return;
+  }
+  if (offered.includes('SPDY/3.1+portforward.k8s.io') && !supported.some((p) => offered.includes(p))) {
     // kubectl's tunneled SPDY: refuse with 400 so it falls back.
     throw badRequest('unable to upgrade: SPDY over WebSocket tunneling is not supported by devcluster');
   }

@@ -9,7 +9,8 @@ export class ServiceIpAllocator {
 
   constructor(cidrText: string) {
     this.cidr = parseCidr(cidrText);
-    this.next = this.cidr.base + 11;
+    // Dynamic allocations start after the well-known low addresses (kubernetes .1, kube-dns .10).
+    this.next = cidrSize(this.cidr) > 16 ? this.cidr.base + 11 : this.cidr.base + 1;
   }
 
   get range(): string {
@@ -43,12 +44,13 @@ export class ServiceIpAllocator {
   }
 
   allocate(): string {
-    const size = cidrSize(this.cidr);
-    for (let i = 0; i < size; i++) {
-      const n = this.next;
-      this.next = n + 1 >= this.cidr.base + size - 1 ? this.cidr.base + 1 : n + 1;
+    const first = this.cidr.base + 1;
+    const count = cidrSize(this.cidr) - 2; // network and broadcast addresses are never handed out
+    for (let i = 0; i < count; i++) {
+      const n = first + ((this.next - first + i) % count);
       const ip = intToIp(n);
       if (!this.used.has(ip)) {
+        this.next = first + ((n + 1 - first) % count);
         this.used.add(ip);
         return ip;
       }
