@@ -123,6 +123,7 @@ export async function startTrafficManager(
       deps.dnsBackend ?? nodeDnsBackend({ servers: config.dnsServers, timeoutMs: config.dnsTimeoutMs }),
     agentDns: new AgentDnsBroker(),
     agentDnsTimeoutMs: config.agentDnsTimeoutMs,
+    dnsBudgetMs: 2 * config.dnsTimeoutMs,
     searchContext: (clientNamespace) => ({
       clientNamespace,
       clusterDomain,

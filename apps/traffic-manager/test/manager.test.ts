@@ -312,6 +312,68 @@ describe('Manager gRPC service', () => {
       await call(h.client, h.client.depart, { session: client });
     });
 
+    it("routes an agent's inbound flow to its client through the client's WatchDial", async () => {
+      const client = await arrive(h.client);
+      const agent = (
+        await call(h.client, h.client.arriveAsAgent, {
+          agent: {
+            name: 'inb',
+            namespace: 'default',
+            podName: 'inb-0',
+            podIp: Buffer.from([198, 18, 2, 11]),
+            version: 't',
+          },
+        })
+      ).session!;
+      // The client answers dial requests by opening a Tunnel with the same conn id and dialing locally.
+      const dials = h.client.watchDial({ session: client });
+      const requests: DialRequest[] = [];
+      dials.on('data', (req: DialRequest) => {
+        requests.push(req);
+        void openTunnel(h.client, {
+          id: ConnId.fromBytes(req.connId),
+          sessionId: client.sessionId,
+          dialTimeoutMs: req.dialTimeout / 1e6,
+        }).then((s) => serveDialer(s));
+      });
+      dials.on('error', () => undefined);
+      await new Promise((r) => setTimeout(r, 100));
+      // The agent's intercepted connection: caller in the cluster -> the workstation's local port.
+      const id = ConnId.of('tcp', { ip: '198.18.1.44', port: 50000 }, { ip: '127.0.0.1', port: echo.port });
+      const stream = await openTunnel(h.client, { id, sessionId: agent.sessionId, dialTimeoutMs: 2000 });
+      stream.sendSession(client.sessionId);
+      const reply = readUntil(stream, 'inbound');
+      expect(await stream.dialed).toEqual({ ok: true });
+      stream.write(Buffer.from('inbound'));
+      expect(await reply).toContain('inbound');
+      expect(requests).toHaveLength(1);
+      expect(requests[0]!.sessionId).toBe(client.sessionId);
+      stream.end();
+      dials.cancel();
+      await call(h.client, h.client.depart, { session: agent });
+      await call(h.client, h.client.depart, { session: client });
+    });
+
+    it('rejects an agent flow that names an unknown client', async () => {
+      const agent = (
+        await call(h.client, h.client.arriveAsAgent, {
+          agent: {
+            name: 'inb',
+            namespace: 'default',
+            podName: 'inb-1',
+            podIp: Buffer.from([198, 18, 2, 12]),
+            version: 't',
+          },
+        })
+      ).session!;
+      const id = ConnId.of('tcp', { ip: '198.18.1.45', port: 50001 }, { ip: '127.0.0.1', port: echo.port });
+      const stream = await openTunnel(h.client, { id, sessionId: agent.sessionId, dialTimeoutMs: 2000 });
+      stream.sendSession('no-such-client');
+      stream.resume();
+      expect(await stream.dialed).toMatchObject({ ok: false, reason: 'unknown-session' });
+      await call(h.client, h.client.depart, { session: agent });
+    });
+
     it('rejects a stream from an unknown session', async () => {
       const id = ConnId.of('tcp', { ip: '198.18.0.1', port: 40003 }, { ip: '127.0.0.1', port: echo.port });
       const stream = await openTunnel(h.client, { id, sessionId: 'nope', dialTimeoutMs: 2000 });

@@ -77,6 +77,24 @@ describe('lookupInCluster', () => {
     expect(r.answer.rcode).toBe(RCODE.SERVFAIL);
   });
 
+  it('stops trying candidates when the time budget is spent', async () => {
+    let t = 0;
+    const asked: string[] = [];
+    const slow: DnsBackend = {
+      query: (fqdn) => {
+        asked.push(fqdn);
+        t += 1000;
+        return Promise.reject(new DnsQueryError('servfail', 'timeout'));
+      },
+    };
+    const r = await lookupInCluster({ name: 'echo.', type: QTYPE.A }, ctx, slow, {
+      budgetMs: 1500,
+      now: () => t,
+    });
+    expect(r.answer.rcode).toBe(RCODE.SERVFAIL);
+    expect(asked).toHaveLength(2);
+  });
+
   it('NOTIMP for unsupported types', async () => {
     const r = await lookupInCluster({ name: 'echo.', type: 255 }, ctx, tableBackend(table));
     expect(r.answer.rcode).toBe(RCODE.NOTIMP);

@@ -133,7 +133,11 @@ export async function lookupInCluster(
   question: common.DNSQuestion,
   ctx: SearchContext,
   backend: DnsBackend,
+  options: { budgetMs?: number; now?: () => number } = {},
 ): Promise<LookupResult> {
+  // A slow upstream must not multiply its timeout by the number of search candidates.
+  const now = options.now ?? Date.now;
+  const giveUpAt = now() + (options.budgetMs ?? Number.POSITIVE_INFINITY);
   const asked = question.name.replace(/\.+$/, '');
   if (!supportedQtypes.has(question.type)) {
     return { answer: { rcode: RCODE.NOTIMP, records: [] }, result: 'notimp' };
@@ -141,6 +145,10 @@ export async function lookupInCluster(
   let sawNoData = false;
   let sawFailure = false;
   for (const fqdn of candidateNames(question.name, ctx)) {
+    if (now() > giveUpAt) {
+      sawFailure = true;
+      break;
+    }
     try {
       const records = await backend.query(fqdn, question.type);
       if (records.length === 0) {

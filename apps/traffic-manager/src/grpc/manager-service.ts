@@ -27,6 +27,8 @@ export interface ManagerServiceDeps {
   readonly dnsBackend: DnsBackend;
   readonly agentDns: AgentDnsBroker;
   readonly agentDnsTimeoutMs: number;
+  /** Total time one LookupDNS may spend trying search candidates. */
+  readonly dnsBudgetMs: number;
   /** The search context for a client's namespace (cluster domain and pod search list filled in). */
   readonly searchContext: (clientNamespace: string) => SearchContext;
   readonly tunnels: TunnelBroker | undefined;
