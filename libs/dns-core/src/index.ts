@@ -24,5 +24,5 @@ export {
 export type { WireDnsAnswer } from './record-codec.js';
 export { createUdpTcpUpstream, UpstreamError } from './upstream.js';
 export type { Upstream, UpstreamQuestion, UpstreamResponse, UdpTcpUpstreamOptions } from './upstream.js';
-export { silentLogger } from './logger.js';
+export { silentLogger, rateLimitWarnings } from './logger.js';
 export type { DnsLogger } from './logger.js';

@@ -17,3 +17,38 @@ export const silentLogger: DnsLogger = {
   warn() {},
   isLevelEnabled: () => false,
 };
+
+/**
+ * Wraps a logger so that warn lines (which can fire per query when the cluster or the fallback is down) are
+ * limited to `burst` per `perMs`; the next line after a quiet period reports how many were suppressed.
+ */
+export function rateLimitWarnings(
+  log: DnsLogger,
+  perMs = 10_000,
+  burst = 10,
+  now: () => number = Date.now,
+): DnsLogger {
+  let windowStart = 0;
+  let count = 0;
+  let suppressed = 0;
+  const limited: DnsLogger = {
+    debug: (f, m) => log.debug(f, m),
+    info: (f, m) => log.info(f, m),
+    warn: (fields, message) => {
+      const t = now();
+      if (t - windowStart >= perMs) {
+        windowStart = t;
+        count = 0;
+      }
+      if (count >= burst) {
+        suppressed++;
+        return;
+      }
+      count++;
+      log.warn(suppressed > 0 ? { ...fields, suppressed } : fields, message);
+      suppressed = 0;
+    },
+  };
+  if (log.isLevelEnabled) limited.isLevelEnabled = (level) => log.isLevelEnabled!(level);
+  return limited;
+}

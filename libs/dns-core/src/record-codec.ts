@@ -20,7 +20,7 @@ export class DnsRecordError extends Error {
 }
 
 /** One record as uncompressed wire bytes (owner, type, class, ttl, rdlength, rdata). */
-export function encodeRecord(record: Answer): Uint8Array {
+export function encodeRecord(record: Answer): Buffer {
   try {
     return answerCodec.encode({ class: 'IN', ttl: 0, ...record } as Answer);
   } catch (cause) {
@@ -43,19 +43,22 @@ export function decodeRecord(bytes: Uint8Array): Answer {
   return record;
 }
 
-/** The wire shape of `common.v1.DNSAnswer` (ts-proto generates this shape). */
+/** The shape of `common.v1.DNSAnswer` as ts-proto generates it (records are Buffers, one RR each). */
 export interface WireDnsAnswer {
   rcode: number;
-  records: Uint8Array[];
+  records: Buffer[];
 }
 
-/** ClusterAnswer -> DNSAnswer (for the manager/agent side). */
+/** ClusterAnswer -> DNSAnswer (for the manager/agent side). Throws DnsRecordError for unencodable records. */
 export function clusterAnswerToWire(answer: ClusterAnswer): WireDnsAnswer {
   return { rcode: answer.rcode, records: answer.answers.map(encodeRecord) };
 }
 
 /** DNSAnswer -> ClusterAnswer (for the client's ClusterResolver). Throws DnsRecordError on bad records. */
-export function clusterAnswerFromWire(answer: WireDnsAnswer): ClusterAnswer {
+export function clusterAnswerFromWire(answer: {
+  rcode: number;
+  records: readonly Uint8Array[];
+}): ClusterAnswer {
   return { rcode: answer.rcode, answers: answer.records.map(decodeRecord) };
 }
 

@@ -1,13 +1,12 @@
 // The client's DNS server: UDP and TCP on one address and port. Cluster names go to the ClusterResolver
 // (through the cache, with in-flight coalescing and recursion protection); other names go to the fallback
 // upstream. See DnsServerOptions for every bound.
-import dgram from 'node:dgram';
 import net from 'node:net';
 import { randomBytes } from 'node:crypto';
 import type { Answer } from 'dns-packet';
 import { DnsCache, cacheKey } from './cache.js';
 import type { CachedAnswer } from './cache.js';
-import { silentLogger } from './logger.js';
+import { rateLimitWarnings, silentLogger } from './logger.js';
 import type { DnsLogger } from './logger.js';
 import { isSingleLabel, SEARCH_MARKER } from './names.js';
 import { encodeSection } from './record-codec.js';
@@ -23,15 +22,9 @@ import {
 import type { DnsRoutingConfig, NormalizedDnsConfig, RouteDecision } from './routing.js';
 import { Rcode, supportedTypeOf } from './types.js';
 import type { ClusterResolver, SupportedType } from './types.js';
+import { DnsTransport } from './transport.js';
 import type { Upstream } from './upstream.js';
-import {
-  EMPTY_SECTION,
-  MAX_QUERY_BYTES,
-  parseQuery,
-  udpLimit,
-  writeRejection,
-  writeResponse,
-} from './wire.js';
+import { EMPTY_SECTION, parseQuery, udpLimit, writeRejection, writeResponse } from './wire.js';
 import type { EncodedSection, ParsedQuery } from './wire.js';
 
 /** The name systemd-resolved's sanity check asks (reference 4.2 step 2): answered with localhost. */
@@ -93,6 +86,10 @@ export interface DnsServerStats {
   overloaded: number;
   recursionsBlocked: number;
   tcpConnections: number;
+  /** Distinct cluster lookups in flight now. */
+  inFlightLookups: number;
+  /** Queries waiting on the cluster or the fallback now. */
+  activeQueries: number;
 }
 
 interface Resolved {
@@ -148,7 +145,6 @@ export class DnsServer implements AsyncDisposable {
   readonly #inFlight = new Map<string, Promise<CachedAnswer>>();
   readonly #closing = new AbortController();
   readonly #allowSource: (address: string) => boolean;
-  readonly #tcpSockets = new Set<net.Socket>();
   readonly #recursionWaiters = new Set<() => void>();
   readonly #stats: DnsServerStats = {
     queries: 0,
@@ -161,6 +157,8 @@ export class DnsServer implements AsyncDisposable {
     overloaded: 0,
     recursionsBlocked: 0,
     tcpConnections: 0,
+    inFlightLookups: 0,
+    activeQueries: 0,
   };
   #config: NormalizedDnsConfig;
   #generation = 0;
@@ -168,9 +166,7 @@ export class DnsServer implements AsyncDisposable {
   #recursion: RecursionState = 'not-yet';
   #recursionCheck: Promise<void> | undefined;
   #recursionToken: string | undefined;
-  #udp: dgram.Socket | undefined;
-  #tcp: net.Server | undefined;
-  #port = 0;
+  #transport: DnsTransport | undefined;
   readonly #clusterTtlS: number;
   readonly #lookupTimeoutMs: number;
   readonly #maxConcurrent: number;
@@ -179,7 +175,7 @@ export class DnsServer implements AsyncDisposable {
   /** @internal use openDnsServer() */
   constructor(options: DnsServerOptions) {
     this.#options = options;
-    this.#log = options.log ?? silentLogger;
+    this.#log = rateLimitWarnings(options.log ?? silentLogger);
     this.#config = normalizeDnsConfig(options.config);
     this.#cache = new DnsCache({
       ttlMs: options.cacheTtlMs ?? 60_000,
@@ -195,7 +191,7 @@ export class DnsServer implements AsyncDisposable {
   }
 
   get address(): { address: string; port: number } {
-    return { address: this.#options.address, port: this.#port };
+    return { address: this.#options.address, port: this.#transport?.port ?? 0 };
   }
 
   get recursionState(): RecursionState {
@@ -203,7 +199,12 @@ export class DnsServer implements AsyncDisposable {
   }
 
   get stats(): Readonly<DnsServerStats> {
-    return { ...this.#stats, tcpConnections: this.#tcpSockets.size };
+    return {
+      ...this.#stats,
+      tcpConnections: this.#transport?.tcpConnections ?? 0,
+      inFlightLookups: this.#inFlight.size,
+      activeQueries: this.#active,
+    };
   }
 
   get cacheSize(): number {
@@ -273,134 +274,34 @@ export class DnsServer implements AsyncDisposable {
 
   /** @internal */
   async listen(port: number): Promise<void> {
-    const family = net.isIPv6(this.#options.address) ? 'udp6' : 'udp4';
-    for (let attempt = 0; ; attempt++) {
-      // Large buffers (the kernel caps them at net.core.[rw]mem_max) absorb bursts instead of dropping them.
-      const udp = dgram.createSocket({
-        type: family,
-        reuseAddr: false,
-        recvBufferSize: 4 << 20,
-        sendBufferSize: 4 << 20,
-      });
-      try {
-        await new Promise<void>((resolve, reject) => {
-          udp.once('error', reject);
-          udp.bind(port, this.#options.address, () => {
-            udp.off('error', reject);
-            resolve();
-          });
-        });
-        const bound = udp.address().port;
-        const tcp = net.createServer((socket) => this.#onTcp(socket));
-        await new Promise<void>((resolve, reject) => {
-          tcp.once('error', reject);
-          tcp.listen({ port: bound, host: this.#options.address, exclusive: true }, () => {
-            tcp.off('error', reject);
-            resolve();
-          });
-        });
-        tcp.on('error', (err) => this.#log.warn({ err: err.message }, 'dns tcp listener error'));
-        udp.on('error', (err) => this.#log.warn({ err: err.message }, 'dns udp socket error'));
-        udp.on('message', (msg, rinfo) => this.#onUdp(msg, rinfo));
-        this.#udp = udp;
-        this.#tcp = tcp;
-        this.#port = bound;
-        this.#log.info(
-          { address: this.#options.address, port: bound },
-          'dns server listening on udp and tcp',
-        );
-        return;
-      } catch (err) {
-        udp.close();
-        const inUse = (err as NodeJS.ErrnoException).code === 'EADDRINUSE';
-        if (!inUse || port !== 0 || attempt >= 10) {
-          throw new Error(`dns server: cannot listen on ${this.#options.address}:${port}`, { cause: err });
-        }
-      }
-    }
+    this.#transport = await DnsTransport.open(
+      {
+        address: this.#options.address,
+        port,
+        maxTcpConnections: this.#options.maxTcpConnections ?? 128,
+        maxTcpPipeline: this.#options.maxTcpPipeline ?? 32,
+        tcpIdleTimeoutMs: this.#options.tcpIdleTimeoutMs ?? 10_000,
+        allowSource: this.#allowSource,
+        log: this.#log,
+        onClosedConnection: (reason) => {
+          if (reason === 'refused') this.#stats.refused++;
+          else this.#stats.dropped++;
+        },
+      },
+      (msg, source, tcp) => this.#handle(msg, source, tcp),
+    );
   }
 
   /** Stops listening, closes TCP connections and aborts lookups in flight. Idempotent. */
   async close(): Promise<void> {
     if (this.#closing.signal.aborted) return;
     this.#closing.abort(new Error('dns server closed'));
-    for (const s of this.#tcpSockets) s.destroy();
-    const udp = this.#udp;
-    const tcp = this.#tcp;
-    await Promise.all([
-      udp ? new Promise<void>((r) => udp.close(() => r())) : undefined,
-      tcp ? new Promise<void>((r) => tcp.close(() => r())) : undefined,
-    ]);
+    await this.#transport?.close();
     for (const w of [...this.#recursionWaiters]) w();
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
-  }
-
-  #onUdp(msg: Buffer, rinfo: dgram.RemoteInfo): void {
-    const reply = this.#handle(msg, rinfo.address, false);
-    if (reply === undefined) return;
-    if (!(reply instanceof Promise)) {
-      this.#udp?.send(reply, rinfo.port, rinfo.address);
-    } else {
-      reply.then(
-        (r) => {
-          if (r && !this.#closing.signal.aborted) this.#udp?.send(r, rinfo.port, rinfo.address);
-        },
-        (err: unknown) => this.#log.warn({ err: String(err) }, 'dns query failed'),
-      );
-    }
-  }
-
-  #onTcp(socket: net.Socket): void {
-    const source = socket.remoteAddress ?? '';
-    if (this.#tcpSockets.size >= (this.#options.maxTcpConnections ?? 128) || !this.#allowSource(source)) {
-      if (!this.#allowSource(source)) this.#stats.refused++;
-      socket.destroy();
-      return;
-    }
-    this.#tcpSockets.add(socket);
-    socket.setNoDelay(true);
-    socket.setTimeout(this.#options.tcpIdleTimeoutMs ?? 10_000, () => socket.destroy());
-    const maxPipeline = this.#options.maxTcpPipeline ?? 32;
-    let pending = 0;
-    let buffered = Buffer.alloc(0);
-    const send = (reply: Buffer | undefined) => {
-      if (reply === undefined || socket.destroyed) return;
-      const len = Buffer.allocUnsafe(2);
-      len.writeUInt16BE(reply.length);
-      socket.write(Buffer.concat([len, reply]));
-    };
-    socket.on('data', (chunk) => {
-      buffered = buffered.length === 0 ? chunk : Buffer.concat([buffered, chunk]);
-      while (buffered.length >= 2) {
-        const len = buffered.readUInt16BE(0);
-        if (len > MAX_QUERY_BYTES) {
-          this.#stats.dropped++;
-          socket.destroy(); // not a query we will ever read: stop the stream
-          return;
-        }
-        if (buffered.length < 2 + len) break;
-        const msg = buffered.subarray(2, 2 + len);
-        buffered = buffered.subarray(2 + len);
-        const reply = this.#handle(msg, source, true);
-        if (!(reply instanceof Promise)) {
-          send(reply);
-          continue;
-        }
-        pending++;
-        if (pending >= maxPipeline) socket.pause();
-        reply
-          .then(send, (err: unknown) => this.#log.warn({ err: String(err) }, 'dns query failed'))
-          .finally(() => {
-            pending--;
-            if (pending < maxPipeline && socket.isPaused()) socket.resume();
-          });
-      }
-    });
-    socket.on('error', () => socket.destroy());
-    socket.on('close', () => this.#tcpSockets.delete(socket));
   }
 
   /** One message in, one reply (or nothing) out; synchronous on the cache-hit path. */

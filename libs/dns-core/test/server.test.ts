@@ -191,6 +191,12 @@ describe('dns server with dig', () => {
     expect(reply.readUInt16BE(0)).toBe(9);
   });
 
+  it('answers the resolved sanity name and localhost locally', async () => {
+    const sanity = await dig(server.address.port, 'jhfweoitnkgyeta.tel2-search');
+    expect(sanity.answers[0]).toEqual(['jhfweoitnkgyeta.tel2-search.', '0', 'IN', 'A', '127.0.0.1']);
+    expect((await dig(server.address.port, 'localhost', 'AAAA')).answers[0]?.[4]).toBe('::1');
+  });
+
   it('FORMERR for two questions', async () => {
     const two = dnsPacket.encode({
       type: 'query',
@@ -380,6 +386,43 @@ describe('bounds and logs', () => {
       expect(server.stats.overloaded).toBe(1);
       await Promise.all(slow);
       expect(await r.resolve4(ECHO)).toEqual(['198.19.0.5']);
+    });
+  });
+
+  it('pauses a TCP connection at maxTcpPipeline outstanding queries and still answers them all', async () => {
+    await withServer({ maxTcpPipeline: 2 }, async (server, cluster) => {
+      cluster.delayMs = 60;
+      const frames = Buffer.concat(
+        [1, 2, 3, 4, 5].map((id) => {
+          const q = dnsPacket.encode({
+            type: 'query',
+            id,
+            questions: [{ type: 'A', name: `n${id}.default.svc.cluster.local` }],
+          });
+          const len = Buffer.alloc(2);
+          len.writeUInt16BE(q.length);
+          return Buffer.concat([len, q]);
+        }),
+      );
+      const t0 = Date.now();
+      const ids = await new Promise<number[]>((resolve) => {
+        const got: number[] = [];
+        let buf = Buffer.alloc(0);
+        const s = net.connect(server.address.port, '127.0.0.1', () => s.write(frames));
+        s.on('data', (c) => {
+          buf = Buffer.concat([buf, c]);
+          while (buf.length >= 2 && buf.length >= 2 + buf.readUInt16BE(0)) {
+            got.push(buf.readUInt16BE(2));
+            buf = buf.subarray(2 + buf.readUInt16BE(0));
+          }
+          if (got.length === 5) {
+            s.destroy();
+            resolve(got);
+          }
+        });
+      });
+      expect(ids.sort()).toEqual([1, 2, 3, 4, 5]);
+      expect(Date.now() - t0).toBeGreaterThanOrEqual(150); // three waves of at most two lookups
     });
   });
 

@@ -1,0 +1,136 @@
+// Everything the CLI prints: human text (default) or JSON (--output json). Pure functions; the commands
+// hand the strings to their stdout/stderr.
+import type { daemon } from '@telepresence/rpc';
+import { TpError, errorLine, type ErrorCategory } from '../util/errors.js';
+
+export type OutputFormat = 'human' | 'json';
+
+export function parseOutputFormat(value: string | undefined): OutputFormat {
+  if (value === undefined || value === 'human' || value === 'default') return 'human';
+  if (value === 'json') return 'json';
+  throw new TpError('user', `unknown output format "${value}"`, {
+    hint: 'use --output json, or leave it out',
+  });
+}
+
+/** The daemon sends errors as "category\tmessage\thint". */
+export function errorFromDaemon(text: string): TpError {
+  const [category = 'internal', message = text, hint = ''] = text.split('\t');
+  const known: readonly ErrorCategory[] = ['user', 'config', 'cluster', 'internal'];
+  return new TpError(
+    known.includes(category as ErrorCategory) ? (category as ErrorCategory) : 'internal',
+    message,
+    { hint },
+  );
+}
+
+export function formatError(command: string, err: TpError, logFile: string, format: OutputFormat): string {
+  if (format === 'json') {
+    return JSON.stringify({ error: { category: err.category, message: err.message, hint: err.hint } });
+  }
+  let line = `telepresence ${command}: ${errorLine(err)}`;
+  if (err.category === 'internal' && logFile !== '') line += ` (details in ${logFile})`;
+  return line;
+}
+
+export function formatProgress(step: string): string {
+  return `  ${step}...`;
+}
+
+export interface StatusJson {
+  connected: boolean;
+  sessionId?: string;
+  managerVersion?: string;
+  namespace?: string;
+  managerNamespace?: string;
+  tun?: string;
+  routedSubnets?: string[];
+  neverProxiedSubnets?: string[];
+  dns?: {
+    mode: string;
+    localAddress: string;
+    upstream: string;
+    clusterDomain: string;
+    includeSuffixes: string[];
+    excludeSuffixes: string[];
+    mappedNamespaces: string[];
+    recursionCheck: string;
+  };
+  counters?: daemon.Counters;
+  outage?: string;
+  logFile: string;
+}
+
+export function statusJson(s: daemon.StatusResponse): StatusJson {
+  if (!s.connected) return { connected: false, logFile: s.logFile };
+  return {
+    connected: true,
+    sessionId: s.sessionId,
+    managerVersion: s.managerVersion,
+    namespace: s.namespace,
+    managerNamespace: s.managerNamespace,
+    tun: s.tunName,
+    routedSubnets: s.routedSubnets,
+    neverProxiedSubnets: s.neverProxiedSubnets,
+    ...(s.dns
+      ? {
+          dns: {
+            mode: s.dns.mode,
+            localAddress: s.dns.localAddress,
+            upstream: s.dns.upstream,
+            clusterDomain: s.dns.clusterDomain,
+            includeSuffixes: s.dns.includeSuffixes,
+            excludeSuffixes: s.dns.excludeSuffixes,
+            mappedNamespaces: s.dns.mappedNamespaces,
+            recursionCheck: s.dns.recursion?.dns ?? '',
+          },
+        }
+      : {}),
+    ...(s.counters ? { counters: s.counters } : {}),
+    outage: s.outage,
+    logFile: s.logFile,
+  };
+}
+
+const list = (items: readonly string[]): string => (items.length === 0 ? '(none)' : items.join(', '));
+
+export function formatStatus(s: daemon.StatusResponse, format: OutputFormat): string {
+  if (format === 'json') return JSON.stringify(statusJson(s), null, 2);
+  if (!s.connected) {
+    return ['Not connected', ...(s.logFile !== '' ? [`  Daemon log:        ${s.logFile}`] : [])].join('\n');
+  }
+  const c = s.counters;
+  const lines = [
+    s.outage === '' ? 'Connected' : `Connected, with an outage: ${s.outage}`,
+    `  Session:           ${s.sessionId}`,
+    `  Namespace:         ${s.namespace}`,
+    `  Traffic-manager:   ${s.managerVersion || '(unknown version)'}${s.managerNamespace ? ` in namespace ${s.managerNamespace}` : ''}`,
+    `  Network interface: ${s.tunName}`,
+    `  Routed subnets:    ${list(s.routedSubnets)}`,
+    `  Never proxied:     ${list(s.neverProxiedSubnets)}`,
+  ];
+  if (s.dns) {
+    lines.push(
+      `  DNS:               ${s.dns.mode} resolver on ${s.dns.localAddress}, other names to ${s.dns.upstream}`,
+      `  Cluster domain:    ${s.dns.clusterDomain}`,
+      `  Recursion check:   ${s.dns.recursion?.dns ?? 'not-yet'}`,
+    );
+  }
+  if (c) {
+    lines.push(
+      `  Flows:             ${c.flowsOpen} open, ${c.flowsTotal} total, ${c.bytesOut} bytes out, ${c.bytesIn} bytes in`,
+      `  DNS queries:       ${c.dnsQueries} (${c.dnsCacheHits} from cache)`,
+    );
+  }
+  lines.push(`  Daemon log:        ${s.logFile}`);
+  return lines.join('\n');
+}
+
+export function formatConnected(s: daemon.StatusResponse, format: OutputFormat): string {
+  if (format === 'json') return JSON.stringify(statusJson(s), null, 2);
+  return [
+    `Connected to namespace ${s.namespace} (session ${s.sessionId})`,
+    `  Routed subnets: ${list(s.routedSubnets)}`,
+    ...(s.dns ? [`  DNS:            ${s.dns.mode} resolver, other names to ${s.dns.upstream}`] : []),
+  ].join('\n');
+}

@@ -1,0 +1,119 @@
+// The root daemon: serves the Daemon API, owns at most one Session, records what it creates in the state
+// file, and removes a dead predecessor's leftovers before it starts.
+import { hostname } from 'node:os';
+import type { Logger } from 'pino';
+import type { daemon } from '@telepresence/rpc';
+import { parseConfigYaml } from '../config/config.js';
+import { TpError } from '../util/errors.js';
+import type { Run } from '../util/exec.js';
+import type { DaemonPaths } from './paths.js';
+import { recoverLeftovers } from './recovery.js';
+import { serveDaemon, type DaemonController } from './server.js';
+import { Session, VERSION } from './session.js';
+import { StateFile } from './state-file.js';
+
+export interface DaemonOptions {
+  readonly paths: DaemonPaths;
+  readonly log: Logger;
+  readonly run: Run;
+  readonly platform: NodeJS.Platform;
+  readonly resolvConfPath?: string;
+}
+
+export const NOT_CONNECTED: daemon.StatusResponse = {
+  connected: false,
+  sessionId: '',
+  managerVersion: '',
+  namespace: '',
+  managerNamespace: '',
+  routedSubnets: [],
+  neverProxiedSubnets: [],
+  dns: undefined,
+  counters: undefined,
+  outage: '',
+  logFile: '',
+  tunName: '',
+};
+
+export async function runDaemon(options: DaemonOptions): Promise<void> {
+  const { paths, log, run } = options;
+  log.info({ host: hostname(), runDir: paths.runDir }, 'daemon starting');
+  const recovered = await recoverLeftovers(paths, run, log);
+  if (recovered.alive) throw new Error(`another daemon owns ${paths.runDir}`);
+  const state = new StateFile(paths.stateFile, process.pid);
+  await state.update((s) => s);
+
+  let session: Session | undefined;
+  let connecting: Promise<daemon.StatusResponse> | undefined;
+  let quitting = false;
+
+  const controller: DaemonController = {
+    version: () => ({ info: { name: 'telepresence-daemon', version: VERSION, tunnelVersion: 1 } }),
+    connect: async (req, progress) => {
+      if (quitting)
+        throw new TpError('user', 'the daemon is quitting', {
+          hint: 'run telepresence connect again in a moment',
+        });
+      if (session !== undefined) {
+        progress('Already connected');
+        return session.status();
+      }
+      if (connecting !== undefined) {
+        progress('A connect is already in progress; waiting for it');
+        return connecting;
+      }
+      const fileLayer = parseConfigYaml(req.configYaml, 'config.yml');
+      connecting = Session.connect(
+        {
+          log,
+          run,
+          state,
+          logFile: paths.logFile,
+          platform: options.platform,
+          ...(options.resolvConfPath === undefined ? {} : { resolvConfPath: options.resolvConfPath }),
+        },
+        req,
+        fileLayer,
+        (step) => {
+          log.info({ step }, 'connect progress');
+          progress(step);
+        },
+      )
+        .then((s) => {
+          session = s;
+          return s.status();
+        })
+        .catch(async (e: unknown) => {
+          log.error({ err: (e as Error).message }, 'connect failed');
+          // A failed connect leaves nothing behind; the state file then lists nothing of ours.
+          await state.update((s) => ({ pid: s.pid, startedAt: s.startedAt, nftTables: [], routes: [] }));
+          throw e;
+        })
+        .finally(() => (connecting = undefined));
+      return connecting;
+    },
+    status: () => session?.status() ?? { ...NOT_CONNECTED, logFile: paths.logFile },
+    quit: async () => {
+      quitting = true;
+      await connecting?.catch(() => undefined);
+      await session?.close();
+      session = undefined;
+      await state.remove();
+      log.info('disconnected; daemon exiting');
+    },
+  };
+
+  let exit!: () => void;
+  const exited = new Promise<void>((resolve) => (exit = resolve));
+  const server = await serveDaemon(paths, controller, () => exit());
+  log.info({ socket: paths.socket }, 'daemon serving');
+  const onSignal = (signal: string): void => {
+    log.info({ signal }, 'signal received; quitting');
+    void controller.quit().finally(() => exit());
+  };
+  process.once('SIGTERM', () => onSignal('SIGTERM'));
+  process.once('SIGINT', () => onSignal('SIGINT'));
+  await exited;
+  await new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
+  server.forceShutdown();
+}

@@ -1,0 +1,108 @@
+// The Daemon gRPC service on a unix socket that only its owner may use: the run dir is 0700 and the
+// socket 0600. A second daemon for the same run dir refuses to start while the first answers.
+import fs from 'node:fs/promises';
+import net from 'node:net';
+import {
+  Server,
+  ServerCredentials,
+  status,
+  type sendUnaryData,
+  type ServerUnaryCall,
+  type ServerWritableStream,
+} from '@grpc/grpc-js';
+import { DaemonService, type DaemonServer, type daemon } from '@telepresence/rpc';
+import type { DaemonPaths } from './paths.js';
+
+export interface DaemonController {
+  version(): daemon.VersionResponse;
+  connect(req: daemon.ConnectRequest, progress: (step: string) => void): Promise<daemon.StatusResponse>;
+  status(): daemon.StatusResponse;
+  /** Disconnects; the daemon exits after the reply is sent. */
+  quit(): Promise<void>;
+}
+
+/** True when something accepts connections on the socket. */
+export function socketAnswers(socket: string, timeoutMs = 1000): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.connect(socket);
+    const done = (ok: boolean): void => {
+      s.destroy();
+      resolve(ok);
+    };
+    s.setTimeout(timeoutMs, () => done(false));
+    s.once('connect', () => done(true));
+    s.once('error', () => done(false));
+  });
+}
+
+export async function prepareRunDir(runDir: string): Promise<void> {
+  await fs.mkdir(runDir, { recursive: true, mode: 0o700 });
+  await fs.chmod(runDir, 0o700);
+}
+
+function unimplemented(name: string) {
+  return (_call: unknown, callback: sendUnaryData<never>): void =>
+    callback({ code: status.UNIMPLEMENTED, details: `${name} is not available yet` }, null);
+}
+
+export async function serveDaemon(
+  paths: DaemonPaths,
+  controller: DaemonController,
+  onQuit: () => void,
+): Promise<Server> {
+  await prepareRunDir(paths.runDir);
+  if (await socketAnswers(paths.socket)) {
+    throw new Error(`a daemon is already running on ${paths.socket}`);
+  }
+  await fs.rm(paths.socket, { force: true });
+  const impl: DaemonServer = {
+    version: (
+      _call: ServerUnaryCall<daemon.VersionRequest, daemon.VersionResponse>,
+      cb: sendUnaryData<daemon.VersionResponse>,
+    ) => cb(null, controller.version()),
+    connect: (call: ServerWritableStream<daemon.ConnectRequest, daemon.ConnectProgress>) => {
+      controller
+        .connect(call.request, (step) => call.write({ step, done: false, error: '', status: undefined }))
+        .then((st) => call.write({ step: 'Connected', done: true, error: '', status: st }))
+        .catch((e: unknown) => call.write({ step: '', done: true, error: errorText(e), status: undefined }))
+        .finally(() => call.end());
+    },
+    status: (
+      _call: ServerUnaryCall<daemon.StatusRequest, daemon.StatusResponse>,
+      cb: sendUnaryData<daemon.StatusResponse>,
+    ) => cb(null, controller.status()),
+    quit: (
+      _call: ServerUnaryCall<daemon.QuitRequest, daemon.QuitResponse>,
+      cb: sendUnaryData<daemon.QuitResponse>,
+    ) => {
+      controller
+        .quit()
+        .then(() => cb(null, {}))
+        .catch((e: unknown) => cb({ code: status.INTERNAL, details: errorText(e) }, null))
+        .finally(onQuit);
+    },
+    list: unimplemented('list'),
+    intercept: unimplemented('intercept'),
+    leave: unimplemented('leave'),
+  };
+  const server = new Server();
+  server.addService(DaemonService, impl);
+  const oldMask = process.umask(0o177);
+  try {
+    await new Promise<void>((resolve, reject) =>
+      server.bindAsync(`unix:${paths.socket}`, ServerCredentials.createInsecure(), (err) =>
+        err ? reject(err) : resolve(),
+      ),
+    );
+  } finally {
+    process.umask(oldMask);
+  }
+  await fs.chmod(paths.socket, 0o600);
+  return server;
+}
+
+/** Errors cross the socket as "category\tmessage\thint" so the CLI can present them. */
+export function errorText(e: unknown): string {
+  const err = e as { category?: string; message?: string; hint?: string };
+  return [err.category ?? 'internal', err.message ?? String(e), err.hint ?? ''].join('\t');
+}

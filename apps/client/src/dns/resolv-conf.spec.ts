@@ -1,0 +1,26 @@
+import { chooseUpstream, parseResolvConf } from './resolv-conf.js';
+
+describe('resolv.conf', () => {
+  const conf = parseResolvConf(`# generated
+search default.svc.cluster.local svc.cluster.local
+nameserver 198.19.255.1
+nameserver fe80::1%eth0 ; second
+options ndots:5
+nameserver not-an-ip
+`);
+  it('reads nameservers in order and the search list', () => {
+    expect(conf).toEqual({
+      nameservers: ['198.19.255.1', 'fe80::1'],
+      search: ['default.svc.cluster.local', 'svc.cluster.local'],
+    });
+  });
+  it('prefers the configured upstream', () =>
+    expect(chooseUpstream('198.19.255.9', conf, 'f')).toBe('198.19.255.9'));
+  it('falls back to the first nameserver', () => expect(chooseUpstream('', conf, 'f')).toBe('198.19.255.1'));
+  it('explains a missing nameserver', () =>
+    expect(() => chooseUpstream('', parseResolvConf(''), '/etc/resolv.conf')).toThrow(
+      'no nameserver in /etc/resolv.conf',
+    ));
+  it('rejects a bad --dns', () =>
+    expect(() => chooseUpstream('x', conf, 'f')).toThrow(/invalid DNS server "x"/));
+});

@@ -1,0 +1,49 @@
+#!/usr/bin/env node
+// The `telepresence` executable: the composition root. The only place that reads process.env and creates
+// the root pino logger.
+import { fileURLToPath } from 'node:url';
+import { CommanderError } from 'commander';
+import { pino } from 'pino';
+import { buildProgram } from './cli/program.js';
+import type { DaemonPaths } from './daemon/paths.js';
+import { prepareRunDir } from './daemon/server.js';
+import { run } from './util/exec.js';
+
+async function daemonMain(paths: DaemonPaths): Promise<void> {
+  await prepareRunDir(paths.runDir);
+  const log = pino(
+    { level: process.env['TELEPRESENCE_LOG_LEVEL'] ?? 'info', base: { app: 'daemon', pid: process.pid } },
+    pino.destination({ dest: paths.logFile, sync: true, mkdir: true }),
+  );
+  try {
+    // Loaded only here: the daemon's dependencies (@kubernetes/client-node) take seconds to load and the
+    // CLI commands do not need them.
+    const { runDaemon } = await import('./daemon/daemon.js');
+    await runDaemon({ paths, log, run, platform: process.platform });
+    process.exit(0);
+  } catch (e) {
+    log.fatal({ err: e }, 'daemon failed');
+    process.exit(1);
+  }
+}
+
+const program = buildProgram({
+  env: process.env,
+  out: (text) => process.stdout.write(`${text}\n`),
+  err: (text) => process.stderr.write(`${text}\n`),
+  mainScript: fileURLToPath(import.meta.url),
+  isRoot: process.getuid?.() === 0,
+  run,
+  quietLogger: pino({ level: 'silent' }),
+  runDaemon: daemonMain,
+  setExitCode: (code) => {
+    process.exitCode = code;
+  },
+});
+
+try {
+  await program.parseAsync(process.argv);
+} catch (e) {
+  if (e instanceof CommanderError) process.exitCode = e.exitCode;
+  else throw e;
+}

@@ -1,0 +1,103 @@
+// Promise wrappers over the generated ManagerClient for the calls the client makes, each with a deadline.
+import { Metadata, credentials, type ServiceError } from '@grpc/grpc-js';
+import { ManagerClient, type manager, type common } from '@telepresence/rpc';
+
+export type SessionInfo = common.SessionInfo;
+export type ClusterInfo = manager.ClusterInfo;
+
+export function createManagerClient(address: string): ManagerClient {
+  return new ManagerClient(address, credentials.createInsecure(), {
+    'grpc.keepalive_time_ms': 10_000,
+    'grpc.keepalive_timeout_ms': 5_000,
+    'grpc.initial_reconnect_backoff_ms': 200,
+    'grpc.max_reconnect_backoff_ms': 5_000,
+    'grpc.max_receive_message_length': 16 * 1024 * 1024,
+  });
+}
+
+function deadline(ms: number): { deadline: Date } {
+  return { deadline: new Date(Date.now() + ms) };
+}
+
+type Unary<Req, Res> = (
+  req: Req,
+  meta: Metadata,
+  opts: { deadline: Date },
+  cb: (err: ServiceError | null, res: Res) => void,
+) => unknown;
+
+function call<Req, Res>(
+  client: ManagerClient,
+  method: Unary<Req, Res>,
+  req: Req,
+  timeoutMs: number,
+): Promise<Res> {
+  return new Promise((resolve, reject) => {
+    method.call(client, req, new Metadata(), deadline(timeoutMs), (err, res) =>
+      err ? reject(err) : resolve(res),
+    );
+  });
+}
+
+export class ManagerApi {
+  constructor(
+    readonly client: ManagerClient,
+    private readonly timeoutMs = 15_000,
+  ) {}
+
+  version(): Promise<manager.VersionResponse> {
+    return call(
+      this.client,
+      this.client.version as Unary<manager.VersionRequest, manager.VersionResponse>,
+      {},
+      this.timeoutMs,
+    );
+  }
+
+  arriveAsClient(info: manager.ClientInfo): Promise<SessionInfo> {
+    return call(
+      this.client,
+      this.client.arriveAsClient as Unary<manager.ArriveAsClientRequest, manager.ArriveAsClientResponse>,
+      { client: info },
+      this.timeoutMs,
+    ).then((r) => {
+      if (r.session === undefined) throw new Error('manager returned no session');
+      return r.session;
+    });
+  }
+
+  remain(session: SessionInfo): Promise<void> {
+    return call(
+      this.client,
+      this.client.remain as Unary<manager.RemainRequest, manager.RemainResponse>,
+      { session },
+      this.timeoutMs,
+    ).then(() => undefined);
+  }
+
+  depart(session: SessionInfo, timeoutMs = 3000): Promise<void> {
+    return call(
+      this.client,
+      this.client.depart as Unary<manager.DepartRequest, manager.DepartResponse>,
+      { session },
+      timeoutMs,
+    ).then(() => undefined);
+  }
+
+  lookupDns(
+    session: SessionInfo,
+    question: common.DNSQuestion,
+    timeoutMs: number,
+  ): Promise<common.DNSAnswer> {
+    return call(
+      this.client,
+      this.client.lookupDns as Unary<manager.LookupDNSRequest, manager.LookupDNSResponse>,
+      { session, question },
+      timeoutMs,
+    ).then((r) => r.answer ?? { rcode: 2, records: [] });
+  }
+
+  close(): void {
+    this.client.close();
+  }
+}

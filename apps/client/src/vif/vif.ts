@@ -1,0 +1,202 @@
+// The VIF: a TUN device (libs/netstack), routes for the routed set on it, and every accepted flow carried
+// to the cluster as a libs/tunnel stream over Manager.Tunnel. The stack answers a SYN only after the
+// manager's DialOK, so a closed port in the cluster is a real "connection refused" here.
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import {
+  Netstack,
+  TunDevice,
+  linkConfig,
+  type FlowHandler,
+  type FlowId,
+  type TcpFlow,
+  type UdpFlow,
+} from '@telepresence/netstack';
+import { contains, formatCidr, parseIp, type Cidr } from '@telepresence/subnets';
+import { ConnId, openTunnel, pumpSocket, type TunnelClient, type TunnelStream } from '@telepresence/tunnel';
+import type { Logger } from 'pino';
+import { AttemptSerializer, RecursionRefused } from './attempt-serializer.js';
+
+export interface VifCounters {
+  flowsOpen: number;
+  flowsTotal: number;
+  bytesOut: number;
+  bytesIn: number;
+  refusedRecursive: number;
+}
+
+export interface VifOptions {
+  readonly log: Logger;
+  /** The manager's gRPC client (re-read per flow: it changes when the session is re-established). */
+  readonly tunnelClient: () => TunnelClient;
+  readonly sessionId: () => string;
+  readonly dialTimeoutMs: number;
+  readonly roundtripLatencyMs: number;
+  /** Called with the device name before anything is created under it (state file). */
+  readonly beforeCreate: (tunName: string) => Promise<void>;
+  readonly mtu?: number;
+}
+
+/** True when the flow comes from inside a routed cluster subnet: a cluster on this host routing back in. */
+export function isRecursiveSource(src: string, routed: readonly Cidr[]): Cidr | undefined {
+  const ip = parseIp(src);
+  return routed.find(
+    (c) => contains(c, ip) && !(c.prefix < (c.family === 4 ? 31 : 127) && ip.address === c.address),
+  );
+}
+
+export class Vif {
+  readonly counters: VifCounters = {
+    flowsOpen: 0,
+    flowsTotal: 0,
+    bytesOut: 0,
+    bytesIn: 0,
+    refusedRecursive: 0,
+  };
+  private routes: Cidr[] = [];
+  private readonly serializer = new AttemptSerializer();
+  private closed = false;
+  private readonly streams = new Set<TunnelStream>();
+
+  private constructor(
+    readonly name: string,
+    private readonly device: TunDevice,
+    private stack: Netstack | undefined,
+    private readonly options: VifOptions,
+  ) {}
+
+  static async open(options: VifOptions): Promise<Vif> {
+    const device = TunDevice.open({ name: 'tel%d' });
+    const vif = new Vif(device.name, device, undefined, options);
+    try {
+      await options.beforeCreate(device.name);
+      const mtu = options.mtu ?? 1500;
+      await linkConfig.setMtu({ link: device.name }, mtu);
+      await linkConfig.setUp({ link: device.name });
+      vif.stack = new Netstack(device, vif.flowHandler(), {
+        mtu,
+        connectTimeoutMs: options.dialTimeoutMs + 2000,
+      });
+      vif.stack.start();
+    } catch (e) {
+      await vif.close();
+      throw e;
+    }
+    options.log.info({ tun: device.name }, 'VIF up');
+    return vif;
+  }
+
+  get routedSubnets(): readonly Cidr[] {
+    return this.routes;
+  }
+
+  /** Makes the TUN's routes exactly `want` (adds first, then removes, so nothing is briefly unrouted). */
+  async setRoutes(want: readonly Cidr[]): Promise<void> {
+    const key = (c: Cidr): string => formatCidr(c);
+    const have = new Map(this.routes.map((c) => [key(c), c]));
+    const next = new Map(want.map((c) => [key(c), c]));
+    for (const [k] of next) if (!have.has(k)) await linkConfig.addRoute({ link: this.name }, k);
+    for (const [k] of have) {
+      if (!next.has(k)) await linkConfig.deleteRoute({ link: this.name }, k).catch(() => undefined);
+    }
+    this.routes = [...want];
+    this.options.log.info({ routes: [...next.keys()] }, 'routes updated');
+  }
+
+  private flowHandler(): FlowHandler {
+    return {
+      onTcpConnect: (id, signal) =>
+        this.connect(id, signal).then((stream) => (flow: TcpFlow) => this.pumpTcp(stream, flow)),
+      onUdpFlow: (id, signal) =>
+        this.connect(id, signal).then((stream) => (flow: UdpFlow) => this.pumpUdp(stream, flow)),
+    };
+  }
+
+  /** Opens the tunnel stream for a new flow and waits for the far side's dial result. */
+  private async connect(id: FlowId, signal: AbortSignal): Promise<TunnelStream> {
+    const recursive = isRecursiveSource(id.src, this.routes);
+    if (recursive !== undefined) {
+      this.counters.refusedRecursive++;
+      this.options.log.warn(
+        { src: id.src, dst: id.dst, subnet: formatCidr(recursive) },
+        `refusing recursive ${id.protocol} dispatch from routed subnet`,
+      );
+      throw new RecursionRefused(
+        `refusing recursive ${id.protocol} ${id.src} dispatch from routed subnet ${formatCidr(recursive)}`,
+      );
+    }
+    const dial = async (): Promise<TunnelStream> => {
+      const connId = ConnId.of(
+        id.protocol,
+        { ip: id.src, port: id.srcPort },
+        { ip: id.dst, port: id.dstPort },
+      );
+      const stream = await openTunnel(
+        this.options.tunnelClient(),
+        {
+          id: connId,
+          sessionId: this.options.sessionId(),
+          dialTimeoutMs: this.options.dialTimeoutMs,
+          roundtripLatencyMs: this.options.roundtripLatencyMs,
+        },
+        { signal },
+      );
+      const outcome = await stream.dialed;
+      if (!outcome.ok) {
+        stream.disconnect?.('dial rejected');
+        throw new Error(`dial ${id.dst}:${id.dstPort} rejected: ${outcome.message}`);
+      }
+      return stream;
+    };
+    // UDP has no handshake to serialize on; TCP attempts to one destination are serialized (recursion).
+    return id.protocol === 'tcp' ? this.serializer.attempt(`${id.dst}:${id.dstPort}`, dial) : dial();
+  }
+
+  private track(stream: TunnelStream): void {
+    this.counters.flowsOpen++;
+    this.counters.flowsTotal++;
+    this.streams.add(stream);
+    void stream.done.then(() => {
+      this.counters.flowsOpen--;
+      this.counters.bytesOut += stream.stats.bytesSent;
+      this.counters.bytesIn += stream.stats.bytesReceived;
+      this.streams.delete(stream);
+    });
+  }
+
+  private pumpTcp(stream: TunnelStream, flow: TcpFlow): void {
+    this.track(stream);
+    // pumpSocket (libs/tunnel) drives a net.Socket; the stack's flow is a Duplex with the same stream
+    // semantics (half-close, back-pressure, destroy = RST), so give it the two socket-only methods.
+    const socketLike = Object.assign(flow as Duplex, {
+      setNoDelay: () => socketLike,
+      resetAndDestroy: () => flow.destroy(new Error('reset by the cluster side')),
+    }) as unknown as Socket;
+    void pumpSocket(stream, socketLike);
+  }
+
+  private pumpUdp(stream: TunnelStream, flow: UdpFlow): void {
+    this.track(stream);
+    flow.on('data', (datagram: Buffer) => {
+      if (stream.bufferedBytes < stream.maxBufferedBytes) stream.write(datagram);
+    });
+    stream.on('data', (datagram) => flow.write(datagram));
+    flow.on('end', () => stream.end());
+    flow.on('error', () => stream.disconnect('udp flow error'));
+    flow.on('close', () => {
+      if (!stream.closed) stream.disconnect('udp flow closed');
+    });
+    stream.on('close', () => flow.destroy());
+    stream.resume();
+  }
+
+  /** Closes flows, the stack and the TUN (the kernel removes the link and its routes). Idempotent. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const s of this.streams) s.disconnect('daemon quitting');
+    this.stack?.close();
+    this.device.close();
+    this.routes = [];
+  }
+}

@@ -1,0 +1,215 @@
+// TUN device access for the user-space stack: open (TUNSETIFF, IFF_TUN|IFF_NO_PI, O_NONBLOCK), read
+// batches through a uv_poll_t (one Buffer plus packet offsets/lengths per callback, no busy polling),
+// write batches, close. Everything else (parsing, TCP) lives in TypeScript.
+#include <napi.h>
+#include <uv.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/if_tun.h>
+#include <net/if.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include <string>
+#include <vector>
+
+namespace {
+
+Napi::Error ErrnoError(Napi::Env env, int err, const std::string& what) {
+  Napi::Error e = Napi::Error::New(env, what + ": " + strerror(err));
+  e.Set("code", Napi::String::New(env, uv_err_name(uv_translate_sys_error(err))));
+  e.Set("errno", Napi::Number::New(env, err));
+  e.Set("syscall", Napi::String::New(env, what));
+  return e;
+}
+
+// open(nameOrTemplate) -> { fd, name }
+Napi::Value Open(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsString()) {
+    Napi::TypeError::New(env, "open(name): name must be a string such as 'tel%d'").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  std::string name = info[0].As<Napi::String>();
+  if (name.size() >= IFNAMSIZ) {
+    Napi::TypeError::New(env, "open(name): interface name longer than 15 characters").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  int fd = ::open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) {
+    ErrnoError(env, errno, "open /dev/net/tun").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  struct ifreq ifr;
+  memset(&ifr, 0, sizeof(ifr));
+  ifr.ifr_flags = IFF_TUN | IFF_NO_PI;
+  strncpy(ifr.ifr_name, name.c_str(), IFNAMSIZ - 1);
+  if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
+    int err = errno;
+    ::close(fd);
+    ErrnoError(env, err, "ioctl TUNSETIFF").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("fd", Napi::Number::New(env, fd));
+  out.Set("name", Napi::String::New(env, ifr.ifr_name));
+  return out;
+}
+
+Napi::Value CloseFd(const Napi::CallbackInfo& info) {
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  if (fd >= 0) ::close(fd);
+  return info.Env().Undefined();
+}
+
+// writePackets(fd, buffer, meta Int32Array [off,len]*, count) -> packets written. Packets the kernel
+// cannot take right now (EAGAIN/ENOBUFS) are dropped like on a busy link; TCP retransmits them.
+Napi::Value WritePackets(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  Napi::Uint8Array buf = info[1].As<Napi::Uint8Array>();
+  Napi::Int32Array meta = info[2].As<Napi::Int32Array>();
+  uint32_t count = info[3].As<Napi::Number>().Uint32Value();
+  const uint8_t* base = buf.Data();
+  size_t blen = buf.ByteLength();
+  const int32_t* m = meta.Data();
+  if (count * 2 > meta.ElementLength()) count = meta.ElementLength() / 2;
+  uint32_t written = 0;
+  for (uint32_t i = 0; i < count; i++) {
+    int32_t off = m[2 * i], len = m[2 * i + 1];
+    if (off < 0 || len <= 0 || (size_t)off + (size_t)len > blen) continue;
+    ssize_t n;
+    do {
+      n = ::write(fd, base + off, (size_t)len);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0) {
+      if (errno == EAGAIN || errno == ENOBUFS || errno == EIO || errno == EINVAL) continue;
+      ErrnoError(env, errno, "write tun").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    written++;
+  }
+  return Napi::Number::New(env, written);
+}
+
+class Poller : public Napi::ObjectWrap<Poller> {
+ public:
+  static Napi::Function Init(Napi::Env env) {
+    return DefineClass(env, "Poller",
+                       {InstanceMethod("start", &Poller::Start), InstanceMethod("stop", &Poller::Stop)});
+  }
+
+  // new Poller(fd, meta Int32Array, maxPacket, onPackets(buffer, count, errorCode?))
+  Poller(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Poller>(info) {
+    Napi::Env env = info.Env();
+    fd_ = info[0].As<Napi::Number>().Int32Value();
+    Napi::Int32Array meta = info[1].As<Napi::Int32Array>();
+    meta_ = Napi::Persistent(meta);
+    maxBatch_ = meta.ElementLength() / 2;
+    maxPacket_ = info[2].As<Napi::Number>().Uint32Value();
+    stride_ = (maxPacket_ + 7) & ~7u;
+    callback_ = Napi::Persistent(info[3].As<Napi::Function>());
+    scratch_.resize((size_t)stride_ * maxBatch_);
+    context_ = new Napi::AsyncContext(env, "TunPoller");
+  }
+
+  ~Poller() override {
+    StopPolling();
+    delete context_;
+  }
+
+ private:
+  Napi::Value Start(const Napi::CallbackInfo& info) {
+    if (handle_ != nullptr) return info.Env().Undefined();
+    uv_loop_t* loop = nullptr;
+    napi_get_uv_event_loop(info.Env(), &loop);
+    handle_ = new uv_poll_t;
+    int rc = uv_poll_init(loop, handle_, fd_);
+    if (rc != 0) {
+      delete handle_;
+      handle_ = nullptr;
+      Napi::Error::New(info.Env(), std::string("uv_poll_init: ") + uv_strerror(rc)).ThrowAsJavaScriptException();
+      return info.Env().Undefined();
+    }
+    handle_->data = this;
+    uv_poll_start(handle_, UV_READABLE, &Poller::OnPoll);
+    Ref();  // stay alive while polling
+    return info.Env().Undefined();
+  }
+
+  Napi::Value Stop(const Napi::CallbackInfo& info) {
+    StopPolling();
+    return info.Env().Undefined();
+  }
+
+  void StopPolling() {
+    if (handle_ == nullptr) return;
+    uv_poll_stop(handle_);
+    uv_close(reinterpret_cast<uv_handle_t*>(handle_),
+             [](uv_handle_t* h) { delete reinterpret_cast<uv_poll_t*>(h); });
+    handle_ = nullptr;
+    Unref();
+  }
+
+  static void OnPoll(uv_poll_t* handle, int status, int events) {
+    Poller* self = static_cast<Poller*>(handle->data);
+    self->ReadBatch(status);
+  }
+
+  void ReadBatch(int status) {
+    Napi::Env env = Env();
+    Napi::HandleScope scope(env);
+    if (status < 0) {
+      Deliver(env, 0, 0, uv_err_name(status));
+      return;
+    }
+    int32_t* m = meta_.Value().Data();
+    uint32_t count = 0;
+    size_t used = 0;
+    const char* error = nullptr;
+    while (count < maxBatch_) {
+      ssize_t n = ::read(fd_, scratch_.data() + used, maxPacket_);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        if (errno != EAGAIN) error = uv_err_name(uv_translate_sys_error(errno));
+        break;
+      }
+      if (n == 0) break;
+      m[2 * count] = (int32_t)used;
+      m[2 * count + 1] = (int32_t)n;
+      count++;
+      used += ((size_t)n + 7) & ~(size_t)7;  // 8-aligned so checksums can read 32-bit words
+    }
+    if (count > 0 || error != nullptr) Deliver(env, count, used, error);
+  }
+
+  void Deliver(Napi::Env env, uint32_t count, size_t used, const char* error) {
+    Napi::Value buf = count > 0 ? Napi::Buffer<uint8_t>::Copy(env, scratch_.data(), used).As<Napi::Value>()
+                                : env.Null();
+    std::vector<napi_value> args = {buf, Napi::Number::New(env, count)};
+    if (error != nullptr) args.push_back(Napi::String::New(env, error));
+    callback_.MakeCallback(env.Global(), args, *context_);
+  }
+
+  int fd_ = -1;
+  uint32_t maxBatch_ = 0, maxPacket_ = 0, stride_ = 0;
+  std::vector<uint8_t> scratch_;
+  uv_poll_t* handle_ = nullptr;
+  Napi::Reference<Napi::Int32Array> meta_;
+  Napi::FunctionReference callback_;
+  Napi::AsyncContext* context_ = nullptr;
+};
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("open", Napi::Function::New(env, Open));
+  exports.Set("closeFd", Napi::Function::New(env, CloseFd));
+  exports.Set("writePackets", Napi::Function::New(env, WritePackets));
+  exports.Set("Poller", Poller::Init(env));
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(tun, Init)

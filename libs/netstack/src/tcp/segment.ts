@@ -1,0 +1,112 @@
+// TCP header fields, option parsing and the one function that builds every outgoing TCP packet.
+import { finish, onesSum, pseudoSum4, pseudoSum6 } from '../ip/checksum.js';
+import { PROTO_TCP, ipHeaderLength, writeIpHeader, type Family } from '../ip/headers.js';
+import type { TxArena } from '../ip/tx-arena.js';
+import type { ByteQueue } from './byte-queue.js';
+
+export const FIN = 0x01;
+export const SYN = 0x02;
+export const RST = 0x04;
+export const PSH = 0x08;
+export const ACK = 0x10;
+
+/** One parsed incoming segment; a single instance is reused for every packet. */
+export interface Segment {
+  buf: Buffer;
+  /** Offset of the TCP header. */
+  off: number;
+  seq: number;
+  ack: number;
+  flags: number;
+  window: number;
+  dataOff: number;
+  dataLen: number;
+}
+
+export interface SynOptions {
+  mss: number;
+  /** -1 when the peer did not offer window scaling. */
+  windowScale: number;
+}
+
+/** Reads MSS and window scale from a SYN's options (malformed options end the parse). */
+export function parseSynOptions(buf: Buffer, off: number, end: number, out: SynOptions): void {
+  out.mss = 536;
+  out.windowScale = -1;
+  let i = off;
+  while (i < end) {
+    const kind = buf[i]!;
+    if (kind === 0) break;
+    if (kind === 1) {
+      i++;
+      continue;
+    }
+    if (i + 1 >= end) break;
+    const len = buf[i + 1]!;
+    if (len < 2 || i + len > end) break;
+    if (kind === 2 && len === 4) out.mss = buf.readUInt16BE(i + 2) || 536;
+    else if (kind === 3 && len === 3) out.windowScale = Math.min(buf[i + 2]!, 14);
+    i += len;
+  }
+}
+
+export interface TcpEndpoints {
+  family: Family;
+  local: Uint8Array;
+  remote: Uint8Array;
+  localPort: number;
+  remotePort: number;
+}
+
+/**
+ * Builds one segment from `ep.local` to `ep.remote`. With synMss >= 0 it carries MSS (+ window scale
+ * when wscale >= 0) options. Payload bytes are copied from `data` at `dataOffset`.
+ */
+export function writeSegment(
+  arena: TxArena,
+  ep: TcpEndpoints,
+  seq: number,
+  ack: number,
+  flags: number,
+  window: number,
+  data: ByteQueue | null,
+  dataOffset: number,
+  dataLen: number,
+  synMss = -1,
+  wscale = -1,
+): void {
+  const ipLen = ipHeaderLength(ep.family);
+  const optLen = synMss >= 0 ? 8 : 0;
+  const tcpLen = 20 + optLen + dataLen;
+  const buf = arena.buf;
+  const off = arena.reserve(ipLen + tcpLen);
+  writeIpHeader(buf, off, ep.family, ep.local, ep.remote, PROTO_TCP, tcpLen);
+  const t = off + ipLen;
+  buf.writeUInt16BE(ep.localPort, t);
+  buf.writeUInt16BE(ep.remotePort, t + 2);
+  buf.writeUInt32BE(seq >>> 0, t + 4);
+  buf.writeUInt32BE(ack >>> 0, t + 8);
+  buf[t + 12] = ((20 + optLen) >>> 2) << 4;
+  buf[t + 13] = flags;
+  buf.writeUInt16BE(window, t + 14);
+  buf.writeUInt32BE(0, t + 16); // checksum + urgent pointer
+  if (optLen > 0) {
+    buf[t + 20] = 2;
+    buf[t + 21] = 4;
+    buf.writeUInt16BE(synMss, t + 22);
+    if (wscale >= 0) {
+      buf[t + 24] = 1;
+      buf[t + 25] = 3;
+      buf[t + 26] = 3;
+      buf[t + 27] = wscale;
+    } else buf.writeUInt32BE(0x01010101, t + 24); // NOPs
+  }
+  if (dataLen > 0 && data) data.copyOut(dataOffset, dataLen, buf, t + 20 + optLen);
+  const pseudo =
+    ep.family === 4 ? pseudoSum4(buf, off + 12, off + 16, PROTO_TCP, tcpLen) : pseudoSum6(buf, off + 8, off + 24, PROTO_TCP, tcpLen);
+  buf.writeUInt16BE(finish(pseudo + onesSum(buf, t, tcpLen)), t + 16);
+  arena.commit(off, ipLen + tcpLen);
+}
+
+/** Signed distance between sequence numbers (a - b) in 32-bit space. */
+export const seqDiff = (a: number, b: number): number => (a - b) | 0;
