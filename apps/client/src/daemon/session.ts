@@ -3,6 +3,8 @@
 // DNS. Built step by step with progress; a failure undoes the steps already taken. While connected it
 // follows ClusterInfo changes (routes follow) and survives manager outages: the watch reconnects with
 // backoff, an expired session is re-created, and status shows the outage meanwhile.
+import { startDialResponder, type DialResponder } from '../intercept/dial-responder.js';
+import { InterceptController } from '../intercept/intercepts.js';
 import os from 'node:os';
 import { status as GrpcStatus, type ServiceError, type ClientReadableStream } from '@grpc/grpc-js';
 import type { daemon } from '@telepresence/rpc';
@@ -115,6 +117,13 @@ export class Session {
   private reconnectTimer: NodeJS.Timeout | undefined;
   private backoffMs = 100;
   private closed = false;
+  private dialResponder: DialResponder | undefined;
+  /** list / intercept / leave for this session (intercept/intercepts.ts). */
+  readonly intercepts = new InterceptController({
+    client: () => this.api.client,
+    session: () => this.session,
+    namespace: () => this.kube.namespace,
+  });
   private queue: Promise<void> = Promise.resolve();
   private firstInfo!: { resolve: (ci: ClusterInfo) => void; reject: (e: unknown) => void };
   private readonly log: Logger;
@@ -187,6 +196,12 @@ export class Session {
 
     progress('Creating session');
     await this.arrive();
+    // Inbound intercept flows: the manager asks this client to dial 127.0.0.1:LOCAL for them.
+    this.dialResponder = startDialResponder({
+      client: () => this.api.client,
+      session: () => this.session,
+      log: this.log,
+    });
 
     progress('Waiting for cluster info');
     const first = new Promise<ClusterInfo>((resolve, reject) => (this.firstInfo = { resolve, reject }));
@@ -440,6 +455,7 @@ export class Session {
     if (this.remainTimer) clearInterval(this.remainTimer);
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
     this.watch?.cancel();
+    this.dialResponder?.stop();
     const step = async (what: string, fn: () => Promise<void> | void): Promise<void> => {
       try {
         await fn();
