@@ -1,6 +1,7 @@
 // Inbound intercepts, connection origin and DNS through agents, end to end over real gRPC on loopback:
 // caller -> agent port -> Manager.Tunnel (SESSION) -> manager rendezvous -> client WatchDial/Tunnel ->
 // local server on 127.0.0.1.
+import { jest } from '@jest/globals';
 import { randomBytes, createHash } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
 

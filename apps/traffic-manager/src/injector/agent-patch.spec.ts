@@ -39,11 +39,7 @@ function pod(
   };
 }
 
-const svc = (
-  name: string,
-  ports: V1ServicePort[],
-  selector = { app: 'echo' },
-): V1Service => ({
+const svc = (name: string, ports: V1ServicePort[], selector = { app: 'echo' }): V1Service => ({
   metadata: { name, namespace: 'default' },
   spec: { selector, ports },
 });

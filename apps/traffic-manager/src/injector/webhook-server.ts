@@ -211,6 +211,14 @@ export async function startAgentInjector(options: InjectorOptions): Promise<Runn
     return syncing;
   };
   await syncCaBundle();
+  // Until the first sync succeeds (the configuration may be created after the manager starts), retry often.
+  let retryTimer: NodeJS.Timeout | undefined;
+  const retryUntilSynced = (): void => {
+    if (options.webhookConfigName === '' || caSynced === bundle()) return;
+    retryTimer = setTimeout(() => void syncCaBundle().then(retryUntilSynced), 2000);
+    retryTimer.unref();
+  };
+  retryUntilSynced();
 
   async function rotateIfDue(): Promise<void> {
     const t = now();
@@ -220,6 +228,14 @@ export async function startAgentInjector(options: InjectorOptions): Promise<Runn
       log.info({ notAfter: ca.notAfter.toISOString() }, 'new injector CA');
       // Trust first, then serve: the bundle holds both CAs before the new certificate is used.
       await syncCaBundle();
+      // Until the first sync succeeds (the configuration may be created after the manager starts), retry often.
+      let retryTimer: NodeJS.Timeout | undefined;
+      const retryUntilSynced = (): void => {
+        if (options.webhookConfigName === '' || caSynced === bundle()) return;
+        retryTimer = setTimeout(() => void syncCaBundle().then(retryUntilSynced), 2000);
+        retryTimer.unref();
+      };
+      retryUntilSynced();
       serving = issueServingCert(ca, names, certValidityMs, new Date(t));
       server.setSecureContext({ key: serving.keyPem, cert: serving.certPem });
     } else if (t > serving.notAfter.getTime() - certValidityMs / 3) {
@@ -242,6 +258,7 @@ export async function startAgentInjector(options: InjectorOptions): Promise<Runn
     close: () =>
       new Promise<void>((resolve) => {
         clearInterval(timer);
+        clearTimeout(retryTimer);
         server.close(() => resolve());
         server.closeAllConnections();
       }),
