@@ -49,3 +49,4 @@ export { pumpDatagrams, type DatagramPump } from './udp.js';
 export { dialTcp, serveDialer, type DialerOptions } from './dialer.js';
 export { splice } from './splice.js';
 export { acceptTunnel, dialerHandler, openTunnel, type TunnelCall, type TunnelClient } from './grpc.js';
+export { deserializeTunnelMessage, serializeTunnelMessage, withFastTunnelCodec } from './grpc-codec.js';

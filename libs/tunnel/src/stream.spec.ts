@@ -204,3 +204,13 @@ describe('TunnelStream over a memory pair', () => {
     );
   });
 });
+
+describe('TunnelStream abort', () => {
+  it('ends with aborted when the signal fires, and the peer sees the transport end', async () => {
+    const ac = new AbortController();
+    const { client, server } = await pair({ signal: ac.signal }, {});
+    ac.abort();
+    expect((await client.done).reason).toBe('aborted');
+    expect((await server.done).reason).toBe('transport');
+  });
+});

@@ -181,6 +181,7 @@ export class TunnelStream extends EventEmitter<StreamEvents> {
     versionRange: readonly [number, number];
   };
   private readonly abortListener: (() => void) | undefined;
+  private readonly signal: AbortSignal | undefined;
 
   /** @internal use openStream / acceptStream. */
   constructor(
@@ -223,6 +224,7 @@ export class TunnelStream extends EventEmitter<StreamEvents> {
     this.done = new Promise((r) => (this.resolveDone = r));
     this.dialed = new Promise((r) => (this.resolveDial = r));
     const signal = options.signal;
+    this.signal = signal;
     if (signal !== undefined) {
       this.abortListener = () =>
         this.abort(
@@ -236,6 +238,11 @@ export class TunnelStream extends EventEmitter<StreamEvents> {
       end: () => this.onChannelEnd(),
       error: (e) => this.finish('transport', e, 'none'),
     });
+  }
+
+  /** Largest DATA body per frame; bigger writes are split. */
+  get maxChunkBytes(): number {
+    return this.opts.maxChunkBytes;
   }
 
   /** The configured bound on bufferedBytes. */
@@ -482,6 +489,7 @@ export class TunnelStream extends EventEmitter<StreamEvents> {
     this.phase = 'closed';
     clearTimeout(this.idleTimer);
     clearInterval(this.keepAliveTimer);
+    if (this.abortListener !== undefined) this.signal?.removeEventListener('abort', this.abortListener);
     this.stats.endedAt = this.now();
     if (channelAction === 'close') this.channel.close();
     else if (channelAction === 'abort')

@@ -24,7 +24,11 @@ it('4. slow reader at 1 KB/s: the sender buffers no more than the configured bou
   let sender: TunnelStream | undefined;
   const local = await tcpServer((sock) => {
     sock.pause();
-    const id = ConnId.of('tcp', { ip: '127.0.0.1', port: sock.remotePort ?? 0 }, { ip: '127.0.0.1', port: target.port });
+    const id = ConnId.of(
+      'tcp',
+      { ip: '127.0.0.1', port: sock.remotePort ?? 0 },
+      { ip: '127.0.0.1', port: target.port },
+    );
     void openTunnel(client, { id, sessionId: 's', dialTimeoutMs: 2000 }, opts).then(async (stream) => {
       sender = stream;
       await stream.dialed;

@@ -9,13 +9,23 @@ const MAX_FRAME = 64 * 1024;
 
 it('7. bad frames end only their own stream, with a clear error', async () => {
   const log = memoryLogger();
-  const target = await tcpServer((s) => void readAll(s).then((b) => s.end(sha256(b)), () => s.destroy()));
+  const target = await tcpServer(
+    (s) =>
+      void readAll(s).then(
+        (b) => s.end(sha256(b)),
+        () => s.destroy(),
+      ),
+  );
   const grpc = await startServer(dialerHandler({ log, maxFrameBytes: MAX_FRAME, handshakeTimeoutMs: 2000 }));
   const client = connectClient(grpc.port);
   const dst = { ip: '127.0.0.1', port: target.port };
   try {
     // A healthy flow that keeps transferring while the garbage arrives.
-    const healthy = await openTunnel(client, { id: ConnId.of('tcp', { ip: '127.0.0.1', port: 1 }, dst), sessionId: 's', dialTimeoutMs: 2000 });
+    const healthy = await openTunnel(client, {
+      id: ConnId.of('tcp', { ip: '127.0.0.1', port: 1 }, dst),
+      sessionId: 's',
+      dialTimeoutMs: 2000,
+    });
     expect(await healthy.dialed).toEqual({ ok: true });
     const answer: Buffer[] = [];
     healthy.on('data', (d) => answer.push(Buffer.from(d)));
@@ -58,10 +68,13 @@ it('7. bad frames end only their own stream, with a clear error', async () => {
     expect(await rawCall([open, Buffer.alloc(MAX_FRAME + 10)])).toMatch(/exceeds the limit of 65536/);
     // Random frames (property): every call ends with an error status, none crashes the server.
     await fc.assert(
-      fc.asyncProperty(fc.array(fc.uint8Array({ maxLength: 64 }), { minLength: 1, maxLength: 4 }), async (frames) => {
-        const status = await rawCall(frames.map((f) => Buffer.from(f)));
-        expect(status).not.toBe('');
-      }),
+      fc.asyncProperty(
+        fc.array(fc.uint8Array({ maxLength: 64 }), { minLength: 1, maxLength: 4 }),
+        async (frames) => {
+          const status = await rawCall(frames.map((f) => Buffer.from(f)));
+          expect(status).not.toBe('');
+        },
+      ),
       { numRuns: 40 },
     );
 

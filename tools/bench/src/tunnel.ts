@@ -1,9 +1,17 @@
 // Tunnel benchmark: bulk throughput and 64-byte ping-pong through the full tunnel path
 //   app socket -> tunnel (client) -> manager (splice) -> tunnel -> agent dialer -> sink socket
 // side by side with one raw grpc-js stream (same message size) and direct loopback TCP.
+// The manager, the agent (with the sink/echo servers) and the raw gRPC server each run in their own
+// worker thread, as they would run in their own process; the app and the client side run here.
 // `npm run bench -- tunnel` (TUNNEL_BENCH_MB=64 TUNNEL_BENCH_RUNS=5 TUNNEL_BENCH_PINGS=2000).
-import { Server, ServerCredentials, credentials, type ServiceDefinition } from '@grpc/grpc-js';
-import { ManagerClient, ManagerService } from '@telepresence/rpc';
+import {
+  Server,
+  ServerCredentials,
+  credentials,
+  makeGenericClientConstructor,
+  type ServiceDefinition,
+} from '@grpc/grpc-js';
+import { ManagerService } from '@telepresence/rpc';
 import {
   ConnId,
   acceptTunnel,
@@ -13,9 +21,11 @@ import {
   splice,
   type TunnelCall,
   type TunnelClient,
+  withFastTunnelCodec,
 } from '@telepresence/tunnel';
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
+import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { fmt, median, printTable, type BenchSuite } from './report.js';
 
 const MB = 1024 * 1024;
@@ -25,21 +35,37 @@ const PINGS = Number(process.env['TUNNEL_BENCH_PINGS'] ?? 2000);
 /** The tunnel's DATA chunk size; the raw grpc-js baseline sends messages of this size too. */
 const MESSAGE_BYTES = 128 * 1024;
 
-const tunnelOnly = { tunnel: ManagerService.tunnel } as unknown as ServiceDefinition;
+const generated = { tunnel: ManagerService.tunnel } as unknown as ServiceDefinition;
+const fast = withFastTunnelCodec(generated);
+const GeneratedClient = makeGenericClientConstructor(generated, 'Manager');
+const FastClient = makeGenericClientConstructor(fast, 'Manager');
 const GRPC_OPTIONS = { 'grpc.max_receive_message_length': 8 * MB };
 
-async function grpcServer(tunnel: (call: TunnelCall) => void): Promise<{ port: number; server: Server }> {
+type Codec = 'fast' | 'generated';
+
+async function grpcServer(
+  tunnel: (call: TunnelCall) => void,
+  codec: Codec = 'fast',
+): Promise<{ port: number; server: Server }> {
   const server = new Server(GRPC_OPTIONS);
-  server.addService(tunnelOnly, { tunnel });
+  server.addService(codec === 'fast' ? fast : generated, { tunnel });
   const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))),
+    server.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (e, p) =>
+      e ? reject(e) : resolve(p),
+    ),
   );
   return { port, server };
 }
 
-function grpcClient(port: number): ManagerClient & TunnelClient {
-  return new ManagerClient(`127.0.0.1:${port}`, credentials.createInsecure(), GRPC_OPTIONS) as ManagerClient &
-    TunnelClient;
+function grpcClient(port: number, codec: Codec = 'fast'): TunnelClient & { close(): void } {
+  const Ctor = codec === 'fast' ? FastClient : GeneratedClient;
+  return new Ctor(
+    `127.0.0.1:${port}`,
+    credentials.createInsecure(),
+    GRPC_OPTIONS,
+  ) as unknown as TunnelClient & {
+    close(): void;
+  };
 }
 
 async function listen(onSocket: (s: net.Socket) => void): Promise<net.Server> {
@@ -62,45 +88,85 @@ const echo = (s: net.Socket) => {
   s.on('error', () => {});
 };
 
-interface Path {
-  name: string;
-  /** Port an app connects to: the sink/echo itself, or the tunnel's local listener. */
-  port: number;
+// ---- roles run in worker threads ------------------------------------------------------------------
+
+type Role = { role: 'agent' } | { role: 'manager'; agentPort: number } | { role: 'raw'; codec: Codec };
+
+/** Agent: dialer on a gRPC server, plus the sink and echo targets. Reports its ports. */
+async function agentRole(): Promise<Record<string, number>> {
+  const agent = await grpcServer(dialerHandler());
+  const sinkServer = await listen(sink);
+  const echoServer = await listen(echo);
+  return { grpc: agent.port, sink: portOf(sinkServer), echo: portOf(echoServer) };
 }
 
-/** Builds the full tunnel path to `targetPort`; returns the local listener port and a closer. */
-async function tunnelPath(targetPort: number): Promise<{ port: number; close(): void }> {
-  const agent = await grpcServer(dialerHandler());
-  const agentClient = grpcClient(agent.port);
+/** Manager: accepts each flow, opens the same flow to the agent and splices the two. */
+async function managerRole(agentPort: number): Promise<Record<string, number>> {
+  const agentClient = grpcClient(agentPort);
   const manager = await grpcServer((call) => {
-    void acceptTunnel(call).then(async (inbound) => {
-      const outbound = await openTunnel(agentClient, {
-        id: inbound.id,
-        sessionId: inbound.sessionId,
-        dialTimeoutMs: inbound.dialTimeoutMs,
-      });
-      await splice(inbound, outbound);
-    });
+    void acceptTunnel(call)
+      .then(async (inbound) => {
+        const outbound = await openTunnel(agentClient, {
+          id: inbound.id,
+          sessionId: inbound.sessionId,
+          dialTimeoutMs: inbound.dialTimeoutMs,
+        });
+        await splice(inbound, outbound);
+      })
+      .catch(() => {}); // a failed flow shows up as a failed run in the main thread
   });
-  const client = grpcClient(manager.port);
+  return { grpc: manager.port };
+}
+
+/** Raw gRPC server: consumes every message, ends when the client ends. */
+async function rawRole(codec: Codec): Promise<Record<string, number>> {
+  const raw = await grpcServer((call) => {
+    call.on('data', () => {});
+    call.on('end', () => call.end());
+  }, codec);
+  return { grpc: raw.port };
+}
+
+if (!isMainThread && (workerData as { bench?: string } | null)?.bench === 'tunnel') {
+  const role = (workerData as { role: Role }).role;
+  const ports =
+    role.role === 'agent'
+      ? await agentRole()
+      : role.role === 'manager'
+        ? await managerRole(role.agentPort)
+        : await rawRole(role.codec);
+  parentPort!.postMessage(ports);
+}
+
+async function startWorker(role: Role): Promise<{ ports: Record<string, number>; worker: Worker }> {
+  const worker = new Worker(new URL(import.meta.url), { workerData: { bench: 'tunnel', role } });
+  const ports = await new Promise<Record<string, number>>((resolve, reject) => {
+    worker.once('message', resolve);
+    worker.once('error', reject);
+  });
+  return { ports, worker };
+}
+
+/** The workstation side: a local listener whose sockets are tunneled to `dst` through the manager. */
+async function clientSide(managerPort: number, targetPort: number): Promise<{ port: number; close(): void }> {
+  const client = grpcClient(managerPort);
   const dst = { ip: '127.0.0.1', port: targetPort };
   const listener = await listen((sock) => {
     sock.pause();
     const id = ConnId.of('tcp', { ip: '127.0.0.1', port: sock.remotePort ?? 0 }, dst);
-    void openTunnel(client, { id, sessionId: 'bench', dialTimeoutMs: 5000 }).then(async (stream) => {
-      const outcome = await stream.dialed;
-      if (outcome.ok) await pumpSocket(stream, sock);
-      else sock.destroy();
-    });
+    void openTunnel(client, { id, sessionId: 'bench', dialTimeoutMs: 5000 })
+      .then(async (stream) => {
+        const outcome = await stream.dialed;
+        if (outcome.ok) await pumpSocket(stream, sock);
+        else sock.destroy();
+      })
+      .catch(() => sock.destroy());
   });
   return {
     port: portOf(listener),
     close: () => {
       listener.close();
       client.close();
-      agentClient.close();
-      manager.server.forceShutdown();
-      agent.server.forceShutdown();
     },
   };
 }
@@ -196,58 +262,72 @@ async function pingPong(port: number, count: number): Promise<number> {
 
 async function run(): Promise<void> {
   const total = TOTAL_MB * MB;
-  const sinkServer = await listen(sink);
-  const echoServer = await listen(echo);
-  const bulkTunnel = await tunnelPath(portOf(sinkServer));
-  const pingTunnel = await tunnelPath(portOf(echoServer));
-  const raw = await grpcServer((call) => {
-    call.on('data', () => {});
-    call.on('end', () => call.end());
-  });
-  const rawClient = grpcClient(raw.port);
+  const agent = await startWorker({ role: 'agent' });
+  const manager = await startWorker({ role: 'manager', agentPort: agent.ports['grpc']! });
+  const rawFast = await startWorker({ role: 'raw', codec: 'fast' });
+  const rawGenerated = await startWorker({ role: 'raw', codec: 'generated' });
+  const sinkPort = agent.ports['sink']!;
+  const echoPort = agent.ports['echo']!;
+  const bulkTunnel = await clientSide(manager.ports['grpc']!, sinkPort);
+  const oneHop = await clientSide(agent.ports['grpc']!, sinkPort);
+  const pingTunnel = await clientSide(manager.ports['grpc']!, echoPort);
+  const rawClients = {
+    fast: grpcClient(rawFast.ports['grpc']!, 'fast'),
+    generated: grpcClient(rawGenerated.ports['grpc']!, 'generated'),
+  };
 
-  const paths: Path[] = [
-    { name: 'direct TCP (loopback)', port: portOf(sinkServer) },
-    { name: 'tunnel: socket > tunnel > splice > tunnel > dialer > sink', port: bulkTunnel.port },
+  const direct = 'direct TCP (loopback)';
+  const tunnel = 'tunnel: socket > tunnel > splice > tunnel > dialer > sink';
+  const oneHopName = 'tunnel, one hop: socket > tunnel > dialer > sink';
+  const rawName = (c: Codec) => `raw grpc-js stream, ${MESSAGE_BYTES / 1024} KiB msgs, ${c} codec`;
+  const rows: Array<[string, () => Promise<number>]> = [
+    [direct, () => bulkOnce(sinkPort, total)],
+    [rawName('fast'), () => rawGrpcOnce(rawClients.fast, total)],
+    [rawName('generated'), () => rawGrpcOnce(rawClients.generated, total)],
+    [tunnel, () => bulkOnce(bulkTunnel.port, total)],
+    [oneHopName, () => bulkOnce(oneHop.port, total)],
   ];
   const results = new Map<string, number[]>();
-  const rawName = `raw grpc-js stream, ${MESSAGE_BYTES / 1024} KiB messages`;
+  await bulkOnce(bulkTunnel.port, 8 * MB); // warm-up (JIT, HTTP/2 windows)
+  await rawGrpcOnce(rawClients.fast, 8 * MB);
+  await rawGrpcOnce(rawClients.generated, 8 * MB);
   // Interleave runs so load changes on this shared machine hit every row alike.
-  await bulkOnce(bulkTunnel.port, 8 * MB); // warm-up
-  await rawGrpcOnce(rawClient, 8 * MB);
   for (let r = 0; r < RUNS; r++) {
-    for (const p of paths) results.set(p.name, [...(results.get(p.name) ?? []), await bulkOnce(p.port, total)]);
-    results.set(rawName, [...(results.get(rawName) ?? []), await rawGrpcOnce(rawClient, total)]);
+    for (const [name, once] of rows) results.set(name, [...(results.get(name) ?? []), await once()]);
   }
-  const rawMedian = median(results.get(rawName)!);
-  const tunnelMedian = median(results.get(paths[1]!.name)!);
+  const med = (name: string) => median(results.get(name)!);
   printTable(
     `bulk throughput, ${TOTAL_MB} MiB per run, ${RUNS} runs (median)`,
-    ['path', 'MiB/s', 'vs raw grpc-js', 'vs direct TCP'],
-    [paths[0]!.name, rawName, paths[1]!.name].map((name) => {
-      const m = median(results.get(name)!);
-      return [name, fmt(m, 1), fmt(m / rawMedian), fmt(m / median(results.get(paths[0]!.name)!))];
-    }),
+    ['path', 'MiB/s', 'vs raw grpc-js (fast codec)', 'vs direct TCP'],
+    rows.map(([name]) => [
+      name,
+      fmt(med(name), 1),
+      fmt(med(name) / med(rawName('fast'))),
+      fmt(med(name) / med(direct)),
+    ]),
   );
-  console.log(`\ntunnel / raw grpc-js = ${fmt((100 * tunnelMedian) / rawMedian, 0)}% (goal >= 70%)`);
+  console.log(
+    `\ntunnel / raw grpc-js = ${fmt((100 * med(tunnel)) / med(rawName('fast')), 0)}% with the same codec, ` +
+      `${fmt((100 * med(tunnel)) / med(rawName('generated')), 0)}% of the generated-codec stream (goal >= 70%)`,
+  );
 
-  const directRtt = await pingPong(portOf(echoServer), PINGS);
+  const directRtt = await pingPong(echoPort, PINGS);
   const tunnelRtt = await pingPong(pingTunnel.port, PINGS);
   printTable(
     `ping-pong, 64-byte messages, ${PINGS} round trips (median)`,
     ['path', 'RTT µs', 'vs direct'],
     [
-      ['direct TCP (loopback)', fmt(directRtt, 1), '1.00'],
-      ['tunnel (same path as above, echo target)', fmt(tunnelRtt, 1), fmt(tunnelRtt / directRtt)],
+      [direct, fmt(directRtt, 1), '1.00'],
+      ['tunnel (same path, echo target)', fmt(tunnelRtt, 1), fmt(tunnelRtt / directRtt)],
     ],
   );
 
-  rawClient.close();
-  raw.server.forceShutdown();
+  rawClients.fast.close();
+  rawClients.generated.close();
   bulkTunnel.close();
+  oneHop.close();
   pingTunnel.close();
-  sinkServer.close();
-  echoServer.close();
+  await Promise.all([agent, manager, rawFast, rawGenerated].map((w) => w.worker.terminate()));
 }
 
 const suite: BenchSuite = { name: 'tunnel', run };

@@ -1,0 +1,84 @@
+// A faster, wire-identical protobuf codec for `common.v1.TunnelMessage { bytes payload = 1; }`.
+// The generated (ts-proto) codec copies every payload three to four times per message (writer growth,
+// finish(), Buffer.from) and once more on decode; this one copies once on encode and not at all on
+// decode. Both produce and accept the same bytes, so peers may mix them freely.
+import type { MethodDefinition, ServiceDefinition } from '@grpc/grpc-js';
+import type { TunnelMessageLike } from './channel.js';
+
+export function serializeTunnelMessage(m: TunnelMessageLike): Buffer {
+  const len = m.payload.length;
+  if (len === 0) return Buffer.alloc(0); // proto3: an empty bytes field is not written
+  const hdr = 1 + varintSize(len);
+  const out = Buffer.allocUnsafe(hdr + len);
+  out[0] = 0x0a; // field 1, wire type 2 (length-delimited)
+  let n = len;
+  let i = 1;
+  while (n >= 0x80) {
+    out[i++] = (n & 0x7f) | 0x80;
+    n >>>= 7;
+  }
+  out[i] = n;
+  m.payload.copy(out, hdr);
+  return out;
+}
+
+/** Decodes without copying the payload; skips unknown fields; throws on malformed protobuf. */
+export function deserializeTunnelMessage(b: Buffer): TunnelMessageLike {
+  let payload: Buffer = Buffer.alloc(0);
+  let pos = 0;
+  const varint = (): number => {
+    let v = 0;
+    let scale = 1;
+    for (let k = 0; k < 8; k++) {
+      const byte = b[pos++];
+      if (byte === undefined) throw new Error('TunnelMessage: truncated varint');
+      v += (byte & 0x7f) * scale;
+      if ((byte & 0x80) === 0) return v;
+      scale *= 0x80;
+    }
+    throw new Error('TunnelMessage: varint too long');
+  };
+  while (pos < b.length) {
+    const tag = varint();
+    const wire = tag % 8;
+    if (wire === 2) {
+      const len = varint();
+      if (pos + len > b.length) throw new Error('TunnelMessage: truncated field');
+      if (tag === 0x0a) payload = b.subarray(pos, pos + len);
+      pos += len;
+    } else if (wire === 0) varint();
+    else if (wire === 1) pos += 8;
+    else if (wire === 5) pos += 4;
+    else throw new Error(`TunnelMessage: unsupported wire type ${wire}`);
+    if (pos > b.length) throw new Error('TunnelMessage: truncated field');
+  }
+  return { payload };
+}
+
+function varintSize(n: number): number {
+  let size = 1;
+  while (n >= 0x80) {
+    n >>>= 7;
+    size++;
+  }
+  return size;
+}
+
+/**
+ * Returns a copy of a grpc-js service definition (ManagerService, AgentService) whose `tunnel` method
+ * uses the fast codec. Use it on both `server.addService(...)` and `makeGenericClientConstructor(...)`.
+ */
+export function withFastTunnelCodec<S extends ServiceDefinition>(service: S): S {
+  const tunnel = (service as Record<string, MethodDefinition<unknown, unknown>>)['tunnel'];
+  if (tunnel === undefined) return service;
+  return {
+    ...service,
+    tunnel: {
+      ...tunnel,
+      requestSerialize: serializeTunnelMessage,
+      requestDeserialize: deserializeTunnelMessage,
+      responseSerialize: serializeTunnelMessage,
+      responseDeserialize: deserializeTunnelMessage,
+    },
+  };
+}
