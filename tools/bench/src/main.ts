@@ -7,6 +7,7 @@ const suites: Array<() => Promise<BenchSuite>> = [
   () => import('./subnets.js').then((m) => m.default),
   () => import('./dns.js').then((m) => m.default),
   () => import('./tunnel.js').then((m) => m.default),
+  () => import('./devcluster.js').then((m) => m.default),
 ];
 
 const wanted = new Set(process.argv.slice(2));

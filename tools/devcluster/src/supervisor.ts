@@ -72,6 +72,11 @@ async function main(): Promise<void> {
     await removeRun(cfg.name);
     process.exit(code);
   };
+  // One failing request or controller pass must not take the cluster down: log and carry on.
+  process.on('uncaughtException', (err) => log(`uncaught: ${err.stack ?? String(err)}`));
+  process.on('unhandledRejection', (err) =>
+    log(`unhandled rejection: ${(err as Error).stack ?? String(err)}`),
+  );
   process.on('SIGTERM', () => void shutdown(0));
   process.on('SIGINT', () => void shutdown(0));
 
@@ -131,6 +136,7 @@ async function main(): Promise<void> {
     startEndpointsController(store, log),
     startKubeProxy(store, names, log),
   ];
+  for (const r of reconcilers) r.trigger(); // the bootstrap objects predate their subscriptions
   cleanups.push(() => reconcilers.forEach((r) => r.stop()));
   for (const k of kubelets) k.start();
   cleanups.push(() => Promise.all(kubelets.map((k) => k.close())).then(() => undefined));
@@ -155,10 +161,10 @@ async function main(): Promise<void> {
     tls,
     dialPod: (pod: KubeObject, port: number) =>
       net.connect({ host: str(field(pod, 'status', 'podIP')) ?? '', port }),
-    podLogs: (ns: string, name: string, container: string | undefined) => {
+    podLogFile: (ns: string, name: string, container: string | undefined) => {
       for (const k of kubelets) {
-        const text = k.readLog(ns, name, container);
-        if (text !== undefined) return text;
+        const f = k.logFile(ns, name, container);
+        if (f) return f;
       }
       return undefined;
     },

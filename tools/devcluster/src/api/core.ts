@@ -241,8 +241,7 @@ export class ApiCore {
       }
       obj.metadata.deletionTimestamp = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
       obj['status'] = { phase: 'Terminating' };
-      this.store.update(key, obj, {});
-      const terminating = this.store.update(key, obj, { subresource: 'status' });
+      const terminating = this.store.update(key, obj, {}); // namespace updates carry status
       setImmediate(() => this.finishNamespace(name));
       return terminating;
     }

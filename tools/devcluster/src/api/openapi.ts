@@ -65,3 +65,11 @@ export function openApiRoot(): Record<string, unknown> {
   }
   return { paths };
 }
+
+/** gnostic openapi_v2.Document with only `swagger: "2.0"` and a title, protobuf-encoded. */
+export function openApiV2Protobuf(): Buffer {
+  const str = (field: number, v: string) =>
+    Buffer.concat([Buffer.from([(field << 3) | 2, v.length]), Buffer.from(v)]);
+  const info = Buffer.concat([str(1, 'Kubernetes'), str(2, 'v1.33.0')]);
+  return Buffer.concat([str(1, '2.0'), Buffer.from([(2 << 3) | 2, info.length]), info]);
+}

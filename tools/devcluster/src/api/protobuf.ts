@@ -1,5 +1,5 @@
 // Decoding of Kubernetes protobuf request bodies ("k8s\0" + runtime.Unknown) for the kinds kubectl's
-// typed clients send as protobuf (`kubectl create service|namespace|configmap|secret|serviceaccount|token`).
+// typed clients send as protobuf (`kubectl create service|namespace|configmap|secret|serviceaccount|token|deployment`, `kubectl run`).
 // Field numbers are those of k8s.io/api's generated.proto. Other kinds answer 415 with a hint.
 import { ApiError } from './errors.js';
 
@@ -62,7 +62,59 @@ const serviceSpec: Schema = {
 
 const localObjectReference: Schema = { 1: ['name', 'string'] };
 
+const containerPort: Schema = {
+  1: ['name', 'string'],
+  2: ['hostPort', 'int'],
+  3: ['containerPort', 'int'],
+  4: ['protocol', 'string'],
+  5: ['hostIP', 'string'],
+};
+const envVar: Schema = { 1: ['name', 'string'], 2: ['value', 'string'] };
+const container: Schema = {
+  1: ['name', 'string'],
+  2: ['image', 'string'],
+  3: ['command', 'string', 'repeated'],
+  4: ['args', 'string', 'repeated'],
+  5: ['workingDir', 'string'],
+  6: ['ports', { msg: containerPort }, 'repeated'],
+  7: ['env', { msg: envVar }, 'repeated'],
+  13: ['terminationMessagePath', 'string'],
+  14: ['imagePullPolicy', 'string'],
+  16: ['stdin', 'bool'],
+  17: ['stdinOnce', 'bool'],
+  18: ['tty', 'bool'],
+  20: ['terminationMessagePolicy', 'string'],
+};
+const podSpec: Schema = {
+  2: ['containers', { msg: container }, 'repeated'],
+  3: ['restartPolicy', 'string'],
+  4: ['terminationGracePeriodSeconds', 'int'],
+  6: ['dnsPolicy', 'string'],
+  7: ['nodeSelector', { map: 'string' }],
+  8: ['serviceAccountName', 'string'],
+  10: ['nodeName', 'string'],
+  16: ['hostname', 'string'],
+  17: ['subdomain', 'string'],
+  20: ['initContainers', { msg: container }, 'repeated'],
+  21: ['automountServiceAccountToken', 'bool'],
+  30: ['enableServiceLinks', 'bool'],
+};
+const podTemplateSpec: Schema = { 1: ['metadata', { msg: objectMeta }], 2: ['spec', { msg: podSpec }] };
+const labelSelector: Schema = { 1: ['matchLabels', { map: 'string' }] };
+const deploymentSpec: Schema = {
+  1: ['replicas', 'int'],
+  2: ['selector', { msg: labelSelector }],
+  3: ['template', { msg: podTemplateSpec }],
+  4: ['strategy', { msg: { 1: ['type', 'string'] } }],
+  5: ['minReadySeconds', 'int'],
+  6: ['revisionHistoryLimit', 'int'],
+  7: ['paused', 'bool'],
+  9: ['progressDeadlineSeconds', 'int'],
+};
+
 const kinds: Record<string, Schema> = {
+  Pod: { 1: ['metadata', { msg: objectMeta }], 2: ['spec', { msg: podSpec }] },
+  Deployment: { 1: ['metadata', { msg: objectMeta }], 2: ['spec', { msg: deploymentSpec }] },
   Service: { 1: ['metadata', { msg: objectMeta }], 2: ['spec', { msg: serviceSpec }] },
   Namespace: {
     1: ['metadata', { msg: objectMeta }],
@@ -163,9 +215,28 @@ function decodeMessage(buf: Buffer, schema: Schema): Record<string, unknown> {
       continue;
     } else value = decodeMessage(r.bytes(), type.msg);
     if (repeated) out[name] = [...((out[name] as unknown[] | undefined) ?? []), value];
-    else out[name] = value;
+    else if (!isOmittedZero(name, value)) out[name] = value;
   }
   return out;
+}
+
+/**
+ * Go's protobuf encoding writes non-pointer fields even when empty, where JSON (omitempty) leaves them
+ * out; drop those zero values so defaulting applies. Pointer fields keep an explicit zero.
+ */
+const pointerFields = new Set([
+  'replicas',
+  'terminationGracePeriodSeconds',
+  'revisionHistoryLimit',
+  'progressDeadlineSeconds',
+  'automountServiceAccountToken',
+  'enableServiceLinks',
+  'expirationSeconds',
+]);
+
+function isOmittedZero(name: string, value: unknown): boolean {
+  if (pointerFields.has(name)) return false;
+  return value === '' || value === 0 || value === false || value === '1970-01-01T00:00:00Z';
 }
 
 export function isProtobuf(contentType: string): boolean {

@@ -1,6 +1,8 @@
 // The HTTPS handler: discovery, REST verbs on every served resource, list/watch with resourceVersions,
 // Table output for kubectl, Status errors, and the pods/portforward and pods/log subresources.
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createReadStream } from 'node:fs';
+import { open, stat } from 'node:fs/promises';
 import https from 'node:https';
 import type { Duplex } from 'node:stream';
 import { parse as parseYaml } from 'yaml';
@@ -8,8 +10,9 @@ import type { Tokens } from './auth.js';
 import { patchTypeOf, type ApiCore, type DeleteOptions } from './core.js';
 import { ApiError, badRequest, notFound } from './errors.js';
 import { isRecord, type KubeObject } from './object.js';
+import { jsonPatch, mergePatch, strategicMergePatch } from './patch.js';
 import { decodeProtobufObject, isProtobuf } from './protobuf.js';
-import { openApiDocument, openApiRoot } from './openapi.js';
+import { openApiDocument, openApiRoot, openApiV2Protobuf } from './openapi.js';
 import { handlePortForwardUpgrade, type PodDialer } from './portforward.js';
 import {
   apiVersionOf,
@@ -28,7 +31,12 @@ export interface ApiServerOptions {
   readonly tokens: Tokens;
   readonly tls: { key: string; cert: string };
   readonly dialPod: PodDialer;
-  readonly podLogs?: (namespace: string, name: string, container: string | undefined) => string | undefined;
+  /** The file a container's output goes to (for pods/log). */
+  readonly podLogFile?: (
+    namespace: string,
+    name: string,
+    container: string | undefined,
+  ) => string | undefined;
   /** Address advertised in /api's serverAddressByClientCIDRs. */
   readonly advertiseAddress: string;
   readonly bookmarkIntervalMs?: number;
@@ -146,6 +154,17 @@ class Handler {
     const user = this.o.tokens.authenticate(req.headers.authorization);
     if (!user) throw new ApiError(401, 'Unauthorized', 'Unauthorized');
     if (path === '/openapi/v3') return sendJson(res, 200, openApiRoot());
+    if (path === '/openapi/v2') {
+      // An empty OpenAPI v2 document (protobuf, as kubectl requests it): kubectl validates Lists
+      // client-side and skips kinds without a schema.
+      const doc = openApiV2Protobuf();
+      res.writeHead(200, {
+        'Content-Type': 'application/com.github.proto-openapi.spec.v2.v1.0+protobuf',
+        'Content-Length': doc.length,
+      });
+      res.end(doc);
+      return;
+    }
     const oa = /^\/openapi\/v3\/(?:api\/(v1)|apis\/([^/]+)\/([^/]+))$/.exec(path);
     if (oa) {
       const doc = oa[1] ? openApiDocument('', 'v1') : openApiDocument(oa[2] ?? '', oa[3] ?? '');
@@ -179,10 +198,18 @@ class Handler {
 
     if (method === 'GET' && subresource === 'log' && name) {
       this.core.get(t, namespace, name);
-      const text = this.o.podLogs?.(namespace ?? 'default', name, q.get('container') ?? undefined) ?? '';
-      res.writeHead(200, { 'Content-Type': 'text/plain' });
-      res.end(text);
-      return;
+      const container = q.get('container') ?? undefined;
+      const file = this.o.podLogFile?.(namespace ?? 'default', name, container);
+      res.writeHead(200, { 'Content-Type': 'text/plain', 'Transfer-Encoding': 'chunked' });
+      if (!file) return void res.end();
+      if (q.get('follow') !== 'true')
+        return void createReadStream(file)
+          .on('error', () => res.end())
+          .pipe(res);
+      return followFile(file, req, res);
+    }
+    if (subresource === 'scale' && name) {
+      return this.scale(req, res, t, namespace, name, method);
     }
     if (subresource === 'portforward') {
       throw new ApiError(400, 'BadRequest', 'Upgrade request required');
@@ -363,6 +390,65 @@ class Handler {
     });
   }
 
+  /** The scale subresource (autoscaling/v1 Scale) of deployments and replicasets. */
+  private async scale(
+    req: IncomingMessage,
+    res: ServerResponse,
+    t: ResourceType,
+    namespace: string | undefined,
+    name: string,
+    method: string,
+  ): Promise<void> {
+    const toScale = (o: KubeObject) => {
+      const spec = isRecord(o['spec']) ? o['spec'] : {};
+      const status = isRecord(o['status']) ? o['status'] : {};
+      const ml =
+        isRecord(spec['selector']) && isRecord(spec['selector']['matchLabels'])
+          ? spec['selector']['matchLabels']
+          : {};
+      return {
+        kind: 'Scale',
+        apiVersion: 'autoscaling/v1',
+        metadata: {
+          name,
+          namespace,
+          uid: o.metadata.uid,
+          resourceVersion: o.metadata.resourceVersion,
+          creationTimestamp: o.metadata.creationTimestamp,
+        },
+        spec: { replicas: Number(spec['replicas'] ?? 0) },
+        status: {
+          replicas: Number(status['replicas'] ?? 0),
+          selector: Object.entries(ml)
+            .map(([k, v]) => `${k}=${String(v)}`)
+            .join(','),
+        },
+      };
+    };
+    const current = this.core.get(t, namespace, name);
+    if (method === 'GET') return sendJson(res, 200, toScale(current));
+    if (method !== 'PUT' && method !== 'PATCH')
+      throw new ApiError(405, 'MethodNotAllowed', `method ${method} not allowed on scale`);
+    const ct = req.headers['content-type'] ?? '';
+    const body = parseBody(await readBody(req), ct);
+    let next: unknown = body;
+    if (method === 'PATCH') {
+      const pt = patchTypeOf(ct);
+      const base = toScale(current);
+      next =
+        pt === 'json'
+          ? jsonPatch(base, body)
+          : pt === 'merge'
+            ? mergePatch(base, body)
+            : strategicMergePatch(base, body);
+    }
+    const replicas = isRecord(next) && isRecord(next['spec']) ? Number(next['spec']['replicas']) : NaN;
+    if (!Number.isInteger(replicas) || replicas < 0)
+      throw badRequest('spec.replicas must be a non-negative integer');
+    const updated = await this.core.patch(t, namespace, name, 'merge', { spec: { replicas } });
+    sendJson(res, 200, toScale(updated));
+  }
+
   private tokenRequest(res: ServerResponse, namespace: string, name: string, body: unknown): void {
     const sa = this.core.store.mustGet('serviceaccounts', namespace, name);
     const exp = Number(
@@ -507,6 +593,37 @@ class Handler {
     req.on('close', close);
     res.on('close', close);
   }
+}
+
+/** Streams a growing file until the client goes away (`kubectl logs -f`). */
+function followFile(file: string, req: IncomingMessage, res: ServerResponse): void {
+  let offset = 0;
+  let busy = false;
+  const pump = () => {
+    if (busy) return;
+    busy = true;
+    stat(file)
+      .then(async (st) => {
+        if (st.size <= offset) return;
+        const fh = await open(file, 'r');
+        try {
+          const buf = Buffer.alloc(st.size - offset);
+          const { bytesRead } = await fh.read(buf, 0, buf.length, offset);
+          offset += bytesRead;
+          res.write(buf.subarray(0, bytesRead));
+        } finally {
+          await fh.close();
+        }
+      })
+      .catch(() => {
+        clearInterval(timer);
+        res.end();
+      })
+      .finally(() => (busy = false));
+  };
+  const timer = setInterval(pump, 250);
+  pump();
+  req.on('close', () => clearInterval(timer));
 }
 
 function includeObject(q: URLSearchParams): IncludeObject {

@@ -40,7 +40,7 @@ export class Store {
   private readonly now: () => Date;
 
   constructor(options: StoreOptions = {}) {
-    this.historyLimit = options.historyLimit ?? 20000;
+    this.historyLimit = options.historyLimit ?? 10000;
     this.now = options.now ?? (() => new Date());
   }
 

@@ -3,7 +3,7 @@
 // pod's namespace (own mount and UTS namespaces with the service-account files and the pod's hostname),
 // restarts containers per restartPolicy, runs readiness probes and reports pod status.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, openSync, closeSync, readFileSync, existsSync } from 'node:fs';
+import { mkdirSync, openSync, closeSync, existsSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Tokens } from '../api/auth.js';
@@ -48,6 +48,7 @@ interface ContainerState {
   state: Rec;
   lastState: Rec;
   probeTimer?: NodeJS.Timeout | undefined;
+  livenessTimer?: NodeJS.Timeout | undefined;
   restartTimer?: NodeJS.Timeout | undefined;
   init: boolean;
 }
@@ -199,7 +200,7 @@ export class Kubelet {
     rt.id = this.o.nextPodId();
     this.report(rt);
     await mkdir(rt.dir, { recursive: true });
-    const hostname = str(spec['hostname']) ?? name;
+    const hostname = str(spec['hostname']) || name;
     const search = [`${ns}.svc.${clusterDomain}`, `svc.${clusterDomain}`, clusterDomain];
     await createPodNetwork(this.o.names, rt.id, this.o.nodeIndex, rt.ip, {
       resolvConf: `search ${search.join(' ')}\nnameserver ${kubeDnsServiceIp}\noptions ndots:5\n`,
@@ -248,15 +249,25 @@ export class Kubelet {
       strList(spec['args']),
     );
     if (typeof resolved === 'string') {
-      c.state = { waiting: { reason: 'ErrImagePull', message: resolved } };
+      // Like an image pull back-off: the mapping may gain the image (files are re-read on every try).
+      c.state = {
+        waiting: {
+          reason: c.restartTimer === undefined ? 'ErrImagePull' : 'ImagePullBackOff',
+          message: resolved,
+        },
+      };
       this.o.log(`kubelet ${this.o.nodeName}: ${rt.namespace}/${rt.name}/${c.name}: ${resolved}`);
+      c.restartTimer = setTimeout(() => {
+        c.restartTimer = undefined;
+        if (!rt.stopping) this.advance(rt);
+      }, 5000);
       this.report(rt);
       return;
     }
     const base: Record<string, string> = {
       PATH: process.env['PATH'] ?? '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
       HOME: '/root',
-      HOSTNAME: str(field(pod, 'spec', 'hostname')) ?? rt.name,
+      HOSTNAME: str(field(pod, 'spec', 'hostname')) || rt.name,
       ...resolved.env,
     };
     const env = containerEnv(this.o.store, pod, spec, base);
@@ -302,6 +313,7 @@ export class Kubelet {
     if (c.proc !== proc) return;
     c.proc = undefined;
     if (c.probeTimer) clearTimeout(c.probeTimer);
+    if (c.livenessTimer) clearTimeout(c.livenessTimer);
     c.ready = false;
     const exitCode = code ?? (signal ? 128 + 9 : 1);
     const terminated = {
@@ -342,6 +354,7 @@ export class Kubelet {
   }
 
   private startProbes(rt: PodRuntime, c: ContainerState): void {
+    this.startLivenessProbe(rt, c);
     const readiness = c.spec['readinessProbe'];
     if (!isRecord(readiness)) {
       c.ready = true;
@@ -379,6 +392,34 @@ export class Kubelet {
       c.probeTimer = setTimeout(() => void tick(), c.everReady ? period : Math.min(period, 250));
     };
     c.probeTimer = setTimeout(() => void tick(), initial);
+  }
+
+  /** A failing liveness probe kills the container; restartPolicy then decides what happens. */
+  private startLivenessProbe(rt: PodRuntime, c: ContainerState): void {
+    const liveness = c.spec['livenessProbe'];
+    if (!isRecord(liveness)) return;
+    const period = Number(liveness['periodSeconds'] ?? 10) * 1000;
+    const failureThreshold = Number(liveness['failureThreshold'] ?? 3);
+    const proc = c.proc;
+    let failures = 0;
+    const tick = async () => {
+      if (rt.stopping || c.proc !== proc || !rt.ip || !proc) return;
+      const ok = await runProbe(liveness, rt.ip, this.o.names.pod(rt.id ?? 0), c.spec);
+      if (rt.stopping || c.proc !== proc) return;
+      failures = ok ? 0 : failures + 1;
+      if (failures >= failureThreshold) {
+        this.o.log(
+          `kubelet ${this.o.nodeName}: ${rt.namespace}/${rt.name}/${c.name} failed its liveness probe, restarting`,
+        );
+        signalGroup(proc, 'SIGKILL');
+        return;
+      }
+      c.livenessTimer = setTimeout(() => void tick(), period);
+    };
+    c.livenessTimer = setTimeout(
+      () => void tick(),
+      Number(liveness['initialDelaySeconds'] ?? 0) * 1000 + period,
+    );
   }
 
   private report(rt: PodRuntime): void {
@@ -455,6 +496,7 @@ export class Kubelet {
     this.report(rt);
     const procs = rt.containers.flatMap((c) => {
       if (c.probeTimer) clearTimeout(c.probeTimer);
+      if (c.livenessTimer) clearTimeout(c.livenessTimer);
       if (c.restartTimer) clearTimeout(c.restartTimer);
       return c.proc ? [c.proc] : [];
     });
@@ -493,16 +535,6 @@ export class Kubelet {
     this.closed = true;
     this.unsubscribe?.();
     await Promise.all([...this.pods.values()].map((rt) => this.stopPod(rt, 0, false)));
-  }
-
-  readLog(namespace: string, name: string, container: string | undefined): string | undefined {
-    const f = this.logFile(namespace, name, container);
-    if (!f) return undefined;
-    try {
-      return readFileSync(f, 'utf8');
-    } catch {
-      return '';
-    }
   }
 }
 

@@ -12,6 +12,10 @@ interface Target {
   port: number;
 }
 
+function endpointRules(t: Target, proto: string): string {
+  return `    meta l4proto ${proto} dnat to ${t.ip}:${t.port}`;
+}
+
 export function renderProxyRules(
   table: string,
   workstationLink: string,
@@ -52,13 +56,11 @@ export function renderProxyRules(
       rules.push(`    ip daddr ${ip} ${proto} dport ${Number(field(p, 'port'))} jump ${chain}`);
       if (targets.length === 1) {
         const t = targets[0] as Target;
-        chains.push(`  chain ${chain} {\n    meta l4proto ${proto} dnat to ${t.ip}:${t.port}\n  }`);
+        chains.push(`  chain ${chain} {\n${endpointRules(t, proto)}\n  }`);
       } else {
         const vmap = targets.map((_, i) => `${i} : jump ${chain}_${i}`).join(', ');
         chains.push(`  chain ${chain} {\n    numgen random mod ${targets.length} vmap { ${vmap} }\n  }`);
-        targets.forEach((t, i) =>
-          chains.push(`  chain ${chain}_${i} {\n    meta l4proto ${proto} dnat to ${t.ip}:${t.port}\n  }`),
-        );
+        targets.forEach((t, i) => chains.push(`  chain ${chain}_${i} {\n${endpointRules(t, proto)}\n  }`));
       }
     }
   }

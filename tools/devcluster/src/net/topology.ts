@@ -69,7 +69,12 @@ async function sysctl(ns: string, entries: Record<string, string>): Promise<void
 
 export async function createRouterNamespace(names: Names): Promise<void> {
   await run('ip', ['netns', 'add', names.router]);
-  await ipBatch(['link set lo up', `addr add ${clusterDnsListenIp}/32 dev lo`], names.router);
+  // The service range needs a route for locally generated connections (webhook calls, probes) to reach
+  // nftables' output DNAT; anything not DNATed is rejected there.
+  await ipBatch(
+    ['link set lo up', `addr add ${clusterDnsListenIp}/32 dev lo`, `route add ${serviceCidr} dev lo`],
+    names.router,
+  );
   await sysctl(names.router, {
     'net.ipv4.ip_forward': '1',
     'net.ipv4.conf.all.send_redirects': '0',
