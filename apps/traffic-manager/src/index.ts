@@ -8,3 +8,5 @@ export { parseResolvConf } from './cluster-info/resolv-conf.js';
 export type { ClusterApi, ListWatchSource, WatchEvent } from './k8s/cluster-api.js';
 export { KubeApiError } from './k8s/cluster-api.js';
 export { MANAGER_VERSION } from './version.js';
+export { FakeClusterApi, FakeCollection, fakeNode, fakePod } from './k8s/cluster-api.fake.js';
+export type { FakeClusterApiOptions } from './k8s/cluster-api.fake.js';

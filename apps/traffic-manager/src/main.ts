@@ -39,8 +39,18 @@ async function main(): Promise<void> {
   }
 
   const kc = new KubeConfig();
-  // In a pod: service-account token and CA plus KUBERNETES_SERVICE_HOST/PORT.
-  kc.loadFromCluster();
+  if (process.env['KUBERNETES_SERVICE_HOST'] !== undefined) {
+    // In a pod: service-account token and CA plus KUBERNETES_SERVICE_HOST/PORT.
+    kc.loadFromCluster();
+  } else if (process.env['KUBECONFIG'] !== undefined) {
+    // Outside a cluster, for development: an explicit kubeconfig.
+    kc.loadFromFile(process.env['KUBECONFIG']);
+  } else {
+    process.stderr.write(
+      'traffic-manager: not running in a pod (KUBERNETES_SERVICE_HOST is not set) and no KUBECONFIG given; install it with the chart\n',
+    );
+    process.exit(2);
+  }
 
   const manager = await startTrafficManager({
     config,

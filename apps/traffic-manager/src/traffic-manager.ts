@@ -37,6 +37,7 @@ export interface TrafficManagerDeps {
   readonly subnets: SubnetMath;
   readonly resolvConf: ResolvConf;
   readonly version: string;
+  /** Default: the UID of namespace "default", read at start. */
   readonly clusterId?: string;
   readonly clock?: Clock;
   readonly dnsBackend?: DnsBackend;
@@ -88,6 +89,16 @@ export async function startTrafficManager(
     `cluster domain ${clusterDomain}`,
   );
 
+  const clusterId =
+    deps.clusterId ??
+    (await deps.api.namespaceUid('default', AbortSignal.timeout(5000)).catch((e: unknown) => {
+      log.warn(
+        { err: String(e) },
+        'cannot read the cluster id (UID of namespace default); sessions carry none',
+      );
+      return '';
+    }));
+
   const sessions = new SessionRegistry({
     clock,
     log,
@@ -122,7 +133,7 @@ export async function startTrafficManager(
     log,
     version: deps.version,
     tunnelVersion: TUNNEL_PROTOCOL_VERSION,
-    clusterId: deps.clusterId ?? '',
+    clusterId,
     sessions,
     clusterInfo,
     intercepts,

@@ -48,7 +48,14 @@ describe('Manager gRPC service', () => {
       'echo.default.svc.cluster.local': ['198.19.0.20'],
       'echo.team.svc.cluster.local': ['198.19.0.30'],
     });
-    h = await startHarness({ DNS_SERVERS: dns.address, AGENT_SESSION_TTL: '400ms', DNS_TIMEOUT: '1s' });
+    h = await startHarness({
+      DNS_SERVERS: dns.address,
+      AGENT_SESSION_TTL: '400ms',
+      DNS_TIMEOUT: '1s',
+      CLIENT_ROUTING_ALSO_PROXY_SUBNETS: '198.51.100.0/24',
+      CLIENT_ROUTING_NEVER_PROXY_SUBNETS: '198.18.2.128/25',
+      CLIENT_DNS_INCLUDE_SUFFIXES: '.internal',
+    });
   });
   afterAll(async () => {
     await h.close();
@@ -63,6 +70,7 @@ describe('Manager gRPC service', () => {
   it('runs client sessions: arrive, remain, depart, and rejects unknown sessions clearly', async () => {
     const session = await arrive(h.client);
     expect(session.sessionId).not.toBe('');
+    expect(session.clusterId).toBe('uid-of-default');
     await call(h.client, h.client.remain, { session });
     await call(h.client, h.client.depart, { session });
     const err = (await call(h.client, h.client.remain, { session }).catch((e: unknown) => e)) as ServiceError;
@@ -81,6 +89,10 @@ describe('Manager gRPC service', () => {
     expect(ipNets([info.serviceSubnet!])).toEqual(['198.19.0.0/20']);
     expect(info.dns?.clusterDomain).toBe('cluster.local.');
     expect(info.dns?.excludeSuffixes).toEqual(['.com', '.io', '.net', '.org', '.ru']);
+    expect(info.dns?.includeSuffixes).toEqual(['.internal']);
+    expect(ipNets(info.routing!.alsoProxySubnets)).toEqual(['198.51.100.0/24']);
+    expect(ipNets(info.routing!.neverProxySubnets)).toEqual(['198.18.2.128/25']);
+    expect(info.routing!.allowConflictingSubnets).toEqual([]);
     expect([...info.managerPodIp].join('.')).toBe('198.18.1.10');
     expect(info.managerNamespace).toBe('ambassador');
     expect(h.api.services.size).toBe(0);
@@ -106,7 +118,8 @@ describe('Manager gRPC service', () => {
     for (let i = 1; i <= many.length; i++) h.manager.clusterInfo.setPodSubnets(many.slice(0, i));
     await new Promise((r) => setTimeout(r, 200));
     call_.resume();
-    const deadline = Date.now() + 5000;
+    // Generous: the shared machine can be slow; the point is that the last state always arrives.
+    const deadline = Date.now() + 20_000;
     while (Date.now() < deadline && received.at(-1)?.podSubnets.length !== many.length) {
       await new Promise((r) => setTimeout(r, 20));
     }
@@ -115,7 +128,7 @@ describe('Manager gRPC service', () => {
     call_.cancel();
     h.manager.clusterInfo.setPodSubnets(['198.18.1.0/24', '198.18.2.0/24']);
     await call(h.client, h.client.depart, { session });
-  });
+  }, 30_000);
 
   it('an expiring agent session ends its streams with a clear status', async () => {
     const res = await call(h.client, h.client.arriveAsAgent, {

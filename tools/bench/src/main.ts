@@ -6,6 +6,7 @@ const suites: Array<() => Promise<BenchSuite>> = [
   // One line per suite; each module default-exports a BenchSuite.
   () => import('./subnets.js').then((m) => m.default),
   () => import('./dns.js').then((m) => m.default),
+  () => import('./manager.js').then((m) => m.default),
   () => import('./tunnel.js').then((m) => m.default),
   () => import('./devcluster.js').then((m) => m.default),
 ];

@@ -110,6 +110,13 @@ export function createClientNodeApi(kc: KubeConfig): ClusterApi {
         throw toKubeApiError(e, `delete service ${namespace}/${name}`);
       }
     },
+    async namespaceUid(name) {
+      try {
+        return (await core.readNamespace({ name })).metadata?.uid ?? '';
+      } catch (e) {
+        throw toKubeApiError(e, `get namespace ${name}`);
+      }
+    },
     async listServiceCidrs() {
       try {
         const list = await networking.listServiceCIDR();

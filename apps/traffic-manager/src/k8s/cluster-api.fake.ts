@@ -111,6 +111,10 @@ export class FakeClusterApi implements ClusterApi {
     return Promise.resolve();
   }
 
+  namespaceUid(name: string): Promise<string> {
+    return Promise.resolve(`uid-of-${name}`);
+  }
+
   listServiceCidrs(): Promise<string[] | undefined> {
     return Promise.resolve(this.options.serviceCidrs);
   }

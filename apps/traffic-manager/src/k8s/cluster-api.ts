@@ -41,6 +41,8 @@ export interface ClusterApi {
   createService(namespace: string, service: V1Service, signal: AbortSignal): Promise<void>;
   /** Resolves also when the Service does not exist. */
   deleteService(namespace: string, name: string, signal: AbortSignal): Promise<void>;
+  /** The UID of a namespace (the cluster id is the UID of "default", as in the original). */
+  namespaceUid(name: string, signal: AbortSignal): Promise<string>;
   /** The CIDRs of the cluster's ServiceCIDR objects, or undefined when networking.k8s.io/v1 ServiceCIDR is not served. */
   listServiceCidrs(signal: AbortSignal): Promise<string[] | undefined>;
 }

@@ -26,6 +26,19 @@ describe('LatestValue', () => {
     abort.abort();
   });
 
+  it('forgets a watcher that stops while waiting', async () => {
+    const v = new LatestValue(0);
+    const abort = new AbortController();
+    const it = v.watch(abort.signal);
+    await it.next();
+    const pending = it.next();
+    await Promise.resolve();
+    expect(v.waiting).toBe(1);
+    abort.abort();
+    expect((await pending).done).toBe(true);
+    expect(v.waiting).toBe(0);
+  });
+
   it('ignores sets of an equal value', async () => {
     const v = new LatestValue({ a: 1 }, (x, y) => x.a === y.a);
     expect(v.set({ a: 1 })).toBe(false);

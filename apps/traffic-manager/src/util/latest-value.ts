@@ -53,10 +53,17 @@ export class LatestValue<T> {
     return new Promise((resolve) => {
       const done = (): void => {
         signal.removeEventListener('abort', done);
+        // Leave no stale waiter behind when a watcher goes away between changes.
+        this.waiters = this.waiters.filter((w) => w !== done);
         resolve();
       };
       signal.addEventListener('abort', done, { once: true });
       this.waiters.push(done);
     });
+  }
+
+  /** Watchers waiting for the next change (for tests). */
+  get waiting(): number {
+    return this.waiters.length;
   }
 }
