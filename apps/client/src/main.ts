@@ -19,12 +19,29 @@ async function daemonMain(paths: DaemonPaths): Promise<void> {
     // Loaded only here: the daemon's dependencies (@kubernetes/client-node) take seconds to load and the
     // CLI commands do not need them.
     const { runDaemon } = await import('./daemon/daemon.js');
-    await runDaemon({ paths, log, run, platform: process.platform });
+    const { startWatchdog } = await import('./daemon/watchdog.js');
+    await runDaemon({
+      paths,
+      log,
+      run,
+      platform: process.platform,
+      startWatchdog: () => startWatchdog(fileURLToPath(import.meta.url), paths, process.env),
+    });
     process.exit(0);
   } catch (e) {
     log.fatal({ err: e }, 'daemon failed');
     process.exit(1);
   }
+}
+
+async function watchdogMain(paths: DaemonPaths): Promise<void> {
+  const log = pino(
+    { level: 'info', base: { app: 'watchdog', pid: process.pid } },
+    pino.destination({ dest: paths.logFile, sync: true, mkdir: true }),
+  );
+  const { runWatchdog } = await import('./daemon/watchdog.js');
+  await runWatchdog(paths, run, log, process.stdin);
+  process.exit(0);
 }
 
 const program = buildProgram({
@@ -36,6 +53,7 @@ const program = buildProgram({
   run,
   quietLogger: pino({ level: 'silent' }),
   runDaemon: daemonMain,
+  runWatchdog: watchdogMain,
   setExitCode: (code) => {
     process.exitCode = code;
   },

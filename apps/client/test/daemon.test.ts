@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { buildClient, inNs, isRoot, makePair, sh, startInNs, uniquePrefix } from './helpers/netns.js';
+import { buildClient, inNs, isRoot, makePair, startInNs, uniquePrefix } from './helpers/netns.js';
 
 const describeRoot = isRoot ? describe : describe.skip;
 const drivers = path.join(process.cwd(), 'test', 'drivers');
@@ -175,7 +175,7 @@ current-context: fake
     }
   });
 
-  it('cleans up after kill -9 of the daemon', () => {
+  it('cleans up after kill -9 of the daemon: the watchdog at once, quit finds nothing left', async () => {
     const before = snapshot();
     expect(connect().code).toBe(0);
     const state = JSON.parse(fs.readFileSync(path.join(runDir, 'state.json'), 'utf8')) as {
@@ -184,18 +184,33 @@ current-context: fake
     };
     expect(inNs(pair.a, 'nft', ['list', 'tables'])).toContain('telepresence_dns');
     process.kill(state.pid, 'SIGKILL');
+    // The machine's DNS must not keep pointing at the dead daemon's server.
+    let tables = '';
     for (let i = 0; i < 50; i++) {
-      try {
-        process.kill(state.pid, 0);
-      } catch {
-        break;
-      }
-      sh('sleep', ['0.1']);
+      tables = inNs(pair.a, 'nft', ['list', 'tables']);
+      if (!tables.includes('telepresence_dns')) break;
+      await new Promise((r) => setTimeout(r, 100));
     }
+    expect(tables).not.toContain('telepresence_dns');
+    expect(inNs(pair.a, 'dig', ['+short', '+time=2', 'foo.example.test']).trim()).toBe('198.18.250.99');
+    const q = cli('quit');
+    expect(q.code).toBe(0);
+    expect(snapshot()).toEqual(before);
+    expect(cli('quit').stdout.trim()).toBe('Not connected');
+  });
+
+  it('a dead daemon without a watchdog is cleaned by the next quit', async () => {
+    const before = snapshot();
+    expect(connect().code).toBe(0);
+    const state = JSON.parse(fs.readFileSync(path.join(runDir, 'state.json'), 'utf8')) as { pid: number };
+    // Kill the daemon's watchdog first (its pid is in the run dir), then the daemon.
+    process.kill(Number(fs.readFileSync(path.join(runDir, 'watchdog.pid'), 'utf8')), 'SIGKILL');
+    process.kill(state.pid, 'SIGKILL');
+    await new Promise((r) => setTimeout(r, 500));
+    expect(inNs(pair.a, 'nft', ['list', 'tables'])).toContain('telepresence_dns');
     const q = cli('quit');
     expect(q.code).toBe(0);
     expect(q.stdout).toContain('nft table ip telepresence_dns');
     expect(snapshot()).toEqual(before);
-    expect(cli('quit').stdout.trim()).toBe('Not connected');
   });
 });

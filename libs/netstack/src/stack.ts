@@ -16,7 +16,16 @@ import {
 } from './ip/headers.js';
 import { TxArena } from './ip/tx-arena.js';
 import { newStats, type NetstackStats } from './stats.js';
-import { ACK, RST, SYN, FIN, parseSynOptions, writeSegment, type Segment, type SynOptions } from './tcp/segment.js';
+import {
+  ACK,
+  RST,
+  SYN,
+  FIN,
+  parseSynOptions,
+  writeSegment,
+  type Segment,
+  type SynOptions,
+} from './tcp/segment.js';
 import { TcpConnection, type TcpConfig, type TcpHost } from './tcp/tcp-connection.js';
 import { UdpFlowImpl, type UdpHost } from './udp/udp-flow.js';
 
@@ -61,7 +70,16 @@ export class Netstack implements TcpHost, UdpHost {
   private timer: NodeJS.Timeout | undefined;
   private ticks = 0;
   private closed = false;
-  private readonly seg: Segment = { buf: Buffer.alloc(0), off: 0, seq: 0, ack: 0, flags: 0, window: 0, dataOff: 0, dataLen: 0 };
+  private readonly seg: Segment = {
+    buf: Buffer.alloc(0),
+    off: 0,
+    seq: 0,
+    ack: 0,
+    flags: 0,
+    window: 0,
+    dataOff: 0,
+    dataLen: 0,
+  };
   private readonly syn: SynOptions = { mss: 0, windowScale: -1 };
   private readonly lossIn: number;
   private readonly random: () => number;
@@ -72,7 +90,8 @@ export class Netstack implements TcpHost, UdpHost {
     options: NetstackOptions = {},
   ) {
     const mtu = options.mtu ?? 65520;
-    if (!Number.isInteger(mtu) || mtu < 1280 || mtu > 65535) throw new RangeError(`mtu ${mtu}: use 1280..65535`);
+    if (!Number.isInteger(mtu) || mtu < 1280 || mtu > 65535)
+      throw new RangeError(`mtu ${mtu}: use 1280..65535`);
     this.config = {
       mtu,
       connectTimeoutMs: options.connectTimeoutMs ?? 5000,
@@ -215,8 +234,18 @@ export class Netstack implements TcpHost, UdpHost {
     else stats.dropUnsupported++;
   }
 
-  private l4Checksum(buf: Buffer, family: Family, ip: number, proto: number, l4: number, len: number): number {
-    const pseudo = family === 4 ? pseudoSum4(buf, ip + 12, ip + 16, proto, len) : pseudoSum6(buf, ip + 8, ip + 24, proto, len);
+  private l4Checksum(
+    buf: Buffer,
+    family: Family,
+    ip: number,
+    proto: number,
+    l4: number,
+    len: number,
+  ): number {
+    const pseudo =
+      family === 4
+        ? pseudoSum4(buf, ip + 12, ip + 16, proto, len)
+        : pseudoSum6(buf, ip + 8, ip + 24, proto, len);
     return finish(pseudo + onesSum(buf, l4, len));
   }
 
@@ -248,7 +277,11 @@ export class Netstack implements TcpHost, UdpHost {
     const list = this.tcp.get(key);
     if (list) {
       for (const conn of list) {
-        if (conn.family === family && sameAddress(buf, srcOff, conn.remote) && sameAddress(buf, dstOff, conn.local)) {
+        if (
+          conn.family === family &&
+          sameAddress(buf, srcOff, conn.remote) &&
+          sameAddress(buf, dstOff, conn.local)
+        ) {
           conn.onSegment(seg);
           return;
         }
@@ -259,7 +292,12 @@ export class Netstack implements TcpHost, UdpHost {
       stats.dropNoConnection++;
       return;
     }
-    if ((flags & (SYN | ACK | FIN)) === SYN && dstPort !== 0 && srcPort !== 0 && this.connections.size < this.maxFlows) {
+    if (
+      (flags & (SYN | ACK | FIN)) === SYN &&
+      dstPort !== 0 &&
+      srcPort !== 0 &&
+      this.connections.size < this.maxFlows
+    ) {
       this.newConnection(buf, family, srcOff, dstOff, srcPort, dstPort, key, t, hl);
       return;
     }
@@ -268,7 +306,14 @@ export class Netstack implements TcpHost, UdpHost {
   }
 
   /** RST for a segment that belongs to no connection (RFC 793 "reset generation"). */
-  private resetUnknown(buf: Buffer, family: Family, srcOff: number, dstOff: number, srcPort: number, dstPort: number): void {
+  private resetUnknown(
+    buf: Buffer,
+    family: Family,
+    srcOff: number,
+    dstOff: number,
+    srcPort: number,
+    dstPort: number,
+  ): void {
     const seg = this.seg;
     const alen = family === 4 ? 4 : 16;
     const ep = {
@@ -309,7 +354,19 @@ export class Netstack implements TcpHost, UdpHost {
       dst: formatAddress(local, 0, family),
       dstPort,
     };
-    const conn = new TcpConnection(this, id, family, local, remote, dstPort, srcPort, key, this.seg, this.syn.mss, this.syn.windowScale);
+    const conn = new TcpConnection(
+      this,
+      id,
+      family,
+      local,
+      remote,
+      dstPort,
+      srcPort,
+      key,
+      this.seg,
+      this.syn.mss,
+      this.syn.windowScale,
+    );
     const list = this.tcp.get(key);
     if (list) list.push(conn);
     else this.tcp.set(key, [conn]);
@@ -451,7 +508,15 @@ export class Netstack implements TcpHost, UdpHost {
     const dstOff = ip + (family === 4 ? 16 : 24);
     const alen = family === 4 ? 4 : 16;
     const proto = family === 4 ? PROTO_ICMP : PROTO_ICMP6;
-    writeIpHeader(out, off, family, buf.subarray(dstOff, dstOff + alen), buf.subarray(srcOff, srcOff + alen), proto, icmpLen);
+    writeIpHeader(
+      out,
+      off,
+      family,
+      buf.subarray(dstOff, dstOff + alen),
+      buf.subarray(srcOff, srcOff + alen),
+      proto,
+      icmpLen,
+    );
     const c = off + hl;
     out[c] = family === 4 ? 3 : 1; // destination unreachable
     out[c + 1] = family === 4 ? 3 : 4; // port unreachable
@@ -557,6 +622,7 @@ export class Netstack implements TcpHost, UdpHost {
         continue;
       }
       if (conn.rtoDeadline !== 0 || conn.deadline !== 0) conn.onTimer(now);
+      if (conn.windowLow) conn.onReadDemand();
     }
     if (++this.ticks % 100 === 0) {
       for (const flow of this.udpFlows) {

@@ -20,7 +20,10 @@ export interface TunNamespace {
   exec(cmd: string, args: string[], timeoutMs?: number): Promise<{ stdout: string; stderr: string }>;
 }
 
-export async function createTunNamespace(options: NetstackOptions = {}, handler = loopbackHandler()): Promise<TunNamespace> {
+export async function createTunNamespace(
+  options: NetstackOptions = {},
+  handler = loopbackHandler(),
+): Promise<TunNamespace> {
   const tag = randomBytes(3).toString('hex');
   const ns = `ns-nst-${tag}`;
   await run('ip', ['netns', 'add', ns]);
@@ -32,6 +35,7 @@ export async function createTunNamespace(options: NetstackOptions = {}, handler 
     await linkConfig.moveToNetns({ link: tun.name }, ns);
     const t = { link: tun.name, netns: ns };
     await linkConfig.setMtu(t, options.mtu ?? 65520);
+    await linkConfig.setTxQueueLength(t, 10_000);
     await linkConfig.addAddress(t, '198.19.0.1/32');
     await linkConfig.addAddress(t, '2001:db8:ffff::1/128');
     await linkConfig.setUp(t);
@@ -57,7 +61,12 @@ export async function createTunNamespace(options: NetstackOptions = {}, handler 
 }
 
 /** Like execFile but asynchronous all the way (the stack in this process must keep running). */
-export function execIn(ns: string, cmd: string, args: string[], timeoutMs: number): Promise<{ stdout: string; stderr: string }> {
+export function execIn(
+  ns: string,
+  cmd: string,
+  args: string[],
+  timeoutMs: number,
+): Promise<{ stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
     const child = spawn('ip', ['netns', 'exec', ns, cmd, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
@@ -76,11 +85,13 @@ export function execIn(ns: string, cmd: string, args: string[], timeoutMs: numbe
 /** Connects every flow to the same port on loopback; REJECT_PORT is refused, HANG_PORT never answered. */
 export function loopbackHandler(): FlowHandler {
   return {
-    onTcpConnect(id) {
+    onTcpConnect(id, signal) {
       if (id.dstPort === REJECT_PORT) return Promise.reject(new Error('refused by test handler'));
       if (id.dstPort === HANG_PORT) return new Promise(() => undefined);
       return new Promise((resolve, reject) => {
         const sock = net.connect({ host: '127.0.0.1', port: id.dstPort, allowHalfOpen: true });
+        // The stack gave up (connect timeout): do not leak the dialed socket.
+        signal.addEventListener('abort', () => sock.destroy(), { once: true });
         sock.once('error', reject);
         sock.once('connect', () => {
           sock.removeListener('error', reject);
@@ -119,13 +130,20 @@ export interface Servers {
 
 export async function startServers(): Promise<Servers> {
   const { createHash } = await import('node:crypto');
+  const open = new Set<net.Socket>();
+  const track = (s: net.Socket) => {
+    open.add(s);
+    s.on('close', () => open.delete(s));
+  };
   const echo = net.createServer({ allowHalfOpen: true }, (s) => {
+    track(s);
     s.on('error', () => undefined);
     s.pipe(s);
   });
   const hash = net.createServer({ allowHalfOpen: true }, (s) => {
     const h = createHash('sha256');
     let n = 0;
+    track(s);
     s.on('error', () => undefined);
     s.on('data', (d: Buffer) => {
       h.update(d);
@@ -136,8 +154,8 @@ export async function startServers(): Promise<Servers> {
   const udp = dgram.createSocket('udp4');
   udp.on('message', (m, rinfo) => udp.send(m, rinfo.port, rinfo.address));
   await Promise.all([
-    new Promise<void>((r) => echo.listen(0, '127.0.0.1', r)),
-    new Promise<void>((r) => hash.listen(0, '127.0.0.1', r)),
+    new Promise<void>((r) => echo.listen({ port: 0, host: '127.0.0.1', backlog: 4096 }, r)),
+    new Promise<void>((r) => hash.listen({ port: 0, host: '127.0.0.1', backlog: 4096 }, r)),
     new Promise<void>((r) => udp.bind(0, '127.0.0.1', r)),
   ]);
   const port = (s: net.Server) => (s.address() as net.AddressInfo).port;
@@ -147,6 +165,7 @@ export async function startServers(): Promise<Servers> {
     udpEchoPort: udp.address().port,
     async close() {
       udp.close();
+      for (const s of open) s.destroy();
       await Promise.all([new Promise((r) => echo.close(r)), new Promise((r) => hash.close(r))]);
     },
   };

@@ -9,6 +9,8 @@ const suites: Array<() => Promise<BenchSuite>> = [
   () => import('./manager.js').then((m) => m.default),
   () => import('./tunnel.js').then((m) => m.default),
   () => import('./devcluster.js').then((m) => m.default),
+  () => import('./client.js').then((m) => m.default),
+  () => import('./netstack.js').then((m) => m.default),
 ];
 
 const wanted = new Set(process.argv.slice(2));

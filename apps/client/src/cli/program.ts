@@ -38,6 +38,7 @@ export interface CliDeps {
   readonly run: Run;
   readonly quietLogger: Logger;
   readonly runDaemon: (paths: DaemonPaths) => Promise<void>;
+  readonly runWatchdog: (paths: DaemonPaths) => Promise<void>;
   readonly setExitCode: (code: number) => void;
 }
 
@@ -265,6 +266,13 @@ export function buildProgram(deps: CliDeps): Command {
     .description('Run the root daemon in the foreground (the CLI starts it)')
     .action(async () => {
       await deps.runDaemon(paths);
+    });
+
+  program
+    .command('daemon-watchdog', { hidden: true })
+    .description('Clean up after the daemon if it dies (the daemon starts it)')
+    .action(async () => {
+      await deps.runWatchdog(paths);
     });
 
   return program;

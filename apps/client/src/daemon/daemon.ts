@@ -18,6 +18,8 @@ export interface DaemonOptions {
   readonly run: Run;
   readonly platform: NodeJS.Platform;
   readonly resolvConfPath?: string;
+  /** Starts the watchdog that cleans up if this process dies (main.ts wires the real one). */
+  readonly startWatchdog?: () => void;
 }
 
 export const NOT_CONNECTED: daemon.StatusResponse = {
@@ -114,6 +116,7 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
   let exit!: () => void;
   const exited = new Promise<void>((resolve) => (exit = resolve));
   const server = await serveDaemon(paths, controller, () => exit());
+  options.startWatchdog?.();
   log.info({ socket: paths.socket }, 'daemon serving');
   const onSignal = (signal: string): void => {
     log.info({ signal }, 'signal received; quitting');

@@ -1,6 +1,7 @@
 // Crash safety: removes what a dead daemon left behind. Everything is looked up both in its state file
 // and by our fixed names (the nft table), so even a daemon that died before writing its state is cleaned.
 // Idempotent: running it on a clean machine does nothing.
+import { readFileSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { NFT_TABLE, removeRedirect } from '../dns/nft-redirect.js';
@@ -15,12 +16,18 @@ export interface RecoveryResult {
   readonly removed: readonly string[];
 }
 
+/** True for a running process; a zombie (dead, not yet reaped by its parent) counts as dead. */
 export function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (e) {
     return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return true; // no /proc (not Linux): trust kill(0)
   }
 }
 
@@ -43,10 +50,11 @@ export async function recoverLeftovers(
   paths: DaemonPaths,
   run: Run,
   log: Logger,
-  selfPid = process.pid,
+  options: { selfPid?: number; knownDead?: boolean } = {},
 ): Promise<RecoveryResult> {
   const state = await readState(paths.stateFile);
-  if (state !== undefined && state.pid !== selfPid && processAlive(state.pid)) {
+  const selfPid = options.selfPid ?? process.pid;
+  if (state !== undefined && state.pid !== selfPid && options.knownDead !== true && processAlive(state.pid)) {
     return { alive: true, removed: [] };
   }
   const removed: string[] = [];

@@ -3,6 +3,8 @@
 // DNS. Built step by step with progress; a failure undoes the steps already taken. While connected it
 // follows ClusterInfo changes (routes follow) and survives manager outages: the watch reconnects with
 // backoff, an expired session is re-created, and status shows the outage meanwhile.
+import dns from 'node:dns/promises';
+import net from 'node:net';
 import { startDialResponder, type DialResponder } from '../intercept/dial-responder.js';
 import { InterceptController } from '../intercept/intercepts.js';
 import os from 'node:os';
@@ -93,6 +95,19 @@ export function pushedLayer(ci: ClusterInfo): ConfigLayer {
   return layer;
 }
 
+/** The IPs of a HOST:PORT (or [v6]:PORT) manager address. */
+async function resolveHostOf(address: string): Promise<string[]> {
+  const host = address.replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
+  if (net.isIP(host) !== 0) return [host];
+  try {
+    return (await dns.lookup(host, { all: true })).map((a) => a.address);
+  } catch (e) {
+    throw new TpError('user', `cannot resolve --manager-address host "${host}": ${(e as Error).message}`, {
+      hint: 'pass HOST:PORT with a resolvable host or an IP',
+    });
+  }
+}
+
 function isGrpcError(e: unknown): e is ServiceError {
   return (
     typeof e === 'object' && e !== null && 'code' in e && typeof (e as { code: unknown }).code === 'number'
@@ -111,6 +126,7 @@ export class Session {
   private vif: Vif | undefined;
   private dns: DnsService | undefined;
   private outage = '';
+  private managerIps: string[] = [];
   private routeWarning = '';
   private watch: ClientReadableStream<ClusterInfo> | undefined;
   private remainTimer: NodeJS.Timeout | undefined;
@@ -174,7 +190,8 @@ export class Session {
         : `Connecting to the traffic-manager in namespace ${managerNamespace}`,
     );
     let address = this.request.managerAddress;
-    if (address === '') {
+    if (address !== '') this.managerIps = await resolveHostOf(address);
+    else {
       this.forward = await openManagerForward(this.kube.config, managerNamespace, this.log);
       address = this.forward.address;
     }
@@ -372,7 +389,8 @@ export class Session {
       podSubnets: ci.podSubnets.map((n) => cidrFromIpNet(n)),
       alsoProxy: parse(this.config.routing.alsoProxy),
       neverProxy: parse(this.config.routing.neverProxy),
-      apiServerIps: this.kube.apiServerIps,
+      // The manager itself must never be reached through the TUN either (with --manager-address).
+      apiServerIps: [...this.kube.apiServerIps, ...this.managerIps],
     });
     for (const d of set.droppedNeverProxy)
       this.log.info(`Dropping never-proxy "${formatCidr(d)}" because it is not routed`);

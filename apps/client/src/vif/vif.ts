@@ -46,7 +46,8 @@ export function isRecursiveSource(src: string, routed: readonly Cidr[]): Cidr | 
 }
 
 export class Vif {
-  readonly counters: VifCounters = {
+  /** Totals of ended flows; `counters` adds the open ones. */
+  private readonly ended: VifCounters = {
     flowsOpen: 0,
     flowsTotal: 0,
     bytesOut: 0,
@@ -70,8 +71,11 @@ export class Vif {
     const vif = new Vif(device.name, device, undefined, options);
     try {
       await options.beforeCreate(device.name);
-      const mtu = options.mtu ?? 1500;
+      // libs/netstack pays per packet, not per byte: its README recommends the largest MTU and a long
+      // TUN queue (drops there cost the kernel's sender a slow recovery).
+      const mtu = options.mtu ?? 65520;
       await linkConfig.setMtu({ link: device.name }, mtu);
+      await linkConfig.setTxQueueLength({ link: device.name }, 10_000);
       await linkConfig.setUp({ link: device.name });
       vif.stack = new Netstack(device, vif.flowHandler(), {
         mtu,
@@ -84,6 +88,16 @@ export class Vif {
     }
     options.log.info({ tun: device.name }, 'VIF up');
     return vif;
+  }
+
+  get counters(): VifCounters {
+    let bytesOut = this.ended.bytesOut;
+    let bytesIn = this.ended.bytesIn;
+    for (const s of this.streams) {
+      bytesOut += s.stats.bytesSent;
+      bytesIn += s.stats.bytesReceived;
+    }
+    return { ...this.ended, flowsOpen: this.streams.size, bytesOut, bytesIn };
   }
 
   get routedSubnets(): readonly Cidr[] {
@@ -116,7 +130,7 @@ export class Vif {
   private async connect(id: FlowId, signal: AbortSignal): Promise<TunnelStream> {
     const recursive = isRecursiveSource(id.src, this.routes);
     if (recursive !== undefined) {
-      this.counters.refusedRecursive++;
+      this.ended.refusedRecursive++;
       this.options.log.warn(
         { src: id.src, dst: id.dst, subnet: formatCidr(recursive) },
         `refusing recursive ${id.protocol} dispatch from routed subnet`,
@@ -153,13 +167,11 @@ export class Vif {
   }
 
   private track(stream: TunnelStream): void {
-    this.counters.flowsOpen++;
-    this.counters.flowsTotal++;
+    this.ended.flowsTotal++;
     this.streams.add(stream);
     void stream.done.then(() => {
-      this.counters.flowsOpen--;
-      this.counters.bytesOut += stream.stats.bytesSent;
-      this.counters.bytesIn += stream.stats.bytesReceived;
+      this.ended.bytesOut += stream.stats.bytesSent;
+      this.ended.bytesIn += stream.stats.bytesReceived;
       this.streams.delete(stream);
     });
   }

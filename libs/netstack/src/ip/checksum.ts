@@ -43,10 +43,10 @@ export function onesSum(buf: Uint8Array, off: number, len: number): number {
     le = a + b;
     i = n << 2;
   }
-  // Tail (or unaligned data) byte by byte in little-endian word terms: even offsets are the low byte.
+  // Tail (or unaligned data) byte by byte in little-endian word terms: even offsets (from off) are the low byte.
   for (; i < len; i++) {
     const byte = buf[off + i]!;
-    le += ((abs + i) & 1) === 0 ? byte : byte << 8;
+    le += (i & 1) === 0 ? byte : byte << 8;
   }
   le = fold(le);
   return ((le & 0xff) << 8) | (le >>> 8);
@@ -58,7 +58,13 @@ export function finish(sum: number): number {
 }
 
 /** Sum of the TCP/UDP pseudo header for IPv4 (addresses at srcOff/dstOff, 4 bytes each). */
-export function pseudoSum4(buf: Uint8Array, srcOff: number, dstOff: number, proto: number, len: number): number {
+export function pseudoSum4(
+  buf: Uint8Array,
+  srcOff: number,
+  dstOff: number,
+  proto: number,
+  len: number,
+): number {
   return (
     ((buf[srcOff]! << 8) | buf[srcOff + 1]!) +
     ((buf[srcOff + 2]! << 8) | buf[srcOff + 3]!) +
@@ -70,7 +76,13 @@ export function pseudoSum4(buf: Uint8Array, srcOff: number, dstOff: number, prot
 }
 
 /** Sum of the IPv6 pseudo header (addresses at srcOff/dstOff, 16 bytes each). */
-export function pseudoSum6(buf: Uint8Array, srcOff: number, dstOff: number, proto: number, len: number): number {
+export function pseudoSum6(
+  buf: Uint8Array,
+  srcOff: number,
+  dstOff: number,
+  proto: number,
+  len: number,
+): number {
   let s = proto + (len >>> 16) + (len & 0xffff);
   for (let i = 0; i < 16; i += 2) {
     s += (buf[srcOff + i]! << 8) | buf[srcOff + i + 1]!;

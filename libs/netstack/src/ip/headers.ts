@@ -58,7 +58,7 @@ export function formatAddress(buf: Uint8Array, off: number, family: Family): str
   // Compress the longest run of zero groups (RFC 5952).
   let best = -1;
   let bestLen = 0;
-  for (let i = 0; i < 8; ) {
+  for (let i = 0; i < 8;) {
     if (groups[i] !== '0') {
       i++;
       continue;

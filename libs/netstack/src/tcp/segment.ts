@@ -103,7 +103,9 @@ export function writeSegment(
   }
   if (dataLen > 0 && data) data.copyOut(dataOffset, dataLen, buf, t + 20 + optLen);
   const pseudo =
-    ep.family === 4 ? pseudoSum4(buf, off + 12, off + 16, PROTO_TCP, tcpLen) : pseudoSum6(buf, off + 8, off + 24, PROTO_TCP, tcpLen);
+    ep.family === 4
+      ? pseudoSum4(buf, off + 12, off + 16, PROTO_TCP, tcpLen)
+      : pseudoSum6(buf, off + 8, off + 24, PROTO_TCP, tcpLen);
   buf.writeUInt16BE(finish(pseudo + onesSum(buf, t, tcpLen)), t + 16);
   arena.commit(off, ipLen + tcpLen);
 }

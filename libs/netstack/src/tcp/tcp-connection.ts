@@ -5,7 +5,17 @@ import type { FlowId, TcpFlow } from '../flow-handler.js';
 import type { TxArena } from '../ip/tx-arena.js';
 import type { NetstackStats } from '../stats.js';
 import { ByteQueue } from './byte-queue.js';
-import { ACK, FIN, PSH, RST, SYN, seqDiff, writeSegment, type Segment, type TcpEndpoints } from './segment.js';
+import {
+  ACK,
+  FIN,
+  PSH,
+  RST,
+  SYN,
+  seqDiff,
+  writeSegment,
+  type Segment,
+  type TcpEndpoints,
+} from './segment.js';
 
 export type TcpState =
   | 'connecting' // SYN received, waiting for the flow handler
@@ -42,7 +52,7 @@ export interface TcpHost {
 }
 
 const WSCALE = 7;
-const MAX_OOO_SEGMENTS = 256;
+const MAX_WINDOW_SEGMENTS = 256;
 
 export class TcpConnection implements TcpEndpoints {
   state: TcpState = 'connecting';
@@ -55,6 +65,8 @@ export class TcpConnection implements TcpEndpoints {
   readonly id: FlowId;
   flow: TcpFlowImpl | undefined;
   dirty = false;
+  /** The last advertised window was small: the timer re-checks whether the reader made room. */
+  windowLow = false;
 
   // Receive side.
   private readonly irs: number;
@@ -65,6 +77,8 @@ export class TcpConnection implements TcpEndpoints {
   private ooo: Array<{ seq: number; data: Buffer; fin: boolean }> = [];
   private oooBytes = 0;
   private finReceived = false;
+  private rx: Buffer[] = [];
+  private rxBytes = 0;
 
   // Send side.
   private readonly iss: number;
@@ -196,7 +210,7 @@ export class TcpConnection implements TcpEndpoints {
     }
     if (!(flags & ACK)) return;
     if (this.state === 'syn-received') {
-      if (seg.ack !== ((this.iss + 1) >>> 0)) {
+      if (seg.ack !== (this.iss + 1) >>> 0) {
         this.send(RST, seg.ack, 0);
         return;
       }
@@ -210,6 +224,7 @@ export class TcpConnection implements TcpEndpoints {
     this.onAck(seg);
     if (this.state === 'closed') return;
     if (seg.dataLen > 0 || flags & FIN) this.onData(seg);
+    else if (seqDiff(seg.seq, this.rcvNxt) < 0) this.sendAck(); // keep-alive or zero-window probe
   }
 
   private onReset(seg: Segment): void {
@@ -241,6 +256,11 @@ export class TcpConnection implements TcpEndpoints {
         this.sampleRtt(this.host.now() - this.rttStart);
         this.rttSeq = -1;
       }
+      if (this.retries > 0 && this.srtt > 0) {
+        // Progress after timeouts: drop the exponential backoff (as Linux does) instead of waiting for a sample.
+        const cfg = this.host.config;
+        this.rto = Math.min(cfg.maxRtoMs, Math.max(cfg.minRtoMs, this.srtt + 4 * this.rttvar));
+      }
       this.retries = 0;
       if (this.inRecovery) {
         if (seqDiff(ack, this.recover) >= 0) {
@@ -262,7 +282,9 @@ export class TcpConnection implements TcpEndpoints {
       return;
     }
     if (acked === 0) {
-      if (seg.dataLen === 0 && !(seg.flags & FIN) && newWnd === this.sndWnd && this.inFlight() > 0) {
+      if (seg.dataLen === 0 && !(seg.flags & FIN) && this.inFlight() > 0) {
+        // Duplicate ACK (the window may move while the receiver queues out-of-order data).
+        this.sndWnd = newWnd;
         this.dupAcks++;
         if (this.dupAcks === 3 && !this.inRecovery) {
           this.host.stats.tcpFastRetransmits++;
@@ -316,12 +338,16 @@ export class TcpConnection implements TcpEndpoints {
       dataLen -= skip;
       seq = this.rcvNxt;
     }
-    const window = this.rcvRightEdge - this.rcvNxt; // what we promised
+    const window = seqDiff(this.rcvRightEdge, this.rcvNxt); // what we promised
     if (seqDiff(seq, this.rcvNxt) > 0) {
       // Out of order: keep it (bounded) and send a duplicate ACK so the sender fast-retransmits.
       this.host.stats.tcpOutOfOrder++;
       const off = seqDiff(seq, this.rcvNxt);
-      if (off + dataLen <= Math.max(window, this.host.config.receiveBuffer) && this.ooo.length < MAX_OOO_SEGMENTS) {
+      const cfg = this.host.config;
+      if (
+        off + dataLen <= Math.max(window, cfg.receiveBuffer) &&
+        this.oooBytes + dataLen <= cfg.receiveBuffer
+      ) {
         this.insertOoo(seq, seg.buf.subarray(dataOff, dataOff + dataLen), fin);
       }
       this.sendAck();
@@ -330,11 +356,11 @@ export class TcpConnection implements TcpEndpoints {
     const flow = this.flow!;
     if (dataLen > 0) {
       // Bound what the peer can make us hold even if it ignores our window.
-      if (flow.readableLength > 2 * this.host.config.receiveBuffer) {
+      if (flow.readableLength + this.rxBytes > 2 * this.host.config.receiveBuffer) {
         this.sendAck();
         return;
       }
-      flow.push(seg.buf.subarray(dataOff, dataOff + dataLen));
+      this.deliver(seg.buf.subarray(dataOff, dataOff + dataLen));
       this.rcvNxt = (this.rcvNxt + dataLen) >>> 0;
     }
     if (this.ooo.length > 0) fin = this.drainOoo() || fin;
@@ -353,16 +379,15 @@ export class TcpConnection implements TcpEndpoints {
 
   /** Delivers queued segments that are now in order; returns true when a FIN became in order. */
   private drainOoo(): boolean {
-    const flow = this.flow!;
-    while (this.ooo.length > 0) {
-      const s = this.ooo[0]!;
+    let i = 0;
+    for (; i < this.ooo.length; i++) {
+      const s = this.ooo[i]!;
       const d = seqDiff(s.seq, this.rcvNxt);
       if (d > 0) break;
-      this.ooo.shift();
       this.oooBytes -= s.data.length;
       const skip = -d;
       if (skip < s.data.length) {
-        flow.push(skip > 0 ? s.data.subarray(skip) : s.data);
+        this.deliver(skip > 0 ? s.data.subarray(skip) : s.data);
         this.rcvNxt = (this.rcvNxt + s.data.length - skip) >>> 0;
       }
       if (s.fin && skip <= s.data.length) {
@@ -371,12 +396,32 @@ export class TcpConnection implements TcpEndpoints {
         return true;
       }
     }
+    if (i > 0) this.ooo.splice(0, i);
     return false;
+  }
+
+  /**
+   * In-order payload waits until the end of the input batch and is pushed as one chunk: the flow's
+   * consumer (usually a socket) then makes one write per batch instead of one per packet.
+   */
+  private deliver(data: Buffer): void {
+    this.rx.push(data);
+    this.rxBytes += data.length;
+    if (this.rx.length === 1) this.markDirty();
+  }
+
+  private flushRx(): void {
+    if (this.rx.length === 0) return;
+    const chunk = this.rx.length === 1 ? this.rx[0]! : Buffer.concat(this.rx, this.rxBytes);
+    this.rx = [];
+    this.rxBytes = 0;
+    this.flow!.push(chunk);
   }
 
   private onFin(): void {
     this.finReceived = true;
     this.rcvNxt = (this.rcvNxt + 1) >>> 0;
+    this.flushRx();
     this.flow!.push(null);
     if (this.state === 'established') this.state = 'close-wait';
     else if (this.state === 'fin-wait-1') this.state = this.finAcked ? 'time-wait' : 'closing';
@@ -399,8 +444,13 @@ export class TcpConnection implements TcpEndpoints {
 
   private advertisedWindow(): number {
     const flow = this.flow;
-    const buffered = (flow ? flow.readableLength : 0) + this.oooBytes;
-    let wnd = Math.max(0, this.host.config.receiveBuffer - buffered);
+    const buffered = (flow ? flow.readableLength : 0) + this.rxBytes + this.oooBytes;
+    // At most MAX_WINDOW_SEGMENTS full segments in flight: the TUN's queue holds only so many packets
+    // (txqueuelen, 500 by default) and packets it drops cost the sender a recovery round.
+    let wnd = Math.min(
+      Math.max(0, this.host.config.receiveBuffer - buffered),
+      MAX_WINDOW_SEGMENTS * this.mss,
+    );
     // Never shrink the right edge we already promised.
     const promised = seqDiff(this.rcvRightEdge, this.rcvNxt);
     if (wnd < promised) wnd = promised;
@@ -410,6 +460,7 @@ export class TcpConnection implements TcpEndpoints {
   private windowField(): number {
     const wnd = this.advertisedWindow();
     this.rcvRightEdge = (this.rcvNxt + wnd) >>> 0;
+    this.windowLow = wnd < this.windowUpdateThreshold();
     return Math.min(65535, wnd >>> this.rcvScale);
   }
 
@@ -435,6 +486,7 @@ export class TcpConnection implements TcpEndpoints {
   flushOutput(): void {
     this.dirty = false;
     if (this.state === 'closed' || this.state === 'connecting' || this.state === 'syn-received') return;
+    this.flushRx();
     if (this.state === 'established' || this.state === 'close-wait' || this.finSent) this.trySend();
     if (this.ackPending) this.sendAck();
   }
@@ -461,7 +513,17 @@ export class TcpConnection implements TcpEndpoints {
       // Avoid silly small segments while data is in flight (Nagle-style; the peer's ACK will open room).
       if (len < this.mss && len < unsent && inflight > 0) return;
       const push = len === unsent ? PSH : 0;
-      writeSegment(arena, this, this.sndNxt, this.rcvNxt, ACK | push, this.windowField(), this.queue, offset, len);
+      writeSegment(
+        arena,
+        this,
+        this.sndNxt,
+        this.rcvNxt,
+        ACK | push,
+        this.windowField(),
+        this.queue,
+        offset,
+        len,
+      );
       this.ackPending = false;
       if (this.rttSeq < 0 && this.sndNxt === this.sndMax) {
         this.rttSeq = (this.sndNxt + len) >>> 0;
@@ -490,9 +552,29 @@ export class TcpConnection implements TcpEndpoints {
     const len = Math.min(this.mss, this.queue.length);
     this.host.stats.tcpRetransmits++;
     if (len > 0) {
-      writeSegment(this.host.arena, this, this.sndUna, this.rcvNxt, ACK, this.windowField(), this.queue, 0, len);
+      writeSegment(
+        this.host.arena,
+        this,
+        this.sndUna,
+        this.rcvNxt,
+        ACK,
+        this.windowField(),
+        this.queue,
+        0,
+        len,
+      );
     } else if (this.finSent) {
-      writeSegment(this.host.arena, this, this.sndUna, this.rcvNxt, FIN | ACK, this.windowField(), null, 0, 0);
+      writeSegment(
+        this.host.arena,
+        this,
+        this.sndUna,
+        this.rcvNxt,
+        FIN | ACK,
+        this.windowField(),
+        null,
+        0,
+        0,
+      );
     }
     this.ackPending = false;
     this.armRto();
@@ -544,7 +626,17 @@ export class TcpConnection implements TcpEndpoints {
     this.cwnd = this.mss;
     if (this.inFlight() === 0 && this.queue.length > 0) {
       // Zero-window probe: one byte beyond the window makes the peer report its window.
-      writeSegment(this.host.arena, this, this.sndNxt, this.rcvNxt, ACK, this.windowField(), this.queue, 0, 1);
+      writeSegment(
+        this.host.arena,
+        this,
+        this.sndNxt,
+        this.rcvNxt,
+        ACK,
+        this.windowField(),
+        this.queue,
+        0,
+        1,
+      );
       this.sndNxt = (this.sndNxt + 1) >>> 0;
       if (seqDiff(this.sndNxt, this.sndMax) > 0) this.sndMax = this.sndNxt;
       this.armRto();
@@ -597,12 +689,22 @@ export class TcpConnection implements TcpEndpoints {
     cb?.();
   }
 
-  /** The reader consumed data: reopen the window if it had closed noticeably. */
+  private windowUpdateThreshold(): number {
+    return Math.min(this.host.config.receiveBuffer / 4, 8 * this.mss);
+  }
+
+  /**
+   * The reader consumed data: reopen the window if it had closed noticeably. Node calls _read only once
+   * per push, so the stack's timer also calls this while the window is low (windowLow).
+   */
   onReadDemand(): void {
     if (this.state === 'closed' || this.finReceived) return;
     const promised = seqDiff(this.rcvRightEdge, this.rcvNxt);
-    const possible = this.host.config.receiveBuffer - (this.flow?.readableLength ?? 0) - this.oooBytes;
-    if (possible - promised >= Math.min(this.host.config.receiveBuffer / 4, 8 * this.mss)) this.scheduleAck();
+    const possible = Math.min(
+      this.host.config.receiveBuffer - (this.flow?.readableLength ?? 0) - this.rxBytes - this.oooBytes,
+      MAX_WINDOW_SEGMENTS * this.mss,
+    );
+    if (possible - promised >= this.windowUpdateThreshold()) this.scheduleAck();
   }
 
   /** The flow was destroyed by its owner. */
@@ -630,6 +732,8 @@ export class TcpConnection implements TcpEndpoints {
     this.rtoDeadline = 0;
     this.deadline = 0;
     this.queue.clear();
+    this.rx = [];
+    this.rxBytes = 0;
     this.ooo = [];
     this.oooBytes = 0;
     const cb = this.pendingWriteCb;
@@ -647,7 +751,11 @@ export class TcpFlowImpl extends Duplex {
     private readonly conn: TcpConnection,
     config: TcpConfig,
   ) {
-    super({ allowHalfOpen: true, readableHighWaterMark: config.receiveBuffer, writableHighWaterMark: 64 << 10 });
+    super({
+      allowHalfOpen: true,
+      readableHighWaterMark: config.receiveBuffer,
+      writableHighWaterMark: 64 << 10,
+    });
     this.id = conn.id;
   }
 

@@ -28,6 +28,14 @@ export async function setMtu(t: LinkTarget, mtu: number): Promise<void> {
   await ip(t, ['link', 'set', 'dev', t.link, 'mtu', String(mtu)]);
 }
 
+/**
+ * Packets the kernel queues for the TUN before dropping. The default (500) overflows while the stack is
+ * busy in JS; drops cost a retransmission round, so a deeper queue is cheaper.
+ */
+export async function setTxQueueLength(t: LinkTarget, packets: number): Promise<void> {
+  await ip(t, ['link', 'set', 'dev', t.link, 'txqueuelen', String(packets)]);
+}
+
 export async function setUp(t: LinkTarget): Promise<void> {
   await ip(t, ['link', 'set', 'dev', t.link, 'up']);
 }

@@ -92,7 +92,10 @@ function explainOpenError(err: unknown, name: string): Error {
         code,
       );
     case 'EBUSY':
-      return new TunOpenError(`cannot create TUN device '${name}': the name is in use by another device`, code);
+      return new TunOpenError(
+        `cannot create TUN device '${name}': the name is in use by another device`,
+        code,
+      );
     default:
       return new TunOpenError(`cannot create TUN device '${name}': ${base}`, code);
   }

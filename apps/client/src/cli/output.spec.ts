@@ -1,0 +1,115 @@
+import type { daemon } from '@telepresence/rpc';
+import { TpError } from '../util/errors.js';
+import type {
+  statusJson} from './output.js';
+import {
+  errorFromDaemon,
+  formatConnected,
+  formatError,
+  formatStatus,
+  parseOutputFormat
+} from './output.js';
+
+const connected: daemon.StatusResponse = {
+  connected: true,
+  sessionId: 'session-1',
+  managerVersion: '0.1.0',
+  namespace: 'default',
+  managerNamespace: 'ambassador',
+  routedSubnets: ['198.18.1.0/24', '198.19.0.0/20'],
+  neverProxiedSubnets: ['198.18.1.5/32'],
+  dns: {
+    mode: 'overriding',
+    localAddress: '127.0.0.1:40053',
+    upstream: '198.19.255.1',
+    includeSuffixes: [],
+    excludeSuffixes: ['.com'],
+    mappedNamespaces: [],
+    clusterDomain: 'cluster.local',
+    recursion: { dns: 'not-detected' },
+    probeReason: '',
+  },
+  counters: { flowsOpen: 1, flowsTotal: 5, bytesOut: 100, bytesIn: 2000, dnsQueries: 7, dnsCacheHits: 3 },
+  outage: '',
+  logFile: '/run/telepresence/daemon.log',
+  tunName: 'tel0',
+};
+
+describe('CLI output', () => {
+  it('prints a human status with every section', () => {
+    expect(formatStatus(connected, 'human')).toBe(`Connected
+  Session:           session-1
+  Namespace:         default
+  Traffic-manager:   0.1.0 in namespace ambassador
+  Network interface: tel0
+  Routed subnets:    198.18.1.0/24, 198.19.0.0/20
+  Never proxied:     198.18.1.5/32
+  DNS:               overriding resolver on 127.0.0.1:40053, other names to 198.19.255.1
+  Cluster domain:    cluster.local
+  Recursion check:   not-detected
+  Flows:             1 open, 5 total, 100 bytes out, 2000 bytes in
+  DNS queries:       7 (3 from cache)
+  Daemon log:        /run/telepresence/daemon.log`);
+  });
+
+  it('shows an outage on the first line', () => {
+    expect(
+      formatStatus({ ...connected, outage: 'traffic-manager unreachable: EOF' }, 'human').split('\n')[0],
+    ).toBe('Connected, with an outage: traffic-manager unreachable: EOF');
+  });
+
+  it('prints JSON for scripts', () => {
+    const json = JSON.parse(formatStatus(connected, 'json')) as ReturnType<typeof statusJson>;
+    expect(json.connected).toBe(true);
+    expect(json.routedSubnets).toEqual(['198.18.1.0/24', '198.19.0.0/20']);
+    expect(json.dns?.recursionCheck).toBe('not-detected');
+    expect(json.logFile).toBe('/run/telepresence/daemon.log');
+  });
+
+  it('prints "Not connected" and the log when there is one', () => {
+    expect(formatStatus({ ...connected, connected: false, logFile: '' }, 'human')).toBe('Not connected');
+    expect(JSON.parse(formatStatus({ ...connected, connected: false, logFile: '' }, 'json'))).toEqual({
+      connected: false,
+      logFile: '',
+    });
+  });
+
+  it('summarises a connect', () => {
+    expect(formatConnected(connected, 'human')).toContain(
+      'Connected to namespace default (session session-1)',
+    );
+  });
+
+  it.each([
+    [
+      new TpError('config', 'subnet 198.18.0.0/16 overlaps with existing route "x"', {
+        hint: 'use --allow-conflicting-subnets',
+      }),
+      'telepresence connect: subnet 198.18.0.0/16 overlaps with existing route "x"; use --allow-conflicting-subnets',
+    ],
+    [new TpError('internal', 'boom'), 'telepresence connect: boom (details in /log)'],
+    [new TpError('user', 'no hint'), 'telepresence connect: no hint'],
+  ])('formats errors as one line: %s', (err, want) => {
+    expect(formatError('connect', err, '/log', 'human')).toBe(want);
+  });
+
+  it('formats errors as JSON', () => {
+    expect(
+      JSON.parse(formatError('connect', new TpError('cluster', 'm', { hint: 'h' }), '/log', 'json')),
+    ).toEqual({
+      error: { category: 'cluster', message: 'm', hint: 'h' },
+    });
+  });
+
+  it('carries errors from the daemon with their category and hint', () => {
+    const err = errorFromDaemon('config\tbad thing\tdo this');
+    expect([err.category, err.message, err.hint]).toEqual(['config', 'bad thing', 'do this']);
+    expect(errorFromDaemon('plain').category).toBe('internal');
+  });
+
+  it('parses --output', () => {
+    expect(parseOutputFormat(undefined)).toBe('human');
+    expect(parseOutputFormat('json')).toBe('json');
+    expect(() => parseOutputFormat('yaml')).toThrow('unknown output format "yaml"');
+  });
+});

@@ -1,0 +1,174 @@
+// Bulk TCP through the whole client path (iperf3 in the workstation -> VIF -> netstack -> tunnel ->
+// port-forward -> traffic-manager -> pod) next to direct routing, a socat relay and sshuttle, measured in
+// one run on a devcluster of our own (root only). Everything runs in that cluster's namespaces.
+// `npm run bench -- client`.
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+import { applyManifests, startDevCluster, type DevCluster } from '@telepresence/devcluster';
+import { parseAllDocuments, stringify } from 'yaml';
+import type { BenchSuite } from './report.js';
+import { fmt, printTable } from './report.js';
+
+const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
+const SECONDS = 5;
+
+const iperfDeployment = `apiVersion: apps/v1
+kind: Deployment
+metadata: {name: iperf, namespace: default}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: iperf}}
+  template:
+    metadata: {labels: {app: iperf}}
+    spec:
+      containers:
+        - name: iperf
+          image: iperf3
+          ports: [{name: iperf, containerPort: 5201}]
+`;
+
+function inNs(
+  ns: string,
+  argv: string[],
+  env: NodeJS.ProcessEnv = process.env,
+): { code: number; out: string; err: string } {
+  const r = spawnSync('ip', ['netns', 'exec', ns, ...argv], { encoding: 'utf8', env, timeout: 120_000 });
+  return { code: r.status ?? -1, out: r.stdout, err: r.stderr };
+}
+
+/** iperf3 client for SECONDS; Gbit/s received, or NaN with the reason logged. */
+function iperf(ns: string, host: string, port = 5201): number {
+  const r = inNs(ns, ['iperf3', '-c', host, '-p', String(port), '-t', String(SECONDS), '-J']);
+  try {
+    const json = JSON.parse(r.out) as {
+      end?: { sum_received?: { bits_per_second: number } };
+      error?: string;
+    };
+    if (json.error) throw new Error(json.error);
+    return (json.end?.sum_received?.bits_per_second ?? Number.NaN) / 1e9;
+  } catch (e) {
+    console.log(`  iperf3 to ${host}:${port} failed: ${(e as Error).message} ${r.err.trim()}`);
+    return Number.NaN;
+  }
+}
+
+function which(cmd: string): boolean {
+  return spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
+}
+
+async function run(): Promise<void> {
+  if (process.getuid?.() !== 0) {
+    console.log('\n## Client path (iperf3)\n\nskipped: needs root (network namespaces, TUN, nft)');
+    return;
+  }
+  const work = mkdtempSync(path.join(tmpdir(), 'cl-bench-'));
+  const images = path.join(work, 'images.json');
+  writeFileSync(images, JSON.stringify({ iperf3: { command: ['iperf3', '-s', '-p', '5201'] } }));
+  let cluster: DevCluster | undefined;
+  let socat: ChildProcess | undefined;
+  const env = { ...process.env, TELEPRESENCE_RUN_DIR: path.join(work, 'run') };
+  const client = path.join(repo, 'apps/client/dist/main.js');
+  try {
+    cluster = await startDevCluster({
+      name: `bn${Math.random().toString(36).slice(2, 6)}`,
+      nodes: 1,
+      images: [path.join(repo, 'tools/demo/images.json'), images],
+    });
+    const ws = cluster.workstationNetns;
+    const kc = new KubeConfig();
+    kc.loadFromFile(cluster.hostKubeconfig);
+    const core = kc.makeApiClient(CoreV1Api);
+    await core.createNamespace({ body: { metadata: { name: 'ambassador' } } });
+    const rendered = execFileSync(
+      path.join(repo, 'tools/bin/helm'),
+      ['template', 'traffic-manager', path.join(repo, 'charts/telepresence'), '--namespace', 'ambassador'],
+      { encoding: 'utf8' },
+    );
+    const manifests = parseAllDocuments(rendered)
+      .map((d) => d.toJS() as { apiVersion: string } | null)
+      .filter(
+        (d): d is { apiVersion: string } =>
+          d !== null && !d.apiVersion.startsWith('rbac.authorization.k8s.io'),
+      )
+      .map((d) => stringify(d))
+      .join('---\n');
+    await applyManifests(cluster.hostKubeconfig, manifests, () => undefined);
+    await applyManifests(cluster.hostKubeconfig, iperfDeployment, () => undefined);
+    let podIp = '';
+    for (let i = 0; i < 120 && podIp === ''; i++) {
+      const pods = await core.listNamespacedPod({ namespace: 'default', labelSelector: 'app=iperf' });
+      const ready = pods.items.find((p) =>
+        (p.status?.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True'),
+      );
+      podIp = ready?.status?.podIP ?? '';
+      if (podIp === '') await new Promise((r) => setTimeout(r, 250));
+    }
+    if (podIp === '') throw new Error('the iperf3 pod did not become ready');
+    await new Promise((r) => setTimeout(r, 500)); // iperf3 -s listening
+
+    const rows: string[][] = [];
+    const results: Record<string, number> = {};
+
+    // Direct routing: devcluster's router drops forwarding to and from the workstation on purpose (only the
+    // product's VIF may reach pods), so the direct row runs iperf3 from the router namespace, which routes
+    // to the pod over the node bridge: the kernel path with no user-space hop.
+    results['direct routing (router ns -> pod)'] = iperf(cluster.routerNetns, podIp);
+
+    // A socat relay in the router namespace (one user-space copy, like our manager's dial).
+    socat = spawn(
+      'ip',
+      [
+        'netns',
+        'exec',
+        cluster.routerNetns,
+        'socat',
+        'TCP-LISTEN:15201,bind=198.19.255.1,reuseaddr,fork',
+        `TCP:${podIp}:5201`,
+      ],
+      { stdio: 'ignore' },
+    );
+    await new Promise((r) => setTimeout(r, 500));
+    results['socat relay'] = iperf(ws, '198.19.255.1', 15201);
+    socat.kill();
+    socat = undefined;
+
+    // sshuttle (a real peer) needs sshd and sshuttle, which are not installed here: reported as n/a.
+    results['sshuttle'] = Number.NaN;
+
+    // The product: connect, iperf3 to the pod IP through the VIF, quit.
+    const c = inNs(ws, ['node', client, 'connect', '--kubeconfig', cluster.kubeconfig], env);
+    if (c.code !== 0) throw new Error(`connect failed: ${c.out}${c.err}`);
+    results['telepresence (VIF -> tunnel -> manager)'] = iperf(ws, podIp);
+    inNs(ws, ['node', client, 'quit'], env);
+
+    const direct = results['direct routing (router ns -> pod)'] ?? Number.NaN;
+    for (const [name, gbps] of Object.entries(results)) {
+      rows.push([
+        name,
+        Number.isNaN(gbps) ? 'n/a' : fmt(gbps, 3),
+        Number.isNaN(gbps) ? '' : fmt(gbps / direct, 3),
+      ]);
+    }
+    printTable(
+      `Client path: bulk TCP, iperf3 -t ${SECONDS}, one stream (devcluster, ${new Date().toISOString()})`,
+      ['path', 'Gbit/s', 'vs direct'],
+      rows,
+    );
+    if (!which('sshuttle'))
+      console.log('\nsshuttle: not installed here (apt-get install sshuttle openssh-server to compare)');
+  } finally {
+    socat?.kill();
+    if (cluster) {
+      inNs(cluster.workstationNetns, ['node', client, 'quit'], env);
+      await cluster.down();
+    }
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+const suite: BenchSuite = { name: 'client', run };
+export default suite;

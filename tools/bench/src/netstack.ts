@@ -1,0 +1,215 @@
+// Netstack benchmark: iperf3 through TUN + user-space stack to a loopback iperf3 server, compared with
+// direct loopback TCP and with kernel TCP over a veth pair between two namespaces, at MTU 1500 and at the
+// stack's default MTU; plus TCP connection setup rate. Needs root, iperf3 and iproute2.
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import net from 'node:net';
+import { promisify } from 'node:util';
+import { Netstack, TunDevice, linkConfig, type FlowHandler } from '@telepresence/netstack';
+import { fmt, median, printTable, type BenchSuite } from './report.js';
+
+const run = promisify(execFile);
+const SECONDS = 2;
+const RUNS = 3;
+const DEFAULT_MTU = 65520;
+
+function spawnAsync(cmd: string, args: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    child.on('close', (code) =>
+      code === 0 ? resolve(out) : reject(new Error(`${cmd} ${args.join(' ')}: ${err || out}`)),
+    );
+  });
+}
+
+/** Gbit/s from one iperf3 client run (receiver side). */
+async function iperf(prefix: string[], host: string, port: number, flows: number): Promise<number> {
+  const out = await spawnAsync(prefix[0] ?? 'iperf3', [
+    ...prefix.slice(1),
+    ...(prefix.length > 0 ? ['iperf3'] : []),
+    '-c',
+    host,
+    '-p',
+    String(port),
+    '-t',
+    String(SECONDS),
+    '-P',
+    String(flows),
+    '-J',
+  ]);
+  const json = JSON.parse(out) as { end: { sum_received: { bits_per_second: number } } };
+  return json.end.sum_received.bits_per_second / 1e9;
+}
+
+async function medianOf(f: () => Promise<number>): Promise<number> {
+  const values: number[] = [];
+  for (let i = 0; i < RUNS; i++) values.push(await f());
+  return median(values);
+}
+
+function startIperfServer(prefix: string[], bind: string, port: number): ChildProcess {
+  const args = [...prefix, 'iperf3', '-s', '-B', bind, '-p', String(port)];
+  const child = spawn(args[0]!, args.slice(1), { stdio: 'ignore' });
+  return child;
+}
+
+const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+const loopbackHandler: FlowHandler = {
+  onTcpConnect: (id) =>
+    new Promise((resolve, reject) => {
+      const sock = net.connect({ host: '127.0.0.1', port: id.dstPort, allowHalfOpen: true });
+      sock.once('error', reject);
+      sock.once('connect', () => {
+        sock.removeListener('error', reject);
+        resolve((flow) => {
+          flow.pipe(sock);
+          sock.pipe(flow);
+          sock.on('error', () => flow.destroy());
+          flow.on('error', () => sock.destroy());
+        });
+      });
+    }),
+};
+
+async function withTunNamespace<T>(mtu: number, f: (ns: string) => Promise<T>): Promise<T> {
+  const tag = randomBytes(3).toString('hex');
+  const ns = `ns-nsb-${tag}`;
+  await run('ip', ['netns', 'add', ns]);
+  const tun = TunDevice.open({ name: `nsb${tag}` });
+  const stack = new Netstack(tun, loopbackHandler, { mtu });
+  try {
+    await run('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
+    await linkConfig.moveToNetns({ link: tun.name }, ns);
+    const t = { link: tun.name, netns: ns };
+    await linkConfig.setMtu(t, mtu);
+    await linkConfig.setTxQueueLength(t, 10_000);
+    await linkConfig.addAddress(t, '198.19.0.1/32');
+    await linkConfig.setUp(t);
+    await linkConfig.addRoute(t, '198.18.0.0/16');
+    stack.start();
+    return await f(ns);
+  } finally {
+    stack.close();
+    await run('ip', ['netns', 'del', ns]).catch(() => undefined);
+  }
+}
+
+async function withVethPair<T>(mtu: number, f: (client: string, server: string) => Promise<T>): Promise<T> {
+  const tag = randomBytes(3).toString('hex');
+  const a = `ns-nsva-${tag}`;
+  const b = `ns-nsvb-${tag}`;
+  await run('ip', ['netns', 'add', a]);
+  await run('ip', ['netns', 'add', b]);
+  try {
+    await run('ip', [
+      '-n',
+      a,
+      'link',
+      'add',
+      'va',
+      'mtu',
+      String(mtu),
+      'type',
+      'veth',
+      'peer',
+      'name',
+      'vb',
+      'netns',
+      b,
+      'mtu',
+      String(mtu),
+    ]);
+    await run('ip', ['-n', a, 'addr', 'add', '198.18.100.1/24', 'dev', 'va']);
+    await run('ip', ['-n', b, 'addr', 'add', '198.18.100.2/24', 'dev', 'vb']);
+    await run('ip', ['-n', a, 'link', 'set', 'va', 'up']);
+    await run('ip', ['-n', b, 'link', 'set', 'vb', 'up']);
+    return await f(a, b);
+  } finally {
+    await run('ip', ['netns', 'del', a]).catch(() => undefined);
+    await run('ip', ['netns', 'del', b]).catch(() => undefined);
+  }
+}
+
+/** Connections per second: COUNT sequential connect + close from a namespace (or the host). */
+async function connectRate(prefix: string[], host: string, port: number, count: number): Promise<number> {
+  const script = `const net=require('net');let n=0;const t0=Date.now();const one=()=>{if(n++===${count}){console.log(${count}*1000/(Date.now()-t0));return}const s=net.connect(${port},'${host}',()=>{s.destroy();one()});s.on('error',e=>{console.error(e);process.exit(1)})};one();`;
+  const out = await spawnAsync(prefix[0] ?? process.execPath, [
+    ...prefix.slice(1),
+    ...(prefix.length > 0 ? [process.execPath] : []),
+    '-e',
+    script,
+  ]);
+  return Number(out.trim());
+}
+
+const suite: BenchSuite = {
+  name: 'netstack',
+  async run() {
+    if (process.getuid?.() !== 0) {
+      console.log('netstack: skipped (needs root for TUN and namespaces)');
+      return;
+    }
+    const port = 20000 + Math.floor(Math.random() * 20000);
+    const host = startIperfServer([], '127.0.0.1', port);
+    const echo = net.createServer((s) => s.on('error', () => undefined).pipe(s));
+    await new Promise<void>((r) => echo.listen(0, '127.0.0.1', r));
+    const echoPort = (echo.address() as net.AddressInfo).port;
+    await pause(300);
+    const rows: string[][] = [];
+    try {
+      for (const mtu of [1500, DEFAULT_MTU]) {
+        for (const flows of [1, 8]) {
+          const direct = await medianOf(() => iperf([], '127.0.0.1', port, flows));
+          const veth = await withVethPair(mtu, async (a, b) => {
+            const server = startIperfServer(['ip', 'netns', 'exec', b], '198.18.100.2', port);
+            await pause(300);
+            try {
+              return await medianOf(() => iperf(['ip', 'netns', 'exec', a], '198.18.100.2', port, flows));
+            } finally {
+              server.kill();
+            }
+          });
+          const stack = await withTunNamespace(mtu, (ns) =>
+            medianOf(() => iperf(['ip', 'netns', 'exec', ns], '198.18.0.1', port, flows)),
+          );
+          rows.push([
+            String(mtu),
+            String(flows),
+            fmt(direct),
+            fmt(veth),
+            fmt(stack),
+            `${fmt((stack / veth) * 100, 0)}%`,
+            `${fmt((stack / direct) * 100, 0)}%`,
+          ]);
+        }
+      }
+      printTable(
+        `iperf3 throughput, Gbit/s (median of ${RUNS} x ${SECONDS}s)`,
+        ['MTU', 'flows', 'loopback', 'veth', 'TUN+stack', 'stack/veth', 'stack/loopback'],
+        rows,
+      );
+      const direct = await medianOf(() => connectRate([], '127.0.0.1', echoPort, 500));
+      const viaStack = await withTunNamespace(DEFAULT_MTU, (ns) =>
+        medianOf(() => connectRate(['ip', 'netns', 'exec', ns], '198.18.0.1', echoPort, 500)),
+      );
+      printTable(
+        'TCP connection setup (sequential connect + close, connections/s, median of 3 x 500)',
+        ['path', 'conn/s', 'ratio'],
+        [
+          ['loopback', fmt(direct, 0), '100%'],
+          ['TUN+stack (handler dials loopback)', fmt(viaStack, 0), `${fmt((viaStack / direct) * 100, 0)}%`],
+        ],
+      );
+    } finally {
+      host.kill();
+      echo.close();
+    }
+  },
+};
+
+export default suite;
