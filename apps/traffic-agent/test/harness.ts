@@ -37,6 +37,7 @@ function idleClusterApi(): ClusterApi {
     pods: idle,
     createService: () => Promise.reject(new Error('not used')),
     deleteService: () => Promise.resolve(),
+    namespaceUid: () => Promise.resolve('00000000-0000-0000-0000-000000000001'),
     listServiceCidrs: () => Promise.resolve(['198.19.0.0/20']),
   };
 }
