@@ -26,7 +26,7 @@ export interface AgentDeps {
 }
 
 export interface RunningAgent {
-  /** The ports actually listened on, in config order (differs from config only when it asked for 0). */
+  /** The ports actually listened on, one per distinct agent port in config order (0 = any port, in tests). */
   readonly listenPorts: readonly number[];
   readonly table: InterceptTable;
   readonly stats: SessionTaskStats;
@@ -68,7 +68,12 @@ export async function startAgent(deps: AgentDeps): Promise<RunningAgent> {
   let currentSession: string | undefined;
   let activeWaiters: Array<() => void> = [];
 
-  const forwarders = config.ports.map(
+  // One listener per agent port: several Service ports may reach one container port and share it
+  // (agent port 0, "any port", is only used by tests and always gets its own listener).
+  const listeners: InterceptPort[] = [];
+  for (const p of config.ports)
+    if (p.agentPort === 0 || !listeners.some((l) => l.agentPort === p.agentPort)) listeners.push(p);
+  const forwarders = listeners.map(
     (port: InterceptPort) =>
       new PortForwarder({
         port,
@@ -98,7 +103,9 @@ export async function startAgent(deps: AgentDeps): Promise<RunningAgent> {
     throw e;
   }
   log.info(
-    { ports: config.ports.map((p, i) => `${listenPorts[i]}->${config.appHost}:${p.containerPort}`) },
+    {
+      ports: listeners.map((p, i) => `${listenPorts[i]}->${config.appHost}:${p.containerPort}`),
+    },
     'forwarding ports to the app container',
   );
 

@@ -68,7 +68,15 @@ describe('parseAgentConfig', () => {
       { containerPort: 1, agentPort: 9900 },
       { containerPort: 2, agentPort: 9900 },
     ]);
-    expect(() => parseAgentConfig({ ...base, AGENT_PORTS: dup })).toThrow(/agent port 9900 is used twice/);
+    expect(() => parseAgentConfig({ ...base, AGENT_PORTS: dup })).toThrow(
+      /agent port 9900 is used for container ports 1 and 2/,
+    );
+    // Two Services reaching one container port share its agent port.
+    const shared = JSON.stringify([
+      { servicePortName: 'http', targetPortName: 'http', containerPort: 8080, agentPort: 9900 },
+      { servicePort: 8080, containerPort: 8080, agentPort: 9900, redirect: true },
+    ]);
+    expect(parseAgentConfig({ ...base, AGENT_PORTS: shared }).ports).toHaveLength(2);
   });
 });
 

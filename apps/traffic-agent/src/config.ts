@@ -95,10 +95,16 @@ function parsePorts(text: string | undefined, problems: string[]): InterceptPort
       redirect: r['redirect'] === true,
     });
   });
-  const seen = new Set<number>();
+  // Several Service ports may reach one container port (e.g. a named and a headless numeric Service):
+  // they share its agent port. One agent port for two container ports would be ambiguous.
+  const target = new Map<number, number>();
   for (const p of out) {
-    if (seen.has(p.agentPort)) problems.push(`${ENV.ports}: agent port ${p.agentPort} is used twice`);
-    seen.add(p.agentPort);
+    const other = target.get(p.agentPort);
+    if (other !== undefined && other !== p.containerPort)
+      problems.push(
+        `${ENV.ports}: agent port ${p.agentPort} is used for container ports ${other} and ${p.containerPort}`,
+      );
+    target.set(p.agentPort, p.containerPort);
   }
   return out;
 }

@@ -146,4 +146,18 @@ describe('agent injection', () => {
     const d = decideInjection(pod(), [], settings);
     expect(d).toMatchObject({ inject: true, ports: [] });
   });
+
+  it('a named and a numeric Service reaching one container port share its agent port', () => {
+    const headless = svc('echo-headless', [{ name: 'http', port: 8080, targetPort: 8080 as never }]);
+    const ports = planPorts(pod(), [echoSvc, headless]);
+    const http = ports.filter((p) => p.containerPort === 8080);
+    expect(http.map((p) => [p.serviceName, p.agentPort, p.redirect])).toEqual([
+      ['echo', 9900, false],
+      ['echo-headless', 9900, true],
+    ]);
+    const d = decideInjection(pod(), [echoSvc, headless], settings);
+    if (!d.inject) throw new Error(d.reason);
+    const agent = applyPatch(pod(), d.patch).spec!.containers[1]!;
+    expect(agent.ports!.map((p) => p.containerPort)).toEqual([9900, 9901]);
+  });
 });
