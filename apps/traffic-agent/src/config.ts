@@ -34,6 +34,7 @@ export interface AgentConfig {
   readonly remainIntervalMs: number;
   readonly dialTimeoutMs: number;
   readonly resolvConfPath: string;
+  readonly hostsPath: string;
 }
 
 export class ConfigError extends Error {
@@ -54,6 +55,7 @@ export const ENV = {
   remainInterval: 'AGENT_REMAIN_INTERVAL_MS',
   dialTimeout: 'AGENT_DIAL_TIMEOUT_MS',
   resolvConf: 'AGENT_RESOLV_CONF',
+  hosts: 'AGENT_HOSTS_FILE',
 } as const;
 
 const LOG_LEVELS = new Set(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']);
@@ -157,6 +159,7 @@ export function parseAgentConfig(env: Record<string, string | undefined>): Agent
     remainIntervalMs: positiveMs(env, ENV.remainInterval, 5000, problems),
     dialTimeoutMs: positiveMs(env, ENV.dialTimeout, 3000, problems),
     resolvConfPath: env[ENV.resolvConf] ?? '/etc/resolv.conf',
+    hostsPath: env[ENV.hosts] ?? '/etc/hosts',
   };
   if (problems.length > 0)
     throw new ConfigError(`traffic-agent configuration is invalid:\n  ${problems.join('\n  ')}`);

@@ -10,8 +10,30 @@ import { ManagerClient } from '@telepresence/rpc';
 import { AGENT_VERSION, startAgent } from './agent.js';
 import { ConfigError, parseAgentConfig } from './config.js';
 import { grpcManagerApi } from './manager-api.js';
-import { lookupInPod, nodeExactLookup, parseResolvConf } from './pod-resolver.js';
+import {
+  lookupInPod,
+  nodeExactLookup,
+  parseHosts,
+  parseResolvConf,
+  type HostsTable,
+} from './pod-resolver.js';
 import { installRedirects } from './port-redirect.linux.js';
+
+/** The pod's hosts file, re-read at most once a second (it can change: the kubelet owns it). */
+let hostsCache: { at: number; table: HostsTable } | undefined;
+function readHosts(path: string): HostsTable {
+  const now = Date.now();
+  if (hostsCache === undefined || now - hostsCache.at > 1000) {
+    let text = '';
+    try {
+      text = readFileSync(path, 'utf8');
+    } catch {
+      // no hosts file: DNS only
+    }
+    hostsCache = { at: now, table: parseHosts(text) };
+  }
+  return hostsCache.table;
+}
 
 async function main(): Promise<void> {
   let config;
@@ -62,7 +84,7 @@ async function main(): Promise<void> {
     config,
     api: grpcManagerApi(client),
     log,
-    resolve: (q) => lookupInPod(q, resolvConf, exact),
+    resolve: (q) => lookupInPod(q, resolvConf, exact, readHosts(config.hostsPath)),
   });
 
   const shutdown = (signal: string): void => {

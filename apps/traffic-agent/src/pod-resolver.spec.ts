@@ -1,7 +1,13 @@
 import dnsPacket from 'dns-packet';
 import type { Answer } from 'dns-packet';
 
-import { candidateNames, lookupInPod, parseResolvConf, type ExactLookup } from './pod-resolver.js';
+import {
+  candidateNames,
+  lookupInPod,
+  parseHosts,
+  parseResolvConf,
+  type ExactLookup,
+} from './pod-resolver.js';
 
 const podConf = parseResolvConf(
   [
@@ -85,5 +91,20 @@ describe('lookupInPod', () => {
       fake({ 'echo.svc.cluster.local': 'fail' }),
     );
     expect(a.rcode).toBe(2);
+  });
+
+  it("answers from the pod's hosts file first (hostAliases, its own hostname)", async () => {
+    const hosts = parseHosts(
+      '127.0.0.1 localhost\n198.18.1.5\techo-abc\n198.18.9.9 db db.alias # comment\n2001:db8::9 db\n',
+    );
+    const exact = fake({ 'db.team-a.svc.cluster.local': ['198.19.0.99'] });
+    const a = await lookupInPod({ name: 'db.', type: 1 }, podConf, exact, hosts);
+    expect(a.records.map(decode)).toEqual([expect.objectContaining({ name: 'db', data: '198.18.9.9' })]);
+    const aaaa = await lookupInPod({ name: 'db', type: 28 }, podConf, exact, hosts);
+    expect(aaaa.records.map(decode)).toEqual([
+      expect.objectContaining({ type: 'AAAA', data: '2001:db8::9' }),
+    ]);
+    expect(exact.asked).toEqual([]);
+    expect((await lookupInPod({ name: 'echo-abc', type: 1 }, podConf, exact, hosts)).rcode).toBe(0);
   });
 });

@@ -49,6 +49,24 @@ export function candidateNames(name: string, conf: ResolvConf): string[] {
   return [...new Set(dots >= conf.ndots ? [bare, ...searched] : [...searched, bare])];
 }
 
+/** The pod's hosts file (/etc/hosts: its own hostname, hostAliases): name -> addresses. */
+export type HostsTable = ReadonlyMap<string, readonly string[]>;
+
+export function parseHosts(text: string): HostsTable {
+  const out = new Map<string, string[]>();
+  for (const raw of text.split('\n')) {
+    const [ip, ...names] = raw.replace(/#.*$/, '').trim().split(/\s+/);
+    if (ip === undefined || ip === '' || names.length === 0) continue;
+    for (const n of names) {
+      const key = n.toLowerCase().replace(/\.$/, '');
+      const list = out.get(key) ?? [];
+      if (!list.includes(ip)) list.push(ip);
+      out.set(key, list);
+    }
+  }
+  return out;
+}
+
 /** Answers one exact name; rejects with an error whose `code` is node:dns's (ENOTFOUND, ENODATA...). */
 export interface ExactLookup {
   query(fqdn: string, qtype: number): Promise<Answer[]>;
@@ -128,11 +146,27 @@ export async function lookupInPod(
   question: common.DNSQuestion,
   conf: ResolvConf,
   exact: ExactLookup,
+  hosts: HostsTable = new Map(),
 ): Promise<common.DNSAnswer> {
   const asked = question.name.replace(/\.+$/, '');
   let sawNoData = false;
   let sawFailure = false;
-  for (const fqdn of candidateNames(question.name, conf)) {
+  const candidates = candidateNames(question.name, conf);
+  // Like the pod's own resolver (files before dns): its hosts file answers A/AAAA first.
+  if (question.type === QTYPE.A || question.type === QTYPE.AAAA) {
+    for (const fqdn of [asked.toLowerCase(), ...candidates]) {
+      const ips = (hosts.get(fqdn) ?? []).filter((ip) => (question.type === QTYPE.A) === !ip.includes(':'));
+      if (ips.length === 0) continue;
+      const type = question.type === QTYPE.A ? 'A' : 'AAAA';
+      return {
+        rcode: RCODE.NOERROR,
+        records: ips.map((data) =>
+          encodeRecord({ name: asked, type, ttl: ANSWER_TTL_S, class: 'IN', data } as Answer),
+        ),
+      };
+    }
+  }
+  for (const fqdn of candidates) {
     try {
       const records = await exact.query(fqdn, question.type);
       if (records.length === 0) {

@@ -101,6 +101,7 @@ export async function startTestAgent(
     remainIntervalMs: 200,
     dialTimeoutMs: 2000,
     resolvConfPath: '/dev/null',
+    hostsPath: '/dev/null',
   };
   const client = new ManagerClient(`127.0.0.1:${managerPort}`, credentials.createInsecure());
   const agent = await startAgent({
