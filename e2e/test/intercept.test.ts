@@ -124,6 +124,7 @@ spec:
   template:
     metadata: { labels: { app: web } }
     spec:
+      hostAliases: [{ ip: 198.18.200.21, hostnames: [shared-db] }]
       containers:
         - name: web
           image: echo:latest
@@ -138,6 +139,28 @@ kind: Service
 metadata: { name: web, namespace: default }
 spec:
   selector: { app: web }
+  ports: [{ name: http, port: 80, targetPort: http }]
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: { name: api, namespace: default, labels: { app: api } }
+spec:
+  replicas: 1
+  selector: { matchLabels: { app: api } }
+  template:
+    metadata: { labels: { app: api } }
+    spec:
+      hostAliases: [{ ip: 198.18.200.22, hostnames: [shared-db] }]
+      containers:
+        - name: api
+          image: echo:latest
+          ports: [{ name: http, containerPort: 8080 }]
+---
+apiVersion: v1
+kind: Service
+metadata: { name: api, namespace: default }
+spec:
+  selector: { app: api }
   ports: [{ name: http, port: 80, targetPort: http }]
 ---
 apiVersion: v1
@@ -428,7 +451,7 @@ describeRoot('intercepts on devcluster', () => {
     expect(reply.pod).toMatch(/^echo-/);
   });
 
-  it('3: while intercepting, single labels resolve in the intercepted namespace (by the agents)', async () => {
+  it('3: while intercepting, single labels resolve in the intercepted namespace; two agents answering differently give the union', async () => {
     await intercepts.intercept({
       workload: 'echo',
       localPort,
@@ -442,6 +465,24 @@ describeRoot('intercepts on devcluster', () => {
     expect(a.rcode).toBe(0);
     expect(a.records.map((r) => decodeRecord(r).data)).toEqual([svc.spec!.clusterIP]);
     expect((await lookup('no-such-name.')).rcode).toBe(3);
+
+    // Two intercepting agents that resolve a name differently (their pods' hostAliases): the union.
+    for (const workload of ['web', 'api']) {
+      const r = await intercepts.intercept({
+        workload,
+        localPort,
+        servicePort: 'http',
+        localOnly: false,
+        name: workload,
+        namespace: '',
+      });
+      expect(r.state).toBe('ACTIVE');
+    }
+    const both = await lookup('shared-db.');
+    expect(both.rcode).toBe(0);
+    expect(both.records.map((r) => decodeRecord(r).data).sort()).toEqual(['198.18.200.21', '198.18.200.22']);
+    await intercepts.leave('web');
+    await intercepts.leave('api');
   });
 
   it('4: an intercept in a second namespace is refused with a clear message', async () => {
