@@ -5,6 +5,7 @@ import net from 'node:net';
 import { randomBytes } from 'node:crypto';
 import type { Answer } from 'dns-packet';
 import { DnsCache, cacheKey } from './cache.js';
+import { createDeadline } from './deadline.js';
 import type { CachedAnswer } from './cache.js';
 import { rateLimitWarnings, silentLogger } from './logger.js';
 import type { DnsLogger } from './logger.js';
@@ -429,15 +430,17 @@ export class DnsServer implements AsyncDisposable {
   async #lookupCluster(name: string, type: SupportedType): Promise<CachedAnswer> {
     const generation = this.#generation;
     this.#stats.clusterLookups++;
-    const signal = AbortSignal.any([this.#closing.signal, AbortSignal.timeout(this.#lookupTimeoutMs)]);
+    const deadline = createDeadline(this.#closing.signal, this.#lookupTimeoutMs, 'cluster lookup');
     let answer: CachedAnswer;
     try {
-      const result = await this.#options.cluster.resolve({ name, type }, signal);
+      const result = await this.#options.cluster.resolve({ name, type }, deadline.signal);
       const records = this.#clusterRecords(name, result.answers);
       answer = { rcode: result.rcode, records, section: encodeSection(records, name) };
     } catch (err) {
       this.#log.warn({ name, type, err: String(err) }, 'dns cluster lookup failed');
       return { rcode: Rcode.SERVFAIL, records: [], section: EMPTY_SECTION };
+    } finally {
+      deadline.release();
     }
     if (generation === this.#generation) this.#cache.set(cacheKey(name, type), answer);
     return answer;
@@ -458,9 +461,9 @@ export class DnsServer implements AsyncDisposable {
     const fallback = this.#options.fallback;
     if (fallback === undefined) return { rcode: Rcode.NXDOMAIN };
     this.#stats.fallbackQueries++;
+    const deadline = createDeadline(this.#closing.signal, this.#lookupTimeoutMs, 'fallback lookup');
     try {
-      const signal = AbortSignal.any([this.#closing.signal, AbortSignal.timeout(this.#lookupTimeoutMs)]);
-      const res = await fallback.exchange({ name: parsed.name, qtype: parsed.qtype }, signal);
+      const res = await fallback.exchange({ name: parsed.name, qtype: parsed.qtype }, deadline.signal);
       return {
         rcode: res.rcode,
         answers: encodeSection(res.answers, lower),
@@ -472,6 +475,8 @@ export class DnsServer implements AsyncDisposable {
     } catch (err) {
       this.#log.warn({ name: parsed.name, err: String(err) }, 'dns fallback failed');
       return { rcode: Rcode.SERVFAIL, recursionAvailable: true };
+    } finally {
+      deadline.release();
     }
   }
 
@@ -497,7 +502,7 @@ export class DnsServer implements AsyncDisposable {
 
   async #askClusterForRecursion(name: string, type: SupportedType): Promise<void> {
     const timeoutMs = this.#options.recursionCheckTimeoutMs ?? 500;
-    const signal = AbortSignal.any([this.#closing.signal, AbortSignal.timeout(timeoutMs)]);
+    const { signal, release } = createDeadline(this.#closing.signal, timeoutMs, 'recursion check');
     try {
       await Promise.race([
         this.#options.cluster.resolve({ name, type }, signal),
@@ -505,6 +510,8 @@ export class DnsServer implements AsyncDisposable {
       ]);
     } catch {
       // Only whether the name came back to us matters, not the cluster's answer.
+    } finally {
+      release();
     }
     if (this.#recursion === 'received') this.#setRecursion('not-detected');
   }

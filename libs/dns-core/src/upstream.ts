@@ -5,6 +5,7 @@ import dgram from 'node:dgram';
 import net from 'node:net';
 import { randomInt } from 'node:crypto';
 import dnsPacket from 'dns-packet';
+import { createDeadline } from './deadline.js';
 import type { Answer, RecordType } from 'dns-packet';
 
 export interface UpstreamQuestion {
@@ -136,7 +137,7 @@ export function createUdpTcpUpstream(options: UdpTcpUpstreamOptions): Upstream {
     if (socket) return socket;
     const s = dgram.createSocket(family);
     s.on('message', (msg, rinfo) => {
-      if (rinfo.port !== port || msg.length < 2) return;
+      if (rinfo.port !== port || rinfo.address !== options.address || msg.length < 2) return;
       pending.get(msg.readUInt16BE(0))?.resolve(msg);
     });
     s.on('error', () => {
@@ -195,50 +196,16 @@ export function createUdpTcpUpstream(options: UdpTcpUpstreamOptions): Upstream {
       if (closed) throw new UpstreamError('fallback upstream is closed');
       if (pending.size >= maxPending)
         throw new UpstreamError(`more than ${maxPending} fallback queries waiting`);
-      const signal = AbortSignal.any([callerSignal, AbortSignal.timeout(timeoutMs)]);
-      const id = newId();
-      const query = encodeQuery(id, question);
-      const reply = await new Promise<{ tc: boolean; response: UpstreamResponse }>((resolve, reject) => {
-        const finish = () => {
-          pending.delete(id);
-          signal.removeEventListener('abort', onAbort);
-        };
-        const onAbort = () => {
-          finish();
-          reject(
-            new UpstreamError(`fallback upstream ${options.address}:${port} did not answer in time`, {
-              cause: signal.reason,
-            }),
-          );
-        };
-        if (signal.aborted) return onAbort();
-        signal.addEventListener('abort', onAbort, { once: true });
-        pending.set(id, {
-          question,
-          resolve: (msg) => {
-            const decoded = decodeReply(msg, id, question);
-            if (!decoded) return; // not ours: keep waiting for the real reply
-            finish();
-            resolve(decoded);
-          },
-        });
-        udp().send(query, port, options.address, (err) => {
-          if (err) {
-            finish();
-            reject(
-              new UpstreamError(`sending to fallback upstream ${options.address}:${port}: ${err.message}`, {
-                cause: err,
-              }),
-            );
-          }
-        });
-      });
-      if (!reply.tc) return reply.response;
-      const tcpReply = await overTcp(query, signal);
-      const decoded = decodeReply(tcpReply, id, question);
-      if (!decoded)
-        throw new UpstreamError('fallback upstream sent a TCP reply that does not match the question');
-      return decoded.response;
+      const deadline = createDeadline(
+        callerSignal,
+        timeoutMs,
+        `fallback upstream ${options.address}:${port}`,
+      );
+      try {
+        return await exchange(question, deadline.signal);
+      } finally {
+        deadline.release();
+      }
     },
     close() {
       closed = true;
@@ -246,4 +213,50 @@ export function createUdpTcpUpstream(options: UdpTcpUpstreamOptions): Upstream {
       socket = undefined;
     },
   };
+
+  async function exchange(question: UpstreamQuestion, signal: AbortSignal): Promise<UpstreamResponse> {
+    const id = newId();
+    const query = encodeQuery(id, question);
+    const reply = await new Promise<{ tc: boolean; response: UpstreamResponse }>((resolve, reject) => {
+      const finish = () => {
+        pending.delete(id);
+        signal.removeEventListener('abort', onAbort);
+      };
+      const onAbort = () => {
+        finish();
+        reject(
+          new UpstreamError(`fallback upstream ${options.address}:${port} did not answer in time`, {
+            cause: signal.reason,
+          }),
+        );
+      };
+      if (signal.aborted) return onAbort();
+      signal.addEventListener('abort', onAbort, { once: true });
+      pending.set(id, {
+        question,
+        resolve: (msg) => {
+          const decoded = decodeReply(msg, id, question);
+          if (!decoded) return; // not ours: keep waiting for the real reply
+          finish();
+          resolve(decoded);
+        },
+      });
+      udp().send(query, port, options.address, (err) => {
+        if (err) {
+          finish();
+          reject(
+            new UpstreamError(`sending to fallback upstream ${options.address}:${port}: ${err.message}`, {
+              cause: err,
+            }),
+          );
+        }
+      });
+    });
+    if (!reply.tc) return reply.response;
+    const tcpReply = await overTcp(query, signal);
+    const decoded = decodeReply(tcpReply, id, question);
+    if (!decoded)
+      throw new UpstreamError('fallback upstream sent a TCP reply that does not match the question');
+    return decoded.response;
+  }
 }

@@ -52,7 +52,7 @@ it('retries over TCP when the UDP reply is truncated', async () => {
       data: `198.18.1.${i + 1}`,
     })),
   );
-  const upstream = createUdpTcpUpstream({ address: '127.0.0.1', port: server.port });
+  const upstream = createUdpTcpUpstream({ address: '127.0.0.1', port: server.port, timeoutMs: 10_000 });
   try {
     const r = await upstream.exchange({ name: 'many.test', qtype: 1 }, new AbortController().signal);
     expect(r.answers).toHaveLength(60);

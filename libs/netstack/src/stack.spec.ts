@@ -3,7 +3,8 @@ import fc from 'fast-check';
 import type { AttachTcp, FlowHandler } from './flow-handler.js';
 import { Netstack } from './stack.js';
 import { ACK, RST, SYN } from './tcp/segment.js';
-import { MemoryDevice, tcpPacket4 } from './testing/memory-device.js';
+import type { TcpFlow, UdpFlow } from './flow-handler.js';
+import { MemoryDevice, tcpPacket4, udpPacket4 } from './testing/memory-device.js';
 
 const app = { src: '198.19.0.1', dst: '198.18.0.10', srcPort: 40000, dstPort: 80 };
 const mssOption = Buffer.from([2, 4, 0x05, 0xb4, 1, 3, 3, 7]);
@@ -54,6 +55,77 @@ describe('Netstack TCP handshake', () => {
     bad.writeUInt16BE(bad.readUInt16BE(36) ^ 0x0101, 36);
     dev.inject(bad);
     expect(stack.getStats().dropBadChecksum).toBe(1);
+    stack.close();
+  });
+});
+
+const tick = () => new Promise((r) => setImmediate(r));
+
+describe('Netstack TCP data', () => {
+  it('delivers data, answers keep-alive probes with an ACK and resets on destroy', async () => {
+    const flows: TcpFlow[] = [];
+    const { dev, stack } = setup({ onTcpConnect: async () => (flow) => flows.push(flow) });
+    dev.inject(tcpPacket4({ ...app, seq: 100, flags: SYN, options: mssOption }));
+    await tick();
+    await tick();
+    const synAck = dev.take()[0]!;
+    const iss = synAck.readUInt32BE(24);
+    dev.inject(tcpPacket4({ ...app, seq: 101, ack: iss + 1, flags: ACK, data: Buffer.from('hello') }));
+    await tick();
+    const flow = flows[0]!;
+    flow.on('error', () => undefined);
+    expect(flow.read()?.toString()).toBe('hello');
+    expect(dev.take().map((p) => p.readUInt32BE(28))).toEqual([106]);
+    // Keep-alive: one byte before the next expected sequence number.
+    dev.inject(tcpPacket4({ ...app, seq: 105, ack: iss + 1, flags: ACK }));
+    expect(dev.take().map((p) => [flagsOf(p), p.readUInt32BE(28)])).toEqual([[ACK, 106]]);
+    flow.destroy();
+    await tick();
+    expect(dev.take().map(flagsOf)).toEqual([RST | ACK]);
+    expect(stack.getStats().tcpActive).toBe(0);
+    stack.close();
+  });
+});
+
+describe('Netstack UDP', () => {
+  const udp = { src: '198.19.0.1', dst: '198.18.0.20', srcPort: 5000, dstPort: 53 };
+
+  it('answers ICMP port unreachable when the handler rejects the flow', async () => {
+    const { dev, stack } = setup({
+      onTcpConnect: () => Promise.reject(new Error('no')),
+      onUdpFlow: () => Promise.reject(new Error('no')),
+    });
+    const datagram = udpPacket4({ ...udp, data: Buffer.from('q') });
+    dev.inject(datagram);
+    await tick();
+    await tick();
+    const [icmp] = dev.take();
+    expect(icmp![9]).toBe(1); // ICMP
+    expect([icmp![20], icmp![21]]).toEqual([3, 3]); // port unreachable
+    expect(icmp!.subarray(28).equals(datagram)).toBe(true); // quotes the datagram
+    expect(stack.getStats()).toMatchObject({ udpRejected: 1, udpActive: 0 });
+    stack.close();
+  });
+
+  it('keeps datagram boundaries both ways', async () => {
+    let flow!: UdpFlow;
+    const { dev, stack } = setup({
+      onTcpConnect: () => Promise.reject(new Error('no')),
+      onUdpFlow: async () => (f) => (flow = f),
+    });
+    dev.inject(
+      udpPacket4({ ...udp, data: Buffer.from('one') }),
+      udpPacket4({ ...udp, data: Buffer.from('two') }),
+    );
+    await tick();
+    await tick();
+    expect([flow.read()?.toString(), flow.read()?.toString()]).toEqual(['one', 'two']);
+    flow.write(Buffer.from('answer-1'));
+    flow.write(Buffer.from('answer-22'));
+    await tick();
+    const out = dev.take();
+    expect(out.map((p) => p.subarray(28).toString())).toEqual(['answer-1', 'answer-22']);
+    expect(out[0]!.readUInt16BE(20)).toBe(53);
     stack.close();
   });
 });

@@ -80,7 +80,7 @@ export class Netstack implements TcpHost, UdpHost {
     dataOff: 0,
     dataLen: 0,
   };
-  private readonly syn: SynOptions = { mss: 0, windowScale: -1 };
+  private readonly syn: SynOptions = { mss: 0, windowScale: -1, sackPermitted: false };
   private readonly lossIn: number;
   private readonly random: () => number;
 
@@ -137,11 +137,7 @@ export class Netstack implements TcpHost, UdpHost {
     this.closed = true;
     if (this.timer) clearInterval(this.timer);
     for (const conn of [...this.connections]) {
-      if (conn.state !== 'connecting' && conn.state !== 'time-wait') {
-        writeSegment(this.arena, conn, 0, 0, RST, 0, null, 0, 0);
-      }
-      conn.abort.abort();
-      conn.fail(Object.assign(new Error('the network stack was closed'), { code: 'ECONNABORTED' }));
+      conn.reset(Object.assign(new Error('the network stack was closed'), { code: 'ECONNABORTED' }));
     }
     for (const flow of [...this.udpFlows]) flow.destroy();
     this.arena.flush();
@@ -366,6 +362,7 @@ export class Netstack implements TcpHost, UdpHost {
       this.seg,
       this.syn.mss,
       this.syn.windowScale,
+      this.syn.sackPermitted,
     );
     const list = this.tcp.get(key);
     if (list) list.push(conn);
@@ -590,6 +587,10 @@ export class Netstack implements TcpHost, UdpHost {
   }
 
   // ---- output and timers --------------------------------------------------------------------------
+
+  requestFlush(): void {
+    this.scheduleFlush();
+  }
 
   private scheduleFlush(): void {
     if (this.flushScheduled || this.closed) return;

@@ -1,4 +1,5 @@
 import { jest } from '@jest/globals';
+import { spawn } from 'node:child_process';
 import http from 'node:http';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -62,6 +63,33 @@ describe('netstack through a TUN in a namespace', () => {
         `echo ping-udp | socat -t 1 - UDP:${host}:${servers.udpEchoPort}`,
       ]);
       expect(udp.stdout).toBe('ping-udp\n');
+    }
+  });
+
+  itRoot('iperf3 over IPv4 and IPv6 (forward and reverse)', async () => {
+    const port = 40000 + Math.floor(Math.random() * 20000);
+    const server = spawn('iperf3', ['-s', '-B', '127.0.0.1', '-p', String(port)], { stdio: 'ignore' });
+    try {
+      await new Promise((r) => setTimeout(r, 300));
+      for (const [host, reverse] of [
+        ['198.18.0.7', false],
+        ['2001:db8::7', true],
+      ] as const) {
+        const { stdout } = await env!.exec('iperf3', [
+          '-c',
+          host,
+          '-p',
+          String(port),
+          '-t',
+          '1',
+          '-J',
+          ...(reverse ? ['-R'] : []),
+        ]);
+        const result = JSON.parse(stdout) as { end: { sum_received: { bytes: number } } };
+        expect(result.end.sum_received.bytes).toBeGreaterThan(1 << 20);
+      }
+    } finally {
+      server.kill();
     }
   });
 

@@ -175,6 +175,7 @@ export class Session {
   private async start(progress: Progress): Promise<void> {
     const flags = this.flags; // validates the flags before anything happens
     this.config = mergeConfig([this.fileLayer, flags]);
+    this.deps.log.level = this.config.logLevel; // logLevels.rootDaemon from the user's config file
 
     progress('Reading kubeconfig');
     this.kube = await loadKube({

@@ -3,6 +3,7 @@
 // for each new connection, so when the forward breaks (pod restarted, API server hiccup) gRPC's own
 // reconnect gets a fresh forward to whatever pod is running now.
 import net from 'node:net';
+import { Writable } from 'node:stream';
 import { CoreV1Api, PortForward, type KubeConfig, type V1Pod } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { TpError } from '../util/errors.js';
@@ -75,7 +76,20 @@ export async function openManagerForward(
     void (async () => {
       try {
         current = await findManagerPod(kc, namespace);
-        const ws = await forward.portForward(namespace, current.name, [current.port], socket, null, socket);
+        // client-node keeps writing after the pod side went away and ignores write()'s return value: write
+        // through a small adapter that drops late writes and waits for the socket (bounded buffering).
+        const output = new Writable({
+          highWaterMark: 1 << 20,
+          write(chunk: Buffer, _encoding, callback) {
+            if (socket.writable) socket.write(chunk, () => callback());
+            else callback();
+          },
+          final(callback) {
+            socket.end();
+            callback();
+          },
+        });
+        const ws = await forward.portForward(namespace, current.name, [current.port], output, null, socket);
         const wsObj = typeof ws === 'function' ? ws() : ws;
         wsObj?.on('close', () => socket.destroy());
         wsObj?.on('error', () => socket.destroy());

@@ -32,6 +32,11 @@ export function makePair(prefix: string): {
   const b = `${prefix}-b`;
   sh('ip', ['netns', 'add', a]);
   sh('ip', ['netns', 'add', b]);
+  // No IPv6 on the test links: a link-local address appearing after DAD, mid-test, would break the
+  // byte-for-byte route comparisons (the tests are about IPv4 here).
+  for (const ns of [a, b]) {
+    inNs(ns, 'sysctl', ['-qw', 'net.ipv6.conf.all.disable_ipv6=1', 'net.ipv6.conf.default.disable_ipv6=1']);
+  }
   const va = `${prefix}a`;
   const vb = `${prefix}b`;
   sh('ip', ['link', 'add', va, 'netns', a, 'type', 'veth', 'peer', 'name', vb, 'netns', b]);

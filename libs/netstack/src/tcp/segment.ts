@@ -27,12 +27,14 @@ export interface SynOptions {
   mss: number;
   /** -1 when the peer did not offer window scaling. */
   windowScale: number;
+  sackPermitted: boolean;
 }
 
 /** Reads MSS and window scale from a SYN's options (malformed options end the parse). */
 export function parseSynOptions(buf: Buffer, off: number, end: number, out: SynOptions): void {
   out.mss = 536;
   out.windowScale = -1;
+  out.sackPermitted = false;
   let i = off;
   while (i < end) {
     const kind = buf[i]!;
@@ -46,6 +48,7 @@ export function parseSynOptions(buf: Buffer, off: number, end: number, out: SynO
     if (len < 2 || i + len > end) break;
     if (kind === 2 && len === 4) out.mss = buf.readUInt16BE(i + 2) || 536;
     else if (kind === 3 && len === 3) out.windowScale = Math.min(buf[i + 2]!, 14);
+    else if (kind === 4 && len === 2) out.sackPermitted = true;
     i += len;
   }
 }
@@ -58,9 +61,17 @@ export interface TcpEndpoints {
   remotePort: number;
 }
 
+/** SYN-ACK options: MSS, window scale (when wscale >= 0), SACK permitted (when sack). 12 bytes. */
+export function synAckOptions(mss: number, wscale: number, sack: boolean): Buffer {
+  const o = Buffer.from([2, 4, mss >>> 8, mss & 0xff, 1, 3, 3, Math.max(wscale, 0), 1, 1, 4, 2]);
+  if (wscale < 0) o.fill(1, 4, 8); // NOPs instead of window scale
+  if (!sack) o.fill(1, 8, 12);
+  return o;
+}
+
 /**
- * Builds one segment from `ep.local` to `ep.remote`. With synMss >= 0 it carries MSS (+ window scale
- * when wscale >= 0) options. Payload bytes are copied from `data` at `dataOffset`.
+ * Builds one segment from `ep.local` to `ep.remote` with `options` (a multiple of 4 bytes) after the
+ * header. Payload bytes are copied from `data` at `dataOffset`.
  */
 export function writeSegment(
   arena: TxArena,
@@ -72,11 +83,10 @@ export function writeSegment(
   data: ByteQueue | null,
   dataOffset: number,
   dataLen: number,
-  synMss = -1,
-  wscale = -1,
+  options: Uint8Array | null = null,
 ): void {
   const ipLen = ipHeaderLength(ep.family);
-  const optLen = synMss >= 0 ? 8 : 0;
+  const optLen = options ? options.length : 0;
   const tcpLen = 20 + optLen + dataLen;
   const buf = arena.buf;
   const off = arena.reserve(ipLen + tcpLen);
@@ -90,17 +100,7 @@ export function writeSegment(
   buf[t + 13] = flags;
   buf.writeUInt16BE(window, t + 14);
   buf.writeUInt32BE(0, t + 16); // checksum + urgent pointer
-  if (optLen > 0) {
-    buf[t + 20] = 2;
-    buf[t + 21] = 4;
-    buf.writeUInt16BE(synMss, t + 22);
-    if (wscale >= 0) {
-      buf[t + 24] = 1;
-      buf[t + 25] = 3;
-      buf[t + 26] = 3;
-      buf[t + 27] = wscale;
-    } else buf.writeUInt32BE(0x01010101, t + 24); // NOPs
-  }
+  if (options) buf.set(options, t + 20);
   if (dataLen > 0 && data) data.copyOut(dataOffset, dataLen, buf, t + 20 + optLen);
   const pseudo =
     ep.family === 4

@@ -12,6 +12,7 @@ import {
   RST,
   SYN,
   seqDiff,
+  synAckOptions,
   writeSegment,
   type Segment,
   type TcpEndpoints,
@@ -48,11 +49,14 @@ export interface TcpHost {
   now(): number;
   /** Run flushOutput() on this connection before the next device write. */
   markDirty(conn: TcpConnection): void;
+  /** Write what was built to the device soon (segments sent outside input processing). */
+  requestFlush(): void;
   remove(conn: TcpConnection): void;
 }
 
 const WSCALE = 7;
 const MAX_WINDOW_SEGMENTS = 256;
+const SMALL_SEGMENT = 16 << 10;
 
 export class TcpConnection implements TcpEndpoints {
   state: TcpState = 'connecting';
@@ -75,6 +79,8 @@ export class TcpConnection implements TcpEndpoints {
   private rcvRightEdge: number;
   private ackPending = false;
   private ooo: Array<{ seq: number; data: Buffer; fin: boolean }> = [];
+  private lastOooSeq = 0;
+  private readonly sackScratch = Buffer.alloc(36);
   private oooBytes = 0;
   private finReceived = false;
   private rx: Buffer[] = [];
@@ -127,6 +133,7 @@ export class TcpConnection implements TcpEndpoints {
     seg: Segment,
     peerMss: number,
     peerScale: number,
+    private readonly sackOk = false,
   ) {
     this.id = id;
     this.family = family;
@@ -174,7 +181,12 @@ export class TcpConnection implements TcpEndpoints {
   }
 
   private sendSynAck(): void {
-    const ownMss = this.host.config.mtu - (this.family === 4 ? 40 : 60);
+    const ownMss = Math.min(this.host.config.mtu - (this.family === 4 ? 40 : 60), 65535);
+    const options = synAckOptions(
+      ownMss,
+      this.sndScale > 0 || this.rcvScale > 0 ? this.rcvScale : -1,
+      this.sackOk,
+    );
     writeSegment(
       this.host.arena,
       this,
@@ -185,9 +197,48 @@ export class TcpConnection implements TcpEndpoints {
       null,
       0,
       0,
-      Math.min(ownMss, 65535),
-      this.sndScale > 0 || this.rcvScale > 0 ? this.rcvScale : -1,
+      options,
     );
+  }
+
+  /** SACK option describing the out-of-order data (RFC 2018), newest block first; null when none. */
+  private sackOption(): Buffer | null {
+    if (!this.sackOk || this.ooo.length === 0) return null;
+    const blocks: number[] = [];
+    let start = this.ooo[0]!.seq;
+    let end = (start + this.ooo[0]!.data.length) >>> 0;
+    for (let i = 1; i < this.ooo.length; i++) {
+      const s = this.ooo[i]!;
+      if (seqDiff(s.seq, end) <= 0) {
+        const e = (s.seq + s.data.length) >>> 0;
+        if (seqDiff(e, end) > 0) end = e;
+      } else {
+        blocks.push(start, end);
+        start = s.seq;
+        end = (s.seq + s.data.length) >>> 0;
+      }
+    }
+    blocks.push(start, end);
+    // The block holding the latest arrival goes first; the others follow, lowest first, up to 4.
+    const pairs: Array<[number, number]> = [];
+    for (let i = 0; i < blocks.length; i += 2) pairs.push([blocks[i]!, blocks[i + 1]!]);
+    const latest = this.lastOooSeq;
+    pairs.sort((a, b) => {
+      const ain = seqDiff(latest, a[0]) >= 0 && seqDiff(latest, a[1]) < 0 ? 0 : 1;
+      const bin = seqDiff(latest, b[0]) >= 0 && seqDiff(latest, b[1]) < 0 ? 0 : 1;
+      return ain - bin;
+    });
+    const n = Math.min(pairs.length, 4);
+    const o = this.sackScratch;
+    o[0] = 1;
+    o[1] = 1;
+    o[2] = 5;
+    o[3] = 2 + 8 * n;
+    for (let i = 0; i < n; i++) {
+      o.writeUInt32BE(pairs[i]![0], 4 + 8 * i);
+      o.writeUInt32BE(pairs[i]![1], 8 + 8 * i);
+    }
+    return o.subarray(0, 4 + 8 * n);
   }
 
   // ---- input --------------------------------------------------------------------------------------
@@ -349,6 +400,7 @@ export class TcpConnection implements TcpEndpoints {
         this.oooBytes + dataLen <= cfg.receiveBuffer
       ) {
         this.insertOoo(seq, seg.buf.subarray(dataOff, dataOff + dataLen), fin);
+        this.lastOooSeq = seq;
       }
       this.sendAck();
       return;
@@ -411,11 +463,14 @@ export class TcpConnection implements TcpEndpoints {
   }
 
   private flushRx(): void {
-    if (this.rx.length === 0) return;
-    const chunk = this.rx.length === 1 ? this.rx[0]! : Buffer.concat(this.rx, this.rxBytes);
+    const rx = this.rx;
+    if (rx.length === 0) return;
+    const flow = this.flow!;
+    // Small segments are joined (one copy, one downstream write); big ones are pushed as they are.
+    if (rx.length > 1 && this.rxBytes < rx.length * SMALL_SEGMENT) flow.push(Buffer.concat(rx, this.rxBytes));
+    else for (const b of rx) flow.push(b);
     this.rx = [];
     this.rxBytes = 0;
-    this.flow!.push(chunk);
   }
 
   private onFin(): void {
@@ -470,7 +525,12 @@ export class TcpConnection implements TcpEndpoints {
 
   sendAck(): void {
     this.ackPending = false;
-    this.send(ACK, this.sndNxt, this.rcvNxt);
+    const sack = this.sackOption();
+    if (!sack) {
+      this.send(ACK, this.sndNxt, this.rcvNxt);
+      return;
+    }
+    writeSegment(this.host.arena, this, this.sndNxt, this.rcvNxt, ACK, this.windowField(), null, 0, 0, sack);
   }
 
   private scheduleAck(): void {
@@ -714,8 +774,18 @@ export class TcpConnection implements TcpEndpoints {
     if (!clean && this.state !== 'time-wait') {
       this.host.stats.tcpResetsOut++;
       this.send(RST | ACK, this.sndNxt, this.rcvNxt);
+      this.host.requestFlush();
       this.close();
     }
+  }
+
+  /** Resets the connection (RST to the application) and fails the flow: used when the stack closes. */
+  reset(err: Error): void {
+    if (this.state !== 'connecting' && this.state !== 'time-wait' && this.state !== 'closed') {
+      this.host.stats.tcpResetsOut++;
+      this.send(RST | ACK, this.sndNxt, this.rcvNxt);
+    }
+    this.fail(err);
   }
 
   /** Ends the connection with an error on the flow (RST received, retransmissions exhausted). */

@@ -94,3 +94,33 @@ export function checksum(buf: Uint8Array, off: number, len: number): number {
   while (s > 0xffff) s = (s & 0xffff) + (s >>> 16);
   return ~s & 0xffff;
 }
+
+/** Builds an IPv4 UDP datagram with valid checksums. */
+export function udpPacket4(o: {
+  src: string;
+  dst: string;
+  srcPort: number;
+  dstPort: number;
+  data: Buffer;
+}): Buffer {
+  const ulen = 8 + o.data.length;
+  const b = Buffer.alloc(20 + ulen);
+  b[0] = 0x45;
+  b.writeUInt16BE(b.length, 2);
+  b[8] = 64;
+  b[9] = 17;
+  Buffer.from(o.src.split('.').map(Number)).copy(b, 12);
+  Buffer.from(o.dst.split('.').map(Number)).copy(b, 16);
+  b.writeUInt16BE(checksum(b, 0, 20), 10);
+  b.writeUInt16BE(o.srcPort, 20);
+  b.writeUInt16BE(o.dstPort, 22);
+  b.writeUInt16BE(ulen, 24);
+  o.data.copy(b, 28);
+  const pseudo = Buffer.alloc(12 + ulen);
+  b.copy(pseudo, 0, 12, 20);
+  pseudo[9] = 17;
+  pseudo.writeUInt16BE(ulen, 10);
+  b.copy(pseudo, 12, 20);
+  b.writeUInt16BE(checksum(pseudo, 0, pseudo.length) || 0xffff, 26);
+  return b;
+}
