@@ -1,1 +1,3 @@
-export {};
+// Intercept handling, for e2e harnesses that drive the client's parts in-process.
+export { InterceptController, fromManagerError, stateName } from './intercept/intercepts.js';
+export { startDialResponder, type DialResponder } from './intercept/dial-responder.js';

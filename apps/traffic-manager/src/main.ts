@@ -8,6 +8,8 @@ import { pino } from 'pino';
 import { parseResolvConf } from './cluster-info/resolv-conf.js';
 import { subnetMath } from './cluster-info/subnet-math.js';
 import { ConfigError, parseConfig } from './config.js';
+import { parseInjectorConfig } from './injector/injector-config.js';
+import { restInjectorApi } from './injector/injector-api.js';
 import { createClientNodeApi } from './k8s/client-node-api.js';
 import { startTrafficManager } from './traffic-manager.js';
 import { MANAGER_VERSION } from './version.js';
@@ -57,6 +59,7 @@ async function main(): Promise<void> {
     subnets: subnetMath,
     resolvConf: parseResolvConf(resolvText),
     version: MANAGER_VERSION,
+    injector: { api: restInjectorApi(kc), config: parseInjectorConfig(process.env, config) },
   });
 
   const shutdown = (signal: string): void => {

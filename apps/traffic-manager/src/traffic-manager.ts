@@ -17,6 +17,10 @@ import type { ManagerConfig } from './config.js';
 import { AgentDnsBroker } from './dns/agent-lookups.js';
 import { nodeDnsBackend, type DnsBackend } from './dns/cluster-resolver.js';
 import { createManagerServer } from './grpc/manager-service.js';
+import { clusterInterceptHooks } from './injector/intercept-hooks.js';
+import type { InjectorApi } from './injector/injector-api.js';
+import type { InjectorConfig } from './injector/injector-config.js';
+import { startAgentInjector, type RunningInjector } from './injector/webhook-server.js';
 import { InterceptStore } from './intercepts/intercept-store.js';
 import type { ClusterApi } from './k8s/cluster-api.js';
 import { createMetrics, type ManagerMetrics } from './metrics.js';
@@ -39,6 +43,8 @@ export interface TrafficManagerDeps {
   readonly dnsBackend?: DnsBackend;
   readonly defaultMetrics?: boolean;
   /** Builds the tunnel side once the other parts exist; undefined = Tunnel/WatchDial answer UNIMPLEMENTED. */
+  /** The agent-injector webhook and agent enabling; undefined = neither (intercepts need agents running). */
+  readonly injector?: { readonly api: InjectorApi; readonly config: InjectorConfig };
   readonly tunnels?: (parts: {
     sessions: SessionRegistry;
     intercepts: InterceptStore;
@@ -54,6 +60,7 @@ export interface RunningTrafficManager {
   readonly sessions: SessionRegistry;
   readonly clusterInfo: ClusterInfoStore;
   readonly metrics: ManagerMetrics;
+  readonly injector: RunningInjector | undefined;
   /** Graceful stop: sessions end (their streams get UNAVAILABLE), discovery stops, servers close. Idempotent. */
   close(): Promise<void>;
 }
@@ -143,6 +150,9 @@ export async function startTrafficManager(
     }),
     tunnels,
     metrics,
+    ...(deps.injector === undefined
+      ? {}
+      : { interceptHooks: clusterInterceptHooks(deps.injector.api, log.child({ component: 'intercepts' })) }),
   });
 
   const server = new Server({
@@ -175,6 +185,28 @@ export async function startTrafficManager(
     }
   }
 
+  let injector: RunningInjector | undefined;
+  if (deps.injector?.config.enabled === true) {
+    const ic = deps.injector.config;
+    try {
+      injector = await startAgentInjector({
+        api: deps.injector.api,
+        settings: ic.agent,
+        log,
+        host: ic.host,
+        port: ic.port,
+        serviceName: ic.serviceName,
+        namespace: config.namespace,
+        clusterDomain,
+        webhookConfigName: ic.webhookConfigName,
+      });
+    } catch (e) {
+      server.forceShutdown();
+      await metricsServer?.close();
+      throw e;
+    }
+  }
+
   sessions.start();
   const discovery = new AbortController();
   const discovered = runSubnetDiscovery(
@@ -201,9 +233,11 @@ export async function startTrafficManager(
     sessions,
     clusterInfo,
     metrics,
+    injector,
     close() {
       closing ??= (async () => {
         discovery.abort();
+        await injector?.close();
         sessions.close();
         await new Promise<void>((resolve) => {
           const force = setTimeout(() => {

@@ -14,6 +14,7 @@ import {
   Role,
   RoleBinding,
 } from 'kubernetes-models/rbac.authorization.k8s.io/v1';
+import { MutatingWebhookConfiguration } from 'kubernetes-models/admissionregistration.k8s.io/v1';
 import { Service, ServiceAccount } from 'kubernetes-models/v1';
 import { parseAllDocuments } from 'yaml';
 
@@ -34,6 +35,7 @@ const validators: Record<string, (m: Manifest) => { validate(): void }> = {
   RoleBinding: (m) => new RoleBinding(m as never),
   ClusterRole: (m) => new ClusterRole(m as never),
   ClusterRoleBinding: (m) => new ClusterRoleBinding(m as never),
+  MutatingWebhookConfiguration: (m) => new MutatingWebhookConfiguration(m as never),
 };
 
 function helmRun(args: string[]): string {
@@ -136,10 +138,14 @@ describe('charts/telepresence', () => {
     const manifests = render(values);
     expect(manifests.map((m) => m.kind).sort()).toEqual([
       'ClusterRole',
+      'ClusterRole',
+      'ClusterRoleBinding',
       'ClusterRoleBinding',
       'Deployment',
+      'MutatingWebhookConfiguration',
       'Role',
       'RoleBinding',
+      'Service',
       'Service',
       'Service',
       'ServiceAccount',
@@ -233,7 +239,9 @@ describe('charts/telepresence', () => {
     };
     expect(role.metadata.namespace).toBe('ambassador');
     expect(role.rules).toEqual([{ apiGroups: [''], resources: ['services'], verbs: ['create', 'delete'] }]);
-    const clusterRole = manifests.find((m) => m.kind === 'ClusterRole') as unknown as { rules: unknown[] };
+    const clusterRole = manifests.find(
+      (m) => m.kind === 'ClusterRole' && m.metadata.name === 'traffic-manager-ambassador',
+    ) as unknown as { rules: unknown[] };
     expect(clusterRole.rules).toEqual([
       {
         apiGroups: [''],
@@ -253,5 +261,34 @@ describe('charts/telepresence', () => {
     [{ unknownKey: 1 }, /additional properties 'unknownKey' not allowed|unknownKey/],
   ])('rejects bad values %p', (values, message) => {
     expect(renderError(values)).toMatch(message);
+  });
+});
+
+describe('charts/telepresence agent-injector', () => {
+  it('renders the webhook with failurePolicy Ignore, its Service and the env the manager reads', () => {
+    const manifests = render();
+    const hook = manifests.find((m) => m.kind === 'MutatingWebhookConfiguration') as unknown as {
+      metadata: { name: string };
+      webhooks: Array<{
+        failurePolicy: string;
+        clientConfig: { service: { name: string; namespace: string } };
+      }>;
+    };
+    expect(hook.metadata.name).toBe('agent-injector-ambassador');
+    expect(hook.webhooks[0]).toMatchObject({
+      failurePolicy: 'Ignore',
+      clientConfig: { service: { name: 'agent-injector', namespace: 'ambassador' } },
+    });
+    expect(manifests.some((m) => m.kind === 'Service' && m.metadata.name === 'agent-injector')).toBe(true);
+    expect(managerEnv(manifests)).toMatchObject({
+      AGENT_INJECTOR_ENABLED: 'true',
+      AGENT_INJECTOR_PORT: '8443',
+      AGENT_INJECTOR_WEBHOOK: 'agent-injector-ambassador',
+    });
+  });
+
+  it('renders none of it when disabled', () => {
+    const kinds = render({ agentInjector: { enabled: false } }).map((m) => m.kind);
+    expect(kinds).not.toContain('MutatingWebhookConfiguration');
   });
 });

@@ -20,3 +20,6 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- $tag := default $root.Chart.AppVersion $img.tag -}}
 {{- if $img.registry }}{{ $img.registry }}/{{ end }}{{ $img.name }}:{{ $tag }}
 {{- end -}}
+
+{{/* The cluster-scoped webhook configuration: one per manager namespace. */}}
+{{- define "telepresence.injectorWebhook" -}}agent-injector-{{ .Release.Namespace }}{{- end -}}

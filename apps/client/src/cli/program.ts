@@ -1,4 +1,4 @@
-// The `telepresence` command line: connect, status, quit (list/intercept/leave come later), plus the
+// The `telepresence` command line: connect, status, quit, list/intercept/leave (intercept-commands.ts), plus the
 // hidden `daemon-foreground` that the CLI starts as the root daemon.
 import fs from 'node:fs';
 import { Command, Option } from 'commander';
@@ -8,6 +8,7 @@ import { daemonPaths, DEFAULT_RUN_DIR, type DaemonPaths } from '../daemon/paths.
 import { recoverLeftovers } from '../daemon/recovery.js';
 import { TpError } from '../util/errors.js';
 import type { Run } from '../util/exec.js';
+import { addInterceptCommands } from './intercept-commands.js';
 import {
   daemonConnect,
   daemonQuit,
@@ -257,6 +258,8 @@ export function buildProgram(deps: CliDeps): Command {
         },
       ),
     );
+
+  addInterceptCommands(program, { paths, out: deps.out, err: deps.err, setExitCode: deps.setExitCode });
 
   program
     .command('daemon-foreground', { hidden: true })

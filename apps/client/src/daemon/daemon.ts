@@ -49,6 +49,11 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
   let connecting: Promise<daemon.StatusResponse> | undefined;
   let quitting = false;
 
+  const connected = (): Session => {
+    if (session === undefined)
+      throw new TpError('user', 'not connected', { hint: 'run telepresence connect first' });
+    return session;
+  };
   const controller: DaemonController = {
     version: () => ({ info: { name: 'telepresence-daemon', version: VERSION, tunnelVersion: 1 } }),
     connect: async (req, progress) => {
@@ -97,6 +102,9 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
       return connecting;
     },
     status: () => session?.status() ?? { ...NOT_CONNECTED, logFile: paths.logFile },
+    list: () => connected().intercepts.list(),
+    intercept: (req) => connected().intercepts.intercept(req),
+    leave: (name) => connected().intercepts.leave(name),
     quit: async () => {
       quitting = true;
       await connecting?.catch(() => undefined);

@@ -19,6 +19,20 @@ export interface DaemonController {
   status(): daemon.StatusResponse;
   /** Disconnects; the daemon exits after the reply is sent. */
   quit(): Promise<void>;
+  list?(): Promise<daemon.ListResponse>;
+  intercept?(req: daemon.InterceptRequest): Promise<daemon.InterceptResponse>;
+  leave?(name: string): Promise<void>;
+}
+
+/** A unary handler over a controller method; errors cross as errorText (category, message, hint). */
+function handled<Req, Res>(fn: ((req: Req) => Promise<Res>) | undefined, name: string) {
+  if (fn === undefined) return unimplemented(name);
+  return (call: ServerUnaryCall<Req, Res>, cb: sendUnaryData<Res>): void => {
+    fn(call.request).then(
+      (res) => cb(null, res),
+      (e: unknown) => cb({ code: status.FAILED_PRECONDITION, details: errorText(e) }, null),
+    );
+  };
 }
 
 /** True when something accepts connections on the socket. */
@@ -81,9 +95,15 @@ export async function serveDaemon(
         .catch((e: unknown) => cb({ code: status.INTERNAL, details: errorText(e) }, null))
         .finally(onQuit);
     },
-    list: unimplemented('list'),
-    intercept: unimplemented('intercept'),
-    leave: unimplemented('leave'),
+    list: handled(controller.list && (() => controller.list!()), 'list'),
+    intercept: handled(
+      controller.intercept && ((r: daemon.InterceptRequest) => controller.intercept!(r)),
+      'intercept',
+    ),
+    leave: handled(
+      controller.leave && ((r: daemon.LeaveRequest) => controller.leave!(r.name).then(() => ({}))),
+      'leave',
+    ),
   };
   const server = new Server();
   server.addService(DaemonService, impl);

@@ -5,6 +5,8 @@
 // backoff, an expired session is re-created, and status shows the outage meanwhile.
 import dns from 'node:dns/promises';
 import net from 'node:net';
+import { startDialResponder, type DialResponder } from '../intercept/dial-responder.js';
+import { InterceptController } from '../intercept/intercepts.js';
 import os from 'node:os';
 import { status as GrpcStatus, type ServiceError, type ClientReadableStream } from '@grpc/grpc-js';
 import type { daemon } from '@telepresence/rpc';
@@ -131,6 +133,13 @@ export class Session {
   private reconnectTimer: NodeJS.Timeout | undefined;
   private backoffMs = 100;
   private closed = false;
+  private dialResponder: DialResponder | undefined;
+  /** list / intercept / leave for this session (intercept/intercepts.ts). */
+  readonly intercepts = new InterceptController({
+    client: () => this.api.client,
+    session: () => this.session,
+    namespace: () => this.kube.namespace,
+  });
   private queue: Promise<void> = Promise.resolve();
   private firstInfo!: { resolve: (ci: ClusterInfo) => void; reject: (e: unknown) => void };
   private readonly log: Logger;
@@ -205,6 +214,12 @@ export class Session {
 
     progress('Creating session');
     await this.arrive();
+    // Inbound intercept flows: the manager asks this client to dial 127.0.0.1:LOCAL for them.
+    this.dialResponder = startDialResponder({
+      client: () => this.api.client,
+      session: () => this.session,
+      log: this.log,
+    });
 
     progress('Waiting for cluster info');
     const first = new Promise<ClusterInfo>((resolve, reject) => (this.firstInfo = { resolve, reject }));
@@ -464,6 +479,7 @@ export class Session {
     if (this.remainTimer) clearInterval(this.remainTimer);
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
     this.watch?.cancel();
+    this.dialResponder?.stop();
     const step = async (what: string, fn: () => Promise<void> | void): Promise<void> => {
       try {
         await fn();

@@ -8,6 +8,7 @@ import type { ClusterInfoStore } from '../cluster-info/cluster-info-store.js';
 import { unionAnswers, type AgentDnsBroker } from '../dns/agent-lookups.js';
 import { lookupInCluster, type DnsBackend } from '../dns/cluster-resolver.js';
 import type { SearchContext } from '../dns/search-context.js';
+import type { InterceptHooks } from '../injector/intercept-hooks.js';
 import type { InterceptStore } from '../intercepts/intercept-store.js';
 import type { ManagerMetrics } from '../metrics.js';
 import type { ClientSession, Session, SessionRegistry } from '../sessions/session-registry.js';
@@ -33,6 +34,8 @@ export interface ManagerServiceDeps {
   readonly searchContext: (clientNamespace: string) => SearchContext;
   readonly tunnels: TunnelBroker | undefined;
   readonly metrics: ManagerMetrics;
+  /** Cluster work around intercepts (agent enabling, workload listing); absent in tests without a cluster. */
+  readonly interceptHooks?: InterceptHooks;
 }
 
 function unary<Req, Res>(log: Logger, name: string, fn: (req: Req) => Promise<Res> | Res) {
@@ -237,10 +240,12 @@ export function createManagerServer(deps: ManagerServiceDeps): ManagerServer {
       },
     ),
 
-    listWorkloads: unary(log, 'ListWorkloads', (req: manager.ListWorkloadsRequest) => {
+    listWorkloads: unary(log, 'ListWorkloads', async (req: manager.ListWorkloadsRequest) => {
       const client = clientSession(req);
       const namespace = req.namespace === '' ? client.client.namespace : req.namespace;
       const byName = new Map<string, manager.WorkloadInfo>();
+      for (const name of (await deps.interceptHooks?.workloads(namespace)) ?? [])
+        byName.set(name, manager.WorkloadInfo.fromPartial({ name, namespace, kind: 'Deployment' }));
       for (const a of sessions.agents()) {
         if (a.agent.namespace !== namespace) continue;
         const w =
@@ -252,10 +257,12 @@ export function createManagerServer(deps: ManagerServiceDeps): ManagerServer {
       for (const w of byName.values()) w.intercepts = deps.intercepts.forWorkload(w.name, namespace);
       return { workloads: [...byName.values()].sort((x, y) => x.name.localeCompare(y.name)) };
     }),
-    createIntercept: unary(log, 'CreateIntercept', (req: manager.CreateInterceptRequest) => {
+    createIntercept: unary(log, 'CreateIntercept', async (req: manager.CreateInterceptRequest) => {
       const client = clientSession(req);
       if (req.spec === undefined)
         throw new StatusError(status.INVALID_ARGUMENT, 'CreateIntercept needs a spec');
+      deps.intercepts.check(client, req.spec);
+      await deps.interceptHooks?.beforeCreate(client, req.spec);
       return { intercept: deps.intercepts.create(client, req.spec) };
     }),
     removeIntercept: unary(log, 'RemoveIntercept', (req: manager.RemoveInterceptRequest) => {

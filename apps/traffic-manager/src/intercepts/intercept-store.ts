@@ -29,19 +29,55 @@ export class InterceptStore {
     });
   }
 
-  create(client: ClientSession, spec: manager.InterceptSpec): manager.InterceptInfo {
+  /**
+   * Throws a StatusError when the intercept cannot be recorded: no workload, the name is taken, it would
+   * make the client's intercepts span two namespaces (seed footnote 1: DNS and connection origin could not
+   * tell which namespace a lookup means), or another client already intercepts that workload's port.
+   */
+  check(client: ClientSession, spec: manager.InterceptSpec): void {
     if (spec.workload === '') {
       throw new StatusError(status.INVALID_ARGUMENT, 'intercept spec needs a workload');
     }
     const name = spec.name === '' ? spec.workload : spec.name;
     const namespace = spec.namespace === '' ? client.client.namespace : spec.namespace;
-    const id = `${client.id}:${name}`;
-    if (this.records.has(id)) {
+    if (this.records.has(`${client.id}:${name}`)) {
       throw new StatusError(
         status.ALREADY_EXISTS,
         `intercept "${name}" already exists for this client; remove it first`,
       );
     }
+    const mine = [...this.records.values()].filter((r) => r.clientSessionId === client.id);
+    const other = mine.find((r) => r.spec.namespace !== namespace);
+    if (other !== undefined) {
+      throw new StatusError(
+        status.FAILED_PRECONDITION,
+        `intercept "${name}" is in namespace "${namespace}" but intercept "${other.spec.name}" is in "${other.spec.namespace}": ` +
+          'intercepts of one client cannot span namespaces; leave the others first',
+      );
+    }
+    if (!spec.localOnly) {
+      const taken = [...this.records.values()].find(
+        (r) =>
+          r.clientSessionId !== client.id &&
+          !r.spec.localOnly &&
+          r.spec.workload === spec.workload &&
+          r.spec.namespace === namespace &&
+          r.spec.servicePort === spec.servicePort,
+      );
+      if (taken !== undefined) {
+        throw new StatusError(
+          status.ALREADY_EXISTS,
+          `port "${spec.servicePort || 'default'}" of ${namespace}/${spec.workload} is already intercepted by another client`,
+        );
+      }
+    }
+  }
+
+  create(client: ClientSession, spec: manager.InterceptSpec): manager.InterceptInfo {
+    this.check(client, spec);
+    const name = spec.name === '' ? spec.workload : spec.name;
+    const namespace = spec.namespace === '' ? client.client.namespace : spec.namespace;
+    const id = `${client.id}:${name}`;
     const record = { id, clientSessionId: client.id, spec: { ...spec, name, namespace } };
     this.records.set(id, record);
     this.bump();

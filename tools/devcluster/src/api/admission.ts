@@ -122,6 +122,27 @@ export class WebhookCaller {
     }
   }
 
+  /** A ready endpoint (pod IP and target port) of the Service port `port`, if the Service has one. */
+  private endpointOf(
+    ns: string,
+    name: string,
+    svc: KubeObject,
+    port: number,
+  ): { ip: string; port: number } | undefined {
+    const ports = field(svc, 'spec', 'ports');
+    const sp = Array.isArray(ports) ? (ports as Rec[]).find((p) => Number(p['port']) === port) : undefined;
+    if (!sp) return undefined;
+    const subsets = field(this.store.get('endpoints', ns, name), 'subsets');
+    for (const subset of Array.isArray(subsets) ? (subsets as Rec[]) : []) {
+      const addresses = Array.isArray(subset['addresses']) ? (subset['addresses'] as Rec[]) : [];
+      const eps = Array.isArray(subset['ports']) ? (subset['ports'] as Rec[]) : [];
+      const ep = eps.find((p) => (sp['name'] ? p['name'] === sp['name'] : true));
+      const ip = str(addresses[0]?.['ip']);
+      if (ep && ip) return { ip, port: Number(ep['port']) };
+    }
+    return undefined;
+  }
+
   private post(hook: Rec, review: unknown): Promise<Rec> {
     const cc = isRecord(hook['clientConfig']) ? hook['clientConfig'] : {};
     const caBundle = str(cc['caBundle']);
@@ -129,6 +150,7 @@ export class WebhookCaller {
     const timeoutMs = Number(hook['timeoutSeconds'] ?? 10) * 1000;
     let url: URL;
     let connectHost: string;
+    let connectPort: number | undefined;
     let servername: string;
     const svc = cc['service'];
     if (isRecord(svc)) {
@@ -139,7 +161,11 @@ export class WebhookCaller {
       const ip = str(field(obj, 'spec', 'clusterIP'));
       if (!obj || !ip || ip === 'None') return Promise.reject(new Error(`service "${ns}/${name}" not found`));
       servername = `${name}.${ns}.svc`;
-      connectHost = ip;
+      // The API server runs where ClusterIPs are not routed (no kube-proxy there), so like a kube-apiserver
+      // routing to endpoints it connects to a ready endpoint of the Service; the ClusterIP is the fallback.
+      const endpoint = this.endpointOf(ns, name, obj, port);
+      connectHost = endpoint?.ip ?? ip;
+      connectPort = endpoint?.port;
       url = new URL(`https://${servername}:${port}${str(svc['path']) ?? '/'}`);
     } else {
       url = new URL(str(cc['url']) ?? '');
@@ -151,7 +177,7 @@ export class WebhookCaller {
       const r = https.request(
         {
           host: connectHost,
-          port: url.port || 443,
+          port: connectPort ?? (url.port || 443),
           path: url.pathname + url.search,
           method: 'POST',
           servername,

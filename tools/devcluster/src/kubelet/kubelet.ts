@@ -204,7 +204,9 @@ export class Kubelet {
     const search = [`${ns}.svc.${clusterDomain}`, `svc.${clusterDomain}`, clusterDomain];
     await createPodNetwork(this.o.names, rt.id, this.o.nodeIndex, rt.ip, {
       resolvConf: `search ${search.join(' ')}\nnameserver ${kubeDnsServiceIp}\noptions ndots:5\n`,
-      hosts: `127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n${rt.ip}\t${hostname}\n`,
+      hosts:
+        `127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n${rt.ip}\t${hostname}\n` +
+        hostAliasLines(spec['hostAliases']),
     });
     await writeFile(path.join(rt.dir, 'netns'), this.o.names.pod(rt.id));
     if (spec['automountServiceAccountToken'] !== false) {
@@ -549,4 +551,16 @@ function signalGroup(p: ChildProcess, sig: NodeJS.Signals): void {
       /* gone */
     }
   }
+}
+
+/** spec.hostAliases as the kubelet writes them into the pod's /etc/hosts. */
+function hostAliasLines(aliases: unknown): string {
+  if (!Array.isArray(aliases)) return '';
+  return aliases
+    .map((a: unknown) => {
+      const r = (typeof a === 'object' && a !== null ? a : {}) as Record<string, unknown>;
+      const names = Array.isArray(r['hostnames']) ? r['hostnames'].filter((h) => typeof h === 'string') : [];
+      return typeof r['ip'] === 'string' && names.length > 0 ? `${r['ip']}\t${names.join('\t')}\n` : '';
+    })
+    .join('');
 }

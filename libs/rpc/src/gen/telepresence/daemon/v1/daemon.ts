@@ -122,6 +122,8 @@ export interface WorkloadLine {
   namespace: string;
   agent: boolean;
   interceptState: string;
+  /** Why an intercept is not active (e.g. waiting for the workload's agent), when it is not. */
+  interceptMessage: string;
 }
 
 export interface ListResponse {
@@ -134,6 +136,11 @@ export interface InterceptRequest {
   servicePort: string;
   localOnly: boolean;
   name: string;
+  /**
+   * Namespace of the workload; empty means the connected namespace. A client's intercepts must all be in
+   * one namespace.
+   */
+  namespace: string;
 }
 
 export interface InterceptResponse {
@@ -1670,7 +1677,7 @@ export const ListRequest: MessageFns<ListRequest> = {
 };
 
 function createBaseWorkloadLine(): WorkloadLine {
-  return { name: "", namespace: "", agent: false, interceptState: "" };
+  return { name: "", namespace: "", agent: false, interceptState: "", interceptMessage: "" };
 }
 
 export const WorkloadLine: MessageFns<WorkloadLine> = {
@@ -1686,6 +1693,9 @@ export const WorkloadLine: MessageFns<WorkloadLine> = {
     }
     if (message.interceptState !== "") {
       writer.uint32(34).string(message.interceptState);
+    }
+    if (message.interceptMessage !== "") {
+      writer.uint32(42).string(message.interceptMessage);
     }
     return writer;
   },
@@ -1735,6 +1745,14 @@ export const WorkloadLine: MessageFns<WorkloadLine> = {
             message.interceptState = reader.string();
             continue;
           }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.interceptMessage = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1757,6 +1775,11 @@ export const WorkloadLine: MessageFns<WorkloadLine> = {
         : isSet(object.intercept_state)
         ? globalThis.String(object.intercept_state)
         : "",
+      interceptMessage: isSet(object.interceptMessage)
+        ? globalThis.String(object.interceptMessage)
+        : isSet(object.intercept_message)
+        ? globalThis.String(object.intercept_message)
+        : "",
     };
   },
 
@@ -1774,6 +1797,9 @@ export const WorkloadLine: MessageFns<WorkloadLine> = {
     if (message.interceptState !== "") {
       obj.interceptState = message.interceptState;
     }
+    if (message.interceptMessage !== "") {
+      obj.interceptMessage = message.interceptMessage;
+    }
     return obj;
   },
 
@@ -1786,6 +1812,7 @@ export const WorkloadLine: MessageFns<WorkloadLine> = {
     message.namespace = object.namespace ?? "";
     message.agent = object.agent ?? false;
     message.interceptState = object.interceptState ?? "";
+    message.interceptMessage = object.interceptMessage ?? "";
     return message;
   },
 };
@@ -1862,7 +1889,7 @@ export const ListResponse: MessageFns<ListResponse> = {
 };
 
 function createBaseInterceptRequest(): InterceptRequest {
-  return { workload: "", localPort: 0, servicePort: "", localOnly: false, name: "" };
+  return { workload: "", localPort: 0, servicePort: "", localOnly: false, name: "", namespace: "" };
 }
 
 export const InterceptRequest: MessageFns<InterceptRequest> = {
@@ -1881,6 +1908,9 @@ export const InterceptRequest: MessageFns<InterceptRequest> = {
     }
     if (message.name !== "") {
       writer.uint32(42).string(message.name);
+    }
+    if (message.namespace !== "") {
+      writer.uint32(50).string(message.namespace);
     }
     return writer;
   },
@@ -1938,6 +1968,14 @@ export const InterceptRequest: MessageFns<InterceptRequest> = {
             message.name = reader.string();
             continue;
           }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.namespace = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1969,6 +2007,7 @@ export const InterceptRequest: MessageFns<InterceptRequest> = {
         ? globalThis.Boolean(object.local_only)
         : false,
       name: isSet(object.name) ? globalThis.String(object.name) : "",
+      namespace: isSet(object.namespace) ? globalThis.String(object.namespace) : "",
     };
   },
 
@@ -1989,6 +2028,9 @@ export const InterceptRequest: MessageFns<InterceptRequest> = {
     if (message.name !== "") {
       obj.name = message.name;
     }
+    if (message.namespace !== "") {
+      obj.namespace = message.namespace;
+    }
     return obj;
   },
 
@@ -2002,6 +2044,7 @@ export const InterceptRequest: MessageFns<InterceptRequest> = {
     message.servicePort = object.servicePort ?? "";
     message.localOnly = object.localOnly ?? false;
     message.name = object.name ?? "";
+    message.namespace = object.namespace ?? "";
     return message;
   },
 };

@@ -1,0 +1,113 @@
+// The traffic-agent process: the only place that reads process.env, creates the root logger and wires
+// the real environment (the manager over in-cluster gRPC, the pod's resolv.conf, signals).
+import { readFileSync } from 'node:fs';
+
+import { credentials } from '@grpc/grpc-js';
+import { pino } from 'pino';
+
+import { ManagerClient } from '@telepresence/rpc';
+
+import { AGENT_VERSION, startAgent } from './agent.js';
+import { ConfigError, parseAgentConfig } from './config.js';
+import { grpcManagerApi } from './manager-api.js';
+import {
+  lookupInPod,
+  nodeExactLookup,
+  parseHosts,
+  parseResolvConf,
+  type HostsTable,
+} from './pod-resolver.js';
+import { installRedirects } from './port-redirect.linux.js';
+
+/** The pod's hosts file, re-read at most once a second (it can change: the kubelet owns it). */
+let hostsCache: { at: number; table: HostsTable } | undefined;
+function readHosts(path: string): HostsTable {
+  const now = Date.now();
+  if (hostsCache === undefined || now - hostsCache.at > 1000) {
+    let text = '';
+    try {
+      text = readFileSync(path, 'utf8');
+    } catch {
+      // no hosts file: DNS only
+    }
+    hostsCache = { at: now, table: parseHosts(text) };
+  }
+  return hostsCache.table;
+}
+
+async function main(): Promise<void> {
+  let config;
+  try {
+    config = parseAgentConfig(process.env);
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      process.stderr.write(`${e.message}\n`);
+      process.exit(2);
+    }
+    throw e;
+  }
+  const log = pino({
+    level: config.logLevel,
+    base: { app: 'traffic-agent', version: AGENT_VERSION, pod: config.podName },
+  });
+  log.info(
+    {
+      manager: `${config.managerHost}:${config.managerPort}`,
+      workload: config.workload,
+      ns: config.namespace,
+    },
+    'traffic-agent starting',
+  );
+
+  let resolvText = '';
+  try {
+    resolvText = readFileSync(config.resolvConfPath, 'utf8');
+  } catch (e) {
+    log.warn({ err: String(e), path: config.resolvConfPath }, 'cannot read resolv.conf; using defaults');
+  }
+  const resolvConf = parseResolvConf(resolvText);
+  const exact = nodeExactLookup(resolvConf.nameservers);
+
+  const removeRedirects = await installRedirects(config.ports);
+  const client = new ManagerClient(
+    `${config.managerHost}:${config.managerPort}`,
+    credentials.createInsecure(),
+    {
+      // Notice a dead manager connection (manager pod gone) instead of waiting on it.
+      'grpc.keepalive_time_ms': 10_000,
+      'grpc.keepalive_timeout_ms': 5_000,
+      'grpc.keepalive_permit_without_calls': 1,
+      'grpc.max_receive_message_length': 8 * 1024 * 1024,
+    },
+  );
+  const agent = await startAgent({
+    config,
+    api: grpcManagerApi(client),
+    log,
+    resolve: (q) => lookupInPod(q, resolvConf, exact, readHosts(config.hostsPath)),
+  });
+
+  const shutdown = (signal: string): void => {
+    log.info({ signal }, 'shutting down');
+    agent
+      .close()
+      .then(removeRedirects)
+      .then(
+        () => {
+          client.close();
+          process.exit(0);
+        },
+        (e: unknown) => {
+          log.error({ err: String(e) }, 'shutdown failed');
+          process.exit(1);
+        },
+      );
+  };
+  process.once('SIGTERM', () => shutdown('SIGTERM'));
+  process.once('SIGINT', () => shutdown('SIGINT'));
+}
+
+main().catch((e: unknown) => {
+  process.stderr.write(`traffic-agent failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+  process.exit(1);
+});
