@@ -7,7 +7,8 @@ import { TunnelError, type TunnelErrorCode } from './errors.js';
 
 /** What a channel reports upward. Exactly one of end/error is called, once, and nothing after it. */
 export interface ChannelHandlers {
-  frame(frame: Buffer): void;
+  /** `wire`, when given, is the frame as received on the wire (see TunnelMessageLike.wire). */
+  frame(frame: Buffer, wire?: Buffer): void;
   /** The peer finished the call cleanly: no more frames. */
   end(): void;
   /** The call failed: cancelled, connection lost, or ended with an error status. */
@@ -18,7 +19,7 @@ export interface FrameChannel {
   /** Starts delivering frames to the handlers. Called once. */
   start(handlers: ChannelHandlers): void;
   /** Sends a frame; `done` runs when the transport has taken it (HTTP/2 flow control progressed). */
-  send(frame: Buffer, done: () => void): void;
+  send(frame: Buffer, done: () => void, wire?: Buffer): void;
   /** Stops/starts delivering frames (the transport then stops reading, so the peer's sender blocks). */
   pause(): void;
   resume(): void;
@@ -31,6 +32,12 @@ export interface FrameChannel {
 /** A grpc-js message of Manager.Tunnel / Agent.Tunnel (`common.v1.TunnelMessage`). */
 export interface TunnelMessageLike {
   payload: Buffer;
+  /**
+   * @internal Optional: the whole message already serialized (`0x0a`, varint length, payload). The fast
+   * codec sends it as is and sets it on received messages made of the payload alone; the generated
+   * codec ignores it.
+   */
+  wire?: Buffer;
 }
 
 /** Channel over the client side of a `tunnel()` call. */
@@ -76,7 +83,7 @@ class GrpcChannel implements FrameChannel {
     this.handlers = handlers;
     const call = this.call;
     call.on('data', (m: TunnelMessageLike) => {
-      if (!this.finished) handlers.frame(m.payload);
+      if (!this.finished) handlers.frame(m.payload, m.wire);
     });
     call.on('end', () => this.report(undefined));
     call.on('error', (e: Partial<ServiceError>) => {
@@ -102,12 +109,12 @@ class GrpcChannel implements FrameChannel {
     else this.handlers?.error(err);
   }
 
-  send(frame: Buffer, done: () => void): void {
+  send(frame: Buffer, done: () => void, wire?: Buffer): void {
     if (this.call.writableEnded || this.call.destroyed) {
       done();
       return;
     }
-    this.call.write({ payload: frame }, () => done());
+    this.call.write(wire === undefined ? { payload: frame } : { payload: frame, wire }, () => done());
   }
 
   pause(): void {

@@ -6,10 +6,31 @@ import type { MethodDefinition, ServiceDefinition } from '@grpc/grpc-js';
 import type { TunnelMessageLike } from './channel.js';
 
 export function serializeTunnelMessage(m: TunnelMessageLike): Buffer {
+  // Frames built by dataFrameWire, or received whole, are already in wire form: no copy.
+  if (m.wire !== undefined) return m.wire;
   const len = m.payload.length;
   if (len === 0) return Buffer.alloc(0); // proto3: an empty bytes field is not written
-  const hdr = 1 + varintSize(len);
-  const out = Buffer.allocUnsafe(hdr + len);
+  const { out, size } = withHeader(len);
+  m.payload.copy(out, size);
+  return out;
+}
+
+/**
+ * @internal A DATA tunnel frame (code byte + chunk) laid out as a serialized TunnelMessage, with one
+ * copy of the chunk. `frame` is the tunnel frame, a view into `wire`.
+ */
+export function dataFrameWire(chunk: Uint8Array): { frame: Buffer; wire: Buffer } {
+  const len = chunk.length + 1;
+  const { out: wire, size } = withHeader(len);
+  wire[size] = 0; // MessageCode.DATA
+  wire.set(chunk, size + 1);
+  return { frame: wire.subarray(size), wire };
+}
+
+/** A buffer for a `payload` field of len bytes, the field header (tag, length) written. */
+function withHeader(len: number): { out: Buffer; size: number } {
+  const size = 1 + varintSize(len);
+  const out = Buffer.allocUnsafe(size + len);
   out[0] = 0x0a; // field 1, wire type 2 (length-delimited)
   let n = len;
   let i = 1;
@@ -18,8 +39,7 @@ export function serializeTunnelMessage(m: TunnelMessageLike): Buffer {
     n >>>= 7;
   }
   out[i] = n;
-  m.payload.copy(out, hdr);
-  return out;
+  return { out, size };
 }
 
 /** Decodes without copying the payload; skips unknown fields; throws on malformed protobuf. */
@@ -52,6 +72,11 @@ export function deserializeTunnelMessage(b: Buffer): TunnelMessageLike {
     else throw new Error(`TunnelMessage: unsupported wire type ${wire}`);
     if (pos > b.length) throw new Error('TunnelMessage: truncated field');
   }
+  // A message that is exactly one payload field is its own wire form: forwarding it needs no copy.
+  const offset = payload.byteOffset - b.byteOffset;
+  const len = payload.length;
+  if (len > 0 && b[0] === 0x0a && offset === 1 + varintSize(len) && offset + len === b.length)
+    return { payload, wire: b };
   return { payload };
 }
 

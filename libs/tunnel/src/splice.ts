@@ -14,7 +14,10 @@ export function splice(a: TunnelStream, b: TunnelStream): Promise<[StreamEnd, St
 
 function forward(from: TunnelStream, to: TunnelStream): void {
   from.on('data', (chunk) => {
-    if (!to.write(chunk)) from.pause();
+    // The received frame goes out as it came (no decode/encode copy); write() is the fallback.
+    const frame = from.receivedFrame;
+    const ok = frame === undefined ? to.write(chunk) : to.writeFrame(chunk, frame, from.receivedWire);
+    if (!ok) from.pause();
   });
   to.on('drain', () => from.resume());
   from.on('end', () => to.end());

@@ -45,6 +45,7 @@ import {
   DEFAULT_MAX_FRAME_BYTES,
   FrameError,
   decodeMessage,
+  MessageCode,
   encodeData,
   encodeMessage,
   messageName,
@@ -52,6 +53,7 @@ import {
 } from './codec.js';
 import type { ConnId } from './connid.js';
 import { TunnelError } from './errors.js';
+import { dataFrameWire } from './grpc-codec.js';
 import { silentLogger, type Logger } from './log.js';
 
 export const PROTOCOL_VERSION = 1;
@@ -142,6 +144,9 @@ const DEFAULTS = {
 
 type Phase = 'handshake' | 'open' | 'closed';
 
+type Received =
+  { type: 'data'; data: Buffer; frame: Buffer; wire: Buffer | undefined } | { type: 'close-send' };
+
 export class TunnelStream extends EventEmitter<StreamEvents> {
   /** Set by the handshake; always present on a stream returned by openStream/acceptStream. */
   id!: ConnId;
@@ -165,7 +170,13 @@ export class TunnelStream extends EventEmitter<StreamEvents> {
   private paused = true;
   private channelPaused = false;
   private heldBytes = 0;
-  private readonly held: Array<{ type: 'data'; data: Buffer } | { type: 'close-send' }> = [];
+  private readonly held: Array<Received> = [];
+  /**
+   * @internal While a 'data' event is emitted: the received DATA frame it came from and, when the
+   * transport kept it, the frame's wire form. splice() forwards them as they are.
+   */
+  receivedFrame: Buffer | undefined;
+  receivedWire: Buffer | undefined;
   private buffered = 0;
   private needDrain = false;
   private lastActivity: number;
@@ -234,7 +245,7 @@ export class TunnelStream extends EventEmitter<StreamEvents> {
       else signal.addEventListener('abort', this.abortListener, { once: true });
     }
     channel.start({
-      frame: (f) => this.onFrame(f),
+      frame: (f, wire) => this.onFrame(f, wire),
       end: () => this.onChannelEnd(),
       error: (e) => this.finish('transport', e, 'none'),
     });
@@ -280,9 +291,26 @@ export class TunnelStream extends EventEmitter<StreamEvents> {
     for (let off = 0; off < chunk.length; off += max) {
       const piece = chunk.subarray(off, Math.min(off + max, chunk.length));
       this.stats.bytesSent += piece.length;
-      this.sendFrame(encodeData(piece), true);
+      const { frame, wire } = dataFrameWire(piece);
+      this.sendFrame(frame, true, wire);
     }
     if (chunk.length === 0) this.sendFrame(encodeData(chunk), true);
+    return this.checkBuffered();
+  }
+
+  /**
+   * @internal Like write(chunk) for a DATA frame received on another stream (splice): the frame (and
+   * its wire form, if known) is sent as it is instead of being encoded again.
+   */
+  writeFrame(chunk: Buffer, frame: Buffer, wire: Buffer | undefined): boolean {
+    if (chunk.length > this.opts.maxChunkBytes || this.phase !== 'open' || !this.sendOpen)
+      return this.write(chunk);
+    this.stats.bytesSent += chunk.length;
+    this.sendFrame(frame, true, wire);
+    return this.checkBuffered();
+  }
+
+  private checkBuffered(): boolean {
     if (this.buffered >= this.opts.maxBufferedBytes) {
       this.needDrain = true;
       return false;
@@ -354,26 +382,34 @@ export class TunnelStream extends EventEmitter<StreamEvents> {
 
   // ---- internals -------------------------------------------------------------------------------
 
-  private sendFrame(frame: Buffer, isData = false): void {
+  private sendFrame(frame: Buffer, isData = false, wire?: Buffer): void {
     const len = frame.length;
     this.buffered += len;
     if (this.buffered > this.stats.maxBufferedBytes) this.stats.maxBufferedBytes = this.buffered;
     this.stats.framesSent++;
     this.lastSend = this.now();
     if (isData) this.lastActivity = this.lastSend;
-    this.channel.send(frame, () => {
-      this.buffered -= len;
-      if (this.needDrain && this.buffered < this.opts.maxBufferedBytes) {
-        this.needDrain = false;
-        if (this.phase !== 'closed') this.emit('drain');
-      }
-    });
+    this.channel.send(
+      frame,
+      () => {
+        this.buffered -= len;
+        if (this.needDrain && this.buffered < this.opts.maxBufferedBytes) {
+          this.needDrain = false;
+          if (this.phase !== 'closed') this.emit('drain');
+        }
+      },
+      wire,
+    );
   }
 
-  private onFrame(frame: Buffer): void {
+  private onFrame(frame: Buffer, wire?: Buffer): void {
     if (this.phase === 'closed') return;
     this.stats.framesReceived++;
     this.lastActivity = this.now();
+    if (frame[0] === MessageCode.DATA && this.phase === 'open' && frame.length <= this.opts.maxFrameBytes) {
+      this.onData({ type: 'data', data: frame.subarray(1), frame, wire });
+      return;
+    }
     let msg: Message;
     try {
       msg = decodeMessage(frame, this.opts.maxFrameBytes);
@@ -390,20 +426,10 @@ export class TunnelStream extends EventEmitter<StreamEvents> {
     }
     switch (msg.type) {
       case 'data':
+        this.onData({ type: 'data', data: msg.data, frame, wire });
+        return;
       case 'close-send':
-        if (!this.recvOpen) {
-          this.protocolError(`${messageName(msg.type)} after CLOSE_SEND`);
-          return;
-        }
-        if (msg.type === 'close-send') this.recvOpen = false; // no more data may follow, held or not
-        if (this.paused || this.held.length > 0) {
-          this.held.push(msg);
-          if (msg.type === 'data') this.heldBytes += msg.data.length;
-          if (this.heldBytes >= this.opts.maxBufferedBytes && !this.channelPaused) {
-            this.channelPaused = true;
-            this.channel.pause();
-          }
-        } else this.deliver(msg);
+        this.onData(msg);
         return;
       case 'keep-alive':
         return;
@@ -438,10 +464,33 @@ export class TunnelStream extends EventEmitter<StreamEvents> {
     }
   }
 
-  private deliver(msg: { type: 'data'; data: Buffer } | { type: 'close-send' }): void {
+  private onData(msg: Received): void {
+    if (!this.recvOpen) {
+      this.protocolError(`${messageName(msg.type)} after CLOSE_SEND`);
+      return;
+    }
+    if (msg.type === 'close-send') this.recvOpen = false; // no more data may follow, held or not
+    if (this.paused || this.held.length > 0) {
+      this.held.push(msg);
+      if (msg.type === 'data') this.heldBytes += msg.data.length;
+      if (this.heldBytes >= this.opts.maxBufferedBytes && !this.channelPaused) {
+        this.channelPaused = true;
+        this.channel.pause();
+      }
+    } else this.deliver(msg);
+  }
+
+  private deliver(msg: Received): void {
     if (msg.type === 'data') {
       this.stats.bytesReceived += msg.data.length;
-      this.emit('data', msg.data);
+      this.receivedFrame = msg.frame;
+      this.receivedWire = msg.wire;
+      try {
+        this.emit('data', msg.data);
+      } finally {
+        this.receivedFrame = undefined;
+        this.receivedWire = undefined;
+      }
       return;
     }
     this.emit('end');

@@ -288,22 +288,33 @@ async function run(): Promise<void> {
     [oneHopName, () => bulkOnce(oneHop.port, total)],
   ];
   const results = new Map<string, number[]>();
+  // CPU of the whole process (all threads) per MiB moved: unlike MiB/s, barely moved by other jobs
+  // competing for the cores.
+  const cpuPerMiB = new Map<string, number[]>();
+  const measured = async (name: string, once: () => Promise<number>) => {
+    const cpu0 = process.cpuUsage();
+    const mibPerSec = await once();
+    const cpu = process.cpuUsage(cpu0);
+    results.set(name, [...(results.get(name) ?? []), mibPerSec]);
+    cpuPerMiB.set(name, [...(cpuPerMiB.get(name) ?? []), (cpu.user + cpu.system) / 1000 / TOTAL_MB]);
+  };
   await bulkOnce(bulkTunnel.port, 8 * MB); // warm-up (JIT, HTTP/2 windows)
   await rawGrpcOnce(rawClients.fast, 8 * MB);
   await rawGrpcOnce(rawClients.generated, 8 * MB);
   // Interleave runs so load changes on this shared machine hit every row alike.
   for (let r = 0; r < RUNS; r++) {
-    for (const [name, once] of rows) results.set(name, [...(results.get(name) ?? []), await once()]);
+    for (const [name, once] of rows) await measured(name, once);
   }
   const med = (name: string) => median(results.get(name)!);
   printTable(
     `bulk throughput, ${TOTAL_MB} MiB per run, ${RUNS} runs (median)`,
-    ['path', 'MiB/s', 'vs raw grpc-js (fast codec)', 'vs direct TCP'],
+    ['path', 'MiB/s', 'vs raw grpc-js (fast codec)', 'vs direct TCP', 'CPU ms/MiB (all threads)'],
     rows.map(([name]) => [
       name,
       fmt(med(name), 1),
       fmt(med(name) / med(rawName('fast'))),
       fmt(med(name) / med(direct)),
+      fmt(median(cpuPerMiB.get(name)!), 2),
     ]),
   );
   console.log(
