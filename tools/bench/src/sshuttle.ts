@@ -1,7 +1,8 @@
 // A real sshuttle over real ssh for the client benchmark, confined to a devcluster's namespaces: sshd
 // (extracted by tools/fetch-openssh-server.sh, never installed) listens only on an address inside the
 // server namespace, with a host key and client key made for this run; sshuttle (NAT method) runs in the
-// client namespace, so its iptables rules live and die there. stop() ends only the processes started here.
+// client namespace, so its iptables rules (and the route they need) live and die there. stop() ends only
+// the processes started here.
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -87,9 +88,13 @@ export async function startSshuttle(o: SshuttleOptions): Promise<SshuttleRelay> 
   const f = (name: string): string => path.join(dir, name);
   let sshdProc: ChildProcess | undefined;
   let sshuttle: ChildProcess | undefined;
+  let routeAdded = false;
+  const route = (op: 'add' | 'del'): boolean =>
+    spawnSync('ip', ['-n', o.clientNetns, 'route', op, o.subnet, 'via', o.serverAddress]).status === 0;
   const stop = async (): Promise<void> => {
     await stopProcess(sshuttle);
     await stopProcess(sshdProc);
+    if (routeAdded) route('del');
     const nat = spawnSync('ip', ['netns', 'exec', o.clientNetns, 'iptables-save', '-t', 'nat'], {
       encoding: 'utf8',
     });
@@ -147,6 +152,11 @@ export async function startSshuttle(o: SshuttleOptions): Promise<SshuttleRelay> 
     });
     await waitForLine(sshdProc, /Server listening/, 'sshd', 15_000);
 
+    // sshuttle's REDIRECT rule sits in the nat OUTPUT chain, which a connect() only reaches when the
+    // destination has a route; the workstation has none to the pods (only the VIF adds one). The packets
+    // never take it: they are redirected to sshuttle on loopback first.
+    // If one exists already (add fails), it is not ours to delete.
+    routeAdded = route('add');
     const ssh = [
       'ssh -F /dev/null -o BatchMode=yes',
       `-i ${f('client_key')}`,
