@@ -58,25 +58,39 @@ function waitForLine(child: ChildProcess, pattern: RegExp, what: string, timeout
   });
 }
 
-/** SIGTERM to the process, then SIGKILL to its group (it was started detached, so the group is ours). */
-async function stopProcess(child: ChildProcess | undefined): Promise<void> {
-  if (child?.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  child.kill('SIGTERM');
-  const timeout = new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), 5000).unref());
-  if ((await Promise.race([exited, timeout])) === 'timeout') {
-    try {
-      process.kill(-child.pid, 'SIGKILL');
-    } catch {
-      // already gone
-    }
-    await exited;
-  }
-  // Children it left behind in its group (ssh, the firewall helper, sshd sessions).
+function groupAlive(pgid: number): boolean {
   try {
-    process.kill(-child.pid, 'SIGTERM');
+    process.kill(-pgid, 0);
+    return true;
   } catch {
-    // none left
+    return false;
+  }
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * SIGTERM to the process, then waits for its whole group (it was started detached, so the group is the
+ * processes it started: ssh, sshuttle's firewall helper, sshd sessions) to exit on its own: sshuttle's
+ * firewall helper removes its rules once its parent is gone, and a signal would cut that short. Whatever
+ * is still there after 10 s gets SIGKILL.
+ */
+async function stopProcess(child: ChildProcess | undefined): Promise<void> {
+  const pgid = child?.pid;
+  if (child === undefined || pgid === undefined) return;
+  if (child.exitCode === null && child.signalCode === null) {
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    child.kill('SIGTERM');
+    await Promise.race([exited, sleep(10_000)]);
+  }
+  for (let i = 0; i < 100 && groupAlive(pgid); i++) await sleep(100);
+  if (groupAlive(pgid)) {
+    console.log(`  warning: processes of group ${pgid} did not exit; killing them`);
+    try {
+      process.kill(-pgid, 'SIGKILL');
+    } catch {
+      // gone meanwhile
+    }
   }
 }
 
