@@ -9,9 +9,14 @@ apt_packages=(
   dnsutils dnsperf dnsmasq-base iperf3 socat netcat-openbsd conntrack ethtool
   python3 make g++
   dbus-daemon libsystemd-shared
+  openssh-client sshuttle libwrap0
 )
 # dbus-daemon: the private bus of the systemd-resolved tests (this package starts no system bus; the `dbus`
 # package would). systemd-resolved itself is never installed: tools/fetch-systemd-resolved.sh extracts it.
+# sshuttle (the client benchmark's comparison; its postinst only byte-compiles) and openssh-client start
+# nothing. openssh-server is never installed (its postinst starts an sshd): tools/fetch-openssh-server.sh
+# extracts it (libwrap0 is the one library it needs that nothing above brings), and the benchmark runs it
+# inside the devcluster's router namespace.
 
 missing=()
 for p in "${apt_packages[@]}"; do
@@ -36,6 +41,7 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
 fi
 bash tools/fetch-k8s-tools.sh
 bash tools/fetch-systemd-resolved.sh >/dev/null
+bash tools/fetch-openssh-server.sh >/dev/null
 
 export NX_DAEMON=false NX_NO_CLOUD=true NX_TUI=false
 npx nx run-many -t build --outputStyle=static >/dev/null || npx nx run-many -t build --outputStyle=static

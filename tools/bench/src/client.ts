@@ -8,10 +8,11 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
-import { applyManifests, startDevCluster, type DevCluster } from '@telepresence/devcluster';
+import { addresses, applyManifests, startDevCluster, type DevCluster } from '@telepresence/devcluster';
 import { parseAllDocuments, stringify } from 'yaml';
 import type { BenchSuite } from './report.js';
 import { fmt, printTable } from './report.js';
+import { sshuttleUnavailable, startSshuttle, type SshuttleRelay } from './sshuttle.js';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 const SECONDS = 5;
@@ -56,10 +57,6 @@ function iperf(ns: string, host: string, port = 5201): number {
   }
 }
 
-function which(cmd: string): boolean {
-  return spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
-}
-
 async function run(): Promise<void> {
   if (process.getuid?.() !== 0) {
     console.log('\n## Client path (iperf3)\n\nskipped: needs root (network namespaces, TUN, nft)');
@@ -70,6 +67,7 @@ async function run(): Promise<void> {
   writeFileSync(images, JSON.stringify({ iperf3: { command: ['iperf3', '-s', '-p', '5201'] } }));
   let cluster: DevCluster | undefined;
   let socat: ChildProcess | undefined;
+  let sshuttle: SshuttleRelay | undefined;
   const env = { ...process.env, TELEPRESENCE_RUN_DIR: path.join(work, 'run') };
   const client = path.join(repo, 'apps/client/dist/main.js');
   try {
@@ -136,8 +134,30 @@ async function run(): Promise<void> {
     socat.kill();
     socat = undefined;
 
-    // sshuttle (a real peer) needs sshd and sshuttle, which are not installed here: reported as n/a.
-    results['sshuttle'] = Number.NaN;
+    // sshuttle over ssh to an sshd in the router namespace (where the socat relay ran):
+    // app -> iptables REDIRECT -> sshuttle -> ssh -> sshd -> sshuttle server -> pod.
+    const sshuttleRow = 'sshuttle (NAT, ssh to router ns)';
+    results[sshuttleRow] = Number.NaN;
+    const noSshuttle = sshuttleUnavailable();
+    if (noSshuttle === undefined) {
+      try {
+        sshuttle = await startSshuttle({
+          repo,
+          serverNetns: cluster.routerNetns,
+          serverAddress: addresses.apiServerIp, // the router's address on the workstation link
+          serverPort: 2222,
+          clientNetns: ws,
+          subnet: addresses.podCidr,
+        });
+        results[sshuttleRow] = iperf(ws, podIp);
+      } catch (e) {
+        console.log(`  sshuttle failed: ${(e as Error).message}`); // the other rows still count
+      }
+      await sshuttle?.stop();
+      sshuttle = undefined;
+    } else {
+      console.log(`  sshuttle: ${noSshuttle}`);
+    }
 
     // The product: connect, iperf3 to the pod IP through the VIF, quit.
     const c = inNs(ws, ['node', client, 'connect', '--kubeconfig', cluster.kubeconfig], env);
@@ -158,10 +178,9 @@ async function run(): Promise<void> {
       ['path', 'Gbit/s', 'vs direct'],
       rows,
     );
-    if (!which('sshuttle'))
-      console.log('\nsshuttle: not installed here (apt-get install sshuttle openssh-server to compare)');
   } finally {
     socat?.kill();
+    await sshuttle?.stop();
     if (cluster) {
       inNs(cluster.workstationNetns, ['node', client, 'quit'], env);
       await cluster.down();
