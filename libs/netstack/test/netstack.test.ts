@@ -68,9 +68,22 @@ describe('netstack through a TUN in a namespace', () => {
 
   itRoot('iperf3 over IPv4 and IPv6 (forward and reverse)', async () => {
     const port = 40000 + Math.floor(Math.random() * 20000);
-    const server = spawn('iperf3', ['-s', '-B', '127.0.0.1', '-p', String(port)], { stdio: 'ignore' });
+    const server = spawn('iperf3', ['-s', '--forceflush', '-B', '127.0.0.1', '-p', String(port)], {
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
     try {
-      await new Promise((r) => setTimeout(r, 300));
+      // A fixed sleep raced the server's start on a loaded machine: wait for it to say it listens.
+      await new Promise<void>((resolve, reject) => {
+        let seen = '';
+        const timer = setTimeout(() => reject(new Error(`iperf3 -s did not start: ${seen}`)), 10_000);
+        server.stdout.on('data', (chunk: Buffer) => {
+          seen += chunk.toString();
+          if (seen.includes('listening')) {
+            clearTimeout(timer);
+            resolve();
+          }
+        });
+      });
       for (const [host, reverse] of [
         ['198.18.0.7', false],
         ['2001:db8::7', true],
@@ -85,8 +98,9 @@ describe('netstack through a TUN in a namespace', () => {
           '-J',
           ...(reverse ? ['-R'] : []),
         ]);
-        const result = JSON.parse(stdout) as { end: { sum_received: { bytes: number } } };
-        expect(result.end.sum_received.bytes).toBeGreaterThan(1 << 20);
+        const result = JSON.parse(stdout) as { error?: string; end: { sum_received?: { bytes: number } } };
+        expect(result.error).toBeUndefined();
+        expect(result.end.sum_received?.bytes).toBeGreaterThan(1 << 20);
       }
     } finally {
       server.kill();
