@@ -241,8 +241,14 @@ async function control<T>(
 ): Promise<T> {
   requireRoot();
   attachDevCluster(name); // a clear error when it is not running
+  const socket = path.join(stateDirOf(name), files.control);
+  if (!existsSync(socket)) {
+    throw new DevClusterError(
+      `devcluster "${name}" has no control socket ${socket} (started by an older devcluster?): restart it with "devcluster down --name ${name}" and "devcluster up --name ${name}"`,
+    );
+  }
   try {
-    return await controlRequest<T>(path.join(stateDirOf(name), files.control), method, urlPath, body);
+    return await controlRequest<T>(socket, method, urlPath, body);
   } catch (err) {
     throw new DevClusterError(`devcluster "${name}": ${(err as Error).message}`);
   }
