@@ -4,10 +4,13 @@ import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { applyManifests } from './apply.js';
 import {
+  addNode,
   attachDevCluster,
   clusterStatus,
   DevClusterError,
   execArgv,
+  listNodes,
+  removeNode,
   requireRoot,
   startDevCluster,
   stopDevCluster,
@@ -20,7 +23,10 @@ const usage = `usage:
   devcluster status [--name N]
   devcluster kubeconfig [--name N] [--host]     path of the kubeconfig (workstation namespace; --host: host loopback)
   devcluster apply [--name N] -f FILE|-
-  devcluster exec [--name N] <ws|pod/NS/NAME> -- CMD...`;
+  devcluster exec [--name N] <ws|pod/NS/NAME> -- CMD...
+  devcluster node add [--name N] [NODE]         add a node while running (default name node-<index>)
+  devcluster node remove [--name N] NODE        stop its pods, remove its kubelet and bridge
+  devcluster node list [--name N]`;
 
 interface Parsed {
   flags: Map<string, string[]>;
@@ -52,7 +58,7 @@ function parse(args: string[], booleans: readonly string[]): Parsed {
 
 async function main(argv: string[]): Promise<number> {
   const [cmd, ...args] = argv;
-  const p = parse(args, ['recursive-dns', 'host', 'help']);
+  const p = parse(args, ['recursive-dns', 'host', 'help', 'json']);
   const name = p.flags.get('name')?.[0] ?? process.env['DEVCLUSTER_NAME'] ?? 'dc';
   switch (cmd) {
     case 'up': {
@@ -114,6 +120,8 @@ async function main(argv: string[]): Promise<number> {
         child.on('exit', (code, sig) => resolve(code ?? (sig ? 128 : 1))),
       );
     }
+    case 'node':
+      return await nodeCommand(name, p.positional, p.flags.has('json'));
     case undefined:
     case 'help':
     case '--help':
@@ -122,6 +130,43 @@ async function main(argv: string[]): Promise<number> {
       return cmd === undefined ? 2 : 0;
     default:
       throw new DevClusterError(`unknown command "${cmd}"\n${usage}`);
+  }
+}
+
+async function nodeCommand(name: string, positional: string[], json: boolean): Promise<number> {
+  const [sub, node, ...extra] = positional;
+  if (extra.length > 0)
+    throw new DevClusterError(`node ${sub ?? ''}: unexpected "${extra.join(' ')}"\n${usage}`);
+  const show = (n: { name: string; podCIDR: string; address: string }) =>
+    `${n.name}\t${n.podCIDR}\t${n.address}`;
+  switch (sub) {
+    case 'add': {
+      const n = await addNode(name, node === undefined ? {} : { name: node });
+      console.log(
+        json
+          ? JSON.stringify(n)
+          : `node ${n.name} added to devcluster "${name}": podCIDR ${n.podCIDR}, address ${n.address}`,
+      );
+      return 0;
+    }
+    case 'remove':
+    case 'rm':
+    case 'delete': {
+      if (node === undefined) throw new DevClusterError(`node remove needs the node's name\n${usage}`);
+      const n = await removeNode(name, node);
+      console.log(
+        json ? JSON.stringify(n) : `node ${n.name} removed from devcluster "${name}" (${n.podCIDR})`,
+      );
+      return 0;
+    }
+    case 'list':
+    case 'ls': {
+      const list = await listNodes(name);
+      console.log(json ? JSON.stringify(list) : ['NAME\tPODCIDR\tADDRESS', ...list.map(show)].join('\n'));
+      return 0;
+    }
+    default:
+      throw new DevClusterError(`node needs add, remove or list\n${usage}`);
   }
 }
 

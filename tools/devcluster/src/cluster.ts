@@ -5,7 +5,9 @@ import { mkdir, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 import { defaultImagesFile, devclusterDir } from './kubelet/images.js';
+import { controlRequest } from './control.js';
 import { containerSetup } from './kubelet/kubelet.js';
+import type { NodeInfo } from './nodes.js';
 import { createRouterNamespace, Names, removeRun, validateName } from './net/topology.js';
 import { files, stateDirOf, type ClusterConfig, type ReadyInfo } from './state.js';
 
@@ -40,6 +42,12 @@ export interface DevCluster extends ReadyInfo {
   ): Promise<ExecResult>;
   /** Starts a long-running command there (the caller stops it). */
   spawn(target: ExecTarget, argv: readonly string[], options?: SpawnOptions): ChildProcess;
+  /** Adds a node (bridge 198.18.N.0/24, Node object, kubelet) while the cluster runs; name default node-N. */
+  addNode(options?: { name?: string }): Promise<NodeInfo>;
+  /** Removes a node: its pods are stopped (controllers recreate theirs elsewhere), then kubelet and bridge. */
+  removeNode(name: string): Promise<NodeInfo>;
+  /** The nodes that have a kubelet. */
+  listNodes(): Promise<NodeInfo[]>;
   down(): Promise<void>;
 }
 
@@ -225,6 +233,41 @@ export async function stopDevCluster(name = 'dc'): Promise<void> {
   await cleanupRun(name);
 }
 
+async function control<T>(
+  name: string,
+  method: 'GET' | 'POST' | 'DELETE',
+  urlPath: string,
+  body?: unknown,
+): Promise<T> {
+  requireRoot();
+  attachDevCluster(name); // a clear error when it is not running
+  const socket = path.join(stateDirOf(name), files.control);
+  if (!existsSync(socket)) {
+    throw new DevClusterError(
+      `devcluster "${name}" has no control socket ${socket} (started by an older devcluster?): restart it with "devcluster down --name ${name}" and "devcluster up --name ${name}"`,
+    );
+  }
+  try {
+    return await controlRequest<T>(socket, method, urlPath, body);
+  } catch (err) {
+    throw new DevClusterError(`devcluster "${name}": ${(err as Error).message}`);
+  }
+}
+
+/** Adds a node to a running cluster (see DevCluster.addNode). */
+export function addNode(name = 'dc', options: { name?: string } = {}): Promise<NodeInfo> {
+  return control<NodeInfo>(name, 'POST', '/nodes', options.name === undefined ? {} : { name: options.name });
+}
+
+/** Removes a node from a running cluster (see DevCluster.removeNode). */
+export function removeNode(name: string, node: string): Promise<NodeInfo> {
+  return control<NodeInfo>(name, 'DELETE', `/nodes/${encodeURIComponent(node)}`);
+}
+
+export function listNodes(name = 'dc'): Promise<NodeInfo[]> {
+  return control<NodeInfo[]>(name, 'GET', '/nodes');
+}
+
 /** The argv that runs a command in the workstation namespace or in a pod. */
 export function execArgv(
   name: string,
@@ -284,6 +327,9 @@ function attach(ready: ReadyInfo): DevCluster {
       const { argv: full, env } = execArgv(name, target, argv);
       return spawn(full[0] ?? 'ip', full.slice(1), { ...options, env: { ...env, ...(options.env ?? {}) } });
     },
+    addNode: (options = {}) => addNode(name, options),
+    removeNode: (node) => removeNode(name, node),
+    listNodes: () => listNodes(name),
     down: () => stopDevCluster(name),
   };
 }

@@ -46,4 +46,6 @@ export const files = {
   kubeconfig: 'kubeconfig',
   hostKubeconfig: 'kubeconfig.host',
   failed: 'failed.txt',
+  /** The supervisor's control socket (node add/remove). */
+  control: 'control.sock',
 } as const;

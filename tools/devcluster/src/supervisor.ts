@@ -1,11 +1,10 @@
 // The cluster's long-running process, started by `devcluster up` inside the router network namespace
 // (nsenter --net, so it shares the host's mount namespace): API server, controllers, kubelets,
 // kube-proxy and DNS. SIGTERM stops every pod and removes the run's namespaces.
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import type https from 'node:https';
 import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 import { WebhookCaller } from './api/admission.js';
 import { Tokens } from './api/auth.js';
@@ -26,6 +25,8 @@ import { createWorkstationForwarder } from './dns/workstation-forwarder.js';
 import { loadImageMap } from './kubelet/images.js';
 import { Kubelet } from './kubelet/kubelet.js';
 import { renderKubeconfig } from './kubeconfig.js';
+import { serveControl } from './control.js';
+import { NodeManager } from './nodes.js';
 import { startKubeProxy } from './net/kube-proxy.js';
 import {
   apiServerIp,
@@ -33,11 +34,10 @@ import {
   clusterDomain,
   createNodeBridge,
   createWorkstation,
+  deleteNodeBridge,
   kubeDnsServiceIp,
   kubernetesServiceIp,
   Names,
-  nodeCidr,
-  nodeGateway,
   removeRun,
   serviceCidr,
   upstreamDnsIp,
@@ -94,23 +94,30 @@ async function main(): Promise<void> {
     ],
     [apiServerIp, kubernetesServiceIp, '127.0.0.1'],
   );
-  const nodeIndexes = Array.from({ length: cfg.nodes }, (_, i) => i + 1);
-  await Promise.all([
-    ...nodeIndexes.map((n) => createNodeBridge(names, n)),
-    createWorkstation(names, `nameserver ${upstreamDnsIp}\n`),
-  ]);
-  log(`network ready (${Date.now() - t0} ms)`);
-
   const store = new Store();
   const tokens = new Tokens();
   const images = () => loadImageMap(cfg.imageFiles);
   images(); // fail early on a bad mapping file
   let podIds = 0;
-  const kubelets = nodeIndexes.map(
-    (n) =>
+  const core = new ApiCore({
+    store,
+    serviceIps: new ServiceIpAllocator(serviceCidr),
+    webhooks: new WebhookCaller(store, log),
+    schedule: (pod) => schedule(store, pod),
+    hasKubelet: (node) => nodes.hasKubelet(node),
+  });
+  core.caPem = ca.cert;
+  let ready: ReadyInfo | undefined;
+  const nodes = new NodeManager({
+    store,
+    network: {
+      createBridge: (n) => createNodeBridge(names, n),
+      deleteBridge: (n) => deleteNodeBridge(names, n),
+    },
+    makeKubelet: (node) =>
       new Kubelet({
-        nodeName: `node-${n}`,
-        nodeIndex: n,
+        nodeName: node.name,
+        nodeIndex: node.index,
         store,
         names,
         stateDir,
@@ -120,16 +127,22 @@ async function main(): Promise<void> {
         nextPodId: () => ++podIds,
         log,
       }),
-  );
-  const core = new ApiCore({
-    store,
-    serviceIps: new ServiceIpAllocator(serviceCidr),
-    webhooks: new WebhookCaller(store, log),
-    schedule: (pod) => schedule(store, pod),
-    hasKubelet: (node) => kubelets.some((k) => k.nodeName === node),
+    deletePod: (ns, name, graceSeconds) =>
+      core.delete(type('pods'), ns, name, { gracePeriodSeconds: graceSeconds }),
+    log,
+    // `status` (ready.json) shows the current node count.
+    onChange: (list) => {
+      if (!ready) return;
+      ready = { ...ready, nodes: list.length };
+      writeReady(stateDir, ready);
+    },
   });
-  core.caPem = ca.cert;
-  await bootstrap(core, nodeIndexes);
+  // The first nodes' kubelets start once the controllers run (below).
+  const initialNodes = Promise.all(Array.from({ length: cfg.nodes }, () => nodes.add({ start: false })));
+  await Promise.all([initialNodes, createWorkstation(names, `nameserver ${upstreamDnsIp}\n`)]);
+  log(`network ready (${Date.now() - t0} ms)`);
+
+  await bootstrap(core);
 
   const reconcilers: Reconciler[] = [
     ...startWorkloadControllers(core, log),
@@ -138,8 +151,8 @@ async function main(): Promise<void> {
   ];
   for (const r of reconcilers) r.trigger(); // the bootstrap objects predate their subscriptions
   cleanups.push(() => reconcilers.forEach((r) => r.stop()));
-  for (const k of kubelets) k.start();
-  cleanups.push(() => Promise.all(kubelets.map((k) => k.close())).then(() => undefined));
+  nodes.startAll();
+  cleanups.push(() => nodes.close());
 
   // DNS: the cluster resolver behind the kube-dns ClusterIP, and the upstream on the workstation link.
   const upstream = upstreamHandler({ zone: cfg.upstreamZone, records: {}, defaultAddress: upstreamDnsIp });
@@ -161,13 +174,8 @@ async function main(): Promise<void> {
     tls,
     dialPod: (pod: KubeObject, port: number) =>
       net.connect({ host: str(field(pod, 'status', 'podIP')) ?? '', port }),
-    podLogFile: (ns: string, name: string, container: string | undefined) => {
-      for (const k of kubelets) {
-        const f = k.logFile(ns, name, container);
-        if (f) return f;
-      }
-      return undefined;
-    },
+    podLogFile: (ns: string, name: string, container: string | undefined) =>
+      nodes.logFile(ns, name, container),
     advertiseAddress: `${apiServerIp}:443`,
     log,
   };
@@ -202,10 +210,12 @@ async function main(): Promise<void> {
     { mode: 0o600 },
   );
   await writeFile(path.join(stateDir, 'ca.crt'), ca.cert);
-  const ready: ReadyInfo = {
+  const control = await serveControl(path.join(stateDir, files.control), nodes, log);
+  cleanups.push(() => void control.close());
+  ready = {
     name: cfg.name,
     pid: process.pid,
-    nodes: cfg.nodes,
+    nodes: nodes.list().length,
     apiUrl,
     hostApiUrl,
     kubeconfig,
@@ -215,7 +225,7 @@ async function main(): Promise<void> {
     startedAt: new Date(t0).toISOString(),
     readyAfterMs: Date.now() - t0,
   };
-  await writeFile(path.join(stateDir, files.ready), JSON.stringify(ready, null, 2));
+  writeReady(stateDir, ready);
   log(`ready after ${ready.readyAfterMs} ms: ${apiUrl} (host ${hostApiUrl})`);
 }
 
@@ -242,72 +252,16 @@ function schedule(store: Store, pod: KubeObject): string | undefined {
   return best;
 }
 
-async function bootstrap(core: ApiCore, nodeIndexes: number[]): Promise<void> {
+/** ready.json, replaced atomically (the CLI may read it at any time). */
+function writeReady(stateDir: string, ready: ReadyInfo): void {
+  const file = path.join(stateDir, files.ready);
+  writeFileSync(`${file}.tmp`, JSON.stringify(ready, null, 2));
+  renameSync(`${file}.tmp`, file);
+}
+
+async function bootstrap(core: ApiCore): Promise<void> {
   for (const ns of ['default', 'kube-system', 'kube-public', 'kube-node-lease']) {
     await core.create(type('namespaces'), undefined, { metadata: { name: ns } });
-  }
-  const memKi = `${Math.floor(os.totalmem() / 1024)}Ki`;
-  for (const n of nodeIndexes) {
-    const name = `node-${n}`;
-    const ts = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
-    const cond = (t: string, status: string, reason: string, message: string) => ({
-      type: t,
-      status,
-      lastHeartbeatTime: ts,
-      lastTransitionTime: ts,
-      reason,
-      message,
-    });
-    core.store.create('nodes', {
-      metadata: {
-        name,
-        labels: {
-          'kubernetes.io/hostname': name,
-          'kubernetes.io/os': 'linux',
-          'kubernetes.io/arch': 'amd64',
-          'beta.kubernetes.io/os': 'linux',
-          'beta.kubernetes.io/arch': 'amd64',
-        },
-      },
-      spec: { podCIDR: nodeCidr(n), podCIDRs: [nodeCidr(n)] },
-      status: {
-        conditions: [
-          cond(
-            'MemoryPressure',
-            'False',
-            'KubeletHasSufficientMemory',
-            'kubelet has sufficient memory available',
-          ),
-          cond('DiskPressure', 'False', 'KubeletHasNoDiskPressure', 'kubelet has no disk pressure'),
-          cond('PIDPressure', 'False', 'KubeletHasSufficientPID', 'kubelet has sufficient PID available'),
-          cond('Ready', 'True', 'KubeletReady', 'kubelet is posting ready status'),
-        ],
-        addresses: [
-          { type: 'InternalIP', address: nodeGateway(n) },
-          { type: 'Hostname', address: name },
-        ],
-        capacity: { cpu: String(os.cpus().length), memory: memKi, pods: '110', 'ephemeral-storage': '10Gi' },
-        allocatable: {
-          cpu: String(os.cpus().length),
-          memory: memKi,
-          pods: '110',
-          'ephemeral-storage': '10Gi',
-        },
-        nodeInfo: {
-          machineID: '',
-          systemUUID: '',
-          bootID: '',
-          kernelVersion: os.release(),
-          osImage: 'devcluster (Linux network namespaces)',
-          containerRuntimeVersion: 'devcluster://0.1.0',
-          kubeletVersion: 'v1.33.0',
-          kubeProxyVersion: 'v1.33.0',
-          operatingSystem: 'linux',
-          architecture: 'amd64',
-        },
-        daemonEndpoints: { kubeletEndpoint: { Port: 10250 } },
-      },
-    });
   }
   await core.create(type('services'), 'default', {
     metadata: {

@@ -438,6 +438,70 @@ describeRoot('devcluster end to end', () => {
     expect(viaWs.stdout).toBe(clusterIp);
   }, 60000);
 
+  it('node add/remove while running: bridge, Node object, pods run there; remove drains and cleans up', async () => {
+    const cli = (...args: string[]) =>
+      run(process.execPath, [path.join(pkgDir, 'dist/cli.js'), ...args, '--name', name]);
+    const routerAddrs = async () =>
+      (await run('ip', ['-n', cluster.routerNetns, '-4', '-o', 'addr', 'show'])).stdout;
+    const added = await cli('node', 'add', '--json');
+    expect(JSON.parse(added.stdout)).toEqual({
+      name: 'node-3',
+      index: 3,
+      podCIDR: '198.18.3.0/24',
+      address: '198.18.3.1',
+    });
+    expect(await routerAddrs()).toMatch(new RegExp(`${name}-br3\\s+inet 198\\.18\\.3\\.1/24`));
+    const nodes = await kubectl([
+      'get',
+      'node',
+      'node-3',
+      '-o',
+      'jsonpath={.spec.podCIDRs[0]} {.status.conditions[-1:].type}={.status.conditions[-1:].status}',
+    ]);
+    expect(nodes.stdout).toBe('198.18.3.0/24 Ready=True');
+    expect(
+      JSON.parse((await run('cat', [path.join('/run/devcluster', name, 'ready.json')])).stdout).nodes,
+    ).toBe(3);
+
+    const pod = {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'on-node-3', namespace: 'default' },
+      spec: {
+        nodeSelector: { 'kubernetes.io/hostname': 'node-3' },
+        containers: [
+          {
+            name: 'echo',
+            image: 'echo',
+            env: [{ name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } }],
+          },
+        ],
+      },
+    };
+    expect((await kubectl(['apply', '-f', '-'], JSON.stringify(pod))).code).toBe(0);
+    expect((await kubectl(['wait', '--for=condition=Ready', 'pod/on-node-3', '--timeout=20s'])).code).toBe(0);
+    const ip = (await kubectl(['get', 'pod', 'on-node-3', '-o', 'jsonpath={.status.podIP}'])).stdout;
+    expect(ip).toBe('198.18.3.2');
+    const [other] = await echoPods();
+    const answer = await cluster.exec(`pod/default/${other?.name ?? ''}`, [
+      'curl',
+      '-s',
+      '--max-time',
+      '5',
+      `http://${ip}:8080/`,
+    ]);
+    expect(JSON.parse(answer.stdout)).toMatchObject({ pod: 'on-node-3', remoteAddress: other?.ip });
+
+    const removed = await cli('node', 'remove', 'node-3');
+    expect(removed.stdout).toContain('node node-3 removed');
+    expect((await kubectl(['get', 'pod', 'on-node-3'])).code).not.toBe(0);
+    expect((await kubectl(['get', 'node', 'node-3'])).code).not.toBe(0);
+    expect(await routerAddrs()).not.toContain('198.18.3.1');
+    expect((await cli('node', 'list')).stdout).not.toContain('node-3');
+    const missing = await cli('node', 'remove', 'node-3').catch((e: { stderr: string }) => e);
+    expect(missing.stderr).toContain('node "node-3" not found; nodes: node-1, node-2');
+  }, 60000);
+
   it('item 1: delete removes the pods and their namespaces', async () => {
     const before = await namespacePids(name);
     const r = await kubectl(['delete', '-f', path.join(here, 'fixtures/echo.yaml')]);
@@ -470,6 +534,8 @@ describeRoot('devcluster end to end', () => {
         ? true
         : undefined,
     );
+    // A node added at run time is cleaned up after the crash like the rest.
+    expect((await cluster.addNode({ name: 'extra' })).podCIDR).toBe('198.18.3.0/24');
     const pids = await namespacePids(name);
     expect(pids.length).toBeGreaterThan(1);
     process.kill(cluster.pid, 'SIGKILL');
@@ -479,6 +545,9 @@ describeRoot('devcluster end to end', () => {
     cluster = await startDevCluster({ name, nodes: 1 });
     expect(pids.filter(alive)).toEqual([]);
     expect((await kubectl(['get', 'nodes'])).stdout).toContain('node-1');
+    expect((await run('ip', ['-n', cluster.routerNetns, 'link', 'show'])).stdout).not.toContain(
+      `${name}-br3`,
+    );
     const newPids = await namespacePids(name);
     await cluster.down();
     expect(await leftovers(name)).toEqual([]);

@@ -191,3 +191,7 @@ export async function removeRun(prefix: string): Promise<string[]> {
   }
   return found;
 }
+
+export async function deleteNodeBridge(names: Names, node: number): Promise<void> {
+  await run('ip', ['-n', names.router, 'link', 'del', names.bridge(node)], { allowFailure: true });
+}
