@@ -2,11 +2,10 @@
 // nameservers, search list and ndots, so a single label resolves in the pod's namespace. Answers carry
 // the records named as asked with a short TTL, so the manager's union of several agents' answers
 // de-duplicates byte-identical records.
-import { Resolver } from 'node:dns/promises';
-
 import dnsPacket from 'dns-packet';
 import type { Answer } from 'dns-packet';
 
+import { nodeDnsQuery } from '@telepresence/dns-core';
 import type { common } from '@telepresence/rpc';
 
 export const ANSWER_TTL_S = 4;
@@ -84,56 +83,7 @@ export function encodeRecord(record: Answer): Buffer {
 
 /** node:dns (c-ares) against the given nameservers ("ip" or "ip:port"). */
 export function nodeExactLookup(nameservers: readonly string[], timeoutMs = 2000): ExactLookup {
-  const resolver = new Resolver({ timeout: timeoutMs, tries: 2 });
-  if (nameservers.length > 0) resolver.setServers([...nameservers]);
-  const base = { ttl: ANSWER_TTL_S, class: 'IN' as const };
-  return {
-    async query(fqdn, qtype) {
-      switch (qtype) {
-        case QTYPE.A:
-          return (await resolver.resolve4(fqdn)).map((data) => ({ ...base, name: fqdn, type: 'A', data }));
-        case QTYPE.AAAA:
-          return (await resolver.resolve6(fqdn)).map((data) => ({ ...base, name: fqdn, type: 'AAAA', data }));
-        case QTYPE.PTR:
-          return (await resolver.resolvePtr(fqdn)).map((data) => ({
-            ...base,
-            name: fqdn,
-            type: 'PTR',
-            data,
-          }));
-        case QTYPE.CNAME:
-          return (await resolver.resolveCname(fqdn)).map((data) => ({
-            ...base,
-            name: fqdn,
-            type: 'CNAME',
-            data,
-          }));
-        case QTYPE.SRV:
-          return (await resolver.resolveSrv(fqdn)).map((s) => ({
-            ...base,
-            name: fqdn,
-            type: 'SRV',
-            data: { port: s.port, target: s.name, priority: s.priority, weight: s.weight },
-          }));
-        case QTYPE.TXT:
-          return (await resolver.resolveTxt(fqdn)).map((data) => ({
-            ...base,
-            name: fqdn,
-            type: 'TXT',
-            data,
-          }));
-        case QTYPE.MX:
-          return (await resolver.resolveMx(fqdn)).map((m) => ({
-            ...base,
-            name: fqdn,
-            type: 'MX',
-            data: { exchange: m.exchange, preference: m.priority },
-          }));
-        default:
-          throw Object.assign(new Error(`query type ${qtype} is not supported`), { code: 'ENOTIMP' });
-      }
-    },
-  };
+  return nodeDnsQuery({ servers: nameservers, timeoutMs, ttlS: ANSWER_TTL_S });
 }
 
 /**
