@@ -5,7 +5,7 @@
 import dnsPacket from 'dns-packet';
 import type { Answer } from 'dns-packet';
 
-import { nodeDnsQuery } from '@telepresence/dns-core';
+import { nodeDnsQuery, readResolvConf } from '@telepresence/dns-core';
 import type { common } from '@telepresence/rpc';
 
 export const ANSWER_TTL_S = 4;
@@ -20,22 +20,8 @@ export interface ResolvConf {
 
 /** Parses resolv.conf text; unknown lines are ignored (as libc does). */
 export function parseResolvConf(text: string): ResolvConf {
-  const nameservers: string[] = [];
-  let search: string[] = [];
-  let ndots = 1;
-  for (const raw of text.split('\n')) {
-    const line = raw.replace(/[#;].*$/, '').trim();
-    const [key, ...rest] = line.split(/\s+/);
-    if (key === 'nameserver' && rest[0] !== undefined) nameservers.push(rest[0]);
-    else if (key === 'search' || key === 'domain') search = rest.map((d) => d.replace(/\.$/, ''));
-    else if (key === 'options') {
-      for (const opt of rest) {
-        const m = /^ndots:(\d+)$/.exec(opt);
-        if (m?.[1] !== undefined) ndots = Math.min(15, Number(m[1]));
-      }
-    }
-  }
-  return { nameservers, search, ndots };
+  const { nameservers, search, ndots } = readResolvConf(text);
+  return { nameservers, search: search.map((d) => d.replace(/\.$/, '')), ndots };
 }
 
 /** Names to try, like the pod's stub resolver: enough dots -> as is first, else the search list first. */

@@ -28,3 +28,5 @@ export { silentLogger, rateLimitWarnings } from './logger.js';
 export type { DnsLogger } from './logger.js';
 export { nodeDnsQuery, NODE_QUERY_TYPES, UnsupportedQueryTypeError } from './node-query.js';
 export type { NodeDnsQuery } from './node-query.js';
+export { readResolvConf } from './resolv-conf.js';
+export type { ResolvConfLines } from './resolv-conf.js';
