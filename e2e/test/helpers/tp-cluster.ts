@@ -11,9 +11,8 @@ import { fileURLToPath } from 'node:url';
 import { Metadata, type CallOptions, type ServiceError } from '@grpc/grpc-js';
 import { CoreV1Api, KubeConfig, PortForward, type V1Pod } from '@kubernetes/client-node';
 import dnsPacket from 'dns-packet';
-import { applyManifests, startDevCluster, type DevCluster } from '@telepresence/devcluster';
+import { applyManifests, startDevCluster, withoutRbac, type DevCluster } from '@telepresence/devcluster';
 import type { ManagerClient } from '@telepresence/rpc';
-import { parseAllDocuments, stringify } from 'yaml';
 
 export const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 const helm = path.join(repo, 'tools/bin/helm');
@@ -122,13 +121,7 @@ export function renderChart(
     ],
     { encoding: 'utf8' },
   );
-  return parseAllDocuments(rendered)
-    .map((d) => d.toJS() as { apiVersion: string } | null)
-    .filter(
-      (d): d is { apiVersion: string } => d !== null && !d.apiVersion.startsWith('rbac.authorization.k8s.io'),
-    )
-    .map((d) => stringify(d))
-    .join('---\n');
+  return withoutRbac(rendered);
 }
 
 /** The cluster's API as the host sees it. */
