@@ -2,46 +2,25 @@
 // by `helm template` and applied, the client run from the workstation namespace (which has no route to
 // pods or services of its own), real curl, dig and Node sockets.
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { execFileSync, spawn } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 
 import { jest } from '@jest/globals';
-import { CoreV1Api, KubeConfig, type V1Pod } from '@kubernetes/client-node';
-import { parseAllDocuments, stringify } from 'yaml';
+import type { CoreV1Api } from '@kubernetes/client-node';
 
-import { applyManifests, startDevCluster, type DevCluster } from '@telepresence/devcluster';
+import type { DevCluster } from '@telepresence/devcluster';
 
-const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const helm = path.join(repo, 'tools/bin/helm');
-const client = path.join(repo, 'apps/client/dist/main.js');
-const describeRoot = process.getuid?.() === 0 ? describe : describe.skip;
-
-async function until<T>(
-  what: string,
-  fn: () => Promise<T | undefined> | T | undefined,
-  timeoutMs = 30_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined) return v;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > deadline)
-      throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
-
-const isReady = (p: V1Pod): boolean =>
-  p.metadata?.deletionTimestamp === undefined &&
-  p.status?.phase === 'Running' &&
-  (p.status.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True');
+import {
+  apply,
+  clientMain as client,
+  describeRoot,
+  echoYaml,
+  installManager,
+  isReady,
+  startCluster,
+  until,
+  workstationRunner,
+} from './helpers/tp-cluster.js';
 
 describeRoot('telepresence connect on devcluster', () => {
   jest.setTimeout(180_000);
@@ -51,23 +30,10 @@ describeRoot('telepresence connect on devcluster', () => {
   let runDir: string;
 
   /** Runs a command in the workstation namespace (stdin closed, so nothing waits on it). */
-  const ws = (argv: string[], timeoutMs = 30_000): Promise<{ code: number; out: string; err: string }> =>
-    new Promise((resolve, reject) => {
-      const child = spawn('ip', ['netns', 'exec', cluster.workstationNetns, ...argv], {
-        stdio: ['ignore', 'pipe', 'pipe'],
-        env: { ...process.env, TELEPRESENCE_RUN_DIR: runDir },
-      });
-      let out = '';
-      let err = '';
-      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-      child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-      const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-      child.on('error', reject);
-      child.on('close', (code) => {
-        clearTimeout(timer);
-        resolve({ code: code ?? -1, out, err });
-      });
-    });
+  const ws = workstationRunner(
+    () => cluster,
+    () => runDir,
+  );
   const tp = (...args: string[]) => ws(['node', client, ...args], 90_000);
   const connect = async (...args: string[]) => {
     const r = await tp('connect', '--kubeconfig', cluster.kubeconfig, '-o', 'json', ...args);
@@ -104,43 +70,9 @@ describeRoot('telepresence connect on devcluster', () => {
   beforeAll(async () => {
     work = mkdtempSync(path.join(tmpdir(), 'cl-e2e-'));
     runDir = path.join(work, 'run');
-    cluster = await startDevCluster({
-      name: `cl${Math.random().toString(36).slice(2, 6)}`,
-      nodes: 2,
-      images: [path.join(repo, 'tools/demo/images.json')],
-    });
-    const kc = new KubeConfig();
-    kc.loadFromFile(cluster.hostKubeconfig);
-    core = kc.makeApiClient(CoreV1Api);
-    await core.createNamespace({ body: { metadata: { name: 'ambassador' } } });
-    const rendered = execFileSync(
-      helm,
-      [
-        'template',
-        'traffic-manager',
-        path.join(repo, 'charts/telepresence'),
-        '--namespace',
-        'ambassador',
-        '--set',
-        'subnetDebounce=200ms',
-      ],
-      { encoding: 'utf8' },
-    );
-    // devcluster serves no rbac.authorization.k8s.io; everything else is applied as rendered.
-    const manifests = parseAllDocuments(rendered)
-      .map((d) => d.toJS() as { apiVersion: string } | null)
-      .filter(
-        (d): d is { apiVersion: string } =>
-          d !== null && !d.apiVersion.startsWith('rbac.authorization.k8s.io'),
-      )
-      .map((d) => stringify(d))
-      .join('---\n');
-    await applyManifests(cluster.hostKubeconfig, manifests, () => undefined);
-    await applyManifests(
-      cluster.hostKubeconfig,
-      readFileSync(path.join(repo, 'tools/demo/echo.yaml'), 'utf8'),
-      () => undefined,
-    );
+    cluster = await startCluster('cl');
+    ({ core } = await installManager(cluster, { values: ['subnetDebounce=200ms'] }));
+    await apply(cluster, echoYaml());
     await managerPod();
     await echoPods();
   }, 120_000);

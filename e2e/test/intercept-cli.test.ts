@@ -2,47 +2,29 @@
 // `leave` and `quit` run in the workstation namespace, the local server listens on port 8080 there, and
 // the injected traffic-agents run from this repo's build. Complements intercept.test.ts (which drives the
 // client's parts in-process to cover every acceptance item in detail).
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 
 import { jest } from '@jest/globals';
-import { CoreV1Api, KubeConfig, type V1Pod } from '@kubernetes/client-node';
-import { parseAllDocuments, stringify } from 'yaml';
+import type { CoreV1Api } from '@kubernetes/client-node';
 
-import { applyManifests, startDevCluster, type DevCluster } from '@telepresence/devcluster';
+import type { DevCluster } from '@telepresence/devcluster';
 
-const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const helm = path.join(repo, 'tools/bin/helm');
-const cli = path.join(repo, 'apps/client/dist/main.js');
-const describeRoot = process.getuid?.() === 0 ? describe : describe.skip;
+import {
+  apply,
+  clientMain as cli,
+  describeRoot,
+  echoFixtureYaml,
+  installManager,
+  isReady,
+  poller,
+  startCluster,
+  workstationRunner,
+} from './helpers/tp-cluster.js';
 
-async function until<T>(
-  what: string,
-  fn: () => Promise<T | undefined> | T | undefined,
-  timeoutMs = 60_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined) return v;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > deadline)
-      throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
-
-const isReady = (p: V1Pod): boolean =>
-  p.metadata?.deletionTimestamp === undefined &&
-  p.status?.phase === 'Running' &&
-  (p.status.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True');
+const until = poller({ timeoutMs: 60_000 });
 
 const webYaml = `
 apiVersion: apps/v1
@@ -75,23 +57,10 @@ describeRoot('telepresence intercept (CLI) on devcluster', () => {
   let runDir: string;
   let local: ChildProcess | undefined;
 
-  const ws = (argv: string[], timeoutMs = 30_000): Promise<{ code: number; out: string; err: string }> =>
-    new Promise((resolve, reject) => {
-      const child = spawn('ip', ['netns', 'exec', cluster.workstationNetns, ...argv], {
-        stdio: ['ignore', 'pipe', 'pipe'],
-        env: { ...process.env, TELEPRESENCE_RUN_DIR: runDir },
-      });
-      let out = '';
-      let err = '';
-      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-      child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-      const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-      child.on('error', reject);
-      child.on('close', (code) => {
-        clearTimeout(timer);
-        resolve({ code: code ?? -1, out, err });
-      });
-    });
+  const ws = workstationRunner(
+    () => cluster,
+    () => runDir,
+  );
   const tp = (...args: string[]) => ws(['node', cli, ...args], 180_000);
   const pods = async (ns: string, selector: string) =>
     (await core.listNamespacedPod({ namespace: ns, labelSelector: selector })).items.filter(isReady);
@@ -113,34 +82,9 @@ describeRoot('telepresence intercept (CLI) on devcluster', () => {
   beforeAll(async () => {
     work = mkdtempSync(path.join(tmpdir(), 'icli-e2e-'));
     runDir = path.join(work, 'run');
-    cluster = await startDevCluster({
-      name: `icl${Math.random().toString(36).slice(2, 5)}`,
-      nodes: 2,
-      images: [path.join(repo, 'tools/demo/images.json')],
-    });
-    const kc = new KubeConfig();
-    kc.loadFromFile(cluster.hostKubeconfig);
-    core = kc.makeApiClient(CoreV1Api);
-    await core.createNamespace({ body: { metadata: { name: 'ambassador' } } });
-    const rendered = execFileSync(
-      helm,
-      ['template', 'traffic-manager', path.join(repo, 'charts/telepresence'), '--namespace', 'ambassador'],
-      { encoding: 'utf8' },
-    );
-    const manifests = parseAllDocuments(rendered)
-      .map((d) => d.toJS() as { apiVersion: string } | null)
-      .filter(
-        (d): d is { apiVersion: string } =>
-          d !== null && !d.apiVersion.startsWith('rbac.authorization.k8s.io'),
-      )
-      .map((d) => stringify(d))
-      .join('---\n');
-    await applyManifests(cluster.hostKubeconfig, manifests, () => undefined);
-    await applyManifests(
-      cluster.hostKubeconfig,
-      readFileSync(path.join(repo, 'tools/devcluster/test/fixtures/echo.yaml'), 'utf8') + '\n---\n' + webYaml,
-      () => undefined,
-    );
+    cluster = await startCluster('icl', { randomChars: 3 });
+    ({ core } = await installManager(cluster));
+    await apply(cluster, echoFixtureYaml() + '\n---\n' + webYaml);
     await until('manager, echo and web ready', async () =>
       (await pods('ambassador', 'app.kubernetes.io/name=traffic-manager')).length === 1 &&
       (await pods('default', 'app=echo')).length === 2 &&

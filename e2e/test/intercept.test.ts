@@ -9,110 +9,42 @@
 // connection origin, 3 single-label DNS in the intercepted namespace, 4 second namespace refused, 5 agent
 // pod killed mid-intercept, 6 injector down does not stop pods.
 import { jest } from '@jest/globals';
-import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
-import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { Writable } from 'node:stream';
-import { fileURLToPath } from 'node:url';
 
-import { Metadata, credentials, type CallOptions, type ServiceError } from '@grpc/grpc-js';
-import { AppsV1Api, CoreV1Api, KubeConfig, PortForward, type V1Pod } from '@kubernetes/client-node';
-import dnsPacket from 'dns-packet';
+import { credentials } from '@grpc/grpc-js';
+import { AppsV1Api, type CoreV1Api, type KubeConfig, type V1Pod } from '@kubernetes/client-node';
 import { pino } from 'pino';
-import { parseAllDocuments, stringify } from 'yaml';
 
 import { InterceptController, startDialResponder, type DialResponder } from '@telepresence/client';
-import { applyManifests, startDevCluster, type DevCluster } from '@telepresence/devcluster';
+import type { DevCluster } from '@telepresence/devcluster';
 import { ManagerClient, type common, type manager } from '@telepresence/rpc';
 import { ConnId, openTunnel } from '@telepresence/tunnel';
 
-const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const helm = path.join(repo, 'tools/bin/helm');
-const describeRoot = process.getuid?.() === 0 ? describe : describe.skip;
-const mgrNs = 'ambassador';
+import {
+  apply,
+  decodeRecord,
+  describeRoot,
+  echoFixtureYaml,
+  installManager,
+  isReady,
+  managerNamespace as mgrNs,
+  poller,
+  portForward,
+  startCluster,
+  unaryCall,
+  type PortForwarded,
+  type Unary,
+} from './helpers/tp-cluster.js';
 
 jest.setTimeout(180_000);
 
-type Unary<Req, Res> = (
-  req: Req,
-  md: Metadata,
-  opts: Partial<CallOptions>,
-  cb: (e: ServiceError | null, r: Res) => void,
-) => unknown;
-function call<Req, Res>(client: ManagerClient, method: Unary<Req, Res>, req: Req): Promise<Res> {
-  return new Promise((resolve, reject) =>
-    method.call(
-      client,
-      req,
-      new Metadata(),
-      { deadline: Date.now() + 20_000 },
-      (e: ServiceError | null, r: Res) => (e ? reject(e) : resolve(r)),
-    ),
-  );
-}
-
-async function until<T>(
-  what: string,
-  fn: () => Promise<T | undefined> | T | undefined,
-  timeoutMs = 60_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined) return v;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > deadline)
-      throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
-
-async function portForward(
-  kc: KubeConfig,
-  pod: string,
-  port: number,
-): Promise<{ port: number; close(): Promise<void> }> {
-  const pf = new PortForward(kc);
-  const server: Server = createServer((socket) => {
-    socket.on('error', () => socket.destroy());
-    const output = new Writable({
-      write(chunk: Buffer, _enc, cb) {
-        if (socket.writable) socket.write(chunk, () => cb());
-        else cb();
-      },
-      final(cb) {
-        socket.end();
-        cb();
-      },
-    });
-    open.add(socket);
-    socket.on('close', () => open.delete(socket));
-    pf.portForward(mgrNs, pod, [port], output, null, socket).catch(() => socket.destroy());
-  });
-  const open = new Set<Socket>();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    port: (server.address() as AddressInfo).port,
-    close: () =>
-      new Promise((resolve) => {
-        server.close(() => resolve());
-        for (const s of open) s.destroy();
-      }),
-  };
-}
-
-const decodeRecord = (b: Uint8Array) =>
-  (dnsPacket as unknown as { answer: { decode(b: Buffer): { type: string; data: unknown } } }).answer.decode(
-    Buffer.from(b),
-  );
+const call = unaryCall(20_000);
+const until = poller({ timeoutMs: 60_000 });
 
 const extraManifests = `
 apiVersion: apps/v1
@@ -194,7 +126,7 @@ describeRoot('intercepts on devcluster', () => {
   let core: CoreV1Api;
   let apps: AppsV1Api;
   let work: string;
-  let pf: { port: number; close(): Promise<void> };
+  let pf: PortForwarded;
   let client: ManagerClient;
   let session: common.SessionInfo;
   let responder: DialResponder;
@@ -203,37 +135,8 @@ describeRoot('intercepts on devcluster', () => {
   let localPort: number;
   const localSeen: Array<{ headers: Record<string, unknown>; bytes: number; sha: string }> = [];
 
-  const render = (): string => {
-    const out = execFileSync(
-      helm,
-      [
-        'template',
-        'tm',
-        path.join(repo, 'charts/telepresence'),
-        '--namespace',
-        mgrNs,
-        '--set',
-        'agent.logLevel=debug',
-      ],
-      { encoding: 'utf8' },
-    );
-    return parseAllDocuments(out)
-      .map((d) => d.toJS() as { apiVersion: string } | null)
-      .filter(
-        (d): d is { apiVersion: string } =>
-          d !== null && !d.apiVersion.startsWith('rbac.authorization.k8s.io'),
-      )
-      .map((d) => stringify(d))
-      .join('---\n');
-  };
-
   const readyPods = async (ns: string, selector: string): Promise<V1Pod[]> =>
-    (await core.listNamespacedPod({ namespace: ns, labelSelector: selector })).items.filter(
-      (p) =>
-        p.metadata?.deletionTimestamp === undefined &&
-        p.status?.phase === 'Running' &&
-        p.status.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'),
-    );
+    (await core.listNamespacedPod({ namespace: ns, labelSelector: selector })).items.filter(isReady);
 
   const hasAgent = (p: V1Pod) => p.spec?.containers.some((c) => c.name === 'traffic-agent') === true;
 
@@ -285,32 +188,10 @@ describeRoot('intercepts on devcluster', () => {
 
   beforeAll(async () => {
     work = mkdtempSync(path.join(tmpdir(), 'ic-e2e-'));
-    const images = path.join(work, 'images.json');
-    writeFileSync(
-      images,
-      JSON.stringify({
-        'traffic-manager': { command: ['node', '${repo}/apps/traffic-manager/dist/main.js'] },
-        'traffic-agent': { command: ['node', '${repo}/apps/traffic-agent/dist/main.js'] },
-      }),
-    );
-    cluster = await startDevCluster({
-      name: `ic${Math.random().toString(36).slice(2, 6)}`,
-      nodes: 2,
-      images: [images],
-    });
-    kc = new KubeConfig();
-    kc.loadFromFile(cluster.hostKubeconfig);
-    core = kc.makeApiClient(CoreV1Api);
+    cluster = await startCluster('ic');
+    ({ kc, core } = await installManager(cluster, { release: 'tm', values: ['agent.logLevel=debug'] }));
     apps = kc.makeApiClient(AppsV1Api);
-    await core.createNamespace({ body: { metadata: { name: mgrNs } } });
-    await applyManifests(cluster.hostKubeconfig, render(), () => undefined);
-    await applyManifests(
-      cluster.hostKubeconfig,
-      readFileSync(path.join(repo, 'tools/devcluster/test/fixtures/echo.yaml'), 'utf8') +
-        '\n---\n' +
-        extraManifests,
-      () => undefined,
-    );
+    await apply(cluster, echoFixtureYaml() + '\n---\n' + extraManifests);
     const mgrPod = await until(
       'a ready traffic-manager',
       async () => (await readyPods(mgrNs, 'app.kubernetes.io/name=traffic-manager'))[0],
@@ -321,7 +202,7 @@ describeRoot('intercepts on devcluster', () => {
         ? true
         : undefined,
     );
-    pf = await portForward(kc, mgrPod.metadata!.name!, 8081);
+    pf = await portForward(kc, mgrNs, mgrPod.metadata!.name!, 8081);
     client = new ManagerClient(`127.0.0.1:${pf.port}`, credentials.createInsecure());
     session = (
       await call(

@@ -1,103 +1,35 @@
 // End to end on devcluster (as root): the chart rendered by `helm template` and applied, the manager run by
 // devcluster's kubelet from this repo's build (image "traffic-manager" -> apps/traffic-manager/dist/main.js),
 // and a real grpc-js client reaching it through a Kubernetes port-forward (@kubernetes/client-node).
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type AddressInfo, type Server } from 'node:net';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { Writable } from 'node:stream';
-import { fileURLToPath } from 'node:url';
 
-import { Metadata, credentials, status, type CallOptions, type ServiceError } from '@grpc/grpc-js';
-import { AppsV1Api, CoreV1Api, KubeConfig, PortForward, type V1Pod } from '@kubernetes/client-node';
-import dnsPacket from 'dns-packet';
-import { parseAllDocuments, stringify } from 'yaml';
+import { credentials, status, type ServiceError } from '@grpc/grpc-js';
+import { AppsV1Api, type CoreV1Api, type KubeConfig, type V1Pod } from '@kubernetes/client-node';
 
-import { applyManifests, startDevCluster, type DevCluster } from '@telepresence/devcluster';
+import type { DevCluster } from '@telepresence/devcluster';
 import { ManagerClient, type manager } from '@telepresence/rpc';
 import { coveringCidrs, formatCidr } from '@telepresence/subnets';
 import { ConnId, openTunnel } from '@telepresence/tunnel';
 
-const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const helm = path.join(repo, 'tools/bin/helm');
-const describeRoot = process.getuid?.() === 0 ? describe : describe.skip;
-const namespace = 'ambassador';
+import {
+  apply,
+  clusterApi,
+  decodeRecord,
+  describeRoot,
+  echoFixtureYaml,
+  isReady,
+  managerNamespace as namespace,
+  poller,
+  portForward,
+  renderChart,
+  startCluster,
+  unaryCall,
+} from './helpers/tp-cluster.js';
 
-type Unary<Req, Res> = (
-  req: Req,
-  md: Metadata,
-  opts: Partial<CallOptions>,
-  cb: (e: ServiceError | null, r: Res) => void,
-) => unknown;
-function call<Req, Res>(client: ManagerClient, method: Unary<Req, Res>, req: Req): Promise<Res> {
-  return new Promise((resolve, reject) =>
-    method.call(
-      client,
-      req,
-      new Metadata(),
-      { deadline: Date.now() + 10_000 },
-      (e: ServiceError | null, r: Res) => (e ? reject(e) : resolve(r)),
-    ),
-  );
-}
-
-async function until<T>(
-  what: string,
-  fn: () => Promise<T | undefined> | T | undefined,
-  timeoutMs = 20_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined) return v;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > deadline)
-      throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
-
-/** Local TCP port that forwards every connection to a pod port through the API server (pods/portforward). */
-async function portForward(
-  kc: KubeConfig,
-  pod: string,
-  port: number,
-): Promise<{ port: number; close(): Promise<void> }> {
-  const pf = new PortForward(kc);
-  const server: Server = createServer((socket) => {
-    socket.on('error', () => socket.destroy());
-    // client-node keeps writing after the pod side went away; drop those writes instead of throwing.
-    const output = new Writable({
-      write(chunk: Buffer, _enc, cb) {
-        if (socket.writable) socket.write(chunk, () => cb());
-        else cb();
-      },
-      final(cb) {
-        socket.end();
-        cb();
-      },
-    });
-    pf.portForward(namespace, pod, [port], output, null, socket).catch(() => socket.destroy());
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    port: (server.address() as AddressInfo).port,
-    close: () =>
-      new Promise((resolve) => {
-        server.close(() => resolve());
-      }),
-  };
-}
-
-const decodeRecord = (b: Uint8Array) =>
-  (dnsPacket as unknown as { answer: { decode(b: Buffer): { type: string; data: unknown } } }).answer.decode(
-    Buffer.from(b),
-  );
+const call = unaryCall(10_000);
+const until = poller({ timeoutMs: 20_000, intervalMs: 200 });
 
 describeRoot('traffic-manager on devcluster', () => {
   let cluster: DevCluster;
@@ -106,44 +38,13 @@ describeRoot('traffic-manager on devcluster', () => {
   let apps: AppsV1Api;
   let work: string;
 
-  const render = (values: string[]) => {
-    const out = execFileSync(
-      helm,
-      [
-        'template',
-        'tm',
-        path.join(repo, 'charts/telepresence'),
-        '--namespace',
-        namespace,
-        ...values.flatMap((v) => ['--set', v]),
-      ],
-      {
-        encoding: 'utf8',
-      },
-    );
-    // devcluster does not serve rbac.authorization.k8s.io; everything else is applied as rendered.
-    return parseAllDocuments(out)
-      .map((d) => d.toJS() as { apiVersion: string } | null)
-      .filter(
-        (d): d is { apiVersion: string } =>
-          d !== null && !d.apiVersion.startsWith('rbac.authorization.k8s.io'),
-      )
-      .map((d) => stringify(d))
-      .join('---\n');
-  };
-
   const managerPod = (): Promise<V1Pod> =>
     until('a ready traffic-manager pod', async () => {
       const pods = await core.listNamespacedPod({
         namespace,
         labelSelector: 'app.kubernetes.io/name=traffic-manager',
       });
-      return pods.items.find(
-        (p) =>
-          p.metadata?.deletionTimestamp === undefined &&
-          p.status?.phase === 'Running' &&
-          p.status.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'),
-      );
+      return pods.items.find(isReady);
     });
 
   const logsOf = async (pod: V1Pod): Promise<string> =>
@@ -161,12 +62,12 @@ describeRoot('traffic-manager on devcluster', () => {
       });
       return pods.items.length === 0 ? true : undefined;
     });
-    await applyManifests(cluster.hostKubeconfig, render(values), () => undefined);
+    await apply(cluster, renderChart({ release: 'tm', values }));
     return managerPod();
   }
 
   async function connectManager(pod: V1Pod) {
-    const api = await portForward(kc, pod.metadata!.name!, 8081);
+    const api = await portForward(kc, namespace, pod.metadata!.name!, 8081);
     const client = new ManagerClient(`127.0.0.1:${api.port}`, credentials.createInsecure());
     return {
       client,
@@ -179,28 +80,11 @@ describeRoot('traffic-manager on devcluster', () => {
 
   beforeAll(async () => {
     work = mkdtempSync(path.join(tmpdir(), 'tm-e2e-'));
-    const images = path.join(work, 'images.json');
-    writeFileSync(
-      images,
-      JSON.stringify({
-        'traffic-manager': { command: ['node', '${repo}/apps/traffic-manager/dist/main.js'] },
-      }),
-    );
-    cluster = await startDevCluster({
-      name: `tm${Math.random().toString(36).slice(2, 6)}`,
-      nodes: 2,
-      images: [images],
-    });
-    kc = new KubeConfig();
-    kc.loadFromFile(cluster.hostKubeconfig);
-    core = kc.makeApiClient(CoreV1Api);
+    cluster = await startCluster('tm');
+    ({ kc, core } = clusterApi(cluster));
     apps = kc.makeApiClient(AppsV1Api);
     await core.createNamespace({ body: { metadata: { name: namespace } } });
-    await applyManifests(
-      cluster.hostKubeconfig,
-      readFileSync(path.join(repo, 'tools/devcluster/test/fixtures/echo.yaml'), 'utf8'),
-      () => undefined,
-    );
+    await apply(cluster, echoFixtureYaml());
   }, 60_000);
 
   afterAll(async () => {
@@ -318,7 +202,7 @@ describeRoot('traffic-manager on devcluster', () => {
     });
 
     it('serves /metrics', async () => {
-      const m = await portForward(kc, pod.metadata!.name!, 9464);
+      const m = await portForward(kc, namespace, pod.metadata!.name!, 9464);
       try {
         const text = await until('metrics', async () => {
           const r = await fetch(`http://127.0.0.1:${m.port}/metrics`);

@@ -2,11 +2,10 @@
 // nameservers, search list and ndots, so a single label resolves in the pod's namespace. Answers carry
 // the records named as asked with a short TTL, so the manager's union of several agents' answers
 // de-duplicates byte-identical records.
-import { Resolver } from 'node:dns/promises';
-
 import dnsPacket from 'dns-packet';
 import type { Answer } from 'dns-packet';
 
+import { nodeDnsQuery, readResolvConf } from '@telepresence/dns-core';
 import type { common } from '@telepresence/rpc';
 
 export const ANSWER_TTL_S = 4;
@@ -21,22 +20,8 @@ export interface ResolvConf {
 
 /** Parses resolv.conf text; unknown lines are ignored (as libc does). */
 export function parseResolvConf(text: string): ResolvConf {
-  const nameservers: string[] = [];
-  let search: string[] = [];
-  let ndots = 1;
-  for (const raw of text.split('\n')) {
-    const line = raw.replace(/[#;].*$/, '').trim();
-    const [key, ...rest] = line.split(/\s+/);
-    if (key === 'nameserver' && rest[0] !== undefined) nameservers.push(rest[0]);
-    else if (key === 'search' || key === 'domain') search = rest.map((d) => d.replace(/\.$/, ''));
-    else if (key === 'options') {
-      for (const opt of rest) {
-        const m = /^ndots:(\d+)$/.exec(opt);
-        if (m?.[1] !== undefined) ndots = Math.min(15, Number(m[1]));
-      }
-    }
-  }
-  return { nameservers, search, ndots };
+  const { nameservers, search, ndots } = readResolvConf(text);
+  return { nameservers, search: search.map((d) => d.replace(/\.$/, '')), ndots };
 }
 
 /** Names to try, like the pod's stub resolver: enough dots -> as is first, else the search list first. */
@@ -84,56 +69,7 @@ export function encodeRecord(record: Answer): Buffer {
 
 /** node:dns (c-ares) against the given nameservers ("ip" or "ip:port"). */
 export function nodeExactLookup(nameservers: readonly string[], timeoutMs = 2000): ExactLookup {
-  const resolver = new Resolver({ timeout: timeoutMs, tries: 2 });
-  if (nameservers.length > 0) resolver.setServers([...nameservers]);
-  const base = { ttl: ANSWER_TTL_S, class: 'IN' as const };
-  return {
-    async query(fqdn, qtype) {
-      switch (qtype) {
-        case QTYPE.A:
-          return (await resolver.resolve4(fqdn)).map((data) => ({ ...base, name: fqdn, type: 'A', data }));
-        case QTYPE.AAAA:
-          return (await resolver.resolve6(fqdn)).map((data) => ({ ...base, name: fqdn, type: 'AAAA', data }));
-        case QTYPE.PTR:
-          return (await resolver.resolvePtr(fqdn)).map((data) => ({
-            ...base,
-            name: fqdn,
-            type: 'PTR',
-            data,
-          }));
-        case QTYPE.CNAME:
-          return (await resolver.resolveCname(fqdn)).map((data) => ({
-            ...base,
-            name: fqdn,
-            type: 'CNAME',
-            data,
-          }));
-        case QTYPE.SRV:
-          return (await resolver.resolveSrv(fqdn)).map((s) => ({
-            ...base,
-            name: fqdn,
-            type: 'SRV',
-            data: { port: s.port, target: s.name, priority: s.priority, weight: s.weight },
-          }));
-        case QTYPE.TXT:
-          return (await resolver.resolveTxt(fqdn)).map((data) => ({
-            ...base,
-            name: fqdn,
-            type: 'TXT',
-            data,
-          }));
-        case QTYPE.MX:
-          return (await resolver.resolveMx(fqdn)).map((m) => ({
-            ...base,
-            name: fqdn,
-            type: 'MX',
-            data: { exchange: m.exchange, preference: m.priority },
-          }));
-        default:
-          throw Object.assign(new Error(`query type ${qtype} is not supported`), { code: 'ENOTIMP' });
-      }
-    },
-  };
+  return nodeDnsQuery({ servers: nameservers, timeoutMs, ttlS: ANSWER_TTL_S });
 }
 
 /**

@@ -26,3 +26,7 @@ export { createUdpTcpUpstream, UpstreamError } from './upstream.js';
 export type { Upstream, UpstreamQuestion, UpstreamResponse, UdpTcpUpstreamOptions } from './upstream.js';
 export { silentLogger, rateLimitWarnings } from './logger.js';
 export type { DnsLogger } from './logger.js';
+export { nodeDnsQuery, NODE_QUERY_TYPES, UnsupportedQueryTypeError } from './node-query.js';
+export type { NodeDnsQuery } from './node-query.js';
+export { readResolvConf } from './resolv-conf.js';
+export type { ResolvConfLines } from './resolv-conf.js';

@@ -8,8 +8,13 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
-import { addresses, applyManifests, startDevCluster, type DevCluster } from '@telepresence/devcluster';
-import { parseAllDocuments, stringify } from 'yaml';
+import {
+  addresses,
+  applyManifests,
+  startDevCluster,
+  withoutRbac,
+  type DevCluster,
+} from '@telepresence/devcluster';
 import type { BenchSuite } from './report.js';
 import { fmt, printTable } from './report.js';
 import { sshuttleUnavailable, startSshuttle, type SshuttleRelay } from './sshuttle.js';
@@ -86,15 +91,7 @@ async function run(): Promise<void> {
       ['template', 'traffic-manager', path.join(repo, 'charts/telepresence'), '--namespace', 'ambassador'],
       { encoding: 'utf8' },
     );
-    const manifests = parseAllDocuments(rendered)
-      .map((d) => d.toJS() as { apiVersion: string } | null)
-      .filter(
-        (d): d is { apiVersion: string } =>
-          d !== null && !d.apiVersion.startsWith('rbac.authorization.k8s.io'),
-      )
-      .map((d) => stringify(d))
-      .join('---\n');
-    await applyManifests(cluster.hostKubeconfig, manifests, () => undefined);
+    await applyManifests(cluster.hostKubeconfig, withoutRbac(rendered), () => undefined);
     await applyManifests(cluster.hostKubeconfig, iperfDeployment, () => undefined);
     let podIp = '';
     for (let i = 0; i < 120 && podIp === ''; i++) {

@@ -2,7 +2,7 @@
 // through the API server, like a minimal `kubectl apply`.
 import { readFileSync } from 'node:fs';
 import https from 'node:https';
-import { parseAllDocuments, parse as parseYaml } from 'yaml';
+import { parseAllDocuments, parse as parseYaml, stringify } from 'yaml';
 import { findResourceByKind } from './api/resources.js';
 
 interface KubeconfigLite {
@@ -111,4 +111,18 @@ function isList(d: unknown): d is { items: unknown[] } {
     Array.isArray((d as Record<string, unknown>)['items']) &&
     String((d as Record<string, unknown>)['kind']).endsWith('List')
   );
+}
+
+/**
+ * A YAML stream (e.g. a rendered chart) without its rbac.authorization.k8s.io objects: devcluster serves
+ * no RBAC API (and enforces none), so they would fail to apply. Everything else is kept as written.
+ */
+export function withoutRbac(manifests: string): string {
+  return parseAllDocuments(manifests)
+    .map((d) => d.toJS() as { apiVersion: string } | null)
+    .filter(
+      (d): d is { apiVersion: string } => d !== null && !d.apiVersion.startsWith('rbac.authorization.k8s.io'),
+    )
+    .map((d) => stringify(d))
+    .join('---\n');
 }

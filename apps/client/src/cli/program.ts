@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import { Command, Option } from 'commander';
 import type { daemon } from '@telepresence/rpc';
 import { configFilePath, parseConfigYaml } from '../config/config.js';
+import { NOT_CONNECTED } from '../daemon/not-connected.js';
 import { daemonPaths, DEFAULT_RUN_DIR, type DaemonPaths } from '../daemon/paths.js';
 import { recoverLeftovers } from '../daemon/recovery.js';
 import { TpError } from '../util/errors.js';
@@ -200,7 +201,7 @@ export function buildProgram(deps: CliDeps): Command {
           if (!(await isDaemonRunning(paths))) {
             deps.out(
               formatStatus(
-                { ...NOT_RUNNING, logFile: fs.existsSync(paths.logFile) ? paths.logFile : '' },
+                { ...NOT_CONNECTED, logFile: fs.existsSync(paths.logFile) ? paths.logFile : '' },
                 format,
               ),
             );
@@ -277,18 +278,3 @@ export function buildProgram(deps: CliDeps): Command {
 
   return program;
 }
-
-const NOT_RUNNING: daemon.StatusResponse = {
-  connected: false,
-  sessionId: '',
-  managerVersion: '',
-  namespace: '',
-  managerNamespace: '',
-  routedSubnets: [],
-  neverProxiedSubnets: [],
-  dns: undefined,
-  counters: undefined,
-  outage: '',
-  logFile: '',
-  tunName: '',
-};

@@ -10,6 +10,7 @@ import type { DaemonPaths } from './paths.js';
 import { recoverLeftovers } from './recovery.js';
 import { serveDaemon, type DaemonController } from './server.js';
 import { Session, VERSION } from './session.js';
+import { NOT_CONNECTED } from './not-connected.js';
 import { StateFile } from './state-file.js';
 
 export interface DaemonOptions {
@@ -21,21 +22,6 @@ export interface DaemonOptions {
   /** Starts the watchdog that cleans up if this process dies (main.ts wires the real one). */
   readonly startWatchdog?: () => void;
 }
-
-export const NOT_CONNECTED: daemon.StatusResponse = {
-  connected: false,
-  sessionId: '',
-  managerVersion: '',
-  namespace: '',
-  managerNamespace: '',
-  routedSubnets: [],
-  neverProxiedSubnets: [],
-  dns: undefined,
-  counters: undefined,
-  outage: '',
-  logFile: '',
-  tunName: '',
-};
 
 export async function runDaemon(options: DaemonOptions): Promise<void> {
   const { paths, log, run } = options;

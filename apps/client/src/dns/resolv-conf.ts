@@ -1,6 +1,9 @@
 // Reads what the overriding resolver needs from /etc/resolv.conf: the primary nameserver (the one the
 // redirect takes over and the fallback keeps using) and the search list.
 import net from 'node:net';
+
+import { readResolvConf } from '@telepresence/dns-core';
+
 import { TpError } from '../util/errors.js';
 
 export interface ResolvConf {
@@ -9,19 +12,13 @@ export interface ResolvConf {
 }
 
 export function parseResolvConf(text: string): ResolvConf {
-  const nameservers: string[] = [];
-  let search: string[] = [];
-  for (const raw of text.split('\n')) {
-    const line = raw.replace(/[#;].*$/, '').trim();
-    const [keyword, ...args] = line.split(/\s+/);
-    if (keyword === 'nameserver' && args[0] !== undefined) {
-      const ip = args[0].replace(/%.*$/, ''); // drop an IPv6 zone
-      if (net.isIP(ip) !== 0) nameservers.push(ip);
-    } else if (keyword === 'search' || keyword === 'domain') {
-      search = args.filter((a) => a !== '');
-    }
-  }
-  return { nameservers, search };
+  const lines = readResolvConf(text);
+  return {
+    nameservers: lines.nameservers
+      .map((ns) => ns.replace(/%.*$/, '')) // drop an IPv6 zone
+      .filter((ip) => net.isIP(ip) !== 0),
+    search: lines.search.filter((a) => a !== ''),
+  };
 }
 
 /** The upstream to take over: --dns / dns.upstream if set, else the first nameserver. */

@@ -1,4 +1,5 @@
 // Reading the pod's /etc/resolv.conf: the cluster domain and the search context for manager-side lookups.
+import { readResolvConf } from '@telepresence/dns-core';
 
 export interface ResolvConf {
   readonly nameservers: readonly string[];
@@ -7,24 +8,12 @@ export interface ResolvConf {
 }
 
 export function parseResolvConf(text: string): ResolvConf {
-  const nameservers: string[] = [];
-  let search: string[] = [];
-  let ndots = 1;
-  for (const raw of text.split('\n')) {
-    const line = raw.replace(/[#;].*$/, '').trim();
-    const [key, ...rest] = line.split(/\s+/);
-    if (key === 'nameserver' && rest[0] !== undefined) {
-      nameservers.push(rest[0]);
-    } else if (key === 'search' || key === 'domain') {
-      search = rest.map((d) => d.replace(/\.+$/, '').toLowerCase()).filter((d) => d.length > 0);
-    } else if (key === 'options') {
-      for (const opt of rest) {
-        const m = /^ndots:(\d+)$/.exec(opt);
-        if (m?.[1] !== undefined) ndots = Math.min(15, Number(m[1]));
-      }
-    }
-  }
-  return { nameservers, search, ndots };
+  const { nameservers, search, ndots } = readResolvConf(text);
+  return {
+    nameservers,
+    search: search.map((d) => d.replace(/\.+$/, '').toLowerCase()).filter((d) => d.length > 0),
+    ndots,
+  };
 }
 
 export const defaultClusterDomain = 'cluster.local';

@@ -1,8 +1,7 @@
 // Manager-side DNS lookups: node:dns (c-ares) against the pod's resolvers, with the client's search context.
-import { Resolver } from 'node:dns/promises';
-
 import type { Answer } from 'dns-packet';
 
+import { UnsupportedQueryTypeError, nodeDnsQuery } from '@telepresence/dns-core';
 import type { common } from '@telepresence/rpc';
 
 import { QTYPE, RCODE, encodeRecord } from './records.js';
@@ -53,64 +52,15 @@ function classify(e: unknown, fqdn: string): DnsQueryError {
 
 /** A DnsBackend on node:dns; `servers` empty means the pod's /etc/resolv.conf nameservers. */
 export function nodeDnsBackend(options: { servers: readonly string[]; timeoutMs: number }): DnsBackend {
-  const resolver = new Resolver({ timeout: options.timeoutMs, tries: 2 });
-  if (options.servers.length > 0) {
-    resolver.setServers([...options.servers]);
-  }
-  const base = { ttl: ANSWER_TTL_S, class: 'IN' as const };
+  const node = nodeDnsQuery({ servers: options.servers, timeoutMs: options.timeoutMs, ttlS: ANSWER_TTL_S });
   return {
     async query(fqdn, qtype) {
       try {
-        switch (qtype) {
-          case QTYPE.A:
-            return (await resolver.resolve4(fqdn)).map((data) => ({ ...base, name: fqdn, type: 'A', data }));
-          case QTYPE.AAAA:
-            return (await resolver.resolve6(fqdn)).map((data) => ({
-              ...base,
-              name: fqdn,
-              type: 'AAAA',
-              data,
-            }));
-          case QTYPE.PTR:
-            return (await resolver.resolvePtr(fqdn)).map((data) => ({
-              ...base,
-              name: fqdn,
-              type: 'PTR',
-              data,
-            }));
-          case QTYPE.CNAME:
-            return (await resolver.resolveCname(fqdn)).map((data) => ({
-              ...base,
-              name: fqdn,
-              type: 'CNAME',
-              data,
-            }));
-          case QTYPE.SRV:
-            return (await resolver.resolveSrv(fqdn)).map((s) => ({
-              ...base,
-              name: fqdn,
-              type: 'SRV',
-              data: { port: s.port, target: s.name, priority: s.priority, weight: s.weight },
-            }));
-          case QTYPE.TXT:
-            return (await resolver.resolveTxt(fqdn)).map((chunks) => ({
-              ...base,
-              name: fqdn,
-              type: 'TXT',
-              data: chunks,
-            }));
-          case QTYPE.MX:
-            return (await resolver.resolveMx(fqdn)).map((m) => ({
-              ...base,
-              name: fqdn,
-              type: 'MX',
-              data: { exchange: m.exchange, preference: m.priority },
-            }));
-          default:
-            throw new DnsQueryError('notimp', `query type ${qtype} is not supported`);
-        }
+        return await node.query(fqdn, qtype);
       } catch (e) {
-        throw e instanceof DnsQueryError ? e : classify(e, fqdn);
+        throw e instanceof UnsupportedQueryTypeError
+          ? new DnsQueryError('notimp', e.message)
+          : classify(e, fqdn);
       }
     },
   };

@@ -1,11 +1,10 @@
-// Dockerfile.agent cannot be built here (no Docker engine, no hadolint package): this checks the
+// The Dockerfiles cannot be built here (no Docker engine, no hadolint package): this checks the
 // properties that matter instead. Multi-stage, pinned Node 20 base, production dependencies only,
-// non-root, the agent's entrypoint, and every workspace package it imports present in the image.
+// non-root, each app's entrypoint, and every workspace package it imports present in the image.
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 
-const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
+import { repo } from './helpers/tp-cluster.js';
 
 interface Instruction {
   readonly op: string;
@@ -25,12 +24,58 @@ function parseDockerfile(text: string): Instruction[] {
     });
 }
 
-const instructions = parseDockerfile(readFileSync(path.join(repo, 'Dockerfile.agent'), 'utf8'));
-const stages = instructions.filter((i) => i.op === 'FROM');
-const finalStageStart = instructions.lastIndexOf(stages.at(-1)!);
-const finalStage = instructions.slice(finalStageStart);
+interface Image {
+  readonly dockerfile: string;
+  /** Under apps/. */
+  readonly app: string;
+  /** What the test names call it. */
+  readonly what: string;
+  /** The app's own entrypoint, ports and tools. */
+  readonly runtime: { readonly title: string; check(finalStage: readonly Instruction[]): void };
+}
 
-describe('Dockerfile.agent', () => {
+const images: readonly Image[] = [
+  {
+    dockerfile: 'Dockerfile.agent',
+    app: 'traffic-agent',
+    what: 'agent',
+    runtime: {
+      title:
+        'starts the compiled agent, exposes the first agent port and carries nft for numeric-port redirects',
+      check(finalStage) {
+        expect(finalStage.find((i) => i.op === 'ENTRYPOINT')?.args).toBe(
+          '["node", "apps/traffic-agent/dist/main.js"]',
+        );
+        expect(finalStage.find((i) => i.op === 'EXPOSE')?.args).toMatch(/\b9900\b/);
+        expect(finalStage.some((i) => i.op === 'RUN' && /apt-get install .*nftables/.test(i.args))).toBe(
+          true,
+        );
+      },
+    },
+  },
+  {
+    dockerfile: 'Dockerfile.manager',
+    app: 'traffic-manager',
+    what: 'manager',
+    runtime: {
+      title: 'starts the compiled manager and exposes its ports and a health check',
+      check(finalStage) {
+        expect(finalStage.find((i) => i.op === 'ENTRYPOINT')?.args).toBe(
+          '["node", "apps/traffic-manager/dist/main.js"]',
+        );
+        expect(finalStage.find((i) => i.op === 'EXPOSE')?.args).toMatch(/\b8081\b.*\b9464\b/);
+        expect(finalStage.find((i) => i.op === 'HEALTHCHECK')?.args).toMatch(/\/healthz/);
+      },
+    },
+  },
+];
+
+describe.each(images)('$dockerfile', ({ dockerfile, app, what, runtime }) => {
+  const instructions = parseDockerfile(readFileSync(path.join(repo, dockerfile), 'utf8'));
+  const stages = instructions.filter((i) => i.op === 'FROM');
+  const finalStageStart = instructions.lastIndexOf(stages.at(-1)!);
+  const finalStage = instructions.slice(finalStageStart);
+
   it('is multi-stage on a pinned Node 20 image', () => {
     expect(stages.length).toBeGreaterThanOrEqual(2);
     const arg = instructions.find((i) => i.op === 'ARG' && i.args.startsWith('NODE_IMAGE='));
@@ -60,16 +105,10 @@ describe('Dockerfile.agent', () => {
     expect(user!.args).not.toMatch(/^(root|0)(:|$)/);
   });
 
-  it('starts the compiled agent, exposes the first agent port and carries nft for numeric-port redirects', () => {
-    expect(finalStage.find((i) => i.op === 'ENTRYPOINT')?.args).toBe(
-      '["node", "apps/traffic-agent/dist/main.js"]',
-    );
-    expect(finalStage.find((i) => i.op === 'EXPOSE')?.args).toMatch(/\b9900\b/);
-    expect(finalStage.some((i) => i.op === 'RUN' && /apt-get install .*nftables/.test(i.args))).toBe(true);
-  });
+  it(runtime.title, () => runtime.check(finalStage));
 
-  it('copies every workspace package the agent imports (built) into the runtime image', () => {
-    const pkg = JSON.parse(readFileSync(path.join(repo, 'apps/traffic-agent/package.json'), 'utf8')) as {
+  it(`copies every workspace package the ${what} imports (built) into the runtime image`, () => {
+    const pkg = JSON.parse(readFileSync(path.join(repo, 'apps', app, 'package.json'), 'utf8')) as {
       dependencies: Record<string, string>;
     };
     const libs = Object.keys(pkg.dependencies)
