@@ -24,6 +24,21 @@ describe('agent DNS lookups', () => {
     });
   });
 
+  it('waits for an intercepting agent whose DNS stream opens a moment later', async () => {
+    const broker = new AgentDnsBroker();
+    broker.register('agent:1');
+    const ready = broker.whenListening(['agent:1', 'agent:2'], 5000);
+    setTimeout(() => broker.register('agent:2'), 20);
+    expect(await ready).toEqual(['agent:1', 'agent:2']);
+  });
+
+  it('gives up waiting for a silent agent after the bound', async () => {
+    const broker = new AgentDnsBroker();
+    broker.register('agent:1');
+    expect(await broker.whenListening(['agent:1', 'agent:2'], 30)).toEqual(['agent:1']);
+    expect(await broker.whenListening(['agent:1'], 30)).toEqual(['agent:1']);
+  });
+
   it('waits at most the timeout and keeps what arrived', async () => {
     const broker = new AgentDnsBroker();
     const one = broker.register('agent:1');

@@ -17,11 +17,14 @@ interface Pending {
 export class AgentDnsBroker {
   private readonly queues = new Map<string, AsyncQueue<manager.AgentDNSQuery>>();
   private readonly pending = new Map<string, Pending>();
+  /** Woken whenever an agent registers, for lookups that wait for a starting agent. */
+  private readonly registrationWaiters = new Set<() => void>();
 
   /** Called by an agent's WatchLookupDNS; the returned function unregisters it. */
   register(agentSessionId: string): { queue: AsyncQueue<manager.AgentDNSQuery>; unregister: () => void } {
     const queue = new AsyncQueue<manager.AgentDNSQuery>(256);
     this.queues.set(agentSessionId, queue);
+    for (const wake of this.registrationWaiters) wake();
     return {
       queue,
       unregister: () => {
@@ -36,6 +39,30 @@ export class AgentDnsBroker {
   /** Agents (of the given ones) that are listening for lookups now. */
   listening(agentSessionIds: readonly string[]): string[] {
     return agentSessionIds.filter((id) => this.queues.has(id));
+  }
+
+  /**
+   * The given agents that listen for lookups, after waiting up to waitMs for those that do not yet: an agent
+   * has its session (and so counts as intercepting) a moment before its WatchLookupDNS stream is open, and a
+   * lookup in that moment must not silently lose its answer from the union.
+   */
+  async whenListening(agentSessionIds: readonly string[], waitMs: number): Promise<string[]> {
+    if (this.listening(agentSessionIds).length === agentSessionIds.length || waitMs <= 0) {
+      return this.listening(agentSessionIds);
+    }
+    await new Promise<void>((resolve) => {
+      const finish = (): void => {
+        clearTimeout(timer);
+        this.registrationWaiters.delete(check);
+        resolve();
+      };
+      const check = (): void => {
+        if (this.listening(agentSessionIds).length === agentSessionIds.length) finish();
+      };
+      const timer = setTimeout(finish, waitMs);
+      this.registrationWaiters.add(check);
+    });
+    return this.listening(agentSessionIds);
   }
 
   /** Answers received from the agents within timeoutMs (possibly none). */

@@ -16,6 +16,9 @@ import type { TunnelBroker } from '../tunnel/tunnel-broker.js';
 import { StatusError, toServiceError } from './status-error.js';
 import { callSignal, pipeToCall } from './streams.js';
 
+/** How long a lookup waits for an intercepting agent whose DNS stream is not open yet. */
+const AGENT_DNS_REGISTRATION_WAIT_MS = 1000;
+
 export interface ManagerServiceDeps {
   readonly log: Logger;
   readonly version: string;
@@ -159,7 +162,10 @@ export function createManagerServer(deps: ManagerServiceDeps): ManagerServer {
       const question = req.question;
       if (question === undefined || question.name === '')
         throw new StatusError(status.INVALID_ARGUMENT, 'LookupDNS needs a question');
-      const agents = deps.agentDns.listening(deps.intercepts.interceptingAgents(client.id).map((a) => a.id));
+      const agents = await deps.agentDns.whenListening(
+        deps.intercepts.interceptingAgents(client.id).map((a) => a.id),
+        Math.min(deps.agentDnsTimeoutMs, AGENT_DNS_REGISTRATION_WAIT_MS),
+      );
       if (agents.length > 0) {
         const answers = await deps.agentDns.ask(client.id, question, agents, deps.agentDnsTimeoutMs);
         if (answers.length > 0) {
