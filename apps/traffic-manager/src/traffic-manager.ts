@@ -129,6 +129,8 @@ export async function startTrafficManager(
     metrics,
     log,
   });
+  // Started after the gRPC server; CreateIntercept asks it whether it is ready (see whenReady).
+  let injector: RunningInjector | undefined;
   const impl = createManagerServer({
     log,
     version: deps.version,
@@ -152,7 +154,13 @@ export async function startTrafficManager(
     metrics,
     ...(deps.injector === undefined
       ? {}
-      : { interceptHooks: clusterInterceptHooks(deps.injector.api, log.child({ component: 'intercepts' })) }),
+      : {
+          interceptHooks: clusterInterceptHooks(
+            deps.injector.api,
+            log.child({ component: 'intercepts' }),
+            (ms) => (injector === undefined ? Promise.resolve(true) : injector.whenReady(ms)),
+          ),
+        }),
   });
 
   const server = new Server({
@@ -185,7 +193,6 @@ export async function startTrafficManager(
     }
   }
 
-  let injector: RunningInjector | undefined;
   if (deps.injector?.config.enabled === true) {
     const ic = deps.injector.config;
     try {

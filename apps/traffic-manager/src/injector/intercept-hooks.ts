@@ -5,6 +5,9 @@ import type { manager } from '@telepresence/rpc';
 import type { Logger } from 'pino';
 
 import type { ClientSession } from '../sessions/session-registry.js';
+import { status } from '@grpc/grpc-js';
+
+import { StatusError } from '../grpc/status-error.js';
 import { ensureAgentEnabled } from './agent-enabler.js';
 import type { InjectorApi } from './injector-api.js';
 
@@ -15,11 +18,23 @@ export interface InterceptHooks {
   workloads(namespace: string): Promise<string[]>;
 }
 
-export function clusterInterceptHooks(api: InjectorApi, log: Logger): InterceptHooks {
+/** How long CreateIntercept waits for a starting injector before it refuses with UNAVAILABLE. */
+const INJECTOR_READY_WAIT_MS = 15_000;
+
+export function clusterInterceptHooks(
+  api: InjectorApi,
+  log: Logger,
+  injectorReady: (timeoutMs: number) => Promise<boolean> = () => Promise.resolve(true),
+): InterceptHooks {
   return {
     async beforeCreate(client, spec) {
       if (spec.localOnly) return;
       const namespace = spec.namespace === '' ? client.client.namespace : spec.namespace;
+      if (!(await injectorReady(INJECTOR_READY_WAIT_MS)))
+        throw new StatusError(
+          status.UNAVAILABLE,
+          'the agent injector is not ready yet (its CA is not in the MutatingWebhookConfiguration); try again in a moment',
+        );
       const result = await ensureAgentEnabled(api, namespace, spec.workload);
       if (result === 'enabled')
         log.info({ workload: spec.workload, namespace }, 'traffic-agent enabled; the workload rolls once');

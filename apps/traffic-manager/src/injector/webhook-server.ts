@@ -44,6 +44,12 @@ export interface RunningInjector {
   servingCert(): Issued;
   /** Checks expiry now and rotates what is due; exposed for tests. */
   rotateIfDue(): Promise<void>;
+  /**
+   * True once the caBundle is in the webhook configuration (retrying the sync meanwhile), false after
+   * timeoutMs. Until then the API server cannot call us and, with failurePolicy Ignore, pods start without an
+   * agent: enabling a workload then would roll it for nothing.
+   */
+  whenReady(timeoutMs: number): Promise<boolean>;
   readonly stats: { reviews: number; injected: number; errors: number };
   close(): Promise<void>;
 }
@@ -254,6 +260,15 @@ export async function startAgentInjector(options: InjectorOptions): Promise<Runn
     caBundle: bundle,
     servingCert: () => serving,
     rotateIfDue,
+    whenReady: async (timeoutMs) => {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        if (options.webhookConfigName === '' || caSynced === bundle()) return true;
+        if (Date.now() >= deadline) return false;
+        await syncCaBundle();
+        if (caSynced !== bundle()) await new Promise((r) => setTimeout(r, 200));
+      }
+    },
     stats,
     close: () =>
       new Promise<void>((resolve) => {
