@@ -26,6 +26,9 @@ export function jestConfig(overrides = {}) {
     },
     testMatch: ['<rootDir>/src/**/*.spec.ts', '<rootDir>/test/**/*.test.ts'],
     testPathIgnorePatterns: ['/node_modules/', '/dist/'],
+    // A test that times out can leave its sockets and gRPC channels behind; the failure is reported
+    // either way, and exiting keeps one stuck test from hanging the whole run (CI has a time limit).
+    forceExit: true,
     ...overrides,
   };
 }
