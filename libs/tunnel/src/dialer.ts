@@ -61,6 +61,11 @@ export function dialTcp(
   stream?: TunnelStream,
 ): Promise<Socket> {
   return new Promise<Socket>((resolve, reject) => {
+    if (stream?.closed === true) {
+      // 'close' will not come again: without this the dial would run to its timeout for nothing.
+      reject(new TunnelError('aborted', 'stream closed before dialing', 'aborted'));
+      return;
+    }
     const socket = connect({ host, port, allowHalfOpen: true, noDelay: true });
     const cleanup = () => {
       clearTimeout(timer);

@@ -3,7 +3,11 @@
 // timer. Back-pressure crosses the splice: a full side pauses reading from the other.
 import type { StreamEnd, TunnelStream } from './stream.js';
 
-/** Runs until both streams have ended; resolves with both ends, never rejects. */
+/**
+ * Runs until both streams have ended; resolves with both ends, never rejects. Either stream may
+ * already have ended (its peer went away while the other side was being dialed): the other one is
+ * then disconnected at once.
+ */
 export function splice(a: TunnelStream, b: TunnelStream): Promise<[StreamEnd, StreamEnd]> {
   forward(a, b);
   forward(b, a);
@@ -23,8 +27,12 @@ function forward(from: TunnelStream, to: TunnelStream): void {
   from.on('end', () => to.end());
   from.on('dial', (o) => (o.ok ? to.dialOk() : to.dialReject(o.reason, o.message)));
   from.on('session', (id) => to.sendSession(id));
-  from.on('close', (end) => {
-    if (to.closed || end.reason === 'eof' || end.reason === 'dial-rejected') return;
+  // onClosed, not on('close'): `from` may have ended before the splice was made. Then none of its
+  // ending (CLOSE_SEND, DIAL_REJECT) was forwarded, so `to` is disconnected whatever the reason.
+  let joined = false;
+  from.onClosed((end) => {
+    if (to.closed || (joined && (end.reason === 'eof' || end.reason === 'dial-rejected'))) return;
     to.disconnect(end.error?.reason ?? end.reason);
   });
+  joined = true;
 }

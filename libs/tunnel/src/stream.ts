@@ -28,7 +28,10 @@
 //   transport        the call failed (connection lost, cancelled, error status) or ended without both
 //                    CLOSE_SENDs
 //   aborted          abort() or the options' AbortSignal
-// 'close' is emitted exactly once, `done` resolves with the same StreamEnd and never rejects.
+// 'close' is emitted exactly once, `done` resolves with the same StreamEnd and never rejects, and
+// `ended` holds it from then on. A stream can end at any time, also before its user attached anything
+// (e.g. the connection dies in the same tick as DIAL_OK arrives): endpoints attach with onClosed(),
+// which also fires for a stream that has already ended, so they always release their socket.
 //
 // Back-pressure
 //   write() returns false once bufferedBytes (written, not yet taken by the transport) reaches
@@ -184,6 +187,7 @@ export class TunnelStream extends EventEmitter<StreamEvents> {
   private idleTimer: NodeJS.Timeout | undefined;
   private keepAliveTimer: NodeJS.Timeout | undefined;
   private resolveDone!: (end: StreamEnd) => void;
+  private endedWith: StreamEnd | undefined;
   private resolveDial!: (o: DialOutcome) => void;
   private dialSettled = false;
   private handshake: { resolve: () => void; reject: (e: TunnelError) => void } | undefined;
@@ -268,6 +272,20 @@ export class TunnelStream extends EventEmitter<StreamEvents> {
 
   get closed(): boolean {
     return this.phase === 'closed';
+  }
+
+  /** How the stream ended (what 'close' and `done` carry), once it has; undefined while it is open. */
+  get ended(): StreamEnd | undefined {
+    return this.endedWith;
+  }
+
+  /**
+   * Calls `listener` once with how the stream ended: when it closes, or at once if it already has.
+   * Use this (not `once('close')`) for cleanup that must not be missed, such as closing a socket.
+   */
+  onClosed(listener: (end: StreamEnd) => void): void {
+    if (this.endedWith !== undefined) listener(this.endedWith);
+    else this.once('close', listener);
   }
 
   /** True while we may still write data (not ended, not closed). */
@@ -573,8 +591,10 @@ export class TunnelStream extends EventEmitter<StreamEvents> {
       this.log.debug(fields, 'stream end');
     else this.log.info(fields, 'stream end');
     this.held.length = 0;
-    this.emit('close', end);
+    this.endedWith = end;
+    // Settled before the listeners run, so a throwing 'close' listener cannot leave `done` pending.
     this.resolveDone(end);
+    this.emit('close', end);
   }
 
   /** @internal Sends OPEN; resolves when OPEN_OK arrives (the check runs synchronously on receipt). */

@@ -9,7 +9,7 @@ import type { StreamEnd, TunnelStream } from './stream.js';
 /**
  * Runs until both the stream and the socket are closed; resolves with the stream's end, never rejects.
  * Takes ownership of both. A stream that ends with an error resets the socket (RST); a clean end
- * closes it with FIN.
+ * closes it with FIN. A stream that has already ended when this is called closes the socket at once.
  */
 export function pumpSocket(stream: TunnelStream, socket: Socket): Promise<StreamEnd> {
   socket.allowHalfOpen = true; // our 'end' handler decides when to FIN
@@ -35,11 +35,14 @@ export function pumpSocket(stream: TunnelStream, socket: Socket): Promise<Stream
   socket.on('close', () => {
     if (!stream.closed) stream.disconnect('socket closed');
   });
-  stream.on('close', (end) => {
+  // onClosed, not on('close'): the stream may have ended before we were called (the connection died
+  // in the same tick as DIAL_OK arrived), and the socket must still be closed then.
+  stream.onClosed((end) => {
     if (socket.destroyed) return;
     if (end.error !== undefined) resetSocket(socket);
-    else if (end.reason !== 'eof') socket.destroy();
-    // 'eof': both sides already ended; the socket closes on its own once the FINs are done.
+    else if (end.reason !== 'eof' || !socket.writableEnded) socket.destroy();
+    // 'eof' after we relayed the peer's CLOSE_SEND: both sides have ended; the socket closes on its
+    // own once the FINs are done.
   });
 
   stream.resume();
@@ -50,6 +53,14 @@ export function pumpSocket(stream: TunnelStream, socket: Socket): Promise<Stream
 
 /** TCP RST so the application sees the failure (not a clean FIN). */
 function resetSocket(socket: Socket): void {
+  if (socket.writableEnded && !socket.writableFinished) {
+    // Our FIN may be pending (end() called, shutdown not done yet, e.g. the peer's CLOSE_SEND arrived
+    // in the same tick as the failure). Node cannot reset such a socket: resetAndDestroy() then fails
+    // with EINVAL and leaves it open for good, never emitting 'close'. Close it instead: the peer's
+    // data was complete (it half-closed) and writes from the application now get a reset.
+    socket.destroy();
+    return;
+  }
   try {
     socket.resetAndDestroy();
   } catch {
