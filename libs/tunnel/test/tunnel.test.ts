@@ -131,7 +131,9 @@ describe('tunnel over grpc-js', () => {
           () => s.destroy(),
         ),
     );
-    const grpc = await startServer(dialerHandler());
+    // 1,000 handshakes at once queue behind each other on a slow machine: allow them time.
+    const slowMachine = { handshakeTimeoutMs: 60_000 };
+    const grpc = await startServer(dialerHandler(slowMachine));
     const client = connectClient(grpc.port);
     try {
       const results = await Promise.all(
@@ -142,7 +144,7 @@ describe('tunnel over grpc-js', () => {
             i % 100 === 0 ? 1024 * 1024 : Math.floor(Math.exp(Math.random() * Math.log(1024 * 1024)));
           const data = randomBytes(size, i + 7);
           const id = ConnId.of('tcp', { ip: '127.0.0.1', port: 10000 + i }, local(target.port));
-          const stream = await openTunnel(client, { id, sessionId: 's', dialTimeoutMs: 30_000 });
+          const stream = await openTunnel(client, { id, sessionId: 's', dialTimeoutMs: 30_000 }, slowMachine);
           const chunks: Buffer[] = [];
           stream.on('data', (c) => chunks.push(Buffer.from(c)));
           stream.on('end', () => stream.end());
@@ -226,7 +228,9 @@ describe('tunnel over grpc-js', () => {
   }, 20_000);
 
   it('6. idle timeout closes an idle UDP flow; a TCP flow with keep-alives survives past it', async () => {
-    const timeouts = { udpIdleTimeoutMs: 300, tcpIdleTimeoutMs: 300, tcpKeepAliveIntervalMs: 80 };
+    // The TCP idle timeout is long enough that an event loop stalled by a loaded machine still gets a
+    // keep-alive out in time; the wait below is well past it.
+    const timeouts = { udpIdleTimeoutMs: 300, tcpIdleTimeoutMs: 1500, tcpKeepAliveIntervalMs: 100 };
     const echo = dgram.createSocket('udp4');
     echo.on('message', (m, rinfo) => echo.send(m, rinfo.port, rinfo.address));
     await new Promise<void>((r) => echo.bind(0, '127.0.0.1', r));
@@ -262,7 +266,7 @@ describe('tunnel over grpc-js', () => {
       expect(got).toEqual(sizes);
       expect(udpEnd.reason).toMatch(/^(idle|peer-disconnect)$/);
       expect(Date.now() - t0).toBeLessThan(3000);
-      await delay(700); // well past the idle timeout: keep-alives hold the quiet TCP flow open
+      await delay(2500); // well past the TCP idle timeout: keep-alives hold the quiet flow open
       expect(tcp.closed).toBe(false);
       tcp.write(Buffer.from(' again'));
       await delay(100);

@@ -252,7 +252,7 @@ export class Vif {
     flow.on('close', () => {
       if (!stream.closed) stream.disconnect('udp flow closed');
     });
-    stream.on('close', () => flow.destroy());
+    stream.onClosed(() => flow.destroy()); // also when the stream ended before we got here
     stream.resume();
   }
 

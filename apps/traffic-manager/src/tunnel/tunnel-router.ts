@@ -249,6 +249,7 @@ export class TunnelRouter implements TunnelBroker {
   /** The client session an agent's stream names (SESSION frame), waited for a bounded time. */
   private sessionFrame(stream: TunnelStream): Promise<string | undefined> {
     if (stream.peerSessionId !== undefined) return Promise.resolve(stream.peerSessionId);
+    if (stream.ended !== undefined) return Promise.resolve(undefined); // no 'close' is coming
     return new Promise((resolve) => {
       const done = (id: string | undefined): void => {
         clearTimeout(timer);
