@@ -1,6 +1,7 @@
 // The client's DNS server: UDP and TCP on one address and port. Cluster names go to the ClusterResolver
 // (through the cache, with in-flight coalescing and recursion protection); other names go to the fallback
 // upstream. See DnsServerOptions for every bound.
+import { setMaxListeners } from 'node:events';
 import net from 'node:net';
 import { randomBytes } from 'node:crypto';
 import type { Answer } from 'dns-packet';
@@ -194,6 +195,8 @@ export class DnsServer implements AsyncDisposable {
     this.#clusterTtlS = options.clusterTtlS ?? 4;
     this.#lookupTimeoutMs = options.lookupTimeoutMs ?? 4_000;
     this.#maxConcurrent = options.maxConcurrentQueries ?? 1024;
+    // Every lookup in flight (at most maxConcurrent) listens on it: not a leak, so no warning at 11.
+    setMaxListeners(this.#maxConcurrent + 16, this.#closing.signal);
     this.#maxUdpPayload = Math.max(512, Math.min(65_535, options.maxUdpPayload ?? 1232));
   }
 

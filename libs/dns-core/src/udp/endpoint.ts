@@ -3,6 +3,7 @@
 import type { DnsLogger } from '../logger.js';
 import { openDgramEndpoint } from './dgram-endpoint.js';
 import { loadNativeUdp } from './native-addon.js';
+import type { NativeUdp } from './native-addon.js';
 import { openNativeEndpoint } from './native-endpoint.js';
 
 /**
@@ -33,13 +34,13 @@ export interface UdpEndpoint {
   close(): Promise<void>;
 }
 
-/** Which transport `choice` gives on this machine, and why. */
-export function selectUdpTransport(choice: UdpTransportChoice = 'auto'): {
-  kind: UdpTransportKind;
-  reason: string;
-} {
+/** Which transport `choice` gives on this machine, and why. `load` is for tests. */
+export function selectUdpTransport(
+  choice: UdpTransportChoice = 'auto',
+  load: () => NativeUdp | Error = loadNativeUdp,
+): { kind: UdpTransportKind; reason: string } {
   if (choice === 'dgram') return { kind: 'dgram', reason: 'asked for' };
-  const native = loadNativeUdp();
+  const native = load();
   if (!(native instanceof Error)) return { kind: 'native', reason: 'recvmmsg/sendmmsg addon loaded' };
   if (choice === 'native')
     throw new Error(`dns server: cannot use the native UDP transport: ${native.message}`);

@@ -12,6 +12,18 @@ const OUT_BYTES = 256 * 1024;
 /** Replies waiting for a full send buffer to drain; more are dropped (the client retries). */
 const MAX_WAITING = 8192;
 
+/** Counters for tests and diagnostics. */
+export interface NativeUdpStats {
+  datagrams: number;
+  batches: number;
+  /** sendBatch calls (each one or more sendmmsg). */
+  sends: number;
+  /** Replies that had to wait for the socket to become writable. */
+  waited: number;
+  /** Replies dropped: queue full or a send error. */
+  dropped: number;
+}
+
 interface Waiting {
   readonly bytes: Buffer;
   readonly meta: Int32Array;
@@ -32,6 +44,7 @@ export async function openNativeEndpoint(
 export class NativeUdpEndpoint implements UdpEndpoint {
   readonly kind = 'native';
   readonly port: number;
+  readonly stats: NativeUdpStats = { datagrams: 0, batches: 0, sends: 0, waited: 0, dropped: 0 };
   readonly #native: NativeUdp;
   readonly #fd: number;
   readonly #handler: UdpHandler;
@@ -84,6 +97,8 @@ export class NativeUdpEndpoint implements UdpEndpoint {
   }
 
   #onBatch(count: number): void {
+    this.stats.batches++;
+    this.stats.datagrams += count;
     const meta = this.#inMeta;
     for (let i = 0; i < count; i++) {
       const m = i * META_STRIDE;
@@ -171,7 +186,9 @@ export class NativeUdpEndpoint implements UdpEndpoint {
   #send(bytes: Buffer, meta: Int32Array, count: number, from: number): number {
     const view = from === 0 ? meta : meta.subarray(from * META_STRIDE);
     const done = from + this.#native.sendBatch(this.#fd, bytes, view, count - from, this.#status);
+    this.stats.sends++;
     if (this.#status[0]! > 0) {
+      this.stats.dropped += this.#status[0]!;
       this.#options.log.warn(
         { dropped: this.#status[0], errno: this.#status[1] },
         'dns udp replies could not be sent',
@@ -184,7 +201,9 @@ export class NativeUdpEndpoint implements UdpEndpoint {
   #wait(bytes: Buffer, meta: Int32Array, count: number, from: number): void {
     const room = MAX_WAITING - this.#waitingCount;
     const keep = Math.min(count - from, room);
+    this.stats.waited += count - from;
     if (keep < count - from) {
+      this.stats.dropped += count - from - keep;
       this.#options.log.warn({ dropped: count - from - keep }, 'dns udp send queue full: replies dropped');
     }
     if (keep <= 0) return;
