@@ -104,7 +104,14 @@ export class NativeUdpEndpoint implements UdpEndpoint {
       const m = i * META_STRIDE;
       const offset = meta[m]!;
       const msg = this.#in.subarray(offset, offset + meta[m + 1]!);
-      const reply = this.#handler(msg, this.#sourceOf(i));
+      let reply: ReturnType<UdpHandler>;
+      try {
+        reply = this.#handler(msg, this.#sourceOf(i));
+      } catch (err) {
+        // One bad datagram must not cost the rest of the batch their answers.
+        this.#options.log.warn({ err: String(err) }, 'dns udp handler failed');
+        continue;
+      }
       if (reply === undefined) continue;
       if (!(reply instanceof Promise)) {
         this.#queue(reply, meta, m);
