@@ -78,14 +78,21 @@ describe('selecting the UDP transport', () => {
 
   it('falls back to node:dgram when the addon is unavailable, and says why', () => {
     const missing = () => new Error('the batched UDP addon is not built (test)');
-    expect(selectUdpTransport('auto', missing)).toEqual({
+    expect(selectUdpTransport('auto', { load: missing })).toEqual({
       kind: 'dgram',
       reason: 'the batched UDP addon is not built (test)',
     });
-    expect(() => selectUdpTransport('native', missing)).toThrow(
+    expect(() => selectUdpTransport('native', { load: missing })).toThrow(
       /cannot use the native UDP transport.*not built/,
     );
     expect(selectUdpTransport('dgram').kind).toBe('dgram');
+  });
+
+  it('leaves scoped IPv6 addresses to node:dgram', () => {
+    expect(selectUdpTransport('auto', { address: 'fe80::1%eth0' })).toEqual({
+      kind: 'dgram',
+      reason: 'the batched UDP transport does not bind scoped addresses (fe80::1%eth0)',
+    });
   });
 });
 

@@ -34,13 +34,18 @@ export interface UdpEndpoint {
   close(): Promise<void>;
 }
 
-/** Which transport `choice` gives on this machine, and why. `load` is for tests. */
+/**
+ * Which transport `choice` gives on this machine for `address`, and why. `load` is for tests. A scoped IPv6
+ * address ("fe80::1%eth0") stays on node:dgram, which resolves the scope; the addon binds plain addresses.
+ */
 export function selectUdpTransport(
   choice: UdpTransportChoice = 'auto',
-  load: () => NativeUdp | Error = loadNativeUdp,
+  { address = '', load = loadNativeUdp }: { address?: string; load?: () => NativeUdp | Error } = {},
 ): { kind: UdpTransportKind; reason: string } {
   if (choice === 'dgram') return { kind: 'dgram', reason: 'asked for' };
-  const native = load();
+  const native = address.includes('%')
+    ? new Error(`the batched UDP transport does not bind scoped addresses (${address})`)
+    : load();
   if (!(native instanceof Error)) return { kind: 'native', reason: 'recvmmsg/sendmmsg addon loaded' };
   if (choice === 'native')
     throw new Error(`dns server: cannot use the native UDP transport: ${native.message}`);
@@ -53,8 +58,13 @@ export async function openUdpEndpoint(
   handler: UdpHandler,
   choice: UdpTransportChoice = 'auto',
 ): Promise<UdpEndpoint> {
-  const { kind, reason } = selectUdpTransport(choice);
-  if (kind === 'dgram' && choice === 'auto' && process.platform === 'linux') {
+  const { kind, reason } = selectUdpTransport(choice, { address: options.address });
+  if (
+    kind === 'dgram' &&
+    choice === 'auto' &&
+    process.platform === 'linux' &&
+    !options.address.includes('%')
+  ) {
     options.log.info({ reason }, 'dns udp: the batched transport is unavailable, using node:dgram');
   }
   return kind === 'native' ? openNativeEndpoint(options, handler) : openDgramEndpoint(options, handler);
