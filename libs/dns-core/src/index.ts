@@ -1,6 +1,7 @@
 // Public API of @telepresence/dns-core: the client's portable DNS server (no OS code here).
 export { openDnsServer, DnsServer, SANITY_CHECK_NAME } from './server.js';
 export type { DnsServerOptions, DnsServerStats } from './server.js';
+export type { UdpTransportChoice, UdpTransportKind } from './udp/endpoint.js';
 export { runRecursionCheck } from './recursion.js';
 export type { RecursionState, RecursionCheckOptions } from './recursion.js';
 export {

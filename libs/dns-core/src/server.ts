@@ -1,6 +1,7 @@
 // The client's DNS server: UDP and TCP on one address and port. Cluster names go to the ClusterResolver
 // (through the cache, with in-flight coalescing and recursion protection); other names go to the fallback
 // upstream. See DnsServerOptions for every bound.
+import { setMaxListeners } from 'node:events';
 import net from 'node:net';
 import { randomBytes } from 'node:crypto';
 import type { Answer } from 'dns-packet';
@@ -24,6 +25,7 @@ import type { DnsRoutingConfig, NormalizedDnsConfig, RouteDecision } from './rou
 import { Rcode, supportedTypeOf } from './types.js';
 import type { ClusterResolver, SupportedType } from './types.js';
 import { DnsTransport } from './transport.js';
+import type { UdpTransportChoice, UdpTransportKind } from './udp/endpoint.js';
 import type { Upstream } from './upstream.js';
 import { EMPTY_SECTION, parseQuery, udpLimit, writeRejection, writeResponse } from './wire.js';
 import type { EncodedSection, ParsedQuery } from './wire.js';
@@ -73,6 +75,11 @@ export interface DnsServerOptions {
   readonly maxUdpPayload?: number;
   /** How long the recursion check waits for the cluster. Default 500 ms. */
   readonly recursionCheckTimeoutMs?: number;
+  /**
+   * How UDP is served: 'auto' (default) uses the batched native transport where it is available (Linux,
+   * addon built) and node:dgram elsewhere; 'native' fails if it is unavailable; 'dgram' forces node:dgram.
+   */
+  readonly udpTransport?: UdpTransportChoice;
 }
 
 /** Counters for `telepresence status` and tests. */
@@ -188,11 +195,18 @@ export class DnsServer implements AsyncDisposable {
     this.#clusterTtlS = options.clusterTtlS ?? 4;
     this.#lookupTimeoutMs = options.lookupTimeoutMs ?? 4_000;
     this.#maxConcurrent = options.maxConcurrentQueries ?? 1024;
+    // Every lookup in flight (at most maxConcurrent) listens on it: not a leak, so no warning at 11.
+    setMaxListeners(this.#maxConcurrent + 16, this.#closing.signal);
     this.#maxUdpPayload = Math.max(512, Math.min(65_535, options.maxUdpPayload ?? 1232));
   }
 
   get address(): { address: string; port: number } {
     return { address: this.#options.address, port: this.#transport?.port ?? 0 };
+  }
+
+  /** Which UDP transport serves (after listen): 'native' (recvmmsg/sendmmsg) or 'dgram'. */
+  get udpTransport(): UdpTransportKind | undefined {
+    return this.#transport?.udpTransport;
   }
 
   get recursionState(): RecursionState {
@@ -288,6 +302,7 @@ export class DnsServer implements AsyncDisposable {
           if (reason === 'refused') this.#stats.refused++;
           else this.#stats.dropped++;
         },
+        ...(this.#options.udpTransport === undefined ? {} : { udpTransport: this.#options.udpTransport }),
       },
       (msg, source, tcp) => this.#handle(msg, source, tcp),
     );
@@ -305,7 +320,10 @@ export class DnsServer implements AsyncDisposable {
     await this.close();
   }
 
-  /** One message in, one reply (or nothing) out; synchronous on the cache-hit path. */
+  /**
+   * One message in, one reply (or nothing) out; synchronous on the cache-hit path. `msg` is only valid
+   * during the call (the UDP transport reuses its buffer), so the slow paths answer from a copy.
+   */
   #handle(msg: Buffer, source: string, tcp: boolean): Buffer | Promise<Buffer | undefined> | undefined {
     this.#stats.queries++;
     const parsed = parseQuery(msg);
@@ -347,8 +365,9 @@ export class DnsServer implements AsyncDisposable {
         });
       }
     }
+    const kept = Buffer.from(msg);
     const reply = (r: Resolved) =>
-      writeResponse(msg, parsed, { ...r, maxBytes, ednsPayload: this.#maxUdpPayload });
+      writeResponse(kept, parsed, { ...r, maxBytes, ednsPayload: this.#maxUdpPayload });
     if (lower === SANITY_CHECK_NAME || name === 'localhost') {
       return reply({ rcode: Rcode.NOERROR, answers: localhostSection(type), authoritative: true });
     }

@@ -1,11 +1,15 @@
 // UDP and TCP on one address and port: binding, TCP framing (RFC 7766: length-prefixed, pipelined,
 // answers in any order) and every per-connection bound. Knows nothing about DNS beyond the framing.
-import dgram from 'node:dgram';
 import net from 'node:net';
 import type { DnsLogger } from './logger.js';
+import { openUdpEndpoint } from './udp/endpoint.js';
+import type { UdpEndpoint, UdpTransportChoice, UdpTransportKind } from './udp/endpoint.js';
 import { MAX_QUERY_BYTES } from './wire.js';
 
-/** One message in, one reply (or nothing) out; synchronous when the answer is at hand. */
+/**
+ * One message in, one reply (or nothing) out; synchronous when the answer is at hand. `msg` is only valid
+ * during the call: copy it before keeping it across an await.
+ */
 export type MessageHandler = (
   msg: Buffer,
   source: string,
@@ -24,6 +28,8 @@ export interface TransportOptions {
   readonly log: DnsLogger;
   /** Called when we close a connection ourselves, with the reason. */
   readonly onClosedConnection?: (reason: 'refused' | 'too-many' | 'oversized' | 'unread') => void;
+  /** How UDP is done (see udp/endpoint.ts); default 'auto'. */
+  readonly udpTransport?: UdpTransportChoice;
 }
 
 /** Answers a TCP peer may leave unread before we close its connection. */
@@ -32,48 +38,40 @@ const MAX_TCP_UNREAD_BYTES = 1 << 20;
 const UDP_BUFFER_BYTES = 4 << 20;
 
 export class DnsTransport {
-  readonly #udp: dgram.Socket;
+  readonly #udp: UdpEndpoint;
   readonly #tcp: net.Server;
   readonly #sockets = new Set<net.Socket>();
   readonly #options: TransportOptions;
   readonly #handler: MessageHandler;
   #closed = false;
 
-  private constructor(
-    udp: dgram.Socket,
-    tcp: net.Server,
-    options: TransportOptions,
-    handler: MessageHandler,
-  ) {
+  private constructor(udp: UdpEndpoint, tcp: net.Server, options: TransportOptions, handler: MessageHandler) {
     this.#udp = udp;
     this.#tcp = tcp;
     this.#options = options;
     this.#handler = handler;
-    udp.on('message', (msg, rinfo) => this.#onUdp(msg, rinfo));
-    udp.on('error', (err) => options.log.warn({ err: err.message }, 'dns udp socket error'));
     tcp.on('connection', (socket: net.Socket) => this.#onTcp(socket));
     tcp.on('error', (err) => options.log.warn({ err: err.message }, 'dns tcp listener error'));
   }
 
   /** Binds UDP, then TCP on the same port; with port 0 retries when TCP finds the port taken. */
   static async open(options: TransportOptions, handler: MessageHandler): Promise<DnsTransport> {
-    const type = net.isIPv6(options.address) ? 'udp6' : 'udp4';
     for (let attempt = 0; ; attempt++) {
-      const udp = dgram.createSocket({
-        type,
-        recvBufferSize: UDP_BUFFER_BYTES,
-        sendBufferSize: UDP_BUFFER_BYTES,
-      });
+      let udp: UdpEndpoint | undefined;
       const tcp = net.createServer();
       try {
-        await new Promise<void>((resolve, reject) => {
-          udp.once('error', reject);
-          udp.bind(options.port, options.address, () => {
-            udp.off('error', reject);
-            resolve();
-          });
-        });
-        const port = udp.address().port;
+        udp = await openUdpEndpoint(
+          {
+            address: options.address,
+            port: options.port,
+            bufferBytes: UDP_BUFFER_BYTES,
+            maxMessage: MAX_QUERY_BYTES,
+            log: options.log,
+          },
+          (msg, source) => handler(msg, source, false),
+          options.udpTransport,
+        );
+        const port = udp.port;
         await new Promise<void>((resolve, reject) => {
           tcp.once('error', reject);
           tcp.listen({ port, host: options.address, exclusive: true }, () => {
@@ -81,10 +79,13 @@ export class DnsTransport {
             resolve();
           });
         });
-        options.log.info({ address: options.address, port }, 'dns server listening on udp and tcp');
+        options.log.info(
+          { address: options.address, port, udp: udp.kind },
+          'dns server listening on udp and tcp',
+        );
         return new DnsTransport(udp, tcp, options, handler);
       } catch (err) {
-        udp.close();
+        await udp?.close();
         tcp.close();
         const inUse = (err as NodeJS.ErrnoException).code === 'EADDRINUSE';
         if (!inUse || options.port !== 0 || attempt >= 10) {
@@ -95,7 +96,12 @@ export class DnsTransport {
   }
 
   get port(): number {
-    return this.#udp.address().port;
+    return this.#udp.port;
+  }
+
+  /** Which UDP transport serves: the batched native one or node:dgram. */
+  get udpTransport(): UdpTransportKind {
+    return this.#udp.kind;
   }
 
   get tcpConnections(): number {
@@ -107,25 +113,7 @@ export class DnsTransport {
     if (this.#closed) return;
     this.#closed = true;
     for (const s of this.#sockets) s.destroy();
-    await Promise.all([
-      new Promise<void>((r) => this.#udp.close(() => r())),
-      new Promise<void>((r) => this.#tcp.close(() => r())),
-    ]);
-  }
-
-  #onUdp(msg: Buffer, rinfo: dgram.RemoteInfo): void {
-    const reply = this.#handler(msg, rinfo.address, false);
-    if (reply === undefined) return;
-    if (!(reply instanceof Promise)) {
-      this.#udp.send(reply, rinfo.port, rinfo.address);
-      return;
-    }
-    reply.then(
-      (r) => {
-        if (r && !this.#closed) this.#udp.send(r, rinfo.port, rinfo.address);
-      },
-      (err: unknown) => this.#options.log.warn({ err: String(err) }, 'dns query failed'),
-    );
+    await Promise.all([this.#udp.close(), new Promise<void>((r) => this.#tcp.close(() => r()))]);
   }
 
   #onTcp(socket: net.Socket): void {

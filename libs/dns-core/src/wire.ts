@@ -51,10 +51,13 @@ export interface DroppedMessage {
 
 export type QueryParseResult = ParsedQuery | RejectedQuery | DroppedMessage;
 
+/** Where readName assembles a name's text: one string per name instead of one per label (hot path). */
+const nameScratch = Buffer.allocUnsafe(256);
+
 function readName(buf: Buffer, start: number): { name: string; end: number } | string {
   let offset = start;
   let total = 0;
-  let name = '';
+  let out = 0;
   for (;;) {
     if (offset >= buf.length) return 'name runs past the end of the message';
     const len = buf[offset]!;
@@ -64,16 +67,17 @@ function readName(buf: Buffer, start: number): { name: string; end: number } | s
     if (offset + len > buf.length) return 'label runs past the end of the message';
     total += len + 1;
     if (total > 254) return 'name longer than 255 bytes';
+    if (out > 0) nameScratch[out++] = 0x2e;
     for (let i = offset; i < offset + len; i++) {
       const c = buf[i]!;
       // Printable ASCII without the dot and backslash: anything else could not round-trip as text.
       if (c < 0x21 || c > 0x7e || c === 0x2e || c === 0x5c)
         return 'label with a dot, backslash or non-printable byte';
+      nameScratch[out++] = c;
     }
-    name += (name === '' ? '' : '.') + buf.toString('latin1', offset, offset + len);
     offset += len;
   }
-  return { name, end: offset };
+  return { name: nameScratch.toString('latin1', 0, out), end: offset };
 }
 
 /** Skips a (possibly compressed) owner name in the additional section; returns the offset after it. */

@@ -2,11 +2,11 @@
 // dnsmasq serving the same names from a hosts file, side by side in one run.
 import { spawn } from 'node:child_process';
 import dgram from 'node:dgram';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { openDnsServer, Rcode } from '@telepresence/dns-core';
-import type { ClusterAnswer, ClusterResolver } from '@telepresence/dns-core';
+import type { ClusterAnswer, ClusterResolver, DnsServerOptions } from '@telepresence/dns-core';
 
 type Answer = ClusterAnswer['answers'][number];
 import { fmt, median, printTable } from './report.js';
@@ -24,6 +24,16 @@ interface PerfResult {
   avgLatencyMs: number;
   maxLatencyMs: number;
   stddevMs: number;
+  /** Server CPU time (user + system) per answered query, microseconds. */
+  cpuUsPerQuery: number;
+}
+
+/** A server under test: its port and a reader of its CPU time so far (microseconds). */
+interface Target {
+  label: string;
+  port: number;
+  cpuUs: () => number;
+  close: () => Promise<void>;
 }
 
 function name(i: number): string {
@@ -77,15 +87,34 @@ async function dnsperf(port: number, queryFile: string, seconds: number): Promis
     avgLatencyMs: num(/Average Latency \(s\):\s+([\d.]+)/) * 1000,
     maxLatencyMs: num(/Average Latency \(s\):.*max ([\d.]+)/) * 1000,
     stddevMs: num(/Latency StdDev \(s\):\s+([\d.]+)/) * 1000,
+    cpuUsPerQuery: Number.NaN,
   };
 }
 
+/** One dnsperf round against a target, with the target's CPU time per answered query. */
+async function measure(target: Target, queryFile: string, seconds: number): Promise<PerfResult> {
+  const cpu0 = target.cpuUs();
+  const r = await dnsperf(target.port, queryFile, seconds);
+  return { ...r, cpuUsPerQuery: (target.cpuUs() - cpu0) / Math.max(1, r.sent - r.lost) };
+}
+
+/** User + system CPU time of another process, from /proc (clock ticks of 10 ms). */
+function procCpuUs(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10_000;
+}
+
+/** This process's CPU time: our server runs in it, and the bench itself idles while dnsperf runs. */
+function ownCpuUs(): number {
+  const u = process.cpuUsage();
+  return u.user + u.system;
+}
+
 /** Our server answering from its cache: every name is looked up in the (table) cluster once, at warm-up. */
-async function startOurs(): Promise<{
-  port: number;
-  clusterLookups: () => number;
-  close: () => Promise<void>;
-}> {
+async function startOurs(
+  udpTransport: NonNullable<DnsServerOptions['udpTransport']>,
+): Promise<Target & { clusterLookups: () => number }> {
   const records = new Map<string, Answer>();
   for (let i = 0; i < NAMES; i++) records.set(name(i), { type: 'A', name: name(i), data: ip(i) });
   const cluster: ClusterResolver = {
@@ -100,16 +129,19 @@ async function startOurs(): Promise<{
     config: { clusterDomain: 'cluster.local' },
     cluster,
     cacheTtlMs: 60 * 60_000,
+    udpTransport,
   });
   return {
+    label: `dns-core (${server.udpTransport})`,
     port: server.address.port,
+    cpuUs: ownCpuUs,
     clusterLookups: () => server.stats.clusterLookups,
     close: () => server.close(),
   };
 }
 
 /** dnsmasq (apt package dnsmasq-base) serving the same names from a hosts file; killed by PID. */
-async function startDnsmasq(dir: string): Promise<{ port: number; close: () => Promise<void> }> {
+async function startDnsmasq(dir: string): Promise<Target> {
   const hosts = path.join(dir, 'hosts');
   writeFileSync(hosts, Array.from({ length: NAMES }, (_, i) => `${ip(i)} ${name(i)}\n`).join(''));
   const port = await freePort();
@@ -129,9 +161,13 @@ async function startDnsmasq(dir: string): Promise<{ port: number; close: () => P
     { stdio: 'ignore' },
   );
   await new Promise((r) => setTimeout(r, 300));
-  if (child.exitCode !== null) throw new Error(`dnsmasq exited with ${child.exitCode}`);
+  if (child.exitCode !== null || child.pid === undefined)
+    throw new Error(`dnsmasq exited with ${child.exitCode}`);
+  const pid = child.pid;
   return {
+    label: 'dnsmasq',
     port,
+    cpuUs: () => procCpuUs(pid),
     close: async () => {
       if (child.pid !== undefined && child.exitCode === null) process.kill(child.pid, 'SIGTERM');
       await new Promise((r) => (child.exitCode !== null ? r(undefined) : child.once('exit', r)));
@@ -148,6 +184,7 @@ function summarize(runs: PerfResult[]): PerfResult {
     avgLatencyMs: med((r) => r.avgLatencyMs),
     maxLatencyMs: Math.max(...runs.map((r) => r.maxLatencyMs)),
     stddevMs: med((r) => r.stddevMs),
+    cpuUsPerQuery: med((r) => r.cpuUsPerQuery),
   };
 }
 
@@ -155,48 +192,51 @@ const suite: BenchSuite = {
   name: 'dns',
   async run() {
     const dir = mkdtempSync(path.join(tmpdir(), 'tp-dns-bench-'));
+    const targets: Array<Target & { clusterLookups?: () => number }> = [];
     try {
       const queryFile = path.join(dir, 'queries');
       writeFileSync(queryFile, Array.from({ length: NAMES }, (_, i) => `${name(i)} A\n`).join(''));
-      const ours = await startOurs();
-      const dnsmasq = await startDnsmasq(dir);
-      const oursRuns: PerfResult[] = [];
-      const dnsmasqRuns: PerfResult[] = [];
-      try {
-        // Warm-up (fills our cache, warms the JIT), then alternate rounds so machine load hits both alike.
-        await dnsperf(ours.port, queryFile, 1);
-        await dnsperf(dnsmasq.port, queryFile, 1);
-        for (let round = 0; round < ROUNDS; round++) {
-          oursRuns.push(await dnsperf(ours.port, queryFile, DURATION_S));
-          dnsmasqRuns.push(await dnsperf(dnsmasq.port, queryFile, DURATION_S));
-        }
-        if (ours.clusterLookups() !== NAMES) {
-          console.log(
-            `note: ${ours.clusterLookups()} cluster lookups (expected ${NAMES}: each name once, at warm-up)`,
-          );
-        }
-      } finally {
-        await ours.close();
-        await dnsmasq.close();
+      // The batched native UDP transport (the default on Linux), node:dgram (the fallback) and dnsmasq.
+      targets.push(await startOurs('auto'), await startOurs('dgram'), await startDnsmasq(dir));
+      const runs = targets.map((): PerfResult[] => []);
+      const load: string[] = [readFileSync('/proc/loadavg', 'utf8').split(' ')[0]!];
+      // Warm-up (fills our caches, warms the JIT), then alternate rounds so machine load hits all alike.
+      for (const t of targets) await dnsperf(t.port, queryFile, 1);
+      for (let round = 0; round < ROUNDS; round++) {
+        for (const [i, t] of targets.entries()) runs[i]!.push(await measure(t, queryFile, DURATION_S));
+        load.push(readFileSync('/proc/loadavg', 'utf8').split(' ')[0]!);
       }
-      const oursSummary = summarize(oursRuns);
-      const dnsmasqSummary = summarize(dnsmasqRuns);
-      const row = (label: string, r: PerfResult) => [
-        label,
-        fmt(r.qps, 0),
-        String(r.sent),
-        String(r.lost),
-        fmt(r.avgLatencyMs, 3),
-        fmt(r.stddevMs, 3),
-        fmt(r.maxLatencyMs, 1),
-      ];
+      for (const t of targets) {
+        const lookups = t.clusterLookups?.();
+        if (lookups !== undefined && lookups !== NAMES) {
+          console.log(`note: ${t.label}: ${lookups} cluster lookups (expected ${NAMES}, at warm-up)`);
+        }
+      }
+      const summaries = runs.map(summarize);
       printTable(
-        `dnsperf, ${NAMES} names, ${CLIENTS} clients, ${ROUNDS} alternating rounds of ${DURATION_S} s (median q/s and latency, total sent/lost), cache hits`,
-        ['server', 'queries/s', 'sent', 'lost', 'avg ms', 'stddev ms', 'max ms'],
-        [row('dns-core', oursSummary), row('dnsmasq', dnsmasqSummary)],
+        `dnsperf, ${NAMES} names, ${CLIENTS} clients, ${ROUNDS} alternating rounds of ${DURATION_S} s (median q/s, latency and server CPU per query; total sent/lost), cache hits`,
+        ['server', 'queries/s', 'sent', 'lost', 'avg ms', 'stddev ms', 'max ms', 'cpu us/q'],
+        summaries.map((r, i) => [
+          targets[i]!.label,
+          fmt(r.qps, 0),
+          String(r.sent),
+          String(r.lost),
+          fmt(r.avgLatencyMs, 3),
+          fmt(r.stddevMs, 3),
+          fmt(r.maxLatencyMs, 1),
+          fmt(r.cpuUsPerQuery, 2),
+        ]),
       );
-      console.log(`\nratio dns-core / dnsmasq queries/s: ${fmt(oursSummary.qps / dnsmasqSummary.qps)}`);
+      console.log(
+        `\nper round q/s: ${targets.map((t, i) => `${t.label} ${runs[i]!.map((r) => fmt(r.qps, 0)).join(' ')}`).join('; ')}`,
+      );
+      console.log(`load average (1 min) at start and after each round: ${load.join(' ')}`);
+      const dnsmasqQps = summaries[2]!.qps;
+      for (const [i, t] of targets.slice(0, 2).entries()) {
+        console.log(`ratio ${t.label} / dnsmasq queries/s: ${fmt(summaries[i]!.qps / dnsmasqQps)}`);
+      }
     } finally {
+      for (const t of targets) await t.close();
       rmSync(dir, { recursive: true, force: true });
     }
   },
