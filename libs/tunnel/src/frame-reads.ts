@@ -10,7 +10,10 @@ import { DATA_HEADROOM, MAX_IN_PLACE_DATA, dataFrameInPlace } from './grpc-codec
 /** Receives one read: returns false to stop reading (back-pressure) until socket.resume(). */
 export type FrameSink = (chunk: Buffer, frame: Buffer, wire: Buffer) => boolean;
 
-/** Reads smaller than this fraction of the buffer are copied out rather than handed on. */
+/**
+ * Reads smaller than this fraction of the buffer are copied out rather than handed on. So a frame holds
+ * at most 4x its size in memory until the transport takes it (grpc-js copies it when it frames it).
+ */
 const HAND_OFF_FRACTION = 4;
 
 /** The reading side of a socket created with frameReadSocketOptions(). */
