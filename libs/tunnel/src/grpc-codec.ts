@@ -27,6 +27,40 @@ export function dataFrameWire(chunk: Uint8Array): { frame: Buffer; wire: Buffer 
   return { frame: wire.subarray(size), wire };
 }
 
+/**
+ * @internal Room to leave in front of a read buffer so that any read of up to MAX_IN_PLACE_DATA bytes
+ * can become a serialized DATA TunnelMessage in place: tag, 3-byte varint length, code byte.
+ */
+export const DATA_HEADROOM = 5;
+/** @internal Largest data length whose payload length (data + code byte) fits a 3-byte varint. */
+export const MAX_IN_PLACE_DATA = 0x1fffff - 1;
+
+/**
+ * @internal A DATA frame made in place, without a copy: `buf` holds `n` bytes of data at
+ * DATA_HEADROOM; the header is written just in front of them. The frame and its wire form are views
+ * into `buf`, which the caller must not reuse.
+ */
+export function dataFrameInPlace(buf: Buffer, n: number): { chunk: Buffer; frame: Buffer; wire: Buffer } {
+  if (n > MAX_IN_PLACE_DATA) throw new RangeError(`${n} bytes do not fit an in-place DATA frame`);
+  const len = n + 1;
+  const start = DATA_HEADROOM - 2 - varintSize(len);
+  buf[start] = 0x0a; // field 1, wire type 2 (length-delimited)
+  let v = len;
+  let i = start + 1;
+  while (v >= 0x80) {
+    buf[i++] = (v & 0x7f) | 0x80;
+    v >>>= 7;
+  }
+  buf[i] = v;
+  buf[DATA_HEADROOM - 1] = 0; // MessageCode.DATA
+  const end = DATA_HEADROOM + n;
+  return {
+    chunk: buf.subarray(DATA_HEADROOM, end),
+    frame: buf.subarray(DATA_HEADROOM - 1, end),
+    wire: buf.subarray(start, end),
+  };
+}
+
 /** A buffer for a `payload` field of len bytes, the field header (tag, length) written. */
 function withHeader(len: number): { out: Buffer; size: number } {
   const size = 1 + varintSize(len);

@@ -46,7 +46,7 @@ export {
 } from './stream.js';
 export { pumpSocket } from './tcp.js';
 export { pumpDatagrams, type DatagramPump } from './udp.js';
-export { dialTcp, serveDialer, type DialerOptions } from './dialer.js';
+export { dialTcp, serveDialer, type DialTcpOptions, type DialerOptions } from './dialer.js';
 export { splice } from './splice.js';
 export { acceptTunnel, dialerHandler, openTunnel, type TunnelCall, type TunnelClient } from './grpc.js';
 export { deserializeTunnelMessage, serializeTunnelMessage, withFastTunnelCodec } from './grpc-codec.js';

@@ -4,6 +4,7 @@
 // pauses the socket, a full socket pauses the stream.
 import type { Socket } from 'node:net';
 import { socketErrorCode } from './errors.js';
+import { frameReaderOf } from './frame-reads.js';
 import type { StreamEnd, TunnelStream } from './stream.js';
 
 /**
@@ -19,9 +20,20 @@ export function pumpSocket(stream: TunnelStream, socket: Socket): Promise<Stream
     else socket.once('close', () => resolve());
   });
 
-  socket.on('data', (chunk: Buffer) => {
-    if (!stream.write(chunk)) socket.pause();
-  });
+  const reader = frameReaderOf(socket);
+  if (reader === undefined) {
+    socket.on('data', (chunk: Buffer) => {
+      if (!stream.write(chunk)) socket.pause();
+    });
+  } else {
+    // The socket reads into DATA frames (see frame-reads.ts): send them as they are.
+    const sent = reader.attach((chunk, frame, wire) => {
+      if (stream.writeFrame(chunk, frame, wire)) return true;
+      socket.pause();
+      return false;
+    });
+    if (!sent) socket.pause();
+  }
   stream.on('drain', () => socket.resume());
   socket.on('end', () => stream.end());
 

@@ -1,9 +1,11 @@
 // Tunnel benchmark: bulk throughput and 64-byte ping-pong through the full tunnel path
 //   app socket -> tunnel (client) -> manager (splice) -> tunnel -> agent dialer -> sink socket
-// side by side with one raw grpc-js stream (same message size) and direct loopback TCP.
+// side by side with one raw grpc-js stream (same message size) and direct loopback TCP; and the
+// download direction (a source behind the dialer sends, the app reads).
 // The manager, the agent (with the sink/echo servers) and the raw gRPC server each run in their own
 // worker thread, as they would run in their own process; the app and the client side run here.
-// `npm run bench -- tunnel` (TUNNEL_BENCH_MB=64 TUNNEL_BENCH_RUNS=5 TUNNEL_BENCH_PINGS=2000).
+// `npm run bench -- tunnel` (TUNNEL_BENCH_MB=64 TUNNEL_BENCH_RUNS=5 TUNNEL_BENCH_PINGS=2000;
+// TUNNEL_BENCH_ROWS=regex runs only the matching bulk rows, e.g. for a CPU profile).
 import {
   Server,
   ServerCredentials,
@@ -15,6 +17,7 @@ import { ManagerService } from '@telepresence/rpc';
 import {
   ConnId,
   acceptTunnel,
+  type TunnelMessageLike,
   dialerHandler,
   openTunnel,
   pumpSocket,
@@ -32,8 +35,13 @@ const MB = 1024 * 1024;
 const TOTAL_MB = Number(process.env['TUNNEL_BENCH_MB'] ?? 64);
 const RUNS = Number(process.env['TUNNEL_BENCH_RUNS'] ?? 5);
 const PINGS = Number(process.env['TUNNEL_BENCH_PINGS'] ?? 2000);
-/** The tunnel's DATA chunk size; the raw grpc-js baseline sends messages of this size too. */
-const MESSAGE_BYTES = 128 * 1024;
+const ROWS = new RegExp(process.env['TUNNEL_BENCH_ROWS'] ?? '.');
+/**
+ * Raw grpc-js baselines. The tunnel's DATA frames are as big as its socket reads (Node reads at most
+ * 64 KiB at a time unless the socket has a bigger read buffer), up to maxChunkBytes (128 KiB); the bench
+ * prints the tunnel's measured mean frame size and compares with the raw stream of the nearest size.
+ */
+const RAW_MESSAGE_KIB = [64, 128];
 
 const generated = { tunnel: ManagerService.tunnel } as unknown as ServiceDefinition;
 const fast = withFastTunnelCodec(generated);
@@ -75,6 +83,8 @@ async function listen(onSocket: (s: net.Socket) => void): Promise<net.Server> {
 }
 
 const portOf = (s: net.Server) => (s.address() as net.AddressInfo).port;
+const DOWNLOAD_MARK = 0x44;
+const DOWNLOAD_REQUEST_BYTES = 9;
 
 /** Sink: reads to EOF, then ends. Echo: writes back what it reads. */
 const sink = (s: net.Socket) => {
@@ -87,6 +97,38 @@ const echo = (s: net.Socket) => {
   s.pipe(s);
   s.on('error', () => {});
 };
+/** Source: reads a 4-byte count, sends that many bytes, ends. */
+const source = (s: net.Socket) => {
+  s.on('error', () => {});
+  s.once('readable', function first() {
+    const head = s.read(4) as Buffer | null;
+    if (head === null) {
+      s.once('readable', first);
+      return;
+    }
+    s.resume();
+    void writeBytes(s, head.readUInt32BE(0)).then(() => s.end());
+  });
+};
+
+/** Writes `total` bytes in 64 KiB blocks, honouring back-pressure. */
+function writeBytes(s: net.Socket, total: number): Promise<void> {
+  const block = Buffer.alloc(64 * 1024, 0x5a);
+  let sent = 0;
+  return new Promise<void>((resolve) => {
+    const more = () => {
+      while (sent < total) {
+        sent += block.length;
+        if (!s.write(block)) {
+          s.once('drain', more);
+          return;
+        }
+      }
+      resolve();
+    };
+    more();
+  });
+}
 
 // ---- roles run in worker threads ------------------------------------------------------------------
 
@@ -97,7 +139,13 @@ async function agentRole(): Promise<Record<string, number>> {
   const agent = await grpcServer(dialerHandler());
   const sinkServer = await listen(sink);
   const echoServer = await listen(echo);
-  return { grpc: agent.port, sink: portOf(sinkServer), echo: portOf(echoServer) };
+  const sourceServer = await listen(source);
+  return {
+    grpc: agent.port,
+    sink: portOf(sinkServer),
+    echo: portOf(echoServer),
+    source: portOf(sourceServer),
+  };
 }
 
 /** Manager: accepts each flow, opens the same flow to the agent and splices the two. */
@@ -118,11 +166,34 @@ async function managerRole(agentPort: number): Promise<Record<string, number>> {
   return { grpc: manager.port };
 }
 
-/** Raw gRPC server: consumes every message, ends when the client ends. */
+/**
+ * Raw gRPC server: consumes every message, ends when the client ends. A download request (see
+ * rawDownloadOnce) is answered with that many bytes in messages of the asked size instead.
+ */
 async function rawRole(codec: Codec): Promise<Record<string, number>> {
   const raw = await grpcServer((call) => {
-    call.on('data', () => {});
-    call.on('end', () => call.end());
+    let download = false;
+    call.on('data', (m: TunnelMessageLike) => {
+      if (m.payload.length !== DOWNLOAD_REQUEST_BYTES || m.payload[0] !== DOWNLOAD_MARK) return;
+      download = true;
+      const payload = Buffer.alloc(m.payload.readUInt32BE(1), 0x5a);
+      const total = m.payload.readUInt32BE(5);
+      let sent = 0;
+      const more = () => {
+        while (sent < total) {
+          sent += payload.length;
+          if (!call.write({ payload })) {
+            call.once('drain', more);
+            return;
+          }
+        }
+        call.end();
+      };
+      more();
+    });
+    call.on('end', () => {
+      if (!download) call.end();
+    });
   }, codec);
   return { grpc: raw.port };
 }
@@ -147,8 +218,27 @@ async function startWorker(role: Role): Promise<{ ports: Record<string, number>;
   return { ports, worker };
 }
 
+/** DATA bytes and frames the client side of the tunneled bulk flows sent and received. */
+interface FrameCount {
+  sentBytes: number;
+  sentFrames: number;
+  receivedBytes: number;
+  receivedFrames: number;
+}
+const newFrameCount = (): FrameCount => ({
+  sentBytes: 0,
+  sentFrames: 0,
+  receivedBytes: 0,
+  receivedFrames: 0,
+});
+const meanKiB = (bytes: number, frames: number) => (frames > 0 ? bytes / frames / 1024 : Number.NaN);
+
 /** The workstation side: a local listener whose sockets are tunneled to `dst` through the manager. */
-async function clientSide(managerPort: number, targetPort: number): Promise<{ port: number; close(): void }> {
+async function clientSide(
+  managerPort: number,
+  targetPort: number,
+  count: FrameCount = newFrameCount(),
+): Promise<{ port: number; close(): void }> {
   const client = grpcClient(managerPort);
   const dst = { ip: '127.0.0.1', port: targetPort };
   const listener = await listen((sock) => {
@@ -157,8 +247,16 @@ async function clientSide(managerPort: number, targetPort: number): Promise<{ po
     void openTunnel(client, { id, sessionId: 'bench', dialTimeoutMs: 5000 })
       .then(async (stream) => {
         const outcome = await stream.dialed;
-        if (outcome.ok) await pumpSocket(stream, sock);
-        else sock.destroy();
+        if (!outcome.ok) {
+          sock.destroy();
+          return;
+        }
+        const { stats } = await pumpSocket(stream, sock);
+        // All but OPEN, CLOSE_SEND (sent) and OPEN_OK, DIAL_OK, CLOSE_SEND (received) are DATA here.
+        count.sentBytes += stats.bytesSent;
+        count.sentFrames += stats.framesSent - 2;
+        count.receivedBytes += stats.bytesReceived;
+        count.receivedFrames += stats.framesReceived - 3;
       })
       .catch(() => sock.destroy());
   });
@@ -201,9 +299,9 @@ async function bulkOnce(port: number, totalBytes: number): Promise<number> {
   return totalBytes / MB / (ms / 1000);
 }
 
-/** One raw grpc-js bidi stream: MESSAGE_BYTES messages, honouring write()/'drain'; returns MB/s. */
-async function rawGrpcOnce(client: TunnelClient, totalBytes: number): Promise<number> {
-  const payload = Buffer.alloc(MESSAGE_BYTES, 0x5a);
+/** One raw grpc-js bidi stream of messageBytes messages, honouring write()/'drain'; returns MB/s. */
+async function rawGrpcOnce(client: TunnelClient, totalBytes: number, messageBytes: number): Promise<number> {
+  const payload = Buffer.alloc(messageBytes, 0x5a);
   const call = client.tunnel();
   const t0 = performance.now();
   const done = new Promise<void>((resolve, reject) => {
@@ -224,6 +322,49 @@ async function rawGrpcOnce(client: TunnelClient, totalBytes: number): Promise<nu
     call.on('drain', write);
     write();
   });
+  call.end();
+  await done;
+  return totalBytes / MB / ((performance.now() - t0) / 1000);
+}
+
+/** Asks `port` (a source, direct or tunneled) for totalBytes and reads them to EOF; returns MB/s. */
+async function downloadOnce(port: number, totalBytes: number): Promise<number> {
+  const sock = await new Promise<net.Socket>((resolve, reject) => {
+    const s = net.connect({ port, host: '127.0.0.1', allowHalfOpen: true }, () => resolve(s));
+    s.once('error', reject);
+  });
+  const t0 = performance.now();
+  let got = 0;
+  sock.on('data', (d: Buffer) => (got += d.length));
+  const done = new Promise<void>((r) => sock.once('end', () => r()));
+  const head = Buffer.alloc(4);
+  head.writeUInt32BE(totalBytes, 0);
+  sock.end(head);
+  await done;
+  const ms = performance.now() - t0;
+  sock.destroy();
+  if (got !== totalBytes) throw new Error(`download got ${got} of ${totalBytes} bytes`);
+  return totalBytes / MB / (ms / 1000);
+}
+
+/** One raw grpc-js bidi stream, server to client: messageBytes messages; returns MB/s. */
+async function rawDownloadOnce(
+  client: TunnelClient,
+  totalBytes: number,
+  messageBytes: number,
+): Promise<number> {
+  const call = client.tunnel();
+  const t0 = performance.now();
+  const done = new Promise<void>((resolve, reject) => {
+    call.on('data', () => {});
+    call.on('end', () => resolve());
+    call.on('error', reject);
+  });
+  const request = Buffer.alloc(DOWNLOAD_REQUEST_BYTES);
+  request[0] = DOWNLOAD_MARK;
+  request.writeUInt32BE(messageBytes, 1);
+  request.writeUInt32BE(totalBytes, 5);
+  call.write({ payload: request });
   call.end();
   await done;
   return totalBytes / MB / ((performance.now() - t0) / 1000);
@@ -268,7 +409,11 @@ async function run(): Promise<void> {
   const rawGenerated = await startWorker({ role: 'raw', codec: 'generated' });
   const sinkPort = agent.ports['sink']!;
   const echoPort = agent.ports['echo']!;
-  const bulkTunnel = await clientSide(manager.ports['grpc']!, sinkPort);
+  const sourcePort = agent.ports['source']!;
+  const up = newFrameCount();
+  const down = newFrameCount();
+  const bulkTunnel = await clientSide(manager.ports['grpc']!, sinkPort, up);
+  const downTunnel = await clientSide(manager.ports['grpc']!, sourcePort, down);
   const oneHop = await clientSide(agent.ports['grpc']!, sinkPort);
   const pingTunnel = await clientSide(manager.ports['grpc']!, echoPort);
   const rawClients = {
@@ -279,14 +424,26 @@ async function run(): Promise<void> {
   const direct = 'direct TCP (loopback)';
   const tunnel = 'tunnel: socket > tunnel > splice > tunnel > dialer > sink';
   const oneHopName = 'tunnel, one hop: socket > tunnel > dialer > sink';
-  const rawName = (c: Codec) => `raw grpc-js stream, ${MESSAGE_BYTES / 1024} KiB msgs, ${c} codec`;
-  const rows: Array<[string, () => Promise<number>]> = [
+  const downloadName = 'download: source > dialer > tunnel > splice > tunnel > socket';
+  const rawName = (kib: number, c: Codec = 'fast') => `raw grpc-js stream, ${kib} KiB msgs, ${c} codec`;
+  type Row = [name: string, once: () => Promise<number>];
+  const allRows: Row[] = [
     [direct, () => bulkOnce(sinkPort, total)],
-    [rawName('fast'), () => rawGrpcOnce(rawClients.fast, total)],
-    [rawName('generated'), () => rawGrpcOnce(rawClients.generated, total)],
+    ...RAW_MESSAGE_KIB.map((kib): Row => [
+      rawName(kib),
+      () => rawGrpcOnce(rawClients.fast, total, kib * 1024),
+    ]),
+    [rawName(64, 'generated'), () => rawGrpcOnce(rawClients.generated, total, 64 * 1024)],
     [tunnel, () => bulkOnce(bulkTunnel.port, total)],
     [oneHopName, () => bulkOnce(oneHop.port, total)],
+    [`download: ${direct}`, () => downloadOnce(sourcePort, total)],
+    ...RAW_MESSAGE_KIB.map((kib): Row => [
+      `download: ${rawName(kib)}`,
+      () => rawDownloadOnce(rawClients.fast, total, kib * 1024),
+    ]),
+    [downloadName, () => downloadOnce(downTunnel.port, total)],
   ];
+  const rows = allRows.filter(([name]) => ROWS.test(name));
   const results = new Map<string, number[]>();
   // CPU of the whole process (all threads) per MiB moved: unlike MiB/s, barely moved by other jobs
   // competing for the cores.
@@ -299,28 +456,56 @@ async function run(): Promise<void> {
     cpuPerMiB.set(name, [...(cpuPerMiB.get(name) ?? []), (cpu.user + cpu.system) / 1000 / TOTAL_MB]);
   };
   await bulkOnce(bulkTunnel.port, 8 * MB); // warm-up (JIT, HTTP/2 windows)
-  await rawGrpcOnce(rawClients.fast, 8 * MB);
-  await rawGrpcOnce(rawClients.generated, 8 * MB);
+  await rawGrpcOnce(rawClients.fast, 8 * MB, 64 * 1024);
+  await rawGrpcOnce(rawClients.generated, 8 * MB, 64 * 1024);
+  await downloadOnce(downTunnel.port, 8 * MB);
+  await rawDownloadOnce(rawClients.fast, 8 * MB, 64 * 1024);
+  Object.assign(up, newFrameCount());
+  Object.assign(down, newFrameCount());
   // Interleave runs so load changes on this shared machine hit every row alike.
   for (let r = 0; r < RUNS; r++) {
     for (const [name, once] of rows) await measured(name, once);
   }
   const med = (name: string) => median(results.get(name)!);
+  // The fair baseline: the raw stream of the same direction whose message size is nearest the
+  // tunnel's mean DATA frame.
+  const nearest = (kib: number) =>
+    RAW_MESSAGE_KIB.reduce((best, k) => (Math.abs(k - kib) < Math.abs(best - kib) ? k : best));
+  const upKiB = meanKiB(up.sentBytes, up.sentFrames);
+  const downKiB = meanKiB(down.receivedBytes, down.receivedFrames);
+  const isDownload = (name: string) => name.startsWith('download:');
+  const vsBaseline = (name: string) => {
+    const kib = nearest(isDownload(name) ? downKiB : upKiB);
+    const base = `${isDownload(name) ? 'download: ' : ''}${rawName(kib)}`;
+    return results.has(base) ? `${fmt(med(name) / med(base))} (${kib} KiB)` : 'n/a';
+  };
+  const directOf = (name: string) => (isDownload(name) ? `download: ${direct}` : direct);
   printTable(
     `bulk throughput, ${TOTAL_MB} MiB per run, ${RUNS} runs (median)`,
-    ['path', 'MiB/s', 'vs raw grpc-js (fast codec)', 'vs direct TCP', 'CPU ms/MiB (all threads)'],
-    rows.map(([name]) => [
+    ['path', 'MiB/s', 'vs raw grpc-js, same msg size', 'vs direct TCP', 'CPU ms/MiB (all threads)'],
+    [...results.keys()].map((name) => [
       name,
       fmt(med(name), 1),
-      fmt(med(name) / med(rawName('fast'))),
-      fmt(med(name) / med(direct)),
+      vsBaseline(name),
+      results.has(directOf(name)) ? fmt(med(name) / med(directOf(name))) : 'n/a',
       fmt(median(cpuPerMiB.get(name)!), 2),
     ]),
   );
-  console.log(
-    `\ntunnel / raw grpc-js = ${fmt((100 * med(tunnel)) / med(rawName('fast')), 0)}% with the same codec, ` +
-      `${fmt((100 * med(tunnel)) / med(rawName('generated')), 0)}% of the generated-codec stream (goal >= 70%)`,
-  );
+  const summary = (name: string, kib: number, prefix: string) => {
+    if (!results.has(name)) return;
+    const vs = RAW_MESSAGE_KIB.filter((k) => results.has(`${prefix}${rawName(k)}`))
+      .map((k) => `${fmt((100 * med(name)) / med(`${prefix}${rawName(k)}`), 0)}% of the ${k} KiB stream`)
+      .join(', ');
+    console.log(`${name}: DATA frames of ${fmt(kib, 1)} KiB on average; ${vs}`);
+  };
+  console.log('');
+  summary(tunnel, upKiB, '');
+  summary(downloadName, downKiB, 'download: ');
+  console.log('(goal: the full path >= 70% of one raw grpc-js stream of the same message size)');
+  if (PINGS <= 0) {
+    await closeAll();
+    return;
+  }
 
   const directRtt = await pingPong(echoPort, PINGS);
   const tunnelRtt = await pingPong(pingTunnel.port, PINGS);
@@ -333,12 +518,17 @@ async function run(): Promise<void> {
     ],
   );
 
-  rawClients.fast.close();
-  rawClients.generated.close();
-  bulkTunnel.close();
-  oneHop.close();
-  pingTunnel.close();
-  await Promise.all([agent, manager, rawFast, rawGenerated].map((w) => w.worker.terminate()));
+  await closeAll();
+
+  async function closeAll(): Promise<void> {
+    rawClients.fast.close();
+    rawClients.generated.close();
+    bulkTunnel.close();
+    downTunnel.close();
+    oneHop.close();
+    pingTunnel.close();
+    await Promise.all([agent, manager, rawFast, rawGenerated].map((w) => w.worker.terminate()));
+  }
 }
 
 const suite: BenchSuite = { name: 'tunnel', run };

@@ -229,7 +229,7 @@ export class TunnelRouter implements TunnelBroker {
       stream.dialTimeoutMs > 0 ? stream.dialTimeoutMs : (this.options.defaultDialTimeoutMs ?? 3000);
     const { ip, port } = stream.id.destination;
     try {
-      const socket = await dialTcp(ip, port, timeoutMs, stream);
+      const socket = await dialTcp(ip, port, timeoutMs, stream, { readFrames: true });
       if (stream.closed) {
         socket.destroy();
         return undefined;
