@@ -147,6 +147,14 @@ describeRoot('telepresence intercept (CLI) on devcluster', () => {
       );
     }
 
+    // ACTIVE = an agent of the workload arrived; the rollout goes on until no old (agent-less) pod is ready.
+    await until('the rollout: every ready echo pod has an agent', async () => {
+      const ready = await pods('default', 'app=echo');
+      return ready.length === 2 &&
+        ready.every((p) => p.spec!.containers.some((c) => c.name === 'traffic-agent'))
+        ? true
+        : undefined;
+    });
     const seen = JSON.parse(
       await fromWeb('curl -sS --max-time 20 -H "x-caller: $(hostname)" http://echo.default/'),
     ) as {

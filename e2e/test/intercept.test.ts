@@ -259,7 +259,11 @@ describeRoot('intercepts on devcluster', () => {
       namespace: '',
     });
     expect(res).toMatchObject({ name: 'echo', state: 'ACTIVE' });
-    const pods = await readyPods('default', 'app=echo');
+    // ACTIVE = an agent of the workload arrived; the rollout goes on until no old (agent-less) pod is ready.
+    const pods = await until('the rollout: every ready echo pod has an agent', async () => {
+      const ready = await readyPods('default', 'app=echo');
+      return ready.length === 2 && ready.every(hasAgent) ? ready : undefined;
+    });
     expect(pods.every(hasAgent)).toBe(true);
 
     const one = JSON.parse(
