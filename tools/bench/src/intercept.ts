@@ -13,7 +13,10 @@ import { applyManifests, startDevCluster, withoutRbac, type DevCluster } from '@
 import { fmt, median, printTable, type BenchSuite } from './report.js';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
-const client = path.join(repo, 'apps/client/dist/main.js');
+/** The CLI measured (BENCH_INTERCEPT_CLI: another build's main.js, e.g. for a before/after pair of runs). */
+const client = process.env['BENCH_INTERCEPT_CLI'] ?? path.join(repo, 'apps/client/dist/main.js');
+/** Extra devcluster image maps (comma-separated), e.g. to run another build's traffic-agent. */
+const extraImages = (process.env['BENCH_INTERCEPT_IMAGES'] ?? '').split(',').filter((f) => f !== '');
 const ROUNDS = Number(process.env['BENCH_INTERCEPT_ROUNDS'] ?? 3);
 /** Another build's CLI (e.g. main's apps/client/dist/main.js) whose second intercepts are timed alternately. */
 const BASELINE_CLI = process.env['BENCH_INTERCEPT_BASELINE_CLI'];
@@ -126,7 +129,7 @@ async function bench(): Promise<void> {
     cluster = await startDevCluster({
       name: `bi${Math.random().toString(36).slice(2, 6)}`,
       nodes: 2,
-      images: [path.join(repo, 'tools/demo/images.json')],
+      images: [path.join(repo, 'tools/demo/images.json'), ...extraImages],
     });
     const ws = cluster.workstationNetns;
     // The CLI under /usr/bin/time: `ip netns exec` execs node, so the CPU time is the CLI's own.
