@@ -155,12 +155,17 @@ describeRoot('telepresence intercept (CLI) on devcluster', () => {
         ? true
         : undefined;
     });
-    const seen = JSON.parse(
-      await fromWeb('curl -sS --max-time 20 -H "x-caller: $(hostname)" http://echo.default/'),
-    ) as {
-      local: boolean;
-      headers: Record<string, string>;
-    };
+    // kube-proxy follows the rollout's endpoint changes asynchronously: allow it a moment.
+    const seen = await until(
+      'a request to echo.default reaching the local server',
+      async () => {
+        const r = JSON.parse(
+          await fromWeb('curl -sS --max-time 20 -H "x-caller: $(hostname)" http://echo.default/'),
+        ) as { local?: boolean; headers: Record<string, string> };
+        return r.local === true ? r : undefined;
+      },
+      10_000,
+    );
     expect(seen.local).toBe(true);
     expect(seen.headers['x-caller']).toMatch(/^web-/);
 
