@@ -147,12 +147,25 @@ describeRoot('telepresence intercept (CLI) on devcluster', () => {
       );
     }
 
-    const seen = JSON.parse(
-      await fromWeb('curl -sS --max-time 20 -H "x-caller: $(hostname)" http://echo.default/'),
-    ) as {
-      local: boolean;
-      headers: Record<string, string>;
-    };
+    // ACTIVE = an agent of the workload arrived; the rollout goes on until no old (agent-less) pod is ready.
+    await until('the rollout: every ready echo pod has an agent', async () => {
+      const ready = await pods('default', 'app=echo');
+      return ready.length === 2 &&
+        ready.every((p) => p.spec!.containers.some((c) => c.name === 'traffic-agent'))
+        ? true
+        : undefined;
+    });
+    // kube-proxy follows the rollout's endpoint changes asynchronously: allow it a moment.
+    const seen = await until(
+      'a request to echo.default reaching the local server',
+      async () => {
+        const r = JSON.parse(
+          await fromWeb('curl -sS --max-time 20 -H "x-caller: $(hostname)" http://echo.default/'),
+        ) as { local?: boolean; headers: Record<string, string> };
+        return r.local === true ? r : undefined;
+      },
+      10_000,
+    );
     expect(seen.local).toBe(true);
     expect(seen.headers['x-caller']).toMatch(/^web-/);
 

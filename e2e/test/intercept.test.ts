@@ -259,15 +259,32 @@ describeRoot('intercepts on devcluster', () => {
       namespace: '',
     });
     expect(res).toMatchObject({ name: 'echo', state: 'ACTIVE' });
-    const pods = await readyPods('default', 'app=echo');
+    // ACTIVE = an agent of the workload arrived; the rollout goes on until no old (agent-less) pod is ready.
+    // ... and until the Service's endpoints (which kube-proxy follows) are those pods only.
+    const pods = await until('the rollout: every ready echo pod and endpoint has an agent', async () => {
+      const ready = await readyPods('default', 'app=echo');
+      const eps = await core.readNamespacedEndpoints({ name: 'echo', namespace: 'default' });
+      const ips = [
+        ...new Set((eps.subsets ?? []).flatMap((s) => (s.addresses ?? []).map((a) => a.ip))),
+      ].sort();
+      const agentIps = ready.map((p) => p.status?.podIP ?? '').sort();
+      return ready.length === 2 && ready.every(hasAgent) && ips.join() === agentIps.join()
+        ? ready
+        : undefined;
+    });
     expect(pods.every(hasAgent)).toBe(true);
 
-    const one = JSON.parse(
-      await inCaller(`curl -sS --max-time 20 -H "x-caller: $(hostname)" http://echo.default/hello`),
-    ) as {
-      local: boolean;
-      headers: Record<string, string>;
-    };
+    // kube-proxy applies the endpoints change asynchronously: allow it a moment.
+    const one = await until(
+      'a request to echo.default reaching the local server',
+      async () => {
+        const r = JSON.parse(
+          await inCaller(`curl -sS --max-time 20 -H "x-caller: $(hostname)" http://echo.default/hello`),
+        ) as { local?: boolean; headers: Record<string, string> };
+        return r.local === true ? r : undefined;
+      },
+      10_000,
+    );
     expect(one.local).toBe(true);
     expect(one.headers['host']).toBe('echo.default');
     expect(one.headers['x-caller']).toMatch(/^web-/);

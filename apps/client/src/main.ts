@@ -3,14 +3,18 @@
 // the root pino logger.
 import { fileURLToPath } from 'node:url';
 import { CommanderError } from 'commander';
-import { pino } from 'pino';
 import { buildProgram } from './cli/program.js';
 import type { DaemonPaths } from './daemon/paths.js';
 import { prepareRunDir } from './daemon/server.js';
 import { run } from './util/exec.js';
 
+// pino is loaded on demand: the CLI commands that talk to the daemon (list, intercept, leave, status) log
+// nothing, and every module loaded is start-up time of each command.
+const loadPino = async () => (await import('pino')).pino;
+
 async function daemonMain(paths: DaemonPaths): Promise<void> {
   await prepareRunDir(paths.runDir);
+  const pino = await loadPino();
   const log = pino(
     { level: process.env['TELEPRESENCE_LOG_LEVEL'] ?? 'info', base: { app: 'daemon', pid: process.pid } },
     pino.destination({ dest: paths.logFile, sync: true, mkdir: true }),
@@ -35,6 +39,7 @@ async function daemonMain(paths: DaemonPaths): Promise<void> {
 }
 
 async function watchdogMain(paths: DaemonPaths): Promise<void> {
+  const pino = await loadPino();
   const log = pino(
     { level: 'info', base: { app: 'watchdog', pid: process.pid } },
     pino.destination({ dest: paths.logFile, sync: true, mkdir: true }),
@@ -51,7 +56,7 @@ const program = buildProgram({
   mainScript: fileURLToPath(import.meta.url),
   isRoot: process.getuid?.() === 0,
   run,
-  quietLogger: pino({ level: 'silent' }),
+  quietLogger: async () => (await loadPino())({ level: 'silent' }),
   runDaemon: daemonMain,
   runWatchdog: watchdogMain,
   setExitCode: (code) => {

@@ -5,23 +5,17 @@ import { readFileSync } from 'node:fs';
 import { credentials } from '@grpc/grpc-js';
 import { pino } from 'pino';
 
-import { ManagerClient } from '@telepresence/rpc';
+import { ManagerClient, type common } from '@telepresence/rpc';
 
 import { AGENT_VERSION, startAgent } from './agent.js';
 import { ConfigError, parseAgentConfig } from './config.js';
 import { grpcManagerApi } from './manager-api.js';
-import {
-  lookupInPod,
-  nodeExactLookup,
-  parseHosts,
-  parseResolvConf,
-  type HostsTable,
-} from './pod-resolver.js';
+import type { HostsTable } from './pod-resolver.js';
 import { installRedirects } from './port-redirect.linux.js';
 
 /** The pod's hosts file, re-read at most once a second (it can change: the kubelet owns it). */
 let hostsCache: { at: number; table: HostsTable } | undefined;
-function readHosts(path: string): HostsTable {
+function readHosts(path: string, parseHosts: (text: string) => HostsTable): HostsTable {
   const now = Date.now();
   if (hostsCache === undefined || now - hostsCache.at > 1000) {
     let text = '';
@@ -33,6 +27,35 @@ function readHosts(path: string): HostsTable {
     hostsCache = { at: now, table: parseHosts(text) };
   }
   return hostsCache.table;
+}
+
+/**
+ * The pod's DNS resolver, loaded and set up on the first lookup: its modules (dns-core, dns-packet) are a
+ * good part of the agent's start-up time, and only clients with intercepts ask for lookups; arriving at the
+ * manager (what an intercept waits for) does not need them.
+ */
+function lazyPodResolver(
+  config: { resolvConfPath: string; hostsPath: string },
+  log: { warn(obj: object, msg: string): void },
+): (q: common.DNSQuestion) => Promise<common.DNSAnswer> {
+  let ready: Promise<(q: common.DNSQuestion) => Promise<common.DNSAnswer>> | undefined;
+  const load = async () => {
+    const { lookupInPod, nodeExactLookup, parseHosts, parseResolvConf } = await import('./pod-resolver.js');
+    let resolvText = '';
+    try {
+      resolvText = readFileSync(config.resolvConfPath, 'utf8');
+    } catch (e) {
+      log.warn({ err: String(e), path: config.resolvConfPath }, 'cannot read resolv.conf; using defaults');
+    }
+    const resolvConf = parseResolvConf(resolvText);
+    const exact = nodeExactLookup(resolvConf.nameservers);
+    return (q: common.DNSQuestion) =>
+      lookupInPod(q, resolvConf, exact, readHosts(config.hostsPath, parseHosts));
+  };
+  return async (q) => {
+    ready ??= load();
+    return (await ready)(q);
+  };
 }
 
 async function main(): Promise<void> {
@@ -59,15 +82,6 @@ async function main(): Promise<void> {
     'traffic-agent starting',
   );
 
-  let resolvText = '';
-  try {
-    resolvText = readFileSync(config.resolvConfPath, 'utf8');
-  } catch (e) {
-    log.warn({ err: String(e), path: config.resolvConfPath }, 'cannot read resolv.conf; using defaults');
-  }
-  const resolvConf = parseResolvConf(resolvText);
-  const exact = nodeExactLookup(resolvConf.nameservers);
-
   const removeRedirects = await installRedirects(config.ports);
   const client = new ManagerClient(
     `${config.managerHost}:${config.managerPort}`,
@@ -84,7 +98,7 @@ async function main(): Promise<void> {
     config,
     api: grpcManagerApi(client),
     log,
-    resolve: (q) => lookupInPod(q, resolvConf, exact, readHosts(config.hostsPath)),
+    resolve: lazyPodResolver(config, log),
   });
 
   const shutdown = (signal: string): void => {

@@ -15,7 +15,7 @@ function harness(env: NodeJS.ProcessEnv, isRoot = false) {
     mainScript: '/nonexistent/main.js',
     isRoot,
     run: async () => '',
-    quietLogger: pino({ level: 'silent' }),
+    quietLogger: () => pino({ level: 'silent' }),
     runDaemon: async () => undefined,
     runWatchdog: async () => undefined,
     setExitCode: (c) => (exitCode = c),

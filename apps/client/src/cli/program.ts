@@ -3,10 +3,8 @@
 import fs from 'node:fs';
 import { Command, Option } from 'commander';
 import type { daemon } from '@telepresence/rpc';
-import { configFilePath, parseConfigYaml } from '../config/config.js';
 import { NOT_CONNECTED } from '../daemon/not-connected.js';
 import { daemonPaths, DEFAULT_RUN_DIR, type DaemonPaths } from '../daemon/paths.js';
-import { recoverLeftovers } from '../daemon/recovery.js';
 import { TpError } from '../util/errors.js';
 import type { Run } from '../util/exec.js';
 import { addInterceptCommands } from './intercept-commands.js';
@@ -37,7 +35,8 @@ export interface CliDeps {
   readonly mainScript: string;
   readonly isRoot: boolean;
   readonly run: Run;
-  readonly quietLogger: Logger;
+  /** A silent logger, made on demand (pino is not loaded for commands that need none). */
+  readonly quietLogger: () => Logger | Promise<Logger>;
   readonly runDaemon: (paths: DaemonPaths) => Promise<void>;
   readonly runWatchdog: (paths: DaemonPaths) => Promise<void>;
   readonly setExitCode: (code: number) => void;
@@ -143,6 +142,8 @@ export function buildProgram(deps: CliDeps): Command {
         (o: ConnectOptions) => parseOutputFormat(o.output),
         async (o: ConnectOptions) => {
           const format = parseOutputFormat(o.output);
+          // Loaded here only: the config parser (yaml, subnets) costs every other command start-up time.
+          const { configFilePath, parseConfigYaml } = await import('../config/config.js');
           const configFile = configFilePath({
             XDG_CONFIG_HOME: deps.env['XDG_CONFIG_HOME'],
             HOME: deps.env['HOME'],
@@ -250,8 +251,9 @@ export function buildProgram(deps: CliDeps): Command {
               hint: 'run: sudo telepresence quit',
             });
           }
+          const { recoverLeftovers } = await import('../daemon/recovery.js');
           const result = deps.isRoot
-            ? await recoverLeftovers(paths, deps.run, deps.quietLogger)
+            ? await recoverLeftovers(paths, deps.run, await deps.quietLogger())
             : { alive: false, removed: [] };
           if (result.removed.length > 0)
             say(`Removed what a stopped daemon left behind: ${result.removed.join(', ')}`, result.removed);

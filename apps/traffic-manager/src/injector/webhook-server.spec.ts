@@ -142,3 +142,56 @@ describe('agent-injector webhook', () => {
     expect(api.bundles).toHaveLength(1);
   });
 });
+
+describe('agent-injector readiness (caBundle in the webhook configuration)', () => {
+  const start = (api: InjectorApi) =>
+    startAgentInjector({
+      api,
+      settings: { image: 'traffic-agent', managerHost: 'tm', managerPort: 8081, logLevel: 'info' },
+      log: pino({ level: 'silent' }),
+      host: '127.0.0.1',
+      port: 0,
+      serviceName: 'agent-injector',
+      namespace: 'ambassador',
+      webhookConfigName: 'agent-injector-ambassador',
+    });
+
+  it('whenReady resolves as soon as the configuration appears and the sync succeeds, not at a poll tick', async () => {
+    const api = fakeApi();
+    let exists = false;
+    let calls = 0;
+    api.setCaBundle = (_name, pem) => {
+      calls++;
+      if (!exists) return Promise.reject(new Error('mutatingwebhookconfigurations "x" not found'));
+      api.bundles.push(pem);
+      return Promise.resolve();
+    };
+    const inj = await start(api);
+    try {
+      expect(calls).toBe(1);
+      const ready = inj.whenReady(10_000);
+      // The waiter tried at once; the configuration appears; the next retry (250 ms) succeeds.
+      exists = true;
+      const t0 = Date.now();
+      expect(await ready).toBe(true);
+      expect(Date.now() - t0).toBeLessThan(1500);
+      expect(api.bundles).toEqual([inj.caBundle()]);
+      expect(await inj.whenReady(0)).toBe(true);
+    } finally {
+      await inj.close();
+    }
+  });
+
+  it('whenReady answers false after its timeout while the configuration is missing', async () => {
+    const api = fakeApi();
+    api.setCaBundle = () => Promise.reject(new Error('not found'));
+    const inj = await start(api);
+    try {
+      const t0 = Date.now();
+      expect(await inj.whenReady(300)).toBe(false);
+      expect(Date.now() - t0).toBeGreaterThanOrEqual(290);
+    } finally {
+      await inj.close();
+    }
+  });
+});

@@ -1,7 +1,7 @@
 // The agent-injector: a mutating admission webhook served over HTTPS by the manager.
 //
 // Certificates: a CA generated at start, whose PEM the manager writes into the
-// MutatingWebhookConfiguration's caBundle (retrying until it succeeds), and a serving certificate signed
+// MutatingWebhookConfiguration's caBundle (retrying until it succeeds; whenReady waits for that event), and a serving certificate signed
 // by it, renewed well before it expires (the server swaps its TLS context; open connections keep theirs).
 // When the CA itself nears its end, a new CA is made and the caBundle holds both until the old one expires.
 //
@@ -55,6 +55,9 @@ export interface RunningInjector {
 }
 
 const DAY = 86_400_000;
+/** Retries of a failed caBundle sync: the first soon, then doubling up to every 2 s. */
+const RETRY_FIRST_MS = 250;
+const RETRY_MAX_MS = 2000;
 const MAX_BODY = 4 * 1024 * 1024;
 
 interface Review {
@@ -195,6 +198,9 @@ export async function startAgentInjector(options: InjectorOptions): Promise<Runn
   // Keep the caBundle in the webhook configuration; retried, because the configuration may appear later.
   let caSynced = '';
   let syncing: Promise<void> | undefined;
+  const isSynced = (): boolean => options.webhookConfigName === '' || caSynced === bundle();
+  // whenReady's waiters, woken by each successful sync: they wait for the event, they do not poll.
+  const syncedWaiters = new Set<() => void>();
   const syncCaBundle = (): Promise<void> => {
     if (options.webhookConfigName === '') return Promise.resolve();
     syncing ??= (async () => {
@@ -204,6 +210,7 @@ export async function startAgentInjector(options: InjectorOptions): Promise<Runn
           await options.api.setCaBundle(options.webhookConfigName, want);
           caSynced = want;
           log.info({ config: options.webhookConfigName }, 'caBundle updated in the webhook configuration');
+          for (const wake of [...syncedWaiters]) wake();
         }
       } catch (e) {
         log.warn(
@@ -217,11 +224,21 @@ export async function startAgentInjector(options: InjectorOptions): Promise<Runn
     return syncing;
   };
   await syncCaBundle();
-  // Until the first sync succeeds (the configuration may be created after the manager starts), retry often.
+  // Until a sync succeeds (the configuration may be created after the manager starts), retry: soon at
+  // first, then every 2 s. One retry chain at a time.
   let retryTimer: NodeJS.Timeout | undefined;
+  let retryDelayMs = RETRY_FIRST_MS;
   const retryUntilSynced = (): void => {
-    if (options.webhookConfigName === '' || caSynced === bundle()) return;
-    retryTimer = setTimeout(() => void syncCaBundle().then(retryUntilSynced), 2000);
+    if (isSynced()) {
+      retryDelayMs = RETRY_FIRST_MS;
+      return;
+    }
+    if (retryTimer !== undefined) return;
+    retryTimer = setTimeout(() => {
+      retryTimer = undefined;
+      void syncCaBundle().then(retryUntilSynced);
+    }, retryDelayMs);
+    retryDelayMs = Math.min(retryDelayMs * 2, RETRY_MAX_MS);
     retryTimer.unref();
   };
   retryUntilSynced();
@@ -234,13 +251,6 @@ export async function startAgentInjector(options: InjectorOptions): Promise<Runn
       log.info({ notAfter: ca.notAfter.toISOString() }, 'new injector CA');
       // Trust first, then serve: the bundle holds both CAs before the new certificate is used.
       await syncCaBundle();
-      // Until the first sync succeeds (the configuration may be created after the manager starts), retry often.
-      let retryTimer: NodeJS.Timeout | undefined;
-      const retryUntilSynced = (): void => {
-        if (options.webhookConfigName === '' || caSynced === bundle()) return;
-        retryTimer = setTimeout(() => void syncCaBundle().then(retryUntilSynced), 2000);
-        retryTimer.unref();
-      };
       retryUntilSynced();
       serving = issueServingCert(ca, names, certValidityMs, new Date(t));
       server.setSecureContext({ key: serving.keyPem, cert: serving.certPem });
@@ -260,14 +270,25 @@ export async function startAgentInjector(options: InjectorOptions): Promise<Runn
     caBundle: bundle,
     servingCert: () => serving,
     rotateIfDue,
-    whenReady: async (timeoutMs) => {
-      const deadline = Date.now() + timeoutMs;
-      for (;;) {
-        if (options.webhookConfigName === '' || caSynced === bundle()) return true;
-        if (Date.now() >= deadline) return false;
-        await syncCaBundle();
-        if (caSynced !== bundle()) await new Promise((r) => setTimeout(r, 200));
-      }
+    whenReady: (timeoutMs) => {
+      if (isSynced()) return Promise.resolve(true);
+      return new Promise<boolean>((resolve) => {
+        const done = (ok: boolean): void => {
+          clearTimeout(timer);
+          syncedWaiters.delete(wake);
+          resolve(ok);
+        };
+        const wake = (): void => {
+          if (isSynced()) done(true);
+        };
+        const timer = setTimeout(() => done(isSynced()), timeoutMs);
+        syncedWaiters.add(wake);
+        // Someone is waiting (an intercept): try now instead of at the next retry, and keep retrying.
+        void syncCaBundle().then(() => {
+          wake();
+          retryUntilSynced();
+        });
+      });
     },
     stats,
     close: () =>
