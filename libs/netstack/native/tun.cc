@@ -1,6 +1,7 @@
-// TUN device access for the user-space stack: open (TUNSETIFF, IFF_TUN|IFF_NO_PI, O_NONBLOCK), read
-// batches through a uv_poll_t (one Buffer plus packet offsets/lengths per callback, no busy polling),
-// write batches, close. Everything else (parsing, TCP) lives in TypeScript.
+// TUN device access for the user-space stack: open (TUNSETIFF, IFF_TUN|IFF_NO_PI, O_NONBLOCK, and when
+// asked IFF_VNET_HDR with TUNSETOFFLOAD), read batches through a uv_poll_t (one Buffer plus packet
+// offsets/lengths per callback, no busy polling), write batches, close. Everything else (parsing the
+// virtio_net_hdr, TCP) lives in TypeScript.
 #include <napi.h>
 #include <uv.h>
 
@@ -25,7 +26,12 @@ Napi::Error ErrnoError(Napi::Env env, int err, const std::string& what) {
   return e;
 }
 
-// open(nameOrTemplate) -> { fd, name }
+constexpr int kVnetHdrLen = 10;  // struct virtio_net_hdr (no num_buffers)
+
+// open(nameOrTemplate, vnetHdr) -> { fd, name, vnetHdr, offloads }. With vnetHdr every packet read or
+// written starts with a virtio_net_hdr, and TUNSETOFFLOAD lets the kernel hand us unchecksummed TSO
+// super-segments. A kernel that refuses IFF_VNET_HDR gives a plain TUN (vnetHdr false); one that refuses
+// the offloads keeps the header (our GSO writes still work) with offloads 0.
 Napi::Value Open(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsString()) {
@@ -42,19 +48,45 @@ Napi::Value Open(const Napi::CallbackInfo& info) {
     ErrnoError(env, errno, "open /dev/net/tun").ThrowAsJavaScriptException();
     return env.Undefined();
   }
+  bool vnet = info.Length() > 1 && info[1].ToBoolean().Value();
   struct ifreq ifr;
   memset(&ifr, 0, sizeof(ifr));
-  ifr.ifr_flags = IFF_TUN | IFF_NO_PI;
+  ifr.ifr_flags = IFF_TUN | IFF_NO_PI | (vnet ? IFF_VNET_HDR : 0);
   strncpy(ifr.ifr_name, name.c_str(), IFNAMSIZ - 1);
-  if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
+  int rc = ioctl(fd, TUNSETIFF, &ifr);
+  if (rc < 0 && vnet && errno == EINVAL) {
+    vnet = false;
+    ifr.ifr_flags = IFF_TUN | IFF_NO_PI;
+    rc = ioctl(fd, TUNSETIFF, &ifr);
+  }
+  if (rc < 0) {
     int err = errno;
     ::close(fd);
     ErrnoError(env, err, "ioctl TUNSETIFF").ThrowAsJavaScriptException();
     return env.Undefined();
   }
+  unsigned int offloads = 0;
+  if (vnet) {
+    int hdrLen = kVnetHdrLen;
+    if (ioctl(fd, TUNSETVNETHDRSZ, &hdrLen) < 0) {
+      int err = errno;
+      ::close(fd);
+      ErrnoError(env, err, "ioctl TUNSETVNETHDRSZ").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    const unsigned int wanted[] = {TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6, TUN_F_CSUM};
+    for (unsigned int f : wanted) {
+      if (ioctl(fd, TUNSETOFFLOAD, (unsigned long)f) == 0) {
+        offloads = f;
+        break;
+      }
+    }
+  }
   Napi::Object out = Napi::Object::New(env);
   out.Set("fd", Napi::Number::New(env, fd));
   out.Set("name", Napi::String::New(env, ifr.ifr_name));
+  out.Set("vnetHdr", Napi::Boolean::New(env, vnet));
+  out.Set("offloads", Napi::Number::New(env, offloads));
   return out;
 }
 
@@ -101,7 +133,8 @@ class Poller : public Napi::ObjectWrap<Poller> {
                        {InstanceMethod("start", &Poller::Start), InstanceMethod("stop", &Poller::Stop)});
   }
 
-  // new Poller(fd, meta Int32Array, maxPacket, onPackets(buffer, count, errorCode?))
+  // new Poller(fd, meta Int32Array, maxPacket, headerLen, onPackets(buffer, count, errorCode?)): each read
+  // takes up to headerLen + maxPacket bytes; the packet after the header starts 8-byte aligned.
   Poller(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Poller>(info) {
     Napi::Env env = info.Env();
     fd_ = info[0].As<Napi::Number>().Int32Value();
@@ -109,8 +142,10 @@ class Poller : public Napi::ObjectWrap<Poller> {
     meta_ = Napi::Persistent(meta);
     maxBatch_ = meta.ElementLength() / 2;
     maxPacket_ = info[2].As<Napi::Number>().Uint32Value();
-    stride_ = (maxPacket_ + 7) & ~7u;
-    callback_ = Napi::Persistent(info[3].As<Napi::Function>());
+    headerLen_ = info[3].As<Napi::Number>().Uint32Value();
+    pad_ = (8 - headerLen_ % 8) % 8;
+    stride_ = (pad_ + headerLen_ + maxPacket_ + 7) & ~7u;
+    callback_ = Napi::Persistent(info[4].As<Napi::Function>());
     scratch_.resize((size_t)stride_ * maxBatch_);
     context_ = new Napi::AsyncContext(env, "TunPoller");
   }
@@ -170,17 +205,17 @@ class Poller : public Napi::ObjectWrap<Poller> {
     size_t used = 0;
     const char* error = nullptr;
     while (count < maxBatch_) {
-      ssize_t n = ::read(fd_, scratch_.data() + used, maxPacket_);
+      ssize_t n = ::read(fd_, scratch_.data() + used + pad_, headerLen_ + maxPacket_);
       if (n < 0) {
         if (errno == EINTR) continue;
         if (errno != EAGAIN) error = uv_err_name(uv_translate_sys_error(errno));
         break;
       }
       if (n == 0) break;
-      m[2 * count] = (int32_t)used;
+      m[2 * count] = (int32_t)(used + pad_);
       m[2 * count + 1] = (int32_t)n;
       count++;
-      used += ((size_t)n + 7) & ~(size_t)7;  // 8-aligned so checksums can read 32-bit words
+      used += (pad_ + (size_t)n + 7) & ~(size_t)7;  // packets 8-aligned so checksums can read 32-bit words
     }
     if (count > 0 || error != nullptr) Deliver(env, count, used, error);
   }
@@ -194,7 +229,7 @@ class Poller : public Napi::ObjectWrap<Poller> {
   }
 
   int fd_ = -1;
-  uint32_t maxBatch_ = 0, maxPacket_ = 0, stride_ = 0;
+  uint32_t maxBatch_ = 0, maxPacket_ = 0, headerLen_ = 0, pad_ = 0, stride_ = 0;
   std::vector<uint8_t> scratch_;
   uv_poll_t* handle_ = nullptr;
   Napi::Reference<Napi::Int32Array> meta_;

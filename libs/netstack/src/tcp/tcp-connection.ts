@@ -39,6 +39,10 @@ export interface TcpConfig {
   minRtoMs: number;
   maxRtoMs: number;
   maxRetransmits: number;
+  /** The device takes GSO super-segments: send up to ~64 KiB per packet (see ip/vnet-hdr.ts). */
+  gso: boolean;
+  /** The device hands us TSO super-segments: the TUN queue holds ~64 KiB per packet. */
+  receiveOffload: boolean;
 }
 
 /** What a connection needs from the stack. */
@@ -57,6 +61,9 @@ export interface TcpHost {
 const WSCALE = 7;
 const MAX_WINDOW_SEGMENTS = 256;
 const SMALL_SEGMENT = 16 << 10;
+/** Largest super-segment payload: IP lengths are 16 bits. */
+const GSO_MAX_PAYLOAD = 65000;
+const RECEIVE_OFFLOAD_WINDOW = 4 << 20;
 
 export class TcpConnection implements TcpEndpoints {
   state: TcpState = 'connecting';
@@ -94,6 +101,10 @@ export class TcpConnection implements TcpEndpoints {
   private sndWnd = 0;
   private readonly sndScale: number;
   private readonly mss: number;
+  /** Largest payload per packet we write: mss, or a multiple of it with GSO. */
+  private readonly maxSegment: number;
+  /** Receive window cap in bytes (see advertisedWindow). */
+  private readonly windowCap: number;
   private readonly queue = new ByteQueue();
   private pendingWriteCb: ((err?: Error | null) => void) | undefined;
   private finQueued = false;
@@ -150,6 +161,12 @@ export class TcpConnection implements TcpEndpoints {
     this.sndWnd = seg.window; // SYN windows are never scaled
     const ownMss = host.config.mtu - (family === 4 ? 40 : 60);
     this.mss = Math.max(64, Math.min(peerMss, ownMss));
+    const cfg = host.config;
+    this.maxSegment = cfg.gso ? Math.max(this.mss, Math.floor(GSO_MAX_PAYLOAD / this.mss) * this.mss) : this.mss;
+    // Packets in the TUN queue are what overflows; with receive offload each one carries up to 64 KiB.
+    this.windowCap = cfg.receiveOffload
+      ? Math.max(MAX_WINDOW_SEGMENTS * this.mss, RECEIVE_OFFLOAD_WINDOW)
+      : MAX_WINDOW_SEGMENTS * this.mss;
     this.iss = (Math.random() * 0x100000000) >>> 0;
     this.sndUna = this.iss;
     this.sndNxt = this.iss;
@@ -321,8 +338,10 @@ export class TcpConnection implements TcpEndpoints {
           this.retransmitFirst(); // NewReno partial ACK: the next hole
           this.cwnd = Math.max(this.cwnd - dataAcked + this.mss, this.mss);
         }
-      } else if (this.cwnd < this.ssthresh) this.cwnd += Math.min(dataAcked, this.mss);
-      else this.cwnd += Math.max(1, Math.floor((this.mss * this.mss) / this.cwnd));
+      } else if (this.cwnd < this.ssthresh) {
+        // Appropriate byte counting (RFC 3465); super-segments are acknowledged 64 KiB at a time.
+        this.cwnd += Math.min(dataAcked, this.host.config.gso ? this.maxSegment : 2 * this.mss);
+      } else this.cwnd += Math.max(1, Math.floor((this.mss * dataAcked) / this.cwnd));
       this.dupAcks = 0;
       this.sndWnd = newWnd;
       if (this.inFlight() > 0) this.armRto();
@@ -504,7 +523,7 @@ export class TcpConnection implements TcpEndpoints {
     // (txqueuelen, 500 by default) and packets it drops cost the sender a recovery round.
     let wnd = Math.min(
       Math.max(0, this.host.config.receiveBuffer - buffered),
-      MAX_WINDOW_SEGMENTS * this.mss,
+      this.windowCap,
     );
     // Never shrink the right edge we already promised.
     const promised = seqDiff(this.rcvRightEdge, this.rcvNxt);
@@ -569,7 +588,7 @@ export class TcpConnection implements TcpEndpoints {
         if (this.sndWnd === 0 && inflight === 0 && this.rtoDeadline === 0) this.armRto(); // persist probe
         return;
       }
-      const len = Math.min(this.mss, unsent, room);
+      const len = Math.min(this.maxSegment, unsent, room);
       // Avoid silly small segments while data is in flight (Nagle-style; the peer's ACK will open room).
       if (len < this.mss && len < unsent && inflight > 0) return;
       const push = len === unsent ? PSH : 0;
@@ -583,6 +602,8 @@ export class TcpConnection implements TcpEndpoints {
         this.queue,
         offset,
         len,
+        null,
+        this.mss,
       );
       this.ackPending = false;
       if (this.rttSeq < 0 && this.sndNxt === this.sndMax) {
@@ -762,7 +783,7 @@ export class TcpConnection implements TcpEndpoints {
     const promised = seqDiff(this.rcvRightEdge, this.rcvNxt);
     const possible = Math.min(
       this.host.config.receiveBuffer - (this.flow?.readableLength ?? 0) - this.rxBytes - this.oooBytes,
-      MAX_WINDOW_SEGMENTS * this.mss,
+      this.windowCap,
     );
     if (possible - promised >= this.windowUpdateThreshold()) this.scheduleAck();
   }
