@@ -10,9 +10,12 @@
 #include <linux/if_tun.h>
 #include <net/if.h>
 #include <string.h>
+#include <stdlib.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -126,6 +129,59 @@ Napi::Value WritePackets(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, written);
 }
 
+// Packets are read straight into big slabs and handed to JS as external Buffers (one per batch), so the
+// read path neither copies nor faults in fresh pages: a slab goes back to a small pool once the GC has
+// finalized every batch Buffer cut from it (the flows may keep payload slices for a while).
+constexpr size_t kSlabSize = 16u << 20;
+constexpr size_t kPoolMax = 4;
+
+struct Slab {
+  uint8_t* data = nullptr;
+  size_t used = 0;
+  int refs = 0;          // batch Buffers not finalized yet
+  bool retired = false;  // the poller moved on to another slab
+};
+
+std::mutex poolMutex;
+std::vector<uint8_t*> pool;
+
+uint8_t* AllocSlabMemory(napi_env env) {
+  {
+    std::lock_guard<std::mutex> lock(poolMutex);
+    if (!pool.empty()) {
+      uint8_t* p = pool.back();
+      pool.pop_back();
+      return p;
+    }
+  }
+  void* p = aligned_alloc(2u << 20, kSlabSize);
+  if (p == nullptr) return nullptr;
+  madvise(p, kSlabSize, MADV_HUGEPAGE);  // fewer page faults the first time through; best effort
+  int64_t total = 0;
+  napi_adjust_external_memory(env, (int64_t)kSlabSize, &total);  // lets V8 schedule GCs for it
+  return static_cast<uint8_t*>(p);
+}
+
+void ReleaseSlab(napi_env env, Slab* slab) {
+  {
+    std::lock_guard<std::mutex> lock(poolMutex);
+    if (pool.size() < kPoolMax) {
+      pool.push_back(slab->data);
+      delete slab;
+      return;
+    }
+  }
+  free(slab->data);
+  int64_t total = 0;
+  napi_adjust_external_memory(env, -(int64_t)kSlabSize, &total);
+  delete slab;
+}
+
+void FinalizeBatch(napi_env env, void* /*data*/, void* hint) {
+  Slab* slab = static_cast<Slab*>(hint);
+  if (--slab->refs == 0 && slab->retired) ReleaseSlab(env, slab);
+}
+
 class Poller : public Napi::ObjectWrap<Poller> {
  public:
   static Napi::Function Init(Napi::Env env) {
@@ -146,12 +202,12 @@ class Poller : public Napi::ObjectWrap<Poller> {
     pad_ = (8 - headerLen_ % 8) % 8;
     stride_ = (pad_ + headerLen_ + maxPacket_ + 7) & ~7u;
     callback_ = Napi::Persistent(info[4].As<Napi::Function>());
-    scratch_.resize((size_t)stride_ * maxBatch_);
     context_ = new Napi::AsyncContext(env, "TunPoller");
   }
 
   ~Poller() override {
     StopPolling();
+    RetireSlab(Env());
     delete context_;
   }
 
@@ -185,7 +241,26 @@ class Poller : public Napi::ObjectWrap<Poller> {
     uv_close(reinterpret_cast<uv_handle_t*>(handle_),
              [](uv_handle_t* h) { delete reinterpret_cast<uv_poll_t*>(h); });
     handle_ = nullptr;
+    RetireSlab(Env());
     Unref();
+  }
+
+  void RetireSlab(napi_env env) {
+    if (slab_ == nullptr) return;
+    slab_->retired = true;
+    if (slab_->refs == 0) ReleaseSlab(env, slab_);
+    slab_ = nullptr;
+  }
+
+  /** A slab with room for at least one more read; null when out of memory. */
+  Slab* CurrentSlab(napi_env env) {
+    if (slab_ != nullptr && slab_->used + stride_ <= kSlabSize) return slab_;
+    RetireSlab(env);
+    uint8_t* data = AllocSlabMemory(env);
+    if (data == nullptr) return nullptr;
+    slab_ = new Slab();
+    slab_->data = data;
+    return slab_;
   }
 
   static void OnPoll(uv_poll_t* handle, int status, int events) {
@@ -201,11 +276,18 @@ class Poller : public Napi::ObjectWrap<Poller> {
       return;
     }
     int32_t* m = meta_.Value().Data();
+    Slab* slab = CurrentSlab(env);
+    if (slab == nullptr) {
+      Deliver(env, 0, 0, "ENOMEM");
+      return;
+    }
+    uint8_t* base = slab->data + slab->used;
+    size_t room = kSlabSize - slab->used;
     uint32_t count = 0;
     size_t used = 0;
     const char* error = nullptr;
-    while (count < maxBatch_) {
-      ssize_t n = ::read(fd_, scratch_.data() + used + pad_, headerLen_ + maxPacket_);
+    while (count < maxBatch_ && used + stride_ <= room) {
+      ssize_t n = ::read(fd_, base + used + pad_, headerLen_ + maxPacket_);
       if (n < 0) {
         if (errno == EINTR) continue;
         if (errno != EAGAIN) error = uv_err_name(uv_translate_sys_error(errno));
@@ -221,8 +303,18 @@ class Poller : public Napi::ObjectWrap<Poller> {
   }
 
   void Deliver(Napi::Env env, uint32_t count, size_t used, const char* error) {
-    Napi::Value buf = count > 0 ? Napi::Buffer<uint8_t>::Copy(env, scratch_.data(), used).As<Napi::Value>()
-                                : env.Null();
+    Napi::Value buf = env.Null();
+    if (count > 0) {
+      Slab* slab = slab_;
+      napi_value ext = nullptr;
+      if (napi_create_external_buffer(env, used, slab->data + slab->used, FinalizeBatch, slab, &ext) == napi_ok) {
+        slab->refs++;
+        slab->used += used;
+        buf = Napi::Value(env, ext);
+      } else {
+        buf = Napi::Buffer<uint8_t>::Copy(env, slab->data + slab->used, used);  // no external buffers here
+      }
+    }
     std::vector<napi_value> args = {buf, Napi::Number::New(env, count)};
     if (error != nullptr) args.push_back(Napi::String::New(env, error));
     callback_.MakeCallback(env.Global(), args, *context_);
@@ -230,7 +322,7 @@ class Poller : public Napi::ObjectWrap<Poller> {
 
   int fd_ = -1;
   uint32_t maxBatch_ = 0, maxPacket_ = 0, headerLen_ = 0, pad_ = 0, stride_ = 0;
-  std::vector<uint8_t> scratch_;
+  Slab* slab_ = nullptr;
   uv_poll_t* handle_ = nullptr;
   Napi::Reference<Napi::Int32Array> meta_;
   Napi::FunctionReference callback_;

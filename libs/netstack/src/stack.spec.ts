@@ -9,8 +9,8 @@ import { MemoryDevice, tcpPacket4, udpPacket4 } from './testing/memory-device.js
 const app = { src: '198.19.0.1', dst: '198.18.0.10', srcPort: 40000, dstPort: 80 };
 const mssOption = Buffer.from([2, 4, 0x05, 0xb4, 1, 3, 3, 7]);
 
-function setup(handler: FlowHandler, options = {}) {
-  const dev = new MemoryDevice();
+function setup(handler: FlowHandler, options = {}, vnetHdr = false) {
+  const dev = new MemoryDevice({ vnetHdr });
   const stack = new Netstack(dev, handler, { connectTimeoutMs: 200, ...options });
   stack.start();
   return { dev, stack };
@@ -130,9 +130,12 @@ describe('Netstack UDP', () => {
   });
 });
 
-describe('Netstack fuzz', () => {
+describe.each([
+  ['a plain TUN', false],
+  ['a virtio_net_hdr TUN (checksums partial: not verified)', true],
+])('Netstack fuzz on %s', (_name, vnetHdr) => {
   it('never throws and never keeps state for garbage, truncated or mutated packets', () => {
-    const { dev, stack } = setup({ onTcpConnect: () => Promise.reject(new Error('no')) });
+    const { dev, stack } = setup({ onTcpConnect: () => Promise.reject(new Error('no')) }, {}, vnetHdr);
     const seeds = [
       tcpPacket4({ ...app, seq: 1, flags: SYN, options: mssOption }),
       tcpPacket4({ ...app, seq: 1, ack: 2, flags: ACK, data: Buffer.from('hello') }),
@@ -154,7 +157,7 @@ describe('Netstack fuzz', () => {
             }),
         ),
         (packet) => {
-          dev.inject(packet);
+          dev.injectWithFlags(vnetHdr ? 1 : 0, packet);
           dev.take();
         },
       ),

@@ -260,14 +260,7 @@ export class Netstack implements TcpHost, UdpHost {
     return finish(pseudo + onesSum(buf, l4, len));
   }
 
-  private inputTcp(
-    buf: Buffer,
-    family: Family,
-    ip: number,
-    t: number,
-    len: number,
-    trusted: boolean,
-  ): void {
+  private inputTcp(buf: Buffer, family: Family, ip: number, t: number, len: number, trusted: boolean): void {
     const stats = this.stats;
     const hl = len >= 20 ? (buf[t + 12]! >>> 4) << 2 : 0;
     if (hl < 20 || hl > len) {
@@ -418,14 +411,7 @@ export class Netstack implements TcpHost, UdpHost {
     );
   }
 
-  private inputUdp(
-    buf: Buffer,
-    family: Family,
-    ip: number,
-    u: number,
-    len: number,
-    trusted: boolean,
-  ): void {
+  private inputUdp(buf: Buffer, family: Family, ip: number, u: number, len: number, trusted: boolean): void {
     const stats = this.stats;
     if (len < 8) {
       stats.dropMalformed++;
@@ -437,7 +423,11 @@ export class Netstack implements TcpHost, UdpHost {
       return;
     }
     const sum = buf.readUInt16BE(u + 6);
-    if (!trusted && (sum !== 0 || family === 6) && this.l4Checksum(buf, family, ip, PROTO_UDP, u, ulen) !== 0) {
+    if (
+      !trusted &&
+      (sum !== 0 || family === 6) &&
+      this.l4Checksum(buf, family, ip, PROTO_UDP, u, ulen) !== 0
+    ) {
       stats.dropBadChecksum++;
       return;
     }

@@ -162,7 +162,9 @@ export class TcpConnection implements TcpEndpoints {
     const ownMss = host.config.mtu - (family === 4 ? 40 : 60);
     this.mss = Math.max(64, Math.min(peerMss, ownMss));
     const cfg = host.config;
-    this.maxSegment = cfg.gso ? Math.max(this.mss, Math.floor(GSO_MAX_PAYLOAD / this.mss) * this.mss) : this.mss;
+    this.maxSegment = cfg.gso
+      ? Math.max(this.mss, Math.floor(GSO_MAX_PAYLOAD / this.mss) * this.mss)
+      : this.mss;
     // Packets in the TUN queue are what overflows; with receive offload each one carries up to 64 KiB.
     this.windowCap = cfg.receiveOffload
       ? Math.max(MAX_WINDOW_SEGMENTS * this.mss, RECEIVE_OFFLOAD_WINDOW)
@@ -521,10 +523,7 @@ export class TcpConnection implements TcpEndpoints {
     const buffered = (flow ? flow.readableLength : 0) + this.rxBytes + this.oooBytes;
     // At most MAX_WINDOW_SEGMENTS full segments in flight: the TUN's queue holds only so many packets
     // (txqueuelen, 500 by default) and packets it drops cost the sender a recovery round.
-    let wnd = Math.min(
-      Math.max(0, this.host.config.receiveBuffer - buffered),
-      this.windowCap,
-    );
+    let wnd = Math.min(Math.max(0, this.host.config.receiveBuffer - buffered), this.windowCap);
     // Never shrink the right edge we already promised.
     const promised = seqDiff(this.rcvRightEdge, this.rcvNxt);
     if (wnd < promised) wnd = promised;
