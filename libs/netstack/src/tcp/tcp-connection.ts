@@ -5,6 +5,7 @@ import type { FlowId, TcpFlow } from '../flow-handler.js';
 import type { TxArena } from '../ip/tx-arena.js';
 import type { NetstackStats } from '../stats.js';
 import { ByteQueue } from './byte-queue.js';
+import { SackScoreboard } from './sack-scoreboard.js';
 import {
   ACK,
   FIN,
@@ -113,7 +114,10 @@ export class TcpConnection implements TcpEndpoints {
   private finSeq = -1;
   private finalCb: ((err?: Error | null) => void) | undefined;
 
-  // Congestion control (NewReno, no SACK).
+  // Congestion control (NewReno; with SACK, every known hole is resent within a round trip).
+  private readonly sack = new SackScoreboard();
+  /** In recovery: holes below this were already retransmitted. */
+  private highRxt = 0;
   private cwnd: number;
   private ssthresh = 1 << 30;
   private dupAcks = 0;
@@ -311,6 +315,8 @@ export class TcpConnection implements TcpEndpoints {
       this.sendAck(); // acknowledges data never sent
       return;
     }
+    if (this.sackOk && seg.dataOff - seg.off > 20 && this.inFlight() > 0)
+      this.sack.addFromOptions(seg.buf, seg.off + 20, seg.dataOff, this.sndUna, this.sndMax);
     const acked = seqDiff(ack, this.sndUna);
     const newWnd = seg.window << this.sndScale;
     if (acked > 0) {
@@ -321,6 +327,7 @@ export class TcpConnection implements TcpEndpoints {
       }
       this.queue.consume(dataAcked);
       this.sndUna = ack;
+      this.sack.ackedTo(ack);
       if (seqDiff(this.sndNxt, this.sndUna) < 0) this.sndNxt = this.sndUna;
       if (this.rttSeq >= 0 && seqDiff(ack, this.rttSeq) >= 0) {
         this.sampleRtt(this.host.now() - this.rttStart);
@@ -337,7 +344,8 @@ export class TcpConnection implements TcpEndpoints {
           this.inRecovery = false;
           this.cwnd = this.ssthresh;
         } else {
-          this.retransmitFirst(); // NewReno partial ACK: the next hole
+          // Partial ACK: the next hole (unless SACK recovery already resent it).
+          if (!(seqDiff(this.highRxt, this.sndUna) > 0 && this.retransmitNextHole())) this.retransmitFirst();
           this.cwnd = Math.max(this.cwnd - dataAcked + this.mss, this.mss);
         }
       } else if (this.cwnd < this.ssthresh) {
@@ -365,8 +373,10 @@ export class TcpConnection implements TcpEndpoints {
           this.recover = this.sndMax;
           this.inRecovery = true;
           this.rttSeq = -1;
+          this.highRxt = this.sndUna;
           this.retransmitFirst();
-        } else if (this.dupAcks > 3 && this.inRecovery) {
+        } else if (this.dupAcks > 3 && this.inRecovery && !this.retransmitNextHole()) {
+          // Each duplicate ACK means a segment left the network: resend a known hole, else new data.
           this.cwnd += this.mss;
           this.markDirty();
         }
@@ -627,9 +637,31 @@ export class TcpConnection implements TcpEndpoints {
     }
   }
 
+  /** Resends one segment of the next hole the SACK blocks reveal (above highRxt); false when none. */
+  private retransmitNextHole(): boolean {
+    if (this.sack.empty) return false;
+    const from = seqDiff(this.highRxt, this.sndUna) > 0 ? this.highRxt : this.sndUna;
+    const start = this.sack.nextHole(from);
+    if (start < 0) return false;
+    const offset = seqDiff(start, this.sndUna);
+    const hole = seqDiff(this.sack.holeEnd, start);
+    const len = Math.min(this.maxSegment, hole, this.queue.length - offset);
+    if (len <= 0) return false;
+    this.host.stats.tcpRetransmits++;
+    const w = this.windowField();
+    writeSegment(this.host.arena, this, start, this.rcvNxt, ACK, w, this.queue, offset, len, null, this.mss);
+    this.ackPending = false;
+    this.highRxt = (start + len) >>> 0;
+    return true;
+  }
+
   /** Resends the first unacknowledged segment (fast retransmit, partial ACK, zero-window probe). */
   private retransmitFirst(): void {
-    const len = Math.min(this.mss, this.queue.length);
+    // With GSO a whole lost super-segment is resent at once (it was lost or delivered as one packet).
+    const sent = this.unsentOffset();
+    const len = Math.min(this.queue.length, Math.max(this.mss, Math.min(this.maxSegment, sent)));
+    if (len > 0 && seqDiff((this.sndUna + len) >>> 0, this.highRxt) > 0)
+      this.highRxt = (this.sndUna + len) >>> 0;
     this.host.stats.tcpRetransmits++;
     if (len > 0) {
       writeSegment(
@@ -642,6 +674,8 @@ export class TcpConnection implements TcpEndpoints {
         this.queue,
         0,
         len,
+        null,
+        this.mss,
       );
     } else if (this.finSent) {
       writeSegment(
@@ -702,6 +736,7 @@ export class TcpConnection implements TcpEndpoints {
     this.rttSeq = -1;
     this.inRecovery = false;
     this.dupAcks = 0;
+    this.sack.clear(); // the receiver may have dropped what it SACKed (RFC 2018 reneging)
     this.ssthresh = Math.max(Math.floor(this.inFlight() / 2), 2 * this.mss);
     this.cwnd = this.mss;
     if (this.inFlight() === 0 && this.queue.length > 0) {
