@@ -5,6 +5,8 @@ import { VNET_HDR_LEN } from '../ip/vnet-hdr.js';
 
 const TUN_F_CSUM = 0x01;
 const TUN_F_TSO = TUN_F_CSUM | 0x02 | 0x04; // with TSO4 and TSO6
+/** Largest packet a TUN hands over: an IPv6 header plus a 64 KiB payload. */
+const MAX_SUPER_SEGMENT = 65575;
 
 export interface OpenTunOptions {
   /** Interface name or kernel template, e.g. `tel%d` (default). At most 15 characters. */
@@ -53,7 +55,13 @@ export class TunDevice implements PacketDevice {
     } catch (err) {
       throw explainOpenError(err, want);
     }
-    return new TunDevice(opened, options.maxPacket ?? 65575, options.maxBatch ?? 64);
+    // TSO super-segments do not respect the MTU: a shorter read would truncate them.
+    const floor = (opened.offloads & TUN_F_TSO) === TUN_F_TSO ? MAX_SUPER_SEGMENT : 0;
+    return new TunDevice(
+      opened,
+      Math.max(options.maxPacket ?? MAX_SUPER_SEGMENT, floor),
+      options.maxBatch ?? 64,
+    );
   }
 
   /** Starts delivering packet batches; the batch is only valid during the call. */
