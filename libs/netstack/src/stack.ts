@@ -15,6 +15,7 @@ import {
   type Family,
 } from './ip/headers.js';
 import { TxArena } from './ip/tx-arena.js';
+import { VNET_HDR_LEN, vnetChecksumTrusted } from './ip/vnet-hdr.js';
 import { newStats, type NetstackStats } from './stats.js';
 import {
   ACK,
@@ -83,6 +84,7 @@ export class Netstack implements TcpHost, UdpHost {
   private readonly syn: SynOptions = { mss: 0, windowScale: -1, sackPermitted: false };
   private readonly lossIn: number;
   private readonly random: () => number;
+  private readonly vnetHdr: boolean;
 
   constructor(
     private readonly device: PacketDevice,
@@ -101,10 +103,13 @@ export class Netstack implements TcpHost, UdpHost {
       minRtoMs: options.minRtoMs ?? 200,
       maxRtoMs: options.maxRtoMs ?? 10_000,
       maxRetransmits: options.maxRetransmits ?? 10,
+      gso: device.vnetHdr === true,
+      receiveOffload: device.receiveOffload === true,
     };
     this.udpIdleMs = options.udpIdleTimeoutMs ?? 60_000;
     this.maxFlows = options.maxFlows ?? 65536;
-    this.arena = new TxArena(device, Math.max(4 << 20, mtu * 64));
+    this.vnetHdr = device.vnetHdr === true;
+    this.arena = new TxArena(device, 8 << 20);
     this.random = options.simulatedLoss?.random ?? Math.random;
     this.lossIn = options.simulatedLoss?.inbound ?? 0;
     this.arena.dropRate = options.simulatedLoss?.outbound ?? 0;
@@ -148,12 +153,22 @@ export class Netstack implements TcpHost, UdpHost {
 
   inputBatch(batch: PacketBatch): void {
     const { buffer, meta, count } = batch;
-    for (let i = 0; i < count; i++) this.input(buffer, meta[2 * i]!, meta[2 * i + 1]!);
+    if (this.vnetHdr) {
+      for (let i = 0; i < count; i++) {
+        const off = meta[2 * i]!;
+        const len = meta[2 * i + 1]!;
+        if (len < VNET_HDR_LEN || off < 0 || off + len > buffer.length) this.stats.dropMalformed++;
+        else this.input(buffer, off + VNET_HDR_LEN, len - VNET_HDR_LEN, vnetChecksumTrusted(buffer, off));
+      }
+    } else for (let i = 0; i < count; i++) this.input(buffer, meta[2 * i]!, meta[2 * i + 1]!);
     this.flush();
   }
 
-  /** Processes one IP packet at buf[off, off+len). Never throws on bad input: it counts and drops. */
-  input(buf: Buffer, off: number, len: number): void {
+  /**
+   * Processes one IP packet at buf[off, off+len). Never throws on bad input: it counts and drops.
+   * `l4Trusted`: the kernel says the TCP/UDP checksum is partial or already verified (virtio_net_hdr).
+   */
+  input(buf: Buffer, off: number, len: number, l4Trusted = false): void {
     const stats = this.stats;
     stats.packetsIn++;
     stats.bytesIn += len;
@@ -224,8 +239,8 @@ export class Netstack implements TcpHost, UdpHost {
       stats.dropMalformed++;
       return;
     }
-    if (proto === PROTO_TCP) this.inputTcp(buf, family, off, l4, end - l4);
-    else if (proto === PROTO_UDP) this.inputUdp(buf, family, off, l4, end - l4);
+    if (proto === PROTO_TCP) this.inputTcp(buf, family, off, l4, end - l4, l4Trusted);
+    else if (proto === PROTO_UDP) this.inputUdp(buf, family, off, l4, end - l4, l4Trusted);
     else if (proto === PROTO_ICMP || proto === PROTO_ICMP6) stats.dropIcmp++;
     else stats.dropUnsupported++;
   }
@@ -245,14 +260,14 @@ export class Netstack implements TcpHost, UdpHost {
     return finish(pseudo + onesSum(buf, l4, len));
   }
 
-  private inputTcp(buf: Buffer, family: Family, ip: number, t: number, len: number): void {
+  private inputTcp(buf: Buffer, family: Family, ip: number, t: number, len: number, trusted: boolean): void {
     const stats = this.stats;
     const hl = len >= 20 ? (buf[t + 12]! >>> 4) << 2 : 0;
     if (hl < 20 || hl > len) {
       stats.dropMalformed++;
       return;
     }
-    if (this.l4Checksum(buf, family, ip, PROTO_TCP, t, len) !== 0) {
+    if (!trusted && this.l4Checksum(buf, family, ip, PROTO_TCP, t, len) !== 0) {
       stats.dropBadChecksum++;
       return;
     }
@@ -396,7 +411,7 @@ export class Netstack implements TcpHost, UdpHost {
     );
   }
 
-  private inputUdp(buf: Buffer, family: Family, ip: number, u: number, len: number): void {
+  private inputUdp(buf: Buffer, family: Family, ip: number, u: number, len: number, trusted: boolean): void {
     const stats = this.stats;
     if (len < 8) {
       stats.dropMalformed++;
@@ -408,7 +423,11 @@ export class Netstack implements TcpHost, UdpHost {
       return;
     }
     const sum = buf.readUInt16BE(u + 6);
-    if ((sum !== 0 || family === 6) && this.l4Checksum(buf, family, ip, PROTO_UDP, u, ulen) !== 0) {
+    if (
+      !trusted &&
+      (sum !== 0 || family === 6) &&
+      this.l4Checksum(buf, family, ip, PROTO_UDP, u, ulen) !== 0
+    ) {
       stats.dropBadChecksum++;
       return;
     }

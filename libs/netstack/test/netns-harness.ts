@@ -15,6 +15,7 @@ export const HANG_PORT = 11; // the handler never answers
 export interface TunNamespace {
   ns: string;
   stack: Netstack;
+  tun: TunDevice;
   close(): Promise<void>;
   /** Runs a command inside the namespace. */
   exec(cmd: string, args: string[], timeoutMs?: number): Promise<{ stdout: string; stderr: string }>;
@@ -23,6 +24,7 @@ export interface TunNamespace {
 export async function createTunNamespace(
   options: NetstackOptions = {},
   handler = loopbackHandler(),
+  tunOptions: { offload?: boolean } = {},
 ): Promise<TunNamespace> {
   const tag = randomBytes(3).toString('hex');
   const ns = `ns-nst-${tag}`;
@@ -31,7 +33,7 @@ export async function createTunNamespace(
   let stack: Netstack | undefined;
   try {
     await run('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
-    tun = TunDevice.open({ name: `nst${tag}` });
+    tun = TunDevice.open({ name: `nst${tag}`, ...tunOptions });
     await linkConfig.moveToNetns({ link: tun.name }, ns);
     const t = { link: tun.name, netns: ns };
     await linkConfig.setMtu(t, options.mtu ?? 65520);
@@ -52,6 +54,7 @@ export async function createTunNamespace(
   return {
     ns,
     stack: s,
+    tun,
     async close() {
       s.close();
       await run('ip', ['netns', 'del', ns]).catch(() => undefined);

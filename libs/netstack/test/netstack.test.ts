@@ -1,5 +1,5 @@
 import { jest } from '@jest/globals';
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import http from 'node:http';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -66,46 +66,7 @@ describe('netstack through a TUN in a namespace', () => {
     }
   });
 
-  itRoot('iperf3 over IPv4 and IPv6 (forward and reverse)', async () => {
-    const port = 40000 + Math.floor(Math.random() * 20000);
-    const server = spawn('iperf3', ['-s', '--forceflush', '-B', '127.0.0.1', '-p', String(port)], {
-      stdio: ['ignore', 'pipe', 'ignore'],
-    });
-    try {
-      // A fixed sleep raced the server's start on a loaded machine: wait for it to say it listens.
-      await new Promise<void>((resolve, reject) => {
-        let seen = '';
-        const timer = setTimeout(() => reject(new Error(`iperf3 -s did not start: ${seen}`)), 10_000);
-        server.stdout.on('data', (chunk: Buffer) => {
-          seen += chunk.toString();
-          if (seen.includes('listening')) {
-            clearTimeout(timer);
-            resolve();
-          }
-        });
-      });
-      for (const [host, reverse] of [
-        ['198.18.0.7', false],
-        ['2001:db8::7', true],
-      ] as const) {
-        const { stdout } = await env!.exec('iperf3', [
-          '-c',
-          host,
-          '-p',
-          String(port),
-          '-t',
-          '1',
-          '-J',
-          ...(reverse ? ['-R'] : []),
-        ]);
-        const result = JSON.parse(stdout) as { error?: string; end: { sum_received?: { bytes: number } } };
-        expect(result.error).toBeUndefined();
-        expect(result.end.sum_received?.bytes).toBeGreaterThan(1 << 20);
-      }
-    } finally {
-      server.kill();
-    }
-  });
+  itRoot('iperf3 over IPv4 and IPv6 (forward and reverse)', () => iperfBothWays(env!));
 
   itRoot('half-close: the client shuts down writing and still receives the full answer', async () => {
     await expect(
@@ -151,15 +112,21 @@ describe('netstack through a TUN in a namespace', () => {
   });
 });
 
-describe('netstack with 1% packet loss each way', () => {
+describe.each([
+  ['the default MTU', undefined, 100],
+  ['MTU 1500 (offloads: super-segments lost whole)', 1500, 50],
+])('netstack with 1%% packet loss each way at %s', (_name, mtu, megabytes) => {
   let env: TunNamespace | undefined;
   let servers: Servers;
 
   beforeAll(async () => {
     if (process.getuid?.() !== 0) return;
     servers = await startServers();
-    // Default MTU; see README for the slower MTU 1500 case (no SACK yet).
-    env = await createTunNamespace({ minRtoMs: 50, simulatedLoss: { inbound: 0.01, outbound: 0.01 } });
+    env = await createTunNamespace({
+      ...(mtu ? { mtu } : {}),
+      minRtoMs: 50,
+      simulatedLoss: { inbound: 0.01, outbound: 0.01 },
+    });
   });
 
   afterAll(async () => {
@@ -167,15 +134,108 @@ describe('netstack with 1% packet loss each way', () => {
     await servers?.close();
   });
 
-  itRoot('100 MB echoed through a lossy link arrives intact both ways', async () => {
+  itRoot(`${megabytes} MB echoed through a lossy link arrives intact both ways`, async () => {
     const { stdout } = await env!.exec(
       process.execPath,
-      [client, 'halfclose', '198.18.3.1', String(servers.echoPort), String(100 << 20)],
+      [client, 'halfclose', '198.18.3.1', String(servers.echoPort), String(megabytes << 20)],
       100_000,
     );
     expect(stdout).toBe('ok\n');
     const stats = env!.stack.getStats();
     expect(stats.dropSimulated).toBeGreaterThan(0);
     expect(stats.tcpRetransmits).toBeGreaterThan(0);
+  });
+});
+
+/** An iperf3 server on 127.0.0.1 that says it listens; another random port if one is taken. */
+async function startIperfServer(): Promise<{ server: ChildProcess; port: number }> {
+  let lastError = '';
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const port = 40000 + Math.floor(Math.random() * 20000);
+    const server = spawn('iperf3', ['-s', '--forceflush', '-B', '127.0.0.1', '-p', String(port)], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    // A fixed sleep raced the server's start on a loaded machine: wait for it to say it listens.
+    const started = await new Promise<boolean>((resolve) => {
+      let seen = '';
+      const timer = setTimeout(() => resolve(false), 20_000);
+      const onData = (chunk: Buffer) => {
+        seen += chunk.toString();
+        if (seen.includes('listening')) {
+          clearTimeout(timer);
+          resolve(true);
+        }
+      };
+      server.stdout.on('data', onData);
+      server.stderr.on('data', (chunk: Buffer) => (seen += chunk.toString()));
+      server.once('exit', () => {
+        clearTimeout(timer);
+        lastError = seen;
+        resolve(false);
+      });
+    });
+    if (started) return { server, port };
+    server.kill();
+  }
+  throw new Error(`iperf3 -s did not start: ${lastError}`);
+}
+
+async function iperfBothWays(env: TunNamespace): Promise<void> {
+  const { server, port } = await startIperfServer();
+  try {
+    for (const [host, reverse] of [
+      ['198.18.0.7', false],
+      ['2001:db8::7', true],
+    ] as const) {
+      const { stdout } = await env.exec('iperf3', [
+        '-c',
+        host,
+        '-p',
+        String(port),
+        '-t',
+        '1',
+        '-J',
+        ...(reverse ? ['-R'] : []),
+      ]);
+      const result = JSON.parse(stdout) as { error?: string; end: { sum_received?: { bytes: number } } };
+      expect(result.error).toBeUndefined();
+      expect(result.end.sum_received?.bytes).toBeGreaterThan(1 << 20);
+    }
+  } finally {
+    server.kill();
+  }
+}
+
+describe.each([
+  ['with TSO/checksum offloads (virtio_net_hdr)', true],
+  ['on a plain TUN (offloads off)', false],
+])('netstack at MTU 1500 %s', (_name, offload) => {
+  let env: TunNamespace | undefined;
+  let servers: Servers;
+
+  beforeAll(async () => {
+    if (process.getuid?.() !== 0) return;
+    servers = await startServers();
+    env = await createTunNamespace({ mtu: 1500 }, undefined, { offload });
+  });
+
+  afterAll(async () => {
+    await env?.close();
+    await servers?.close();
+  });
+
+  itRoot('iperf3 both ways, and 50 MB echoed intact (super-segments both ways when offloaded)', async () => {
+    expect(env!.tun.vnetHdr).toBe(offload);
+    await iperfBothWays(env!);
+    const { stdout } = await env!.exec(
+      process.execPath,
+      [client, 'halfclose', '198.18.4.1', String(servers.echoPort), String(50 << 20)],
+      60_000,
+    );
+    expect(stdout).toBe('ok\n');
+    const stats = env!.stack.getStats();
+    expect(stats.dropBadChecksum + stats.dropMalformed).toBe(0);
+    // With offloads the kernel hands over TSO super-segments: far fewer packets than bytes / MSS.
+    if (offload) expect(stats.packetsIn).toBeLessThan(stats.bytesIn / 1460 / 4);
   });
 });

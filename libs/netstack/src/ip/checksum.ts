@@ -12,7 +12,8 @@ function wordsOf(buffer: ArrayBufferLike): Uint32Array {
   return cachedWords!;
 }
 
-function fold(sum: number): number {
+/** Folds a partial sum to 16 bits (not inverted). */
+export function fold(sum: number): number {
   while (sum > 0xffff) sum = (sum % 0x10000) + Math.floor(sum / 0x10000);
   return sum;
 }

@@ -1,6 +1,8 @@
 // Outgoing packets are built in place in one reusable buffer and handed to the device in batches, so the
-// send path allocates nothing per packet. Packets start 8-byte aligned (fast checksums).
+// send path allocates nothing per packet. Packets start 8-byte aligned (fast checksums); on a vnetHdr
+// device each is preceded by a virtio_net_hdr (zeroed by reserve(): no offload unless the builder sets it).
 import type { PacketDevice } from '../device.js';
+import { VNET_HDR_LEN } from './vnet-hdr.js';
 
 export class TxArena {
   readonly buf: Buffer;
@@ -14,6 +16,8 @@ export class TxArena {
   /** Test hook: fraction of outgoing packets to drop (simulated loss). */
   dropRate = 0;
   random: () => number = Math.random;
+  /** Bytes before each packet for the virtio_net_hdr (0 on a plain device). */
+  readonly headroom: number;
 
   constructor(
     private readonly device: PacketDevice,
@@ -22,18 +26,27 @@ export class TxArena {
   ) {
     this.buf = Buffer.allocUnsafeSlow(size);
     this.meta = new Int32Array(maxPackets * 2);
+    this.headroom = device.vnetHdr ? VNET_HDR_LEN : 0;
   }
 
-  /** Returns an aligned offset with room for maxLen bytes, flushing first if needed. */
+  /** True when TCP may be written with partial checksums and as GSO super-segments. */
+  get vnetHdr(): boolean {
+    return this.headroom > 0;
+  }
+
+  /** Returns an aligned offset for a packet of up to maxLen bytes, flushing first if needed. */
   reserve(maxLen: number): number {
-    if (this.used + maxLen > this.buf.length || this.count * 2 >= this.meta.length) this.flush();
-    return this.used;
+    const lead = this.headroom > 0 ? 16 : 0; // header right before an aligned packet
+    if (this.used + lead + maxLen > this.buf.length || this.count * 2 >= this.meta.length) this.flush();
+    const off = this.used + lead;
+    if (lead > 0) this.buf.fill(0, off - VNET_HDR_LEN, off);
+    return off;
   }
 
   commit(off: number, len: number): void {
     if (this.dropRate > 0 && this.random() < this.dropRate) return;
-    this.meta[this.count * 2] = off;
-    this.meta[this.count * 2 + 1] = len;
+    this.meta[this.count * 2] = off - this.headroom;
+    this.meta[this.count * 2 + 1] = len + this.headroom;
     this.count++;
     this.used = (off + len + 7) & ~7;
     this.packets++;

@@ -1,7 +1,8 @@
 // TCP header fields, option parsing and the one function that builds every outgoing TCP packet.
-import { finish, onesSum, pseudoSum4, pseudoSum6 } from '../ip/checksum.js';
+import { finish, fold, onesSum, pseudoSum4, pseudoSum6 } from '../ip/checksum.js';
 import { PROTO_TCP, ipHeaderLength, writeIpHeader, type Family } from '../ip/headers.js';
 import type { TxArena } from '../ip/tx-arena.js';
+import { VNET_GSO_TCPV4, VNET_GSO_TCPV6, writeTcpVnetHdr } from '../ip/vnet-hdr.js';
 import type { ByteQueue } from './byte-queue.js';
 
 export const FIN = 0x01;
@@ -71,7 +72,8 @@ export function synAckOptions(mss: number, wscale: number, sack: boolean): Buffe
 
 /**
  * Builds one segment from `ep.local` to `ep.remote` with `options` (a multiple of 4 bytes) after the
- * header. Payload bytes are copied from `data` at `dataOffset`.
+ * header. Payload bytes are copied from `data` at `dataOffset`. On a vnetHdr device the kernel computes
+ * the checksum, and a payload longer than `gsoSize` goes out as one super-segment of gsoSize segments.
  */
 export function writeSegment(
   arena: TxArena,
@@ -84,6 +86,7 @@ export function writeSegment(
   dataOffset: number,
   dataLen: number,
   options: Uint8Array | null = null,
+  gsoSize = 0,
 ): void {
   const ipLen = ipHeaderLength(ep.family);
   const optLen = options ? options.length : 0;
@@ -106,7 +109,12 @@ export function writeSegment(
     ep.family === 4
       ? pseudoSum4(buf, off + 12, off + 16, PROTO_TCP, tcpLen)
       : pseudoSum6(buf, off + 8, off + 24, PROTO_TCP, tcpLen);
-  buf.writeUInt16BE(finish(pseudo + onesSum(buf, t, tcpLen)), t + 16);
+  if (arena.vnetHdr) {
+    buf.writeUInt16BE(fold(pseudo), t + 16); // CHECKSUM_PARTIAL: the kernel adds the segment's sum
+    const gso = dataLen > gsoSize && gsoSize > 0 ? gsoSize : 0;
+    const type = ep.family === 4 ? VNET_GSO_TCPV4 : VNET_GSO_TCPV6;
+    writeTcpVnetHdr(buf, off - arena.headroom, ipLen, 20 + optLen, type, gso);
+  } else buf.writeUInt16BE(finish(pseudo + onesSum(buf, t, tcpLen)), t + 16);
   arena.commit(off, ipLen + tcpLen);
 }
 

@@ -5,6 +5,7 @@ import type { FlowId, TcpFlow } from '../flow-handler.js';
 import type { TxArena } from '../ip/tx-arena.js';
 import type { NetstackStats } from '../stats.js';
 import { ByteQueue } from './byte-queue.js';
+import { SackScoreboard } from './sack-scoreboard.js';
 import {
   ACK,
   FIN,
@@ -39,6 +40,10 @@ export interface TcpConfig {
   minRtoMs: number;
   maxRtoMs: number;
   maxRetransmits: number;
+  /** The device takes GSO super-segments: send up to ~64 KiB per packet (see ip/vnet-hdr.ts). */
+  gso: boolean;
+  /** The device hands us TSO super-segments: the TUN queue holds ~64 KiB per packet. */
+  receiveOffload: boolean;
 }
 
 /** What a connection needs from the stack. */
@@ -57,6 +62,9 @@ export interface TcpHost {
 const WSCALE = 7;
 const MAX_WINDOW_SEGMENTS = 256;
 const SMALL_SEGMENT = 16 << 10;
+/** Largest super-segment payload: IP lengths are 16 bits. */
+const GSO_MAX_PAYLOAD = 65000;
+const RECEIVE_OFFLOAD_WINDOW = 4 << 20;
 
 export class TcpConnection implements TcpEndpoints {
   state: TcpState = 'connecting';
@@ -94,6 +102,10 @@ export class TcpConnection implements TcpEndpoints {
   private sndWnd = 0;
   private readonly sndScale: number;
   private readonly mss: number;
+  /** Largest payload per packet we write: mss, or a multiple of it with GSO. */
+  private readonly maxSegment: number;
+  /** Receive window cap in bytes (see advertisedWindow). */
+  private readonly windowCap: number;
   private readonly queue = new ByteQueue();
   private pendingWriteCb: ((err?: Error | null) => void) | undefined;
   private finQueued = false;
@@ -102,7 +114,10 @@ export class TcpConnection implements TcpEndpoints {
   private finSeq = -1;
   private finalCb: ((err?: Error | null) => void) | undefined;
 
-  // Congestion control (NewReno, no SACK).
+  // Congestion control (NewReno; with SACK, every known hole is resent within a round trip).
+  private readonly sack = new SackScoreboard();
+  /** In recovery: holes below this were already retransmitted. */
+  private highRxt = 0;
   private cwnd: number;
   private ssthresh = 1 << 30;
   private dupAcks = 0;
@@ -150,6 +165,14 @@ export class TcpConnection implements TcpEndpoints {
     this.sndWnd = seg.window; // SYN windows are never scaled
     const ownMss = host.config.mtu - (family === 4 ? 40 : 60);
     this.mss = Math.max(64, Math.min(peerMss, ownMss));
+    const cfg = host.config;
+    this.maxSegment = cfg.gso
+      ? Math.max(this.mss, Math.floor(GSO_MAX_PAYLOAD / this.mss) * this.mss)
+      : this.mss;
+    // Packets in the TUN queue are what overflows; with receive offload each one carries up to 64 KiB.
+    this.windowCap = cfg.receiveOffload
+      ? Math.max(MAX_WINDOW_SEGMENTS * this.mss, RECEIVE_OFFLOAD_WINDOW)
+      : MAX_WINDOW_SEGMENTS * this.mss;
     this.iss = (Math.random() * 0x100000000) >>> 0;
     this.sndUna = this.iss;
     this.sndNxt = this.iss;
@@ -292,6 +315,8 @@ export class TcpConnection implements TcpEndpoints {
       this.sendAck(); // acknowledges data never sent
       return;
     }
+    if (this.sackOk && seg.dataOff - seg.off > 20 && this.inFlight() > 0)
+      this.sack.addFromOptions(seg.buf, seg.off + 20, seg.dataOff, this.sndUna, this.sndMax);
     const acked = seqDiff(ack, this.sndUna);
     const newWnd = seg.window << this.sndScale;
     if (acked > 0) {
@@ -302,6 +327,7 @@ export class TcpConnection implements TcpEndpoints {
       }
       this.queue.consume(dataAcked);
       this.sndUna = ack;
+      this.sack.ackedTo(ack);
       if (seqDiff(this.sndNxt, this.sndUna) < 0) this.sndNxt = this.sndUna;
       if (this.rttSeq >= 0 && seqDiff(ack, this.rttSeq) >= 0) {
         this.sampleRtt(this.host.now() - this.rttStart);
@@ -318,11 +344,14 @@ export class TcpConnection implements TcpEndpoints {
           this.inRecovery = false;
           this.cwnd = this.ssthresh;
         } else {
-          this.retransmitFirst(); // NewReno partial ACK: the next hole
+          // Partial ACK: the next hole (unless SACK recovery already resent it).
+          if (!(seqDiff(this.highRxt, this.sndUna) > 0 && this.retransmitNextHole())) this.retransmitFirst();
           this.cwnd = Math.max(this.cwnd - dataAcked + this.mss, this.mss);
         }
-      } else if (this.cwnd < this.ssthresh) this.cwnd += Math.min(dataAcked, this.mss);
-      else this.cwnd += Math.max(1, Math.floor((this.mss * this.mss) / this.cwnd));
+      } else if (this.cwnd < this.ssthresh) {
+        // Appropriate byte counting (RFC 3465); super-segments are acknowledged 64 KiB at a time.
+        this.cwnd += Math.min(dataAcked, this.host.config.gso ? this.maxSegment : 2 * this.mss);
+      } else this.cwnd += Math.max(1, Math.floor((this.mss * dataAcked) / this.cwnd));
       this.dupAcks = 0;
       this.sndWnd = newWnd;
       if (this.inFlight() > 0) this.armRto();
@@ -344,8 +373,10 @@ export class TcpConnection implements TcpEndpoints {
           this.recover = this.sndMax;
           this.inRecovery = true;
           this.rttSeq = -1;
+          this.highRxt = this.sndUna;
           this.retransmitFirst();
-        } else if (this.dupAcks > 3 && this.inRecovery) {
+        } else if (this.dupAcks > 3 && this.inRecovery && !this.retransmitNextHole()) {
+          // Each duplicate ACK means a segment left the network: resend a known hole, else new data.
           this.cwnd += this.mss;
           this.markDirty();
         }
@@ -502,10 +533,7 @@ export class TcpConnection implements TcpEndpoints {
     const buffered = (flow ? flow.readableLength : 0) + this.rxBytes + this.oooBytes;
     // At most MAX_WINDOW_SEGMENTS full segments in flight: the TUN's queue holds only so many packets
     // (txqueuelen, 500 by default) and packets it drops cost the sender a recovery round.
-    let wnd = Math.min(
-      Math.max(0, this.host.config.receiveBuffer - buffered),
-      MAX_WINDOW_SEGMENTS * this.mss,
-    );
+    let wnd = Math.min(Math.max(0, this.host.config.receiveBuffer - buffered), this.windowCap);
     // Never shrink the right edge we already promised.
     const promised = seqDiff(this.rcvRightEdge, this.rcvNxt);
     if (wnd < promised) wnd = promised;
@@ -569,7 +597,7 @@ export class TcpConnection implements TcpEndpoints {
         if (this.sndWnd === 0 && inflight === 0 && this.rtoDeadline === 0) this.armRto(); // persist probe
         return;
       }
-      const len = Math.min(this.mss, unsent, room);
+      const len = Math.min(this.maxSegment, unsent, room);
       // Avoid silly small segments while data is in flight (Nagle-style; the peer's ACK will open room).
       if (len < this.mss && len < unsent && inflight > 0) return;
       const push = len === unsent ? PSH : 0;
@@ -583,6 +611,8 @@ export class TcpConnection implements TcpEndpoints {
         this.queue,
         offset,
         len,
+        null,
+        this.mss,
       );
       this.ackPending = false;
       if (this.rttSeq < 0 && this.sndNxt === this.sndMax) {
@@ -607,9 +637,31 @@ export class TcpConnection implements TcpEndpoints {
     }
   }
 
+  /** Resends one segment of the next hole the SACK blocks reveal (above highRxt); false when none. */
+  private retransmitNextHole(): boolean {
+    if (this.sack.empty) return false;
+    const from = seqDiff(this.highRxt, this.sndUna) > 0 ? this.highRxt : this.sndUna;
+    const start = this.sack.nextHole(from);
+    if (start < 0) return false;
+    const offset = seqDiff(start, this.sndUna);
+    const hole = seqDiff(this.sack.holeEnd, start);
+    const len = Math.min(this.maxSegment, hole, this.queue.length - offset);
+    if (len <= 0) return false;
+    this.host.stats.tcpRetransmits++;
+    const w = this.windowField();
+    writeSegment(this.host.arena, this, start, this.rcvNxt, ACK, w, this.queue, offset, len, null, this.mss);
+    this.ackPending = false;
+    this.highRxt = (start + len) >>> 0;
+    return true;
+  }
+
   /** Resends the first unacknowledged segment (fast retransmit, partial ACK, zero-window probe). */
   private retransmitFirst(): void {
-    const len = Math.min(this.mss, this.queue.length);
+    // With GSO a whole lost super-segment is resent at once (it was lost or delivered as one packet).
+    const sent = this.unsentOffset();
+    const len = Math.min(this.queue.length, Math.max(this.mss, Math.min(this.maxSegment, sent)));
+    if (len > 0 && seqDiff((this.sndUna + len) >>> 0, this.highRxt) > 0)
+      this.highRxt = (this.sndUna + len) >>> 0;
     this.host.stats.tcpRetransmits++;
     if (len > 0) {
       writeSegment(
@@ -622,6 +674,8 @@ export class TcpConnection implements TcpEndpoints {
         this.queue,
         0,
         len,
+        null,
+        this.mss,
       );
     } else if (this.finSent) {
       writeSegment(
@@ -682,6 +736,7 @@ export class TcpConnection implements TcpEndpoints {
     this.rttSeq = -1;
     this.inRecovery = false;
     this.dupAcks = 0;
+    this.sack.clear(); // the receiver may have dropped what it SACKed (RFC 2018 reneging)
     this.ssthresh = Math.max(Math.floor(this.inFlight() / 2), 2 * this.mss);
     this.cwnd = this.mss;
     if (this.inFlight() === 0 && this.queue.length > 0) {
@@ -762,7 +817,7 @@ export class TcpConnection implements TcpEndpoints {
     const promised = seqDiff(this.rcvRightEdge, this.rcvNxt);
     const possible = Math.min(
       this.host.config.receiveBuffer - (this.flow?.readableLength ?? 0) - this.rxBytes - this.oooBytes,
-      MAX_WINDOW_SEGMENTS * this.mss,
+      this.windowCap,
     );
     if (possible - promised >= this.windowUpdateThreshold()) this.scheduleAck();
   }

@@ -4,8 +4,18 @@ import type { PacketBatch, PacketDevice } from '../device.js';
 export class MemoryDevice implements PacketDevice {
   readonly maxPacket = 65535;
   readonly written: Buffer[] = [];
+  /** With vnetHdr: the virtio_net_hdr written before each packet in `written` (same index). */
+  readonly writtenHdr: Buffer[] = [];
+  readonly vnetHdr: boolean;
+  readonly receiveOffload: boolean;
   closed = false;
   private onBatch: ((batch: PacketBatch) => void) | undefined;
+
+  /** `vnetHdr`: behave like a TUN opened with IFF_VNET_HDR and TSO offloads. */
+  constructor(options: { vnetHdr?: boolean } = {}) {
+    this.vnetHdr = options.vnetHdr ?? false;
+    this.receiveOffload = this.vnetHdr;
+  }
 
   start(onBatch: (batch: PacketBatch) => void): void {
     this.onBatch = onBatch;
@@ -13,30 +23,47 @@ export class MemoryDevice implements PacketDevice {
 
   /** Delivers packets to the stack as one batch (8-byte aligned, like the TUN addon). */
   inject(...packets: Buffer[]): void {
+    this.injectWithFlags(0, ...packets);
+  }
+
+  /** Like inject; on a vnetHdr device each packet gets a virtio_net_hdr with these flags (1 = NEEDS_CSUM). */
+  injectWithFlags(vnetFlags: number, ...packets: Buffer[]): void {
+    const lead = this.vnetHdr ? 16 : 0; // header at +6, packet 8-aligned at +16
     let size = 0;
-    for (const p of packets) size += (p.length + 7) & ~7;
+    for (const p of packets) size += lead + ((p.length + 7) & ~7);
     const buffer = Buffer.alloc(Math.max(size, 8));
     const meta = new Int32Array(packets.length * 2);
     let off = 0;
     packets.forEach((p, i) => {
-      p.copy(buffer, off);
-      meta[2 * i] = off;
-      meta[2 * i + 1] = p.length;
-      off += (p.length + 7) & ~7;
+      p.copy(buffer, off + lead);
+      if (lead > 0) buffer[off + 6] = vnetFlags;
+      meta[2 * i] = off + (lead > 0 ? 6 : 0);
+      meta[2 * i + 1] = p.length + (lead > 0 ? 10 : 0);
+      off += lead + ((p.length + 7) & ~7);
     });
     this.onBatch?.({ buffer, meta, count: packets.length });
   }
 
   writeBatch(buffer: Uint8Array, meta: Int32Array, count: number): number {
+    const hl = this.vnetHdr ? 10 : 0;
     for (let i = 0; i < count; i++) {
       const off = meta[2 * i]!;
-      this.written.push(Buffer.from(buffer.subarray(off, off + meta[2 * i + 1]!)));
+      const end = off + meta[2 * i + 1]!;
+      if (hl > 0) this.writtenHdr.push(Buffer.from(buffer.subarray(off, off + hl)));
+      this.written.push(Buffer.from(buffer.subarray(off + hl, end)));
     }
     return count;
   }
 
   take(): Buffer[] {
+    this.writtenHdr.splice(0);
     return this.written.splice(0);
+  }
+
+  /** Packets and their virtio_net_hdrs written since the last take. */
+  takeWithHdr(): Array<{ packet: Buffer; hdr: Buffer }> {
+    const hdrs = this.writtenHdr.splice(0);
+    return this.written.splice(0).map((packet, i) => ({ packet, hdr: hdrs[i]! }));
   }
 
   close(): void {

@@ -7,13 +7,14 @@ export interface NativePoller {
 }
 
 export interface NativeTun {
-  open(name: string): { fd: number; name: string };
+  open(name: string, vnetHdr: boolean): { fd: number; name: string; vnetHdr: boolean; offloads: number };
   closeFd(fd: number): void;
   writePackets(fd: number, buffer: Uint8Array, meta: Int32Array, count: number): number;
   Poller: new (
     fd: number,
     meta: Int32Array,
     maxPacket: number,
+    headerLen: number,
     onPackets: (buffer: Buffer | null, count: number, error?: string) => void,
   ) => NativePoller;
 }

@@ -1,12 +1,24 @@
 // A TUN device opened through the addon: batches of packets in, batches of packets out.
 import { loadNativeTun, type NativePoller } from './native.js';
 import type { PacketBatch, PacketDevice } from '../device.js';
+import { VNET_HDR_LEN } from '../ip/vnet-hdr.js';
+
+const TUN_F_CSUM = 0x01;
+const TUN_F_TSO = TUN_F_CSUM | 0x02 | 0x04; // with TSO4 and TSO6
+/** Largest packet a TUN hands over: an IPv6 header plus a 64 KiB payload. */
+const MAX_SUPER_SEGMENT = 65575;
 
 export interface OpenTunOptions {
   /** Interface name or kernel template, e.g. `tel%d` (default). At most 15 characters. */
   name?: string;
-  /** Largest packet read; must be >= the link MTU. Default 65535. */
+  /** Largest packet read; must be >= the link MTU. Default 65575 (an IPv6 TSO super-segment). */
   maxPacket?: number;
+  /**
+   * Open with IFF_VNET_HDR and ask for checksum and TSO offloads (TUNSETOFFLOAD), as wireguard-go does:
+   * the kernel then hands over 64 KiB TCP super-segments even at MTU 1500 and takes ours. Default true;
+   * falls back to plain packets when the kernel refuses.
+   */
+  offload?: boolean;
   /** Packets read per callback at most. Default 64. */
   maxBatch?: number;
 }
@@ -14,28 +26,42 @@ export interface OpenTunOptions {
 export class TunDevice implements PacketDevice {
   readonly name: string;
   readonly maxPacket: number;
+  readonly vnetHdr: boolean;
+  readonly receiveOffload: boolean;
   private fd: number;
   private poller: NativePoller | undefined;
   private readonly readMeta: Int32Array;
 
-  private constructor(fd: number, name: string, maxPacket: number, maxBatch: number) {
-    this.fd = fd;
-    this.name = name;
+  private constructor(
+    opened: { fd: number; name: string; vnetHdr: boolean; offloads: number },
+    maxPacket: number,
+    maxBatch: number,
+  ) {
+    this.fd = opened.fd;
+    this.name = opened.name;
     this.maxPacket = maxPacket;
+    this.vnetHdr = opened.vnetHdr;
+    this.receiveOffload = (opened.offloads & TUN_F_TSO) === TUN_F_TSO;
     this.readMeta = new Int32Array(maxBatch * 2);
   }
 
-  /** Opens /dev/net/tun (IFF_TUN|IFF_NO_PI, non-blocking). Throws a TunOpenError with a hint. */
+  /** Opens /dev/net/tun (IFF_TUN|IFF_NO_PI[|IFF_VNET_HDR], non-blocking). Throws a TunOpenError with a hint. */
   static open(options: OpenTunOptions = {}): TunDevice {
     const native = loadNativeTun();
     const want = options.name ?? 'tel%d';
-    let opened: { fd: number; name: string };
+    let opened: ReturnType<typeof native.open>;
     try {
-      opened = native.open(want);
+      opened = native.open(want, options.offload ?? true);
     } catch (err) {
       throw explainOpenError(err, want);
     }
-    return new TunDevice(opened.fd, opened.name, options.maxPacket ?? 65535, options.maxBatch ?? 64);
+    // TSO super-segments do not respect the MTU: a shorter read would truncate them.
+    const floor = (opened.offloads & TUN_F_TSO) === TUN_F_TSO ? MAX_SUPER_SEGMENT : 0;
+    return new TunDevice(
+      opened,
+      Math.max(options.maxPacket ?? MAX_SUPER_SEGMENT, floor),
+      options.maxBatch ?? 64,
+    );
   }
 
   /** Starts delivering packet batches; the batch is only valid during the call. */
@@ -44,7 +70,8 @@ export class TunDevice implements PacketDevice {
     if (this.poller) return;
     const meta = this.readMeta;
     const native = loadNativeTun();
-    this.poller = new native.Poller(this.fd, meta, this.maxPacket, (buffer, count, error) => {
+    const headerLen = this.vnetHdr ? VNET_HDR_LEN : 0;
+    this.poller = new native.Poller(this.fd, meta, this.maxPacket, headerLen, (buffer, count, error) => {
       if (buffer && count > 0) onBatch({ buffer, meta, count });
       if (error) onError(new Error(`reading TUN ${this.name} failed: ${error}`));
     });
