@@ -29,6 +29,9 @@ export function jestConfig(overrides = {}) {
     // A test that times out can leave its sockets and gRPC channels behind; the failure is reported
     // either way, and exiting keeps one stuck test from hanging the whole run (CI has a time limit).
     forceExit: true,
+    // Integration tests move real traffic through namespaces, gRPC and child processes; jest's 5 s default
+    // is too tight for a slow CI machine. Tests that need a different bound set their own.
+    testTimeout: 30_000,
     ...overrides,
   };
 }
