@@ -2,21 +2,15 @@
 // port-forward -> traffic-manager -> pod) next to direct routing, a socat relay and sshuttle, measured in
 // one run on a devcluster of our own (root only). Everything runs in that cluster's namespaces.
 // `npm run bench -- client`.
-import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
-import {
-  addresses,
-  applyManifests,
-  startDevCluster,
-  withoutRbac,
-  type DevCluster,
-} from '@telepresence/devcluster';
+import { addresses, applyManifests, startDevCluster, type DevCluster } from '@telepresence/devcluster';
 import type { BenchSuite } from './report.js';
 import { fmt, printTable } from './report.js';
+import { installTrafficManager } from './traffic-manager.js';
 import { sshuttleUnavailable, startSshuttle, type SshuttleRelay } from './sshuttle.js';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
@@ -82,16 +76,7 @@ async function run(): Promise<void> {
       images: [path.join(repo, 'tools/demo/images.json'), images],
     });
     const ws = cluster.workstationNetns;
-    const kc = new KubeConfig();
-    kc.loadFromFile(cluster.hostKubeconfig);
-    const core = kc.makeApiClient(CoreV1Api);
-    await core.createNamespace({ body: { metadata: { name: 'ambassador' } } });
-    const rendered = execFileSync(
-      path.join(repo, 'tools/bin/helm'),
-      ['template', 'traffic-manager', path.join(repo, 'charts/telepresence'), '--namespace', 'ambassador'],
-      { encoding: 'utf8' },
-    );
-    await applyManifests(cluster.hostKubeconfig, withoutRbac(rendered), () => undefined);
+    const { core } = await installTrafficManager(cluster, repo);
     await applyManifests(cluster.hostKubeconfig, iperfDeployment, () => undefined);
     let podIp = '';
     for (let i = 0; i < 120 && podIp === ''; i++) {

@@ -3,14 +3,15 @@
 // intercept of a workload (the manager enables the agent: annotate, roll, inject, agent arrives) and for a
 // second one (agent already there). The first intercept's time is broken into phases from the API's watch
 // events and the manager's and agents' logs. `npm run bench -- intercept`.
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CoreV1Api, KubeConfig, Watch, type V1Pod } from '@kubernetes/client-node';
-import { applyManifests, startDevCluster, withoutRbac, type DevCluster } from '@telepresence/devcluster';
+import { Watch, type V1Pod } from '@kubernetes/client-node';
+import { applyManifests, startDevCluster, type DevCluster } from '@telepresence/devcluster';
 import { fmt, median, printTable, type BenchSuite } from './report.js';
+import { installTrafficManager } from './traffic-manager.js';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 /** The CLI measured (BENCH_INTERCEPT_CLI: another build's main.js, e.g. for a before/after pair of runs). */
@@ -142,16 +143,7 @@ async function bench(): Promise<void> {
       return { ...r, cpuMs: ((user ?? NaN) + (sys ?? NaN)) * 1000 };
     };
     const tp = (...args: string[]) => tpWith(client, ...args);
-    const kc = new KubeConfig();
-    kc.loadFromFile(cluster.hostKubeconfig);
-    const core = kc.makeApiClient(CoreV1Api);
-    await core.createNamespace({ body: { metadata: { name: 'ambassador' } } });
-    const rendered = execFileSync(
-      path.join(repo, 'tools/bin/helm'),
-      ['template', 'traffic-manager', path.join(repo, 'charts/telepresence'), '--namespace', 'ambassador'],
-      { encoding: 'utf8' },
-    );
-    await applyManifests(cluster.hostKubeconfig, withoutRbac(rendered), () => undefined);
+    const { kc, core } = await installTrafficManager(cluster, repo);
     const names = Array.from({ length: ROUNDS }, (_, i) => `echo${i + 1}`);
     await applyManifests(
       cluster.hostKubeconfig,
