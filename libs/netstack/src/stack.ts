@@ -153,14 +153,13 @@ export class Netstack implements TcpHost, UdpHost {
 
   inputBatch(batch: PacketBatch): void {
     const { buffer, meta, count } = batch;
-    if (this.vnetHdr) {
-      for (let i = 0; i < count; i++) {
-        const off = meta[2 * i]!;
-        const len = meta[2 * i + 1]!;
-        if (len < VNET_HDR_LEN || off < 0 || off + len > buffer.length) this.stats.dropMalformed++;
-        else this.input(buffer, off + VNET_HDR_LEN, len - VNET_HDR_LEN, vnetChecksumTrusted(buffer, off));
-      }
-    } else for (let i = 0; i < count; i++) this.input(buffer, meta[2 * i]!, meta[2 * i + 1]!);
+    const hdr = this.vnetHdr ? VNET_HDR_LEN : 0; // input() checks the packet's bounds
+    for (let i = 0; i < count; i++) {
+      const off = meta[2 * i]!;
+      const len = meta[2 * i + 1]!;
+      if (len < hdr) this.stats.dropMalformed++;
+      else this.input(buffer, off + hdr, len - hdr, hdr > 0 && vnetChecksumTrusted(buffer, off));
+    }
     this.flush();
   }
 

@@ -648,8 +648,7 @@ export class TcpConnection implements TcpEndpoints {
     const len = Math.min(this.maxSegment, hole, this.queue.length - offset);
     if (len <= 0) return false;
     this.host.stats.tcpRetransmits++;
-    const w = this.windowField();
-    writeSegment(this.host.arena, this, start, this.rcvNxt, ACK, w, this.queue, offset, len, null, this.mss);
+    this.resendData(start, offset, len);
     this.ackPending = false;
     this.highRxt = (start + len) >>> 0;
     return true;
@@ -664,19 +663,7 @@ export class TcpConnection implements TcpEndpoints {
       this.highRxt = (this.sndUna + len) >>> 0;
     this.host.stats.tcpRetransmits++;
     if (len > 0) {
-      writeSegment(
-        this.host.arena,
-        this,
-        this.sndUna,
-        this.rcvNxt,
-        ACK,
-        this.windowField(),
-        this.queue,
-        0,
-        len,
-        null,
-        this.mss,
-      );
+      this.resendData(this.sndUna, 0, len);
     } else if (this.finSent) {
       writeSegment(
         this.host.arena,
@@ -692,6 +679,12 @@ export class TcpConnection implements TcpEndpoints {
     }
     this.ackPending = false;
     this.armRto();
+  }
+
+  /** Sends queue[offset, offset + len) again as the segment that starts at `seq`. */
+  private resendData(seq: number, offset: number, len: number): void {
+    const w = this.windowField();
+    writeSegment(this.host.arena, this, seq, this.rcvNxt, ACK, w, this.queue, offset, len, null, this.mss);
   }
 
   private armRto(): void {

@@ -33,7 +33,8 @@ export class TunDevice implements PacketDevice {
   private readonly readMeta: Int32Array;
 
   private constructor(
-    opened: { fd: number; name: string; vnetHdr: boolean; offloads: number },
+    opened: { fd: number; name: string; vnetHdr: boolean },
+    receiveOffload: boolean,
     maxPacket: number,
     maxBatch: number,
   ) {
@@ -41,7 +42,7 @@ export class TunDevice implements PacketDevice {
     this.name = opened.name;
     this.maxPacket = maxPacket;
     this.vnetHdr = opened.vnetHdr;
-    this.receiveOffload = (opened.offloads & TUN_F_TSO) === TUN_F_TSO;
+    this.receiveOffload = receiveOffload;
     this.readMeta = new Int32Array(maxBatch * 2);
   }
 
@@ -56,10 +57,11 @@ export class TunDevice implements PacketDevice {
       throw explainOpenError(err, want);
     }
     // TSO super-segments do not respect the MTU: a shorter read would truncate them.
-    const floor = (opened.offloads & TUN_F_TSO) === TUN_F_TSO ? MAX_SUPER_SEGMENT : 0;
+    const tso = (opened.offloads & TUN_F_TSO) === TUN_F_TSO;
     return new TunDevice(
       opened,
-      Math.max(options.maxPacket ?? MAX_SUPER_SEGMENT, floor),
+      tso,
+      Math.max(options.maxPacket ?? MAX_SUPER_SEGMENT, tso ? MAX_SUPER_SEGMENT : 0),
       options.maxBatch ?? 64,
     );
   }
