@@ -1,10 +1,10 @@
 // What the application's TCP told us it already holds beyond the cumulative ACK (SACK blocks, RFC 2018),
 // so the sender retransmits every hole within one round trip instead of one hole per round trip.
-import { seqDiff } from './segment.js';
+import { forEachTcpOption, seqDiff } from './segment.js';
 
 export class SackScoreboard {
   /** Sorted, disjoint [start, end) pairs in sequence space. */
-  private ranges: number[] = [];
+  private readonly ranges: number[] = [];
   /** End of the hole the last nextHole() found. */
   holeEnd = 0;
 
@@ -13,48 +13,32 @@ export class SackScoreboard {
   }
 
   clear(): void {
-    this.ranges = [];
+    this.ranges.length = 0;
   }
 
   /** Adds the SACK blocks found in TCP options buf[off, end); blocks outside [una, max] are ignored. */
   addFromOptions(buf: Buffer, off: number, end: number, una: number, max: number): void {
-    let i = off;
-    while (i < end) {
-      const kind = buf[i]!;
-      if (kind === 0) return;
-      if (kind === 1) {
-        i++;
-        continue;
+    forEachTcpOption(buf, off, end, (kind, at, len) => {
+      if (kind !== 5) return;
+      for (let b = at + 2; b + 8 <= at + len; b += 8) {
+        const s = buf.readUInt32BE(b);
+        const e = buf.readUInt32BE(b + 4);
+        if (seqDiff(e, s) > 0 && seqDiff(s, una) >= 0 && seqDiff(e, max) <= 0) this.add(s, e);
       }
-      if (i + 1 >= end) return;
-      const len = buf[i + 1]!;
-      if (len < 2 || i + len > end) return;
-      if (kind === 5) {
-        for (let b = i + 2; b + 8 <= i + len; b += 8) {
-          const s = buf.readUInt32BE(b);
-          const e = buf.readUInt32BE(b + 4);
-          if (seqDiff(e, s) > 0 && seqDiff(s, una) >= 0 && seqDiff(e, max) <= 0) this.add(s, e);
-        }
-      }
-      i += len;
-    }
+    });
   }
 
+  /** Adds [start, end), merged in place with every range it overlaps or touches. */
   add(start: number, end: number): void {
     const r = this.ranges;
     let i = 0;
-    while (i < r.length && seqDiff(r[i]!, start) < 0) i += 2;
-    r.splice(i, 0, start, end);
-    const merged: number[] = [];
-    for (let j = 0; j < r.length; j += 2) {
-      const s = r[j]!;
-      const e = r[j + 1]!;
-      const n = merged.length;
-      if (n > 0 && seqDiff(s, merged[n - 1]!) <= 0) {
-        if (seqDiff(e, merged[n - 1]!) > 0) merged[n - 1] = e;
-      } else merged.push(s, e);
+    while (i < r.length && seqDiff(r[i + 1]!, start) < 0) i += 2;
+    let j = i;
+    for (; j < r.length && seqDiff(r[j]!, end) <= 0; j += 2) {
+      if (seqDiff(r[j]!, start) < 0) start = r[j]!;
+      if (seqDiff(r[j + 1]!, end) > 0) end = r[j + 1]!;
     }
-    this.ranges = merged;
+    r.splice(i, j - i, start, end);
   }
 
   /** Forgets what the cumulative ACK now covers. */

@@ -31,27 +31,42 @@ export interface SynOptions {
   sackPermitted: boolean;
 }
 
+/**
+ * Calls `visit(kind, at, len)` for each option in TCP options buf[off, end), `at` being the option's first
+ * byte; NOP and end-of-list are not visited, and a malformed option ends the walk.
+ */
+export function forEachTcpOption(
+  buf: Buffer,
+  off: number,
+  end: number,
+  visit: (kind: number, at: number, len: number) => void,
+): void {
+  let i = off;
+  while (i < end) {
+    const kind = buf[i]!;
+    if (kind === 0) return;
+    if (kind === 1) {
+      i++;
+      continue;
+    }
+    if (i + 1 >= end) return;
+    const len = buf[i + 1]!;
+    if (len < 2 || i + len > end) return;
+    visit(kind, i, len);
+    i += len;
+  }
+}
+
 /** Reads MSS and window scale from a SYN's options (malformed options end the parse). */
 export function parseSynOptions(buf: Buffer, off: number, end: number, out: SynOptions): void {
   out.mss = 536;
   out.windowScale = -1;
   out.sackPermitted = false;
-  let i = off;
-  while (i < end) {
-    const kind = buf[i]!;
-    if (kind === 0) break;
-    if (kind === 1) {
-      i++;
-      continue;
-    }
-    if (i + 1 >= end) break;
-    const len = buf[i + 1]!;
-    if (len < 2 || i + len > end) break;
+  forEachTcpOption(buf, off, end, (kind, i, len) => {
     if (kind === 2 && len === 4) out.mss = buf.readUInt16BE(i + 2) || 536;
     else if (kind === 3 && len === 3) out.windowScale = Math.min(buf[i + 2]!, 14);
     else if (kind === 4 && len === 2) out.sackPermitted = true;
-    i += len;
-  }
+  });
 }
 
 export interface TcpEndpoints {
