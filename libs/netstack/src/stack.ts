@@ -15,7 +15,7 @@ import {
   type Family,
 } from './ip/headers.js';
 import { TxArena } from './ip/tx-arena.js';
-import { VNET_HDR_LEN, vnetChecksumTrusted } from './ip/vnet-hdr.js';
+import { vnetChecksumTrusted } from './ip/vnet-hdr.js';
 import { newStats, type NetstackStats } from './stats.js';
 import {
   ACK,
@@ -84,7 +84,6 @@ export class Netstack implements TcpHost, UdpHost {
   private readonly syn: SynOptions = { mss: 0, windowScale: -1, sackPermitted: false };
   private readonly lossIn: number;
   private readonly random: () => number;
-  private readonly vnetHdr: boolean;
 
   constructor(
     private readonly device: PacketDevice,
@@ -103,12 +102,10 @@ export class Netstack implements TcpHost, UdpHost {
       minRtoMs: options.minRtoMs ?? 200,
       maxRtoMs: options.maxRtoMs ?? 10_000,
       maxRetransmits: options.maxRetransmits ?? 10,
-      gso: device.vnetHdr === true,
       receiveOffload: device.receiveOffload === true,
     };
     this.udpIdleMs = options.udpIdleTimeoutMs ?? 60_000;
     this.maxFlows = options.maxFlows ?? 65536;
-    this.vnetHdr = device.vnetHdr === true;
     this.arena = new TxArena(device, 8 << 20);
     this.random = options.simulatedLoss?.random ?? Math.random;
     this.lossIn = options.simulatedLoss?.inbound ?? 0;
@@ -153,7 +150,7 @@ export class Netstack implements TcpHost, UdpHost {
 
   inputBatch(batch: PacketBatch): void {
     const { buffer, meta, count } = batch;
-    const hdr = this.vnetHdr ? VNET_HDR_LEN : 0; // input() checks the packet's bounds
+    const hdr = this.arena.headroom; // input() checks the packet's bounds
     for (let i = 0; i < count; i++) {
       const off = meta[2 * i]!;
       const len = meta[2 * i + 1]!;

@@ -40,8 +40,6 @@ export interface TcpConfig {
   minRtoMs: number;
   maxRtoMs: number;
   maxRetransmits: number;
-  /** The device takes GSO super-segments: send up to ~64 KiB per packet (see ip/vnet-hdr.ts). */
-  gso: boolean;
   /** The device hands us TSO super-segments: the TUN queue holds ~64 KiB per packet. */
   receiveOffload: boolean;
 }
@@ -166,7 +164,8 @@ export class TcpConnection implements TcpEndpoints {
     const ownMss = host.config.mtu - (family === 4 ? 40 : 60);
     this.mss = Math.max(64, Math.min(peerMss, ownMss));
     const cfg = host.config;
-    this.maxSegment = cfg.gso
+    // A vnetHdr device takes GSO super-segments: send up to ~64 KiB per packet (see ip/vnet-hdr.ts).
+    this.maxSegment = host.arena.vnetHdr
       ? Math.max(this.mss, Math.floor(GSO_MAX_PAYLOAD / this.mss) * this.mss)
       : this.mss;
     // Packets in the TUN queue are what overflows; with receive offload each one carries up to 64 KiB.
@@ -350,7 +349,7 @@ export class TcpConnection implements TcpEndpoints {
         }
       } else if (this.cwnd < this.ssthresh) {
         // Appropriate byte counting (RFC 3465); super-segments are acknowledged 64 KiB at a time.
-        this.cwnd += Math.min(dataAcked, this.host.config.gso ? this.maxSegment : 2 * this.mss);
+        this.cwnd += Math.min(dataAcked, this.host.arena.vnetHdr ? this.maxSegment : 2 * this.mss);
       } else this.cwnd += Math.max(1, Math.floor((this.mss * dataAcked) / this.cwnd));
       this.dupAcks = 0;
       this.sndWnd = newWnd;
