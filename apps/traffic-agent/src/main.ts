@@ -13,22 +13,6 @@ import { grpcManagerApi } from './manager-api.js';
 import type { HostsTable } from './pod-resolver.js';
 import { installRedirects } from './port-redirect.linux.js';
 
-/** The pod's hosts file, re-read at most once a second (it can change: the kubelet owns it). */
-let hostsCache: { at: number; table: HostsTable } | undefined;
-function readHosts(path: string, parseHosts: (text: string) => HostsTable): HostsTable {
-  const now = Date.now();
-  if (hostsCache === undefined || now - hostsCache.at > 1000) {
-    let text = '';
-    try {
-      text = readFileSync(path, 'utf8');
-    } catch {
-      // no hosts file: DNS only
-    }
-    hostsCache = { at: now, table: parseHosts(text) };
-  }
-  return hostsCache.table;
-}
-
 /**
  * The pod's DNS resolver, loaded and set up on the first lookup: its modules (dns-core, dns-packet) are a
  * good part of the agent's start-up time, and only clients with intercepts ask for lookups; arriving at the
@@ -49,8 +33,22 @@ function lazyPodResolver(
     }
     const resolvConf = parseResolvConf(resolvText);
     const exact = nodeExactLookup(resolvConf.nameservers);
-    return (q: common.DNSQuestion) =>
-      lookupInPod(q, resolvConf, exact, readHosts(config.hostsPath, parseHosts));
+    // The pod's hosts file, re-read at most once a second (it can change: the kubelet owns it).
+    let hosts: { at: number; table: HostsTable } | undefined;
+    const readHosts = (): HostsTable => {
+      const now = Date.now();
+      if (hosts === undefined || now - hosts.at > 1000) {
+        let text = '';
+        try {
+          text = readFileSync(config.hostsPath, 'utf8');
+        } catch {
+          // no hosts file: DNS only
+        }
+        hosts = { at: now, table: parseHosts(text) };
+      }
+      return hosts.table;
+    };
+    return (q: common.DNSQuestion) => lookupInPod(q, resolvConf, exact, readHosts());
   };
   return async (q) => {
     ready ??= load();
