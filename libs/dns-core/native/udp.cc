@@ -2,7 +2,7 @@
 // JS side owns (no allocation per datagram or per batch), answered with sendmmsg. A uv_poll_t drives it;
 // JS gets one callback per batch. Everything about DNS lives in TypeScript.
 //
-// Meta layout, shared with udp-native.ts: STRIDE int32 per datagram:
+// Meta layout, shared with src/udp/native-addon.ts: STRIDE int32 per datagram:
 //   [offset, length, family (4|6), port, addr0, addr1, addr2, addr3, scopeId, unused]
 // addr words hold the raw network-order address bytes (IPv4 in addr0 only).
 #include <napi.h>
@@ -114,11 +114,11 @@ Napi::Value Open(const Napi::CallbackInfo& info) {
   sockaddr_storage bound;
   socklen_t blen = sizeof(bound);
   getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &blen);
-  uint16_t boundPort = bound.ss_family == AF_INET6 ? ntohs(reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port)
-                                                   : ntohs(reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
+  int32_t boundMeta[STRIDE];
+  FromSockaddr(&bound, boundMeta);
   Napi::Object out = Napi::Object::New(env);
   out.Set("fd", Napi::Number::New(env, fd));
-  out.Set("port", Napi::Number::New(env, boundPort));
+  out.Set("port", Napi::Number::New(env, boundMeta[3]));
   return out;
 }
 
@@ -239,9 +239,20 @@ class Poller : public Napi::ObjectWrap<Poller> {
       Napi::RangeError::New(env, "Poller: buffer and meta must hold at least one datagram").ThrowAsJavaScriptException();
       return;
     }
-    hdrs_.resize(maxBatch_);
+    // The headers point at fixed slots of the buffer (its memory does not move) and at fixed address
+    // slots: set them up once; each round only resets what recvmmsg wrote (see OnEvents).
+    hdrs_.assign(maxBatch_, mmsghdr{});
     iovs_.resize(maxBatch_);
     addrs_.resize(maxBatch_);
+    uint8_t* base = buffer.Data();
+    for (uint32_t i = 0; i < maxBatch_; i++) {
+      iovs_[i].iov_base = base + static_cast<size_t>(i) * slotBytes_;
+      iovs_[i].iov_len = slotBytes_;
+      hdrs_[i].msg_hdr.msg_name = &addrs_[i];
+      hdrs_[i].msg_hdr.msg_namelen = sizeof(sockaddr_storage);
+      hdrs_[i].msg_hdr.msg_iov = &iovs_[i];
+      hdrs_[i].msg_hdr.msg_iovlen = 1;
+    }
     context_ = new Napi::AsyncContext(env, "DnsUdpPoller");
   }
 
@@ -310,17 +321,7 @@ class Poller : public Napi::ObjectWrap<Poller> {
     }
     if ((events & UV_READABLE) == 0) return;
     for (int round = 0; round < BATCHES_PER_WAKEUP && handle_ != nullptr; round++) {
-      uint8_t* base = buffer_.Value().Data();
       int32_t* m = meta_.Value().Data();
-      for (uint32_t i = 0; i < maxBatch_; i++) {
-        iovs_[i].iov_base = base + static_cast<size_t>(i) * slotBytes_;
-        iovs_[i].iov_len = slotBytes_;
-        memset(&hdrs_[i], 0, sizeof(mmsghdr));
-        hdrs_[i].msg_hdr.msg_name = &addrs_[i];
-        hdrs_[i].msg_hdr.msg_namelen = sizeof(sockaddr_storage);
-        hdrs_[i].msg_hdr.msg_iov = &iovs_[i];
-        hdrs_[i].msg_hdr.msg_iovlen = 1;
-      }
       int n;
       do {
         n = recvmmsg(fd_, hdrs_.data(), maxBatch_, MSG_DONTWAIT, nullptr);
@@ -339,6 +340,8 @@ class Poller : public Napi::ObjectWrap<Poller> {
         // byte above the largest message it accepts, so a cut one still reads as too large.
         d[1] = static_cast<int32_t>(hdrs_[i].msg_len);
         FromSockaddr(&addrs_[i], d);
+        // recvmmsg wrote the address length (and msg_len, msg_flags, which it overwrites next time).
+        hdrs_[i].msg_hdr.msg_namelen = sizeof(sockaddr_storage);
       }
       Deliver(env, 1, static_cast<uint32_t>(n), nullptr);
       if (static_cast<uint32_t>(n) < maxBatch_) return;  // drained

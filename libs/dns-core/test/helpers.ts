@@ -1,4 +1,5 @@
-// Shared test fixtures: a table-driven cluster resolver, a loopback upstream DNS server, and a `dig` runner.
+// Shared test fixtures: a table-driven cluster resolver and its records, a server runner, a loopback upstream
+// DNS server, and a `dig` runner.
 import { execFile } from 'node:child_process';
 import dgram from 'node:dgram';
 import net from 'node:net';
@@ -7,6 +8,8 @@ import dnsPacket from 'dns-packet';
 import type { Answer } from 'dns-packet';
 import { Rcode } from '../src/types.js';
 import type { ClusterAnswer, ClusterQuestion, ClusterResolver } from '../src/types.js';
+import { openDnsServer } from '../src/server.js';
+import type { DnsServer, DnsServerOptions } from '../src/server.js';
 
 const run = promisify(execFile);
 
@@ -145,5 +148,54 @@ export async function udpExchange(port: number, msg: Buffer, timeoutMs = 500): P
     });
   } finally {
     s.close();
+  }
+}
+
+/** The name most server tests ask for. */
+export const ECHO = 'echo.default.svc.cluster.local';
+export const manyA = (name: string, n: number): Answer[] =>
+  Array.from(
+    { length: n },
+    (_, i) => ({ type: 'A', name, data: `198.19.${Math.floor(i / 200) + 1}.${(i % 200) + 1}` }) as Answer,
+  );
+
+/** The cluster's records for the server tests: every record type, and answers too big for 512 bytes. */
+export const records: Answer[] = [
+  { type: 'A', name: ECHO, data: '198.19.0.5' },
+  { type: 'AAAA', name: ECHO, data: '2001:db8::5' },
+  { type: 'TXT', name: ECHO, data: ['hello'] },
+  { type: 'MX', name: ECHO, data: { preference: 10, exchange: 'mail.default.svc.cluster.local' } },
+  { type: 'A', name: 'v4only.default.svc.cluster.local', data: '198.19.0.6' },
+  { type: 'CNAME', name: 'alias.default.svc.cluster.local', data: ECHO },
+  {
+    type: 'SRV',
+    name: '_http._tcp.echo.default.svc.cluster.local',
+    data: { priority: 0, weight: 5, port: 8080, target: ECHO },
+  },
+  { type: 'NS', name: 'cluster.local', data: 'ns.dns.cluster.local' },
+  { type: 'PTR', name: '5.0.19.198.in-addr.arpa', data: ECHO },
+  { type: 'A', name: 'web', data: '198.19.0.7' }, // what the cluster answers for the single label "web"
+  { type: 'A', name: 'ns1only.ns1', data: '198.19.0.8' },
+  ...manyA('big.default.svc.cluster.local', 60),
+  ...manyA('huge.default.svc.cluster.local', 100),
+];
+
+export const baseConfig = {
+  clusterDomain: 'cluster.local',
+  connectedNamespace: 'default',
+  includeSuffixes: ['19.198.in-addr.arpa'],
+};
+
+/** Runs fn against a server on a random 127.0.0.1 port answering from `records`; `extra` overrides options. */
+export async function withServer(
+  extra: Partial<DnsServerOptions>,
+  fn: (s: DnsServer, c: TableCluster) => Promise<void>,
+) {
+  const cluster = new TableCluster(records);
+  const server = await openDnsServer({ address: '127.0.0.1', config: baseConfig, cluster, ...extra });
+  try {
+    await fn(server, cluster);
+  } finally {
+    await server.close();
   }
 }

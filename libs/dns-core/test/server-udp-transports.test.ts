@@ -1,43 +1,17 @@
 // The server's UDP behaviour is the same whichever transport carries it: answers, EDNS payload sizes and
 // truncation, malformed datagrams, refused sources and IPv6, over the native transport and node:dgram.
 import { promises as dnsPromises } from 'node:dns';
-import type { Answer } from 'dns-packet';
 import dnsPacket from 'dns-packet';
 import { openDnsServer } from '../src/server.js';
-import type { DnsServer, DnsServerOptions } from '../src/server.js';
 import type { UdpTransportKind } from '../src/udp/endpoint.js';
 import { MAX_QUERY_BYTES } from '../src/wire.js';
-import { TableCluster, dig, udpExchange } from './helpers.js';
+import { ECHO, TableCluster, baseConfig, dig, records, udpExchange, withServer } from './helpers.js';
 
-const ECHO = 'echo.default.svc.cluster.local';
-const manyA = (name: string, n: number): Answer[] =>
-  Array.from({ length: n }, (_, i) => ({ type: 'A', name, data: `198.19.1.${i + 1}` }) as Answer);
-const records: Answer[] = [
-  { type: 'A', name: ECHO, data: '198.19.0.5' },
-  ...manyA('big.default.svc.cluster.local', 60),
-  ...manyA('huge.default.svc.cluster.local', 100),
-];
-const config = { clusterDomain: 'cluster.local', connectedNamespace: 'default' };
 const kinds: UdpTransportKind[] = process.platform === 'linux' ? ['native', 'dgram'] : ['dgram'];
 
 describe.each(kinds)('dns server over the %s UDP transport', (kind) => {
-  async function withServer(extra: Partial<DnsServerOptions>, fn: (s: DnsServer) => Promise<void>) {
-    const server = await openDnsServer({
-      address: '127.0.0.1',
-      config,
-      cluster: new TableCluster(records),
-      udpTransport: kind,
-      ...extra,
-    });
-    try {
-      await fn(server);
-    } finally {
-      await server.close();
-    }
-  }
-
   it('answers with dig, from the cluster then from the cache, keeping ID and letter case', async () => {
-    await withServer({}, async (server) => {
+    await withServer({ udpTransport: kind }, async (server) => {
       expect(server.udpTransport).toBe(kind);
       for (let i = 0; i < 2; i++) {
         const r = await dig(server.address.port, 'Echo.Default.SVC.cluster.local');
@@ -50,7 +24,7 @@ describe.each(kinds)('dns server over the %s UDP transport', (kind) => {
   });
 
   it('keeps EDNS payload sizes and truncation', async () => {
-    await withServer({}, async (server) => {
+    await withServer({ udpTransport: kind }, async (server) => {
       const port = server.address.port;
       const noEdns = await dig(port, 'big.default.svc.cluster.local', 'A', ['+noedns', '+ignore']);
       expect(noEdns.flags).toContain('tc');
@@ -64,7 +38,7 @@ describe.each(kinds)('dns server over the %s UDP transport', (kind) => {
   });
 
   it('FORMERR for malformed and oversized queries, nothing for runts and responses', async () => {
-    await withServer({}, async (server) => {
+    await withServer({ udpTransport: kind }, async (server) => {
       const port = server.address.port;
       const two = dnsPacket.encode({
         type: 'query',
@@ -90,14 +64,14 @@ describe.each(kinds)('dns server over the %s UDP transport', (kind) => {
   });
 
   it('answers REFUSED to sources it does not serve', async () => {
-    await withServer({ allowSource: (a) => a === '198.18.0.1' }, async (server) => {
+    await withServer({ udpTransport: kind, allowSource: (a) => a === '198.18.0.1' }, async (server) => {
       expect((await dig(server.address.port, ECHO)).status).toBe('REFUSED');
       expect(server.stats.refused).toBe(1);
     });
   });
 
   it('serves IPv6 loopback', async () => {
-    await withServer({ address: '::1' }, async (server) => {
+    await withServer({ udpTransport: kind, address: '::1' }, async (server) => {
       expect(server.udpTransport).toBe(kind);
       const r = new dnsPromises.Resolver({ timeout: 2000, tries: 1 });
       r.setServers([`[::1]:${server.address.port}`]);
@@ -107,7 +81,11 @@ describe.each(kinds)('dns server over the %s UDP transport', (kind) => {
 });
 
 it('uses the native UDP transport by default on Linux', async () => {
-  const server = await openDnsServer({ address: '127.0.0.1', config, cluster: new TableCluster(records) });
+  const server = await openDnsServer({
+    address: '127.0.0.1',
+    config: baseConfig,
+    cluster: new TableCluster(records),
+  });
   try {
     expect(server.udpTransport).toBe(process.platform === 'linux' ? 'native' : 'dgram');
   } finally {

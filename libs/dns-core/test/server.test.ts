@@ -1,61 +1,24 @@
 // Drives the server with real `dig` (UDP and +tcp) and Node's resolver on 127.0.0.1 random ports.
 import { promises as dnsPromises } from 'node:dns';
 import net from 'node:net';
-import type { Answer } from 'dns-packet';
 import dnsPacket from 'dns-packet';
 import { openDnsServer } from '../src/server.js';
-import type { DnsServer, DnsServerOptions } from '../src/server.js';
+import type { DnsServer } from '../src/server.js';
 import { createUdpTcpUpstream } from '../src/upstream.js';
 import type { Upstream } from '../src/upstream.js';
-import { TableCluster, dig, startUpstream, udpExchange } from './helpers.js';
+import {
+  ECHO,
+  TableCluster,
+  baseConfig,
+  dig,
+  manyA,
+  records,
+  startUpstream,
+  udpExchange,
+  withServer,
+} from './helpers.js';
 import { Rcode } from '../src/types.js';
 import type { ClusterResolver } from '../src/types.js';
-
-const ECHO = 'echo.default.svc.cluster.local';
-const manyA = (name: string, n: number): Answer[] =>
-  Array.from(
-    { length: n },
-    (_, i) => ({ type: 'A', name, data: `198.19.${Math.floor(i / 200) + 1}.${(i % 200) + 1}` }) as Answer,
-  );
-
-const records: Answer[] = [
-  { type: 'A', name: ECHO, data: '198.19.0.5' },
-  { type: 'AAAA', name: ECHO, data: '2001:db8::5' },
-  { type: 'TXT', name: ECHO, data: ['hello'] },
-  { type: 'MX', name: ECHO, data: { preference: 10, exchange: 'mail.default.svc.cluster.local' } },
-  { type: 'A', name: 'v4only.default.svc.cluster.local', data: '198.19.0.6' },
-  { type: 'CNAME', name: 'alias.default.svc.cluster.local', data: ECHO },
-  {
-    type: 'SRV',
-    name: '_http._tcp.echo.default.svc.cluster.local',
-    data: { priority: 0, weight: 5, port: 8080, target: ECHO },
-  },
-  { type: 'NS', name: 'cluster.local', data: 'ns.dns.cluster.local' },
-  { type: 'PTR', name: '5.0.19.198.in-addr.arpa', data: ECHO },
-  { type: 'A', name: 'web', data: '198.19.0.7' }, // what the cluster answers for the single label "web"
-  { type: 'A', name: 'ns1only.ns1', data: '198.19.0.8' },
-  ...manyA('big.default.svc.cluster.local', 60),
-  ...manyA('huge.default.svc.cluster.local', 100),
-];
-
-const baseConfig = {
-  clusterDomain: 'cluster.local',
-  connectedNamespace: 'default',
-  includeSuffixes: ['19.198.in-addr.arpa'],
-};
-
-async function withServer(
-  extra: Partial<DnsServerOptions>,
-  fn: (s: DnsServer, c: TableCluster) => Promise<void>,
-) {
-  const cluster = new TableCluster(records);
-  const server = await openDnsServer({ address: '127.0.0.1', config: baseConfig, cluster, ...extra });
-  try {
-    await fn(server, cluster);
-  } finally {
-    await server.close();
-  }
-}
 
 function nodeResolver(port: number): dnsPromises.Resolver {
   const r = new dnsPromises.Resolver({ timeout: 2000, tries: 1 });

@@ -6,10 +6,10 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { openDnsServer, Rcode } from '@telepresence/dns-core';
-import type { ClusterAnswer, ClusterResolver, DnsServerOptions } from '@telepresence/dns-core';
+import type { ClusterAnswer, ClusterResolver, UdpTransportChoice } from '@telepresence/dns-core';
 
 type Answer = ClusterAnswer['answers'][number];
-import { fmt, median, printTable } from './report.js';
+import { fmt, loadavg, median, printTable } from './report.js';
 import type { BenchSuite } from './report.js';
 
 const NAMES = 1000;
@@ -113,7 +113,7 @@ function ownCpuUs(): number {
 
 /** Our server answering from its cache: every name is looked up in the (table) cluster once, at warm-up. */
 async function startOurs(
-  udpTransport: NonNullable<DnsServerOptions['udpTransport']>,
+  udpTransport: UdpTransportChoice,
 ): Promise<Target & { clusterLookups: () => number }> {
   const records = new Map<string, Answer>();
   for (let i = 0; i < NAMES; i++) records.set(name(i), { type: 'A', name: name(i), data: ip(i) });
@@ -197,14 +197,17 @@ const suite: BenchSuite = {
       const queryFile = path.join(dir, 'queries');
       writeFileSync(queryFile, Array.from({ length: NAMES }, (_, i) => `${name(i)} A\n`).join(''));
       // The batched native UDP transport (the default on Linux), node:dgram (the fallback) and dnsmasq.
-      targets.push(await startOurs('auto'), await startOurs('dgram'), await startDnsmasq(dir));
+      targets.push(await startOurs('auto'));
+      targets.push(await startOurs('dgram'));
+      const dnsmasq = await startDnsmasq(dir);
+      targets.push(dnsmasq);
       const runs = targets.map((): PerfResult[] => []);
-      const load: string[] = [readFileSync('/proc/loadavg', 'utf8').split(' ')[0]!];
+      const load: string[] = [loadavg()];
       // Warm-up (fills our caches, warms the JIT), then alternate rounds so machine load hits all alike.
       for (const t of targets) await dnsperf(t.port, queryFile, 1);
       for (let round = 0; round < ROUNDS; round++) {
         for (const [i, t] of targets.entries()) runs[i]!.push(await measure(t, queryFile, DURATION_S));
-        load.push(readFileSync('/proc/loadavg', 'utf8').split(' ')[0]!);
+        load.push(loadavg());
       }
       for (const t of targets) {
         const lookups = t.clusterLookups?.();
@@ -230,9 +233,10 @@ const suite: BenchSuite = {
       console.log(
         `\nper round q/s: ${targets.map((t, i) => `${t.label} ${runs[i]!.map((r) => fmt(r.qps, 0)).join(' ')}`).join('; ')}`,
       );
-      console.log(`load average (1 min) at start and after each round: ${load.join(' ')}`);
-      const dnsmasqQps = summaries[2]!.qps;
-      for (const [i, t] of targets.slice(0, 2).entries()) {
+      console.log(`load average (1, 5, 15 min) at start and after each round: ${load.join('; ')}`);
+      const dnsmasqQps = summaries[targets.indexOf(dnsmasq)]!.qps;
+      for (const [i, t] of targets.entries()) {
+        if (t === dnsmasq) continue;
         console.log(`ratio ${t.label} / dnsmasq queries/s: ${fmt(summaries[i]!.qps / dnsmasqQps)}`);
       }
     } finally {

@@ -5,10 +5,9 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';
-import os from 'node:os';
 import { promisify } from 'node:util';
 import { Netstack, TunDevice, linkConfig, type FlowHandler } from '@telepresence/netstack';
-import { fmt, median, printTable, type BenchSuite } from './report.js';
+import { fmt, loadavg, median, printTable, type BenchSuite } from './report.js';
 
 const run = promisify(execFile);
 const SECONDS = 2;
@@ -87,12 +86,6 @@ function startIperfServer(prefix: string[], bind: string, port: number): ChildPr
   const child = spawn(args[0]!, args.slice(1), { stdio: 'ignore' });
   return child;
 }
-
-const loadavg = () =>
-  os
-    .loadavg()
-    .map((l) => l.toFixed(1))
-    .join(' ');
 
 /** Echo server for the veth connection-rate run: `node -e ECHO_SERVER HOST PORT`, prints once listening. */
 const ECHO_SERVER =

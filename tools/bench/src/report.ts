@@ -1,4 +1,5 @@
-// Shared helpers for benchmarks: timing, medians and a plain table printer.
+// Shared helpers for benchmarks: timing, medians, a plain table printer and the load average.
+import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 
 export interface BenchSuite {
@@ -41,4 +42,12 @@ export function printTable(
 
 export function fmt(n: number, digits = 2): string {
   return Number.isFinite(n) ? n.toFixed(digits) : 'n/a';
+}
+
+/** The 1, 5 and 15 minute load averages, e.g. "1.2 0.9 0.7" (the machine is shared: record it with numbers). */
+export function loadavg(): string {
+  return os
+    .loadavg()
+    .map((l) => l.toFixed(1))
+    .join(' ');
 }

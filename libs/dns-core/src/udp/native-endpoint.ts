@@ -38,7 +38,7 @@ export async function openNativeEndpoint(
   const native = loadNativeUdp();
   if (native instanceof Error) throw native;
   const { fd, port } = native.open(options.address, options.port, options.bufferBytes);
-  return Promise.resolve(new NativeUdpEndpoint(native, fd, port, options, handler));
+  return new NativeUdpEndpoint(native, fd, port, options, handler);
 }
 
 export class NativeUdpEndpoint implements UdpEndpoint {
@@ -93,7 +93,6 @@ export class NativeUdpEndpoint implements UdpEndpoint {
     this.#poller.stop();
     this.#native.closeFd(this.#fd);
     this.#waiting.length = 0;
-    await Promise.resolve();
   }
 
   #onBatch(count: number): void {
