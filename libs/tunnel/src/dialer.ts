@@ -72,11 +72,6 @@ export function dialTcp(
   options: DialTcpOptions = {},
 ): Promise<Socket> {
   return new Promise<Socket>((resolve, reject) => {
-    if (stream?.closed === true) {
-      // 'close' will not come again: without this the dial would run to its timeout for nothing.
-      reject(new TunnelError('aborted', 'stream closed before dialing', 'aborted'));
-      return;
-    }
     const reader =
       options.readFrames === true && stream !== undefined ? frameReader(stream.maxChunkBytes) : undefined;
     const socket = connect({
@@ -94,7 +89,7 @@ export function dialTcp(
       clearTimeout(timer);
       socket.off('error', onError);
       socket.off('connect', onConnect);
-      stream?.off('close', onStreamClose);
+      unsubscribe();
     };
     const onError = (err: Error) => {
       cleanup();
@@ -114,6 +109,9 @@ export function dialTcp(
     }, timeoutMs);
     socket.once('error', onError);
     socket.once('connect', onConnect);
-    stream?.once('close', onStreamClose);
+    // Last, and onClosed rather than once('close'): for a stream that already ended it fires at once
+    // (destroying the socket before it connects) instead of leaving the dial to run to its timeout.
+    let unsubscribe = (): void => {};
+    unsubscribe = stream?.onClosed(onStreamClose) ?? unsubscribe;
   });
 }
