@@ -5,7 +5,7 @@
 // bigger reads mean fewer messages. A small read (an interactive flow) is copied out and the buffer
 // kept, so a ping costs no 128 KiB allocation.
 import type { OnReadOpts, Socket } from 'node:net';
-import { DATA_HEADROOM, MAX_IN_PLACE_DATA, dataFrameInPlace } from './grpc-codec.js';
+import { DATA_HEADROOM, MAX_IN_PLACE_DATA, dataFrameInPlace, dataFrameWire } from './grpc-codec.js';
 
 /** Receives one read: returns false to stop reading (back-pressure) until socket.resume(). */
 export type FrameSink = (chunk: Buffer, frame: Buffer, wire: Buffer) => boolean;
@@ -51,10 +51,8 @@ export class FrameReader {
       this.buf = undefined; // handed on with the frame: the next read gets a new buffer
       read = [chunk, frame, wire];
     } else {
-      const copy = Buffer.allocUnsafe(DATA_HEADROOM + n);
-      buf.copy(copy, DATA_HEADROOM, DATA_HEADROOM, DATA_HEADROOM + n);
-      const { chunk, frame, wire } = dataFrameInPlace(copy, n);
-      read = [chunk, frame, wire];
+      const { frame, wire } = dataFrameWire(buf.subarray(DATA_HEADROOM, DATA_HEADROOM + n));
+      read = [frame.subarray(1), frame, wire];
     }
     if (this.sink === undefined) {
       this.pending.push(read);
