@@ -4,7 +4,7 @@
 import { createSocket } from 'node:dgram';
 import { connect, type Socket } from 'node:net';
 import { dialRejectReason, TunnelError } from './errors.js';
-import { frameReader, registerFrameReader } from './frame-reads.js';
+import { connectReadingFrames } from './frame-reads.js';
 import type { StreamEnd, TunnelStream } from './stream.js';
 import { pumpSocket } from './tcp.js';
 import { pumpDatagrams } from './udp.js';
@@ -72,19 +72,11 @@ export function dialTcp(
   options: DialTcpOptions = {},
 ): Promise<Socket> {
   return new Promise<Socket>((resolve, reject) => {
-    const reader =
-      options.readFrames === true && stream !== undefined ? frameReader(stream.maxChunkBytes) : undefined;
-    const socket = connect({
-      host,
-      port,
-      allowHalfOpen: true,
-      noDelay: true,
-      ...(reader === undefined ? {} : { onread: reader.onread }),
-    });
-    if (reader !== undefined) {
-      registerFrameReader(socket, reader);
-      socket.pause(); // nothing reads until pumpSocket attaches
-    }
+    const connectOptions = { host, port, allowHalfOpen: true, noDelay: true };
+    const socket =
+      options.readFrames === true && stream !== undefined
+        ? connectReadingFrames(connectOptions, stream.maxChunkBytes)
+        : connect(connectOptions);
     const cleanup = () => {
       clearTimeout(timer);
       socket.off('error', onError);
