@@ -59,8 +59,9 @@ export function tunnelInbound(deps: InboundDeps, intercept: ActiveIntercept, cal
     (stream) => {
       caller.off('close', onEarlyClose);
       stream.sendSession(intercept.clientSessionId);
-      // Registered before pumpSocket's own handler, so a rejected dial resets instead of FIN-closing.
-      stream.once('close', (end) => {
+      // Registered before pumpSocket's own handler, so a rejected dial resets instead of FIN-closing;
+      // onClosed, so this also happens when the stream ended before openTunnel's result got here.
+      stream.onClosed((end) => {
         if (end.reason === 'dial-rejected' || end.error !== undefined) reset(caller);
       });
       pumpSocket(stream, caller).then(

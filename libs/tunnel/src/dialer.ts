@@ -4,7 +4,7 @@
 import { createSocket } from 'node:dgram';
 import { connect, type Socket } from 'node:net';
 import { dialRejectReason, TunnelError } from './errors.js';
-import { frameReader, registerFrameReader } from './frame-reads.js';
+import { connectReadingFrames } from './frame-reads.js';
 import type { StreamEnd, TunnelStream } from './stream.js';
 import { pumpSocket } from './tcp.js';
 import { pumpDatagrams } from './udp.js';
@@ -72,29 +72,16 @@ export function dialTcp(
   options: DialTcpOptions = {},
 ): Promise<Socket> {
   return new Promise<Socket>((resolve, reject) => {
-    if (stream?.closed === true) {
-      // 'close' will not come again: without this the dial would run to its timeout for nothing.
-      reject(new TunnelError('aborted', 'stream closed before dialing', 'aborted'));
-      return;
-    }
-    const reader =
-      options.readFrames === true && stream !== undefined ? frameReader(stream.maxChunkBytes) : undefined;
-    const socket = connect({
-      host,
-      port,
-      allowHalfOpen: true,
-      noDelay: true,
-      ...(reader === undefined ? {} : { onread: reader.onread }),
-    });
-    if (reader !== undefined) {
-      registerFrameReader(socket, reader);
-      socket.pause(); // nothing reads until pumpSocket attaches
-    }
+    const connectOptions = { host, port, allowHalfOpen: true, noDelay: true };
+    const socket =
+      options.readFrames === true && stream !== undefined
+        ? connectReadingFrames(connectOptions, stream.maxChunkBytes)
+        : connect(connectOptions);
     const cleanup = () => {
       clearTimeout(timer);
       socket.off('error', onError);
       socket.off('connect', onConnect);
-      stream?.off('close', onStreamClose);
+      unsubscribe();
     };
     const onError = (err: Error) => {
       cleanup();
@@ -114,6 +101,9 @@ export function dialTcp(
     }, timeoutMs);
     socket.once('error', onError);
     socket.once('connect', onConnect);
-    stream?.once('close', onStreamClose);
+    // Last, and onClosed rather than once('close'): for a stream that already ended it fires at once
+    // (destroying the socket before it connects) instead of leaving the dial to run to its timeout.
+    let unsubscribe = (): void => {};
+    unsubscribe = stream?.onClosed(onStreamClose) ?? unsubscribe;
   });
 }

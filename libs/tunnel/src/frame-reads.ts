@@ -1,14 +1,24 @@
 // Socket reads straight into DATA frames, for sockets we create (the dialer's). Node reads a socket
 // 64 KiB at a time into a fresh buffer, and write() then copies each read into a new frame. A socket
-// made with frameReadSocketOptions() instead reads up to maxChunkBytes into a buffer laid out as a
+// made with connectReadingFrames() instead reads up to maxChunkBytes into a buffer laid out as a
 // serialized DATA TunnelMessage (header room in front): a large read is sent as it is, no copy, and
 // bigger reads mean fewer messages. A small read (an interactive flow) is copied out and the buffer
 // kept, so a ping costs no 128 KiB allocation.
-import type { OnReadOpts, Socket } from 'node:net';
-import { DATA_HEADROOM, MAX_IN_PLACE_DATA, dataFrameInPlace } from './grpc-codec.js';
+import { connect, type OnReadOpts, type Socket, type TcpNetConnectOpts } from 'node:net';
+import { DATA_HEADROOM, MAX_IN_PLACE_DATA, dataFrameInPlace, dataFrameWire } from './grpc-codec.js';
 
-/** Receives one read: returns false to stop reading (back-pressure) until socket.resume(). */
-export type FrameSink = (chunk: Buffer, frame: Buffer, wire: Buffer) => boolean;
+/** One read as a DATA frame: the data, the tunnel frame (code byte + data), its serialized form. */
+export interface DataRead {
+  chunk: Buffer;
+  frame: Buffer;
+  wire: Buffer;
+}
+
+/**
+ * Receives one read: returns false to stop reading (back-pressure) until socket.resume(). A sink that
+ * returns false must pause the socket itself.
+ */
+export type FrameSink = (read: DataRead) => boolean;
 
 /**
  * Reads smaller than this fraction of the buffer are copied out rather than handed on. So a frame holds
@@ -16,11 +26,15 @@ export type FrameSink = (chunk: Buffer, frame: Buffer, wire: Buffer) => boolean;
  */
 const HAND_OFF_FRACTION = 4;
 
-/** The reading side of a socket created with frameReadSocketOptions(). */
+/** The reading side of a socket created with connectReadingFrames(). */
 export class FrameReader {
   private buf: Buffer | undefined;
   private sink: FrameSink | undefined;
-  private readonly pending: Array<[Buffer, Buffer, Buffer]> = [];
+  /**
+   * The read that arrived before attach(). At most one: onRead returns false then, which stops the
+   * socket reading (and connectReadingFrames creates the socket paused).
+   */
+  private pending: DataRead | undefined;
 
   constructor(private readonly readBytes: number) {}
 
@@ -30,11 +44,12 @@ export class FrameReader {
     callback: (n, userBuf) => this.onRead(n, userBuf),
   };
 
-  /** Starts delivering reads (and any that arrived before). Returns false if the sink is full. */
-  attach(sink: FrameSink): boolean {
+  /** Starts delivering reads, first the one that arrived before (the sink pauses the socket if full). */
+  attach(sink: FrameSink): void {
     this.sink = sink;
-    for (const [chunk, frame, wire] of this.pending.splice(0)) if (!sink(chunk, frame, wire)) return false;
-    return true;
+    const pending = this.pending;
+    this.pending = undefined;
+    if (pending !== undefined) sink(pending);
   }
 
   private readBuffer(): Buffer {
@@ -45,38 +60,35 @@ export class FrameReader {
   private onRead(n: number, userBuf: Uint8Array): boolean {
     const buf = this.buf;
     if (buf === undefined || userBuf.buffer !== buf.buffer) return true; // cannot happen: one socket, one buffer
-    let read: [Buffer, Buffer, Buffer];
+    let read: DataRead;
     if (n * HAND_OFF_FRACTION >= this.readBytes) {
-      const { chunk, frame, wire } = dataFrameInPlace(buf, n);
+      read = dataFrameInPlace(buf, n);
       this.buf = undefined; // handed on with the frame: the next read gets a new buffer
-      read = [chunk, frame, wire];
     } else {
-      const copy = Buffer.allocUnsafe(DATA_HEADROOM + n);
-      buf.copy(copy, DATA_HEADROOM, DATA_HEADROOM, DATA_HEADROOM + n);
-      const { chunk, frame, wire } = dataFrameInPlace(copy, n);
-      read = [chunk, frame, wire];
+      const { frame, wire } = dataFrameWire(buf.subarray(DATA_HEADROOM, DATA_HEADROOM + n));
+      read = { chunk: frame.subarray(1), frame, wire };
     }
     if (this.sink === undefined) {
-      this.pending.push(read);
+      this.pending = read;
       return false; // nobody to take it yet: stop reading until attached and resumed
     }
-    return this.sink(...read);
+    return this.sink(read);
   }
 }
 
 const readers = new WeakMap<Socket, FrameReader>();
 
 /**
- * Options for `net.connect` so that the socket reads into DATA frames of up to readBytes; pass the
- * socket to registerFrameReader() once created. pumpSocket() then uses the frames. Such a socket emits
- * no 'data' events: only pumpSocket() should read it.
+ * `net.connect(options)`, but the socket reads into DATA frames of up to readBytes, which pumpSocket()
+ * then sends as they are. The socket starts paused and emits no 'data' events: only pumpSocket()
+ * should read it.
  */
-export function frameReader(readBytes: number): FrameReader {
-  return new FrameReader(Math.max(1, Math.min(readBytes, MAX_IN_PLACE_DATA)));
-}
-
-export function registerFrameReader(socket: Socket, reader: FrameReader): void {
+export function connectReadingFrames(options: TcpNetConnectOpts, readBytes: number): Socket {
+  const reader = new FrameReader(Math.max(1, Math.min(readBytes, MAX_IN_PLACE_DATA)));
+  const socket = connect({ ...options, onread: reader.onread });
   readers.set(socket, reader);
+  socket.pause(); // nothing reads until pumpSocket attaches
+  return socket;
 }
 
 /** The frame reader of a socket, if it was created with one. */

@@ -44,14 +44,7 @@ export function dataFrameInPlace(buf: Buffer, n: number): { chunk: Buffer; frame
   if (n > MAX_IN_PLACE_DATA) throw new RangeError(`${n} bytes do not fit an in-place DATA frame`);
   const len = n + 1;
   const start = DATA_HEADROOM - 2 - varintSize(len);
-  buf[start] = 0x0a; // field 1, wire type 2 (length-delimited)
-  let v = len;
-  let i = start + 1;
-  while (v >= 0x80) {
-    buf[i++] = (v & 0x7f) | 0x80;
-    v >>>= 7;
-  }
-  buf[i] = v;
+  writeFieldHeader(buf, start, len);
   buf[DATA_HEADROOM - 1] = 0; // MessageCode.DATA
   const end = DATA_HEADROOM + n;
   return {
@@ -65,15 +58,20 @@ export function dataFrameInPlace(buf: Buffer, n: number): { chunk: Buffer; frame
 function withHeader(len: number): { out: Buffer; size: number } {
   const size = 1 + varintSize(len);
   const out = Buffer.allocUnsafe(size + len);
-  out[0] = 0x0a; // field 1, wire type 2 (length-delimited)
-  let n = len;
-  let i = 1;
-  while (n >= 0x80) {
-    out[i++] = (n & 0x7f) | 0x80;
-    n >>>= 7;
-  }
-  out[i] = n;
+  writeFieldHeader(out, 0, len);
   return { out, size };
+}
+
+/** Writes the `payload` field header (tag, varint length len) at `at`; takes 1 + varintSize(len) bytes. */
+function writeFieldHeader(buf: Buffer, at: number, len: number): void {
+  buf[at] = 0x0a; // field 1, wire type 2 (length-delimited)
+  let v = len;
+  let i = at + 1;
+  while (v >= 0x80) {
+    buf[i++] = (v & 0x7f) | 0x80;
+    v >>>= 7;
+  }
+  buf[i] = v;
 }
 
 /** Decodes without copying the payload; skips unknown fields; throws on malformed protobuf. */

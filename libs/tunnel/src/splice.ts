@@ -29,10 +29,11 @@ function forward(from: TunnelStream, to: TunnelStream): void {
   from.on('session', (id) => to.sendSession(id));
   // onClosed, not on('close'): `from` may have ended before the splice was made. Then none of its
   // ending (CLOSE_SEND, DIAL_REJECT) was forwarded, so `to` is disconnected whatever the reason.
-  let joined = false;
+  // `ended`, not `closed`: exactly when onClosed calls back at once (`closed` turns true a moment
+  // before `ended` is set, while the stream is still closing).
+  const endedEarly = from.ended !== undefined;
   from.onClosed((end) => {
-    if (to.closed || (joined && (end.reason === 'eof' || end.reason === 'dial-rejected'))) return;
+    if (to.closed || (!endedEarly && (end.reason === 'eof' || end.reason === 'dial-rejected'))) return;
     to.disconnect(end.error?.reason ?? end.reason);
   });
-  joined = true;
 }

@@ -282,10 +282,15 @@ export class TunnelStream extends EventEmitter<StreamEvents> {
   /**
    * Calls `listener` once with how the stream ended: when it closes, or at once if it already has.
    * Use this (not `once('close')`) for cleanup that must not be missed, such as closing a socket.
+   * Returns a function that unregisters the listener (a no-op once it has been called).
    */
-  onClosed(listener: (end: StreamEnd) => void): void {
-    if (this.endedWith !== undefined) listener(this.endedWith);
-    else this.once('close', listener);
+  onClosed(listener: (end: StreamEnd) => void): () => void {
+    if (this.endedWith !== undefined) {
+      listener(this.endedWith);
+      return () => {};
+    }
+    this.once('close', listener);
+    return () => this.off('close', listener);
   }
 
   /** True while we may still write data (not ended, not closed). */

@@ -27,12 +27,11 @@ export function pumpSocket(stream: TunnelStream, socket: Socket): Promise<Stream
     });
   } else {
     // The socket reads into DATA frames (see frame-reads.ts): send them as they are.
-    const sent = reader.attach((chunk, frame, wire) => {
+    reader.attach(({ chunk, frame, wire }) => {
       if (stream.writeFrame(chunk, frame, wire)) return true;
       socket.pause();
       return false;
     });
-    if (!sent) socket.pause();
   }
   stream.on('drain', () => socket.resume());
   socket.on('end', () => stream.end());

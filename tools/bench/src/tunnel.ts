@@ -107,28 +107,10 @@ const source = (s: net.Socket) => {
       return;
     }
     s.resume();
-    void writeBytes(s, head.readUInt32BE(0)).then(() => s.end());
+    const block = Buffer.alloc(64 * 1024, 0x5a);
+    void writeBytes(s, head.readUInt32BE(0), block.length, () => s.write(block)).then(() => s.end());
   });
 };
-
-/** Writes `total` bytes in 64 KiB blocks, honouring back-pressure. */
-function writeBytes(s: net.Socket, total: number): Promise<void> {
-  const block = Buffer.alloc(64 * 1024, 0x5a);
-  let sent = 0;
-  return new Promise<void>((resolve) => {
-    const more = () => {
-      while (sent < total) {
-        sent += block.length;
-        if (!s.write(block)) {
-          s.once('drain', more);
-          return;
-        }
-      }
-      resolve();
-    };
-    more();
-  });
-}
 
 // ---- roles run in worker threads ------------------------------------------------------------------
 
@@ -269,29 +251,56 @@ async function clientSide(
   };
 }
 
+/** A connected app socket to 127.0.0.1:port. */
+function connectApp(
+  port: number,
+  options: Omit<net.TcpNetConnectOpts, 'port' | 'host'>,
+): Promise<net.Socket> {
+  return new Promise<net.Socket>((resolve, reject) => {
+    const s = net.connect({ ...options, port, host: '127.0.0.1' }, () => resolve(s));
+    s.once('error', reject);
+  });
+}
+
+/** Writes chunkBytes-sized chunks with writeChunk until totalBytes are sent, waiting for 'drain' when full. */
+function writeBytes(
+  target: NodeJS.EventEmitter,
+  totalBytes: number,
+  chunkBytes: number,
+  writeChunk: () => boolean,
+): Promise<void> {
+  let sent = 0;
+  return new Promise<void>((resolve) => {
+    const write = () => {
+      while (sent < totalBytes) {
+        sent += chunkBytes;
+        if (!writeChunk()) return;
+      }
+      target.off('drain', write);
+      resolve();
+    };
+    target.on('drain', write);
+    write();
+  });
+}
+
+/** Resolves when a raw tunnel call ends (its data is read and dropped); rejects on its error. */
+function callEnded(call: ReturnType<TunnelClient['tunnel']>): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    call.on('data', () => {});
+    call.on('end', () => resolve());
+    call.on('error', reject);
+  });
+}
+
 /** Sends totalBytes from an app socket and waits for the far end's EOF; returns MB/s. */
 async function bulkOnce(port: number, totalBytes: number): Promise<number> {
   const chunk = Buffer.alloc(64 * 1024, 0x5a);
-  const sock = await new Promise<net.Socket>((resolve, reject) => {
-    const s = net.connect({ port, host: '127.0.0.1', allowHalfOpen: true }, () => resolve(s));
-    s.once('error', reject);
-  });
+  const sock = await connectApp(port, { allowHalfOpen: true });
   const t0 = performance.now();
   const done = new Promise<void>((r) => sock.once('end', () => r()));
   sock.resume();
-  let sent = 0;
-  await new Promise<void>((resolve) => {
-    const write = () => {
-      while (sent < totalBytes) {
-        sent += chunk.length;
-        if (!sock.write(chunk)) return;
-      }
-      sock.off('drain', write);
-      resolve();
-    };
-    sock.on('drain', write);
-    write();
-  });
+  await writeBytes(sock, totalBytes, chunk.length, () => sock.write(chunk));
   sock.end();
   await done;
   const ms = performance.now() - t0;
@@ -304,24 +313,8 @@ async function rawGrpcOnce(client: TunnelClient, totalBytes: number, messageByte
   const payload = Buffer.alloc(messageBytes, 0x5a);
   const call = client.tunnel();
   const t0 = performance.now();
-  const done = new Promise<void>((resolve, reject) => {
-    call.on('data', () => {});
-    call.on('end', () => resolve());
-    call.on('error', reject);
-  });
-  let sent = 0;
-  await new Promise<void>((resolve) => {
-    const write = () => {
-      while (sent < totalBytes) {
-        sent += payload.length;
-        if (!call.write({ payload })) return;
-      }
-      call.off('drain', write);
-      resolve();
-    };
-    call.on('drain', write);
-    write();
-  });
+  const done = callEnded(call);
+  await writeBytes(call, totalBytes, payload.length, () => call.write({ payload }));
   call.end();
   await done;
   return totalBytes / MB / ((performance.now() - t0) / 1000);
@@ -329,10 +322,7 @@ async function rawGrpcOnce(client: TunnelClient, totalBytes: number, messageByte
 
 /** Asks `port` (a source, direct or tunneled) for totalBytes and reads them to EOF; returns MB/s. */
 async function downloadOnce(port: number, totalBytes: number): Promise<number> {
-  const sock = await new Promise<net.Socket>((resolve, reject) => {
-    const s = net.connect({ port, host: '127.0.0.1', allowHalfOpen: true }, () => resolve(s));
-    s.once('error', reject);
-  });
+  const sock = await connectApp(port, { allowHalfOpen: true });
   const t0 = performance.now();
   let got = 0;
   sock.on('data', (d: Buffer) => (got += d.length));
@@ -355,11 +345,7 @@ async function rawDownloadOnce(
 ): Promise<number> {
   const call = client.tunnel();
   const t0 = performance.now();
-  const done = new Promise<void>((resolve, reject) => {
-    call.on('data', () => {});
-    call.on('end', () => resolve());
-    call.on('error', reject);
-  });
+  const done = callEnded(call);
   const request = Buffer.alloc(DOWNLOAD_REQUEST_BYTES);
   request[0] = DOWNLOAD_MARK;
   request.writeUInt32BE(messageBytes, 1);
@@ -372,10 +358,7 @@ async function rawDownloadOnce(
 
 /** Round trips of 64-byte messages; returns median microseconds. */
 async function pingPong(port: number, count: number): Promise<number> {
-  const sock = await new Promise<net.Socket>((resolve, reject) => {
-    const s = net.connect({ port, host: '127.0.0.1', noDelay: true }, () => resolve(s));
-    s.once('error', reject);
-  });
+  const sock = await connectApp(port, { noDelay: true });
   const msg = Buffer.alloc(64, 1);
   const times: number[] = [];
   let pending: (() => void) | undefined;

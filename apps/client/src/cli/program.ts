@@ -251,12 +251,14 @@ export function buildProgram(deps: CliDeps): Command {
               hint: 'run: sudo telepresence quit',
             });
           }
-          const { recoverLeftovers } = await import('../daemon/recovery.js');
-          const result = deps.isRoot
-            ? await recoverLeftovers(paths, deps.run, await deps.quietLogger())
-            : { alive: false, removed: [] };
-          if (result.removed.length > 0)
-            say(`Removed what a stopped daemon left behind: ${result.removed.join(', ')}`, result.removed);
+          // Recovery needs root; a non-root user gets here only when no state was left.
+          let removed: readonly string[] = [];
+          if (deps.isRoot) {
+            const { recoverLeftovers } = await import('../daemon/recovery.js');
+            ({ removed } = await recoverLeftovers(paths, deps.run, await deps.quietLogger()));
+          }
+          if (removed.length > 0)
+            say(`Removed what a stopped daemon left behind: ${removed.join(', ')}`, removed);
           else say('Not connected');
         },
       ),

@@ -283,11 +283,9 @@ export async function startAgentInjector(options: InjectorOptions): Promise<Runn
         };
         const timer = setTimeout(() => done(isSynced()), timeoutMs);
         syncedWaiters.add(wake);
-        // Someone is waiting (an intercept): try now instead of at the next retry, and keep retrying.
-        void syncCaBundle().then(() => {
-          wake();
-          retryUntilSynced();
-        });
+        // Someone is waiting (an intercept): try now instead of at the next retry. A success wakes the
+        // waiters; a failure is retried by the retry chain, which runs while the bundle is unsynced.
+        void syncCaBundle();
       });
     },
     stats,

@@ -49,6 +49,7 @@ export class DialRendezvous<S> {
     timeoutMs: number,
     signal: AbortSignal,
   ): Promise<S> {
+    if (signal.aborted) throw signal.reason instanceof Error ? signal.reason : new Error('dial aborted');
     const queue = this.watchers.get(peerSessionId);
     if (queue === undefined) {
       throw new NotWatchingError(`session ${peerSessionId} is not watching for dial requests`);

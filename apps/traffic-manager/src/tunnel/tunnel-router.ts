@@ -188,8 +188,8 @@ export class TunnelRouter implements TunnelBroker {
       stream.dialTimeoutMs > 0 ? stream.dialTimeoutMs : (this.options.defaultDialTimeoutMs ?? 3000);
     const waitMs = dialTimeoutMs + Math.max(stream.roundtripLatencyMs, 0) + 2000;
     const abort = new AbortController();
-    const onClose = (): void => abort.abort(new Error('the originating stream closed'));
-    stream.once('close', onClose);
+    // onClosed, not once('close'): the stream may have ended while we looked for the peer.
+    const unsubscribe = stream.onClosed(() => abort.abort(new Error('the originating stream closed')));
     try {
       return await this.rendezvous.request(
         peerSessionId,
@@ -215,7 +215,7 @@ export class TunnelRouter implements TunnelBroker {
       }
       return undefined;
     } finally {
-      stream.off('close', onClose);
+      unsubscribe();
     }
   }
 
@@ -249,19 +249,19 @@ export class TunnelRouter implements TunnelBroker {
   /** The client session an agent's stream names (SESSION frame), waited for a bounded time. */
   private sessionFrame(stream: TunnelStream): Promise<string | undefined> {
     if (stream.peerSessionId !== undefined) return Promise.resolve(stream.peerSessionId);
-    if (stream.ended !== undefined) return Promise.resolve(undefined); // no 'close' is coming
     return new Promise((resolve) => {
       const done = (id: string | undefined): void => {
         clearTimeout(timer);
         stream.off('session', onSession);
-        stream.off('close', onClose);
+        unsubscribe();
         resolve(id);
       };
       const onSession = (id: string): void => done(id);
-      const onClose = (): void => done(undefined);
       const timer = setTimeout(() => done(undefined), this.options.sessionFrameTimeoutMs ?? 5000);
       stream.on('session', onSession);
-      stream.on('close', onClose);
+      // Also fires at once for a stream that already ended: then no 'session' or 'close' is coming.
+      let unsubscribe = (): void => {};
+      unsubscribe = stream.onClosed(() => done(undefined));
     });
   }
 }
