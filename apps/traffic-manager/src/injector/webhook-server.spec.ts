@@ -53,6 +53,17 @@ function post(
   });
 }
 
+const injectorOptions = (api: InjectorApi) => ({
+  api,
+  settings: { image: 'traffic-agent', managerHost: 'tm', managerPort: 8081, logLevel: 'info' as const },
+  log: pino({ level: 'silent' }),
+  host: '127.0.0.1',
+  port: 0,
+  serviceName: 'agent-injector',
+  namespace: 'ambassador',
+  webhookConfigName: 'agent-injector-ambassador',
+});
+
 const pod: V1Pod = {
   metadata: {
     name: 'echo-1',
@@ -80,18 +91,7 @@ describe('agent-injector webhook', () => {
         spec: { selector: { app: 'echo' }, ports: [{ port: 80, targetPort: 'http' as never }] },
       },
     ]);
-    inj = await startAgentInjector({
-      api,
-      settings: { image: 'traffic-agent', managerHost: 'tm', managerPort: 8081, logLevel: 'info' },
-      log: pino({ level: 'silent' }),
-      host: '127.0.0.1',
-      port: 0,
-      serviceName: 'agent-injector',
-      namespace: 'ambassador',
-      webhookConfigName: 'agent-injector-ambassador',
-      certValidityMs: 3_600_000,
-      now: () => clock,
-    });
+    inj = await startAgentInjector({ ...injectorOptions(api), certValidityMs: 3_600_000, now: () => clock });
   });
   afterAll(() => inj.close());
 
@@ -144,17 +144,7 @@ describe('agent-injector webhook', () => {
 });
 
 describe('agent-injector readiness (caBundle in the webhook configuration)', () => {
-  const start = (api: InjectorApi) =>
-    startAgentInjector({
-      api,
-      settings: { image: 'traffic-agent', managerHost: 'tm', managerPort: 8081, logLevel: 'info' },
-      log: pino({ level: 'silent' }),
-      host: '127.0.0.1',
-      port: 0,
-      serviceName: 'agent-injector',
-      namespace: 'ambassador',
-      webhookConfigName: 'agent-injector-ambassador',
-    });
+  const start = (api: InjectorApi) => startAgentInjector(injectorOptions(api));
 
   it('whenReady resolves as soon as the configuration appears and the sync succeeds, not at a poll tick', async () => {
     const api = fakeApi();
