@@ -5,7 +5,8 @@ import { readFileSync } from 'node:fs';
 import { credentials } from '@grpc/grpc-js';
 import { pino } from 'pino';
 
-import { ManagerClient, type common } from '@telepresence/rpc';
+import { ManagerService, type ManagerClient, type common } from '@telepresence/rpc';
+import { fastTunnelClient, tunnelChannelOptions } from '@telepresence/tunnel';
 
 import { AGENT_VERSION, startAgent } from './agent.js';
 import { ConfigError, parseAgentConfig } from './config.js';
@@ -81,10 +82,16 @@ async function main(): Promise<void> {
   );
 
   const removeRedirects = await installRedirects(config.ports);
-  const client = new ManagerClient(
+  const FastManagerClient = fastTunnelClient<ManagerClient>(
+    ManagerService,
+    'telepresence.manager.v1.Manager',
+  );
+  const client = new FastManagerClient(
     `${config.managerHost}:${config.managerPort}`,
     credentials.createInsecure(),
     {
+      // Intercepted flows cross this connection; its receive window bounds what a paused flow holds here.
+      ...tunnelChannelOptions(),
       // Notice a dead manager connection (manager pod gone) instead of waiting on it.
       'grpc.keepalive_time_ms': 10_000,
       'grpc.keepalive_timeout_ms': 5_000,

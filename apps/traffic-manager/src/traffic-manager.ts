@@ -4,6 +4,7 @@ import { Server, ServerCredentials } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 
 import { ManagerService } from '@telepresence/rpc';
+import { tuneTunnelServer, withFastTunnelCodec } from '@telepresence/tunnel';
 
 import { ClusterInfoStore } from './cluster-info/cluster-info-store.js';
 import { runSubnetDiscovery } from './cluster-info/discovery.js';
@@ -169,7 +170,11 @@ export async function startTrafficManager(
     'grpc.keepalive_time_ms': 30_000,
     'grpc.keepalive_timeout_ms': 10_000,
   });
-  server.addService(ManagerService, impl);
+  // Clients' connections carry their tunnels through port-forwards with WAN round trips.
+  if (!tuneTunnelServer(server))
+    log.warn('this grpc-js cannot take bigger HTTP/2 windows; tunnels keep 64 KiB');
+  // The tunnel codec that forwards spliced frames as received (the generated one copies 3-4 times).
+  server.addService(withFastTunnelCodec(ManagerService), impl);
   const grpcPort = await new Promise<number>((resolve, reject) =>
     server.bindAsync(
       `${config.serverHost}:${config.serverPort}`,

@@ -2,7 +2,13 @@
 // The generated (ts-proto) codec copies every payload three to four times per message (writer growth,
 // finish(), Buffer.from) and once more on decode; this one copies once on encode and not at all on
 // decode. Both produce and accept the same bytes, so peers may mix them freely.
-import type { MethodDefinition, ServiceDefinition } from '@grpc/grpc-js';
+import {
+  makeGenericClientConstructor,
+  type ChannelCredentials,
+  type ClientOptions,
+  type MethodDefinition,
+  type ServiceDefinition,
+} from '@grpc/grpc-js';
 import type { TunnelMessageLike } from './channel.js';
 
 export function serializeTunnelMessage(m: TunnelMessageLike): Buffer {
@@ -138,4 +144,19 @@ export function withFastTunnelCodec<S extends ServiceDefinition>(service: S): S 
       responseDeserialize: deserializeTunnelMessage,
     },
   };
+}
+
+/**
+ * A client class for a generated service (ManagerService, AgentService) whose `tunnel` method uses the
+ * fast codec: `new (fastTunnelClient<ManagerClient>(ManagerService, 'telepresence.manager.v1.Manager'))(...)`.
+ */
+export function fastTunnelClient<C>(
+  service: ServiceDefinition,
+  serviceName: string,
+): new (address: string, creds: ChannelCredentials, options?: Partial<ClientOptions>) => C {
+  return makeGenericClientConstructor(withFastTunnelCodec(service), serviceName) as unknown as new (
+    address: string,
+    creds: ChannelCredentials,
+    options?: Partial<ClientOptions>,
+  ) => C;
 }

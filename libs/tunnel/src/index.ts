@@ -49,4 +49,16 @@ export { pumpDatagrams, type DatagramPump } from './udp.js';
 export { dialTcp, serveDialer, type DialTcpOptions, type DialerOptions } from './dialer.js';
 export { splice } from './splice.js';
 export { acceptTunnel, dialerHandler, openTunnel, type TunnelCall, type TunnelClient } from './grpc.js';
-export { deserializeTunnelMessage, serializeTunnelMessage, withFastTunnelCodec } from './grpc-codec.js';
+export {
+  deserializeTunnelMessage,
+  fastTunnelClient,
+  serializeTunnelMessage,
+  withFastTunnelCodec,
+} from './grpc-codec.js';
+export {
+  TUNNEL_CONNECTION_WINDOW_BYTES,
+  TUNNEL_STREAM_WINDOW_BYTES,
+  tunnelChannelOptions,
+  tuneTunnelServer,
+  type TunnelWindows,
+} from './flow-control.js';

@@ -1,11 +1,5 @@
 // Test harness: a real grpc-js server on 127.0.0.1 serving only Manager.Tunnel, clients, TCP helpers.
-import {
-  Server,
-  ServerCredentials,
-  credentials,
-  makeGenericClientConstructor,
-  type ServiceDefinition,
-} from '@grpc/grpc-js';
+import { Server, ServerCredentials, credentials, type ServiceDefinition } from '@grpc/grpc-js';
 import { ManagerService } from '@telepresence/rpc';
 import { createHash, randomBytes as cryptoRandomBytes } from 'node:crypto';
 import net from 'node:net';
@@ -17,12 +11,19 @@ import {
   type StreamOptions,
   type TunnelCall,
   type TunnelClient,
+  fastTunnelClient,
+  tuneTunnelServer,
+  tunnelChannelOptions,
   withFastTunnelCodec,
 } from '../src/index.js';
 
-// Only Manager.Tunnel, with the fast (wire-identical) TunnelMessage codec, as the apps should wire it.
-const tunnelOnly = withFastTunnelCodec({ tunnel: ManagerService.tunnel } as unknown as ServiceDefinition);
-const TunnelOnlyClient = makeGenericClientConstructor(tunnelOnly, 'telepresence.manager.v1.Manager');
+// Only Manager.Tunnel, wired as the apps wire it: the fast (wire-identical) TunnelMessage codec and the
+// tunnel flow-control windows on both ends.
+const tunnelOnly = { tunnel: ManagerService.tunnel } as unknown as ServiceDefinition;
+const TunnelOnlyClient = fastTunnelClient<TunnelClient & { close(): void }>(
+  tunnelOnly,
+  'telepresence.manager.v1.Manager',
+);
 
 export interface GrpcServer {
   port: number;
@@ -35,7 +36,8 @@ export async function startServer(
   options: Record<string, unknown> = {},
 ): Promise<GrpcServer> {
   const server = new Server(options);
-  server.addService(tunnelOnly, { tunnel });
+  tuneTunnelServer(server);
+  server.addService(withFastTunnelCodec(tunnelOnly), { tunnel });
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (err, p) =>
       err ? reject(err) : resolve(p),
@@ -50,8 +52,9 @@ export async function startServer(
 
 export function connectClient(port: number): TunnelClient & { close(): void } {
   return new TunnelOnlyClient(`127.0.0.1:${port}`, credentials.createInsecure(), {
+    ...tunnelChannelOptions(),
     'grpc.max_receive_message_length': 8 * 1024 * 1024,
-  }) as unknown as TunnelClient & { close(): void };
+  });
 }
 
 export interface TcpServer {

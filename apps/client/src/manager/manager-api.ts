@@ -1,30 +1,18 @@
 // Promise wrappers over the generated ManagerClient for the calls the client makes, each with a deadline.
-import {
-  Metadata,
-  credentials,
-  makeGenericClientConstructor,
-  type ChannelCredentials,
-  type ClientOptions,
-  type ServiceError,
-} from '@grpc/grpc-js';
-import { withFastTunnelCodec } from '@telepresence/tunnel';
+import { Metadata, credentials, type ServiceError } from '@grpc/grpc-js';
+import { fastTunnelClient, tunnelChannelOptions } from '@telepresence/tunnel';
 import { ManagerService, type ManagerClient, type manager, type common } from '@telepresence/rpc';
 
 export type SessionInfo = common.SessionInfo;
 export type ClusterInfo = manager.ClusterInfo;
 
 // The generated client with libs/tunnel's wire-identical TunnelMessage codec (one copy instead of 3-4).
-const FastManagerClient = makeGenericClientConstructor(
-  withFastTunnelCodec(ManagerService),
-  'telepresence.manager.v1.Manager',
-) as unknown as new (
-  address: string,
-  creds: ChannelCredentials,
-  options?: Partial<ClientOptions>,
-) => ManagerClient;
+const FastManagerClient = fastTunnelClient<ManagerClient>(ManagerService, 'telepresence.manager.v1.Manager');
 
 export function createManagerClient(address: string): ManagerClient {
   return new FastManagerClient(address, credentials.createInsecure(), {
+    // The connection carries every tunneled flow, through a port-forward with a WAN round trip.
+    ...tunnelChannelOptions(),
     'grpc.keepalive_time_ms': 10_000,
     'grpc.keepalive_timeout_ms': 5_000,
     'grpc.initial_reconnect_backoff_ms': 200,

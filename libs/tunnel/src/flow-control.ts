@@ -1,0 +1,70 @@
+// HTTP/2 flow-control windows for the connections that carry tunnels.
+// grpc-js keeps HTTP/2's initial windows of 64 KiB, so at most 64 KiB are in flight per round trip:
+// about 0.9 MiB/s through a port-forward with a 40 ms round trip, for all the flows of a connection.
+// (The Go original grows its windows by BDP estimation, up to 16 MiB.) Node consumes the connection
+// window as data arrives and a stream's window only as the application reads, so a paused flow holds at
+// most its stream window at the receiver: the stream window is a per-flow memory bound, the connection
+// window is not.
+import type { ChannelOptions, Server } from '@grpc/grpc-js';
+import type { Http2Server, ServerHttp2Session, ServerOptions } from 'node:http2';
+
+/** Per-stream receive window: what one paused flow may hold at the receiver, on top of maxBufferedBytes. */
+export const TUNNEL_STREAM_WINDOW_BYTES = 2 * 1024 * 1024;
+/** Per-connection receive window on servers: in flight per round trip for all the flows of a connection. */
+export const TUNNEL_CONNECTION_WINDOW_BYTES = 16 * 1024 * 1024;
+/** HTTP/2's own maximum window. */
+const MAX_WINDOW_BYTES = 2 ** 31 - 1;
+
+export interface TunnelWindows {
+  /** Default TUNNEL_STREAM_WINDOW_BYTES. */
+  streamWindowBytes?: number;
+  /** Servers only (grpc-js clients use one value for both). Default TUNNEL_CONNECTION_WINDOW_BYTES. */
+  connectionWindowBytes?: number;
+}
+
+/**
+ * Channel options for a grpc-js client whose connection carries tunnels: its stream and connection
+ * receive windows (grpc-js's public `grpc-node.flow_control_window` sets both to the same value).
+ */
+export function tunnelChannelOptions(windowBytes = TUNNEL_STREAM_WINDOW_BYTES): ChannelOptions {
+  return { 'grpc-node.flow_control_window': checkedWindow(windowBytes, 'windowBytes') };
+}
+
+/** The two grpc-js Server internals this needs (grpc-js 1.14); see tuneTunnelServer. */
+interface ServerInternals {
+  commonServerOptions?: ServerOptions;
+  createHttp2Server?: (credentials: unknown) => Http2Server;
+}
+
+/**
+ * Gives the connections a grpc-js server accepts bigger receive windows. Call it before bindAsync.
+ * grpc-js has no server option for this, so it uses two private members of its Server: the options its
+ * HTTP/2 servers are made with (the stream window is a SETTINGS value) and the method that makes them
+ * (to raise each new session's connection window). Returns false, changing nothing, when they are not
+ * there (a grpc-js other than the pinned 1.14): the server then works with the default windows.
+ * `flow-control.spec.ts` checks the windows a real peer sees, so such an upgrade fails the tests.
+ */
+export function tuneTunnelServer(server: Server, windows: TunnelWindows = {}): boolean {
+  const stream = checkedWindow(windows.streamWindowBytes ?? TUNNEL_STREAM_WINDOW_BYTES, 'streamWindowBytes');
+  const connection = checkedWindow(
+    windows.connectionWindowBytes ?? TUNNEL_CONNECTION_WINDOW_BYTES,
+    'connectionWindowBytes',
+  );
+  const internals = server as unknown as ServerInternals;
+  const common = internals.commonServerOptions;
+  const create = internals.createHttp2Server;
+  if (typeof common !== 'object' || typeof create !== 'function') return false;
+  common.settings = { ...common.settings, initialWindowSize: stream };
+  internals.createHttp2Server = (credentials) => {
+    const http2Server = create.call(server, credentials);
+    http2Server.on('session', (session: ServerHttp2Session) => session.setLocalWindowSize(connection));
+    return http2Server;
+  };
+  return true;
+}
+
+function checkedWindow(bytes: number, name: string): number {
+  if (!Number.isInteger(bytes) || bytes < 65_535 || bytes > MAX_WINDOW_BYTES)
+    throw new RangeError(`${name} must be an integer from 65535 to ${MAX_WINDOW_BYTES} bytes, not ${bytes}`);
+  return bytes;
+}
