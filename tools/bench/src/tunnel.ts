@@ -4,8 +4,13 @@
 // download direction (a source behind the dialer sends, the app reads).
 // The manager, the agent (with the sink/echo servers) and the raw gRPC server each run in their own
 // worker thread, as they would run in their own process; the app and the client side run here.
+// The tunnel's connections are wired as the apps wire them (fast codec, tunnel HTTP/2 windows); the raw
+// baselines are plain grpc-js, plus one raw row with the tunnel's windows.
+// Then the same over a link with a round-trip time (a delaying proxy in front of the manager and the raw
+// servers), where HTTP/2 windows, not CPU, decide: tunnel windows against grpc-js's 64 KiB defaults.
 // `npm run bench -- tunnel` (TUNNEL_BENCH_MB=64 TUNNEL_BENCH_RUNS=5 TUNNEL_BENCH_PINGS=2000;
-// TUNNEL_BENCH_ROWS=regex runs only the matching bulk rows, e.g. for a CPU profile).
+// TUNNEL_BENCH_ROWS=regex runs only the matching bulk rows, e.g. for a CPU profile;
+// TUNNEL_BENCH_RTT_MS=40 TUNNEL_BENCH_RTT_MB=8 for the round-trip table, RTT 0 = skip it).
 import {
   Server,
   ServerCredentials,
@@ -24,18 +29,22 @@ import {
   splice,
   type TunnelCall,
   type TunnelClient,
+  tuneTunnelServer,
+  tunnelChannelOptions,
   withFastTunnelCodec,
 } from '@telepresence/tunnel';
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
-import { fmt, median, printTable, type BenchSuite } from './report.js';
+import { fmt, loadavg, median, printTable, type BenchSuite } from './report.js';
 
 const MB = 1024 * 1024;
 const TOTAL_MB = Number(process.env['TUNNEL_BENCH_MB'] ?? 64);
 const RUNS = Number(process.env['TUNNEL_BENCH_RUNS'] ?? 5);
 const PINGS = Number(process.env['TUNNEL_BENCH_PINGS'] ?? 2000);
 const ROWS = new RegExp(process.env['TUNNEL_BENCH_ROWS'] ?? '.');
+const RTT_MS = Number(process.env['TUNNEL_BENCH_RTT_MS'] ?? 40);
+const RTT_MB = Number(process.env['TUNNEL_BENCH_RTT_MB'] ?? 8);
 /**
  * Raw grpc-js baselines. The tunnel's DATA frames are as big as its socket reads (Node reads at most
  * 64 KiB at a time unless the socket has a bigger read buffer), up to maxChunkBytes (128 KiB); the bench
@@ -50,12 +59,16 @@ const FastClient = makeGenericClientConstructor(fast, 'Manager');
 const GRPC_OPTIONS = { 'grpc.max_receive_message_length': 8 * MB };
 
 type Codec = 'fast' | 'generated';
+/** HTTP/2 windows: the tunnel's (what the apps use) or grpc-js's defaults (64 KiB). */
+type Windows = 'tunnel' | 'default';
 
 async function grpcServer(
   tunnel: (call: TunnelCall) => void,
   codec: Codec = 'fast',
+  windows: Windows = 'tunnel',
 ): Promise<{ port: number; server: Server }> {
   const server = new Server(GRPC_OPTIONS);
+  if (windows === 'tunnel' && !tuneTunnelServer(server)) throw new Error('grpc-js took no tunnel windows');
   server.addService(codec === 'fast' ? fast : generated, { tunnel });
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (e, p) =>
@@ -65,13 +78,14 @@ async function grpcServer(
   return { port, server };
 }
 
-function grpcClient(port: number, codec: Codec = 'fast'): TunnelClient & { close(): void } {
+function grpcClient(
+  port: number,
+  codec: Codec = 'fast',
+  windows: Windows = 'tunnel',
+): TunnelClient & { close(): void } {
   const Ctor = codec === 'fast' ? FastClient : GeneratedClient;
-  return new Ctor(
-    `127.0.0.1:${port}`,
-    credentials.createInsecure(),
-    GRPC_OPTIONS,
-  ) as unknown as TunnelClient & {
+  const options = windows === 'tunnel' ? { ...GRPC_OPTIONS, ...tunnelChannelOptions() } : GRPC_OPTIONS;
+  return new Ctor(`127.0.0.1:${port}`, credentials.createInsecure(), options) as unknown as TunnelClient & {
     close(): void;
   };
 }
@@ -114,7 +128,11 @@ const source = (s: net.Socket) => {
 
 // ---- roles run in worker threads ------------------------------------------------------------------
 
-type Role = { role: 'agent' } | { role: 'manager'; agentPort: number } | { role: 'raw'; codec: Codec };
+type Role =
+  | { role: 'agent' }
+  | { role: 'manager'; agentPort: number; windows: Windows }
+  | { role: 'raw'; codec: Codec; windows: Windows }
+  | { role: 'delay'; targets: Record<string, number>; oneWayMs: number };
 
 /** Agent: dialer on a gRPC server, plus the sink and echo targets. Reports its ports. */
 async function agentRole(): Promise<Record<string, number>> {
@@ -131,20 +149,24 @@ async function agentRole(): Promise<Record<string, number>> {
 }
 
 /** Manager: accepts each flow, opens the same flow to the agent and splices the two. */
-async function managerRole(agentPort: number): Promise<Record<string, number>> {
-  const agentClient = grpcClient(agentPort);
-  const manager = await grpcServer((call) => {
-    void acceptTunnel(call)
-      .then(async (inbound) => {
-        const outbound = await openTunnel(agentClient, {
-          id: inbound.id,
-          sessionId: inbound.sessionId,
-          dialTimeoutMs: inbound.dialTimeoutMs,
-        });
-        await splice(inbound, outbound);
-      })
-      .catch(() => {}); // a failed flow shows up as a failed run in the main thread
-  });
+async function managerRole(agentPort: number, windows: Windows): Promise<Record<string, number>> {
+  const agentClient = grpcClient(agentPort, 'fast', windows);
+  const manager = await grpcServer(
+    (call) => {
+      void acceptTunnel(call)
+        .then(async (inbound) => {
+          const outbound = await openTunnel(agentClient, {
+            id: inbound.id,
+            sessionId: inbound.sessionId,
+            dialTimeoutMs: inbound.dialTimeoutMs,
+          });
+          await splice(inbound, outbound);
+        })
+        .catch(() => {}); // a failed flow shows up as a failed run in the main thread
+    },
+    'fast',
+    windows,
+  );
   return { grpc: manager.port };
 }
 
@@ -152,32 +174,60 @@ async function managerRole(agentPort: number): Promise<Record<string, number>> {
  * Raw gRPC server: consumes every message, ends when the client ends. A download request (see
  * rawDownloadOnce) is answered with that many bytes in messages of the asked size instead.
  */
-async function rawRole(codec: Codec): Promise<Record<string, number>> {
-  const raw = await grpcServer((call) => {
-    let download = false;
-    call.on('data', (m: TunnelMessageLike) => {
-      if (m.payload.length !== DOWNLOAD_REQUEST_BYTES || m.payload[0] !== DOWNLOAD_MARK) return;
-      download = true;
-      const payload = Buffer.alloc(m.payload.readUInt32BE(1), 0x5a);
-      const total = m.payload.readUInt32BE(5);
-      let sent = 0;
-      const more = () => {
-        while (sent < total) {
-          sent += payload.length;
-          if (!call.write({ payload })) {
-            call.once('drain', more);
-            return;
+async function rawRole(codec: Codec, windows: Windows): Promise<Record<string, number>> {
+  const raw = await grpcServer(
+    (call) => {
+      let download = false;
+      call.on('data', (m: TunnelMessageLike) => {
+        if (m.payload.length !== DOWNLOAD_REQUEST_BYTES || m.payload[0] !== DOWNLOAD_MARK) return;
+        download = true;
+        const payload = Buffer.alloc(m.payload.readUInt32BE(1), 0x5a);
+        const total = m.payload.readUInt32BE(5);
+        let sent = 0;
+        const more = () => {
+          while (sent < total) {
+            sent += payload.length;
+            if (!call.write({ payload })) {
+              call.once('drain', more);
+              return;
+            }
           }
-        }
-        call.end();
-      };
-      more();
-    });
-    call.on('end', () => {
-      if (!download) call.end();
-    });
-  }, codec);
+          call.end();
+        };
+        more();
+      });
+      call.on('end', () => {
+        if (!download) call.end();
+      });
+    },
+    codec,
+    windows,
+  );
   return { grpc: raw.port };
+}
+
+/**
+ * A link with a round-trip time: for each target, a proxy that forwards every chunk oneWayMs later, each
+ * way, and buffers what it must (the HTTP/2 windows bound what is in flight).
+ */
+async function delayRole(targets: Record<string, number>, oneWayMs: number): Promise<Record<string, number>> {
+  const ports: Record<string, number> = {};
+  for (const [name, port] of Object.entries(targets)) {
+    const server = await listen((a) => {
+      const b = net.connect({ port, host: '127.0.0.1', noDelay: true, allowHalfOpen: true });
+      for (const [from, to] of [
+        [a, b],
+        [b, a],
+      ] as const) {
+        from.on('data', (d: Buffer) => setTimeout(() => to.write(d), oneWayMs));
+        from.on('end', () => setTimeout(() => to.end(), oneWayMs));
+        from.on('error', () => to.destroy());
+        from.on('close', () => setTimeout(() => to.destroy(), oneWayMs));
+      }
+    });
+    ports[name] = portOf(server);
+  }
+  return ports;
 }
 
 if (!isMainThread && (workerData as { bench?: string } | null)?.bench === 'tunnel') {
@@ -186,8 +236,10 @@ if (!isMainThread && (workerData as { bench?: string } | null)?.bench === 'tunne
     role.role === 'agent'
       ? await agentRole()
       : role.role === 'manager'
-        ? await managerRole(role.agentPort)
-        : await rawRole(role.codec);
+        ? await managerRole(role.agentPort, role.windows)
+        : role.role === 'raw'
+          ? await rawRole(role.codec, role.windows)
+          : await delayRole(role.targets, role.oneWayMs);
   parentPort!.postMessage(ports);
 }
 
@@ -219,9 +271,10 @@ const meanKiB = (bytes: number, frames: number) => (frames > 0 ? bytes / frames 
 async function clientSide(
   managerPort: number,
   targetPort: number,
+  windows: Windows,
   count: FrameCount = newFrameCount(),
 ): Promise<{ port: number; close(): void }> {
-  const client = grpcClient(managerPort);
+  const client = grpcClient(managerPort, 'fast', windows);
   const dst = { ip: '127.0.0.1', port: targetPort };
   const listener = await listen((sock) => {
     sock.pause();
@@ -387,29 +440,47 @@ async function pingPong(port: number, count: number): Promise<number> {
 async function run(): Promise<void> {
   const total = TOTAL_MB * MB;
   const agent = await startWorker({ role: 'agent' });
-  const manager = await startWorker({ role: 'manager', agentPort: agent.ports['grpc']! });
-  const rawFast = await startWorker({ role: 'raw', codec: 'fast' });
-  const rawGenerated = await startWorker({ role: 'raw', codec: 'generated' });
+  const manager = await startWorker({ role: 'manager', agentPort: agent.ports['grpc']!, windows: 'tunnel' });
+  const rawFast = await startWorker({ role: 'raw', codec: 'fast', windows: 'default' });
+  const rawGenerated = await startWorker({ role: 'raw', codec: 'generated', windows: 'default' });
+  const rawTuned = await startWorker({ role: 'raw', codec: 'fast', windows: 'tunnel' });
+  // The tunnel as it was before its windows: every connection of the path on grpc-js's defaults.
+  const managerDefault = await startWorker({
+    role: 'manager',
+    agentPort: agent.ports['grpc']!,
+    windows: 'default',
+  });
+  const workers = [agent, manager, managerDefault, rawFast, rawGenerated, rawTuned];
   const sinkPort = agent.ports['sink']!;
   const echoPort = agent.ports['echo']!;
   const sourcePort = agent.ports['source']!;
   const up = newFrameCount();
   const down = newFrameCount();
-  const bulkTunnel = await clientSide(manager.ports['grpc']!, sinkPort, up);
-  const downTunnel = await clientSide(manager.ports['grpc']!, sourcePort, down);
-  const oneHop = await clientSide(agent.ports['grpc']!, sinkPort);
-  const pingTunnel = await clientSide(manager.ports['grpc']!, echoPort);
+  const bulkTunnel = await clientSide(manager.ports['grpc']!, sinkPort, 'tunnel', up);
+  const downTunnel = await clientSide(manager.ports['grpc']!, sourcePort, 'tunnel', down);
+  const oneHop = await clientSide(agent.ports['grpc']!, sinkPort, 'tunnel');
+  const pingTunnel = await clientSide(manager.ports['grpc']!, echoPort, 'tunnel');
+  const bulkDefault = await clientSide(managerDefault.ports['grpc']!, sinkPort, 'default');
   const rawClients = {
-    fast: grpcClient(rawFast.ports['grpc']!, 'fast'),
-    generated: grpcClient(rawGenerated.ports['grpc']!, 'generated'),
+    fast: grpcClient(rawFast.ports['grpc']!, 'fast', 'default'),
+    generated: grpcClient(rawGenerated.ports['grpc']!, 'generated', 'default'),
+    tuned: grpcClient(rawTuned.ports['grpc']!, 'fast', 'tunnel'),
   };
+  const closers: { close(): void }[] = [
+    bulkTunnel,
+    downTunnel,
+    oneHop,
+    pingTunnel,
+    bulkDefault,
+    ...Object.values(rawClients),
+  ];
 
   const direct = 'direct TCP (loopback)';
   const tunnel = 'tunnel: socket > tunnel > splice > tunnel > dialer > sink';
   const oneHopName = 'tunnel, one hop: socket > tunnel > dialer > sink';
   const downloadName = 'download: source > dialer > tunnel > splice > tunnel > socket';
   const rawName = (kib: number, c: Codec = 'fast') => `raw grpc-js stream, ${kib} KiB msgs, ${c} codec`;
-  type Row = [name: string, once: () => Promise<number>];
+  const rawTunedName = `${rawName(64)}, tunnel windows`;
   const allRows: Row[] = [
     [direct, () => bulkOnce(sinkPort, total)],
     ...RAW_MESSAGE_KIB.map((kib): Row => [
@@ -417,7 +488,9 @@ async function run(): Promise<void> {
       () => rawGrpcOnce(rawClients.fast, total, kib * 1024),
     ]),
     [rawName(64, 'generated'), () => rawGrpcOnce(rawClients.generated, total, 64 * 1024)],
+    [rawTunedName, () => rawGrpcOnce(rawClients.tuned, total, 64 * 1024)],
     [tunnel, () => bulkOnce(bulkTunnel.port, total)],
+    [`${tunnel}, grpc-js windows`, () => bulkOnce(bulkDefault.port, total)],
     [oneHopName, () => bulkOnce(oneHop.port, total)],
     [`download: ${direct}`, () => downloadOnce(sourcePort, total)],
     ...RAW_MESSAGE_KIB.map((kib): Row => [
@@ -426,29 +499,18 @@ async function run(): Promise<void> {
     ]),
     [downloadName, () => downloadOnce(downTunnel.port, total)],
   ];
-  const rows = allRows.filter(([name]) => ROWS.test(name));
-  const results = new Map<string, number[]>();
-  // CPU of the whole process (all threads) per MiB moved: unlike MiB/s, barely moved by other jobs
-  // competing for the cores.
-  const cpuPerMiB = new Map<string, number[]>();
-  const measured = async (name: string, once: () => Promise<number>) => {
-    const cpu0 = process.cpuUsage();
-    const mibPerSec = await once();
-    const cpu = process.cpuUsage(cpu0);
-    results.set(name, [...(results.get(name) ?? []), mibPerSec]);
-    cpuPerMiB.set(name, [...(cpuPerMiB.get(name) ?? []), (cpu.user + cpu.system) / 1000 / TOTAL_MB]);
-  };
   await bulkOnce(bulkTunnel.port, 8 * MB); // warm-up (JIT, HTTP/2 windows)
   await rawGrpcOnce(rawClients.fast, 8 * MB, 64 * 1024);
   await rawGrpcOnce(rawClients.generated, 8 * MB, 64 * 1024);
+  await rawGrpcOnce(rawClients.tuned, 8 * MB, 64 * 1024);
   await downloadOnce(downTunnel.port, 8 * MB);
   await rawDownloadOnce(rawClients.fast, 8 * MB, 64 * 1024);
   Object.assign(up, newFrameCount());
   Object.assign(down, newFrameCount());
-  // Interleave runs so load changes on this shared machine hit every row alike.
-  for (let r = 0; r < RUNS; r++) {
-    for (const [name, once] of rows) await measured(name, once);
-  }
+  const { results, cpuPerMiB } = await measureRows(
+    allRows.filter(([name]) => ROWS.test(name)),
+    TOTAL_MB,
+  );
   const med = (name: string) => median(results.get(name)!);
   // The fair baseline: the raw stream of the same direction whose message size is nearest the
   // tunnel's mean DATA frame.
@@ -464,7 +526,7 @@ async function run(): Promise<void> {
   };
   const directOf = (name: string) => (isDownload(name) ? `download: ${direct}` : direct);
   printTable(
-    `bulk throughput, ${TOTAL_MB} MiB per run, ${RUNS} runs (median)`,
+    `bulk throughput, ${TOTAL_MB} MiB per run, ${RUNS} runs (median), load ${loadavg()}`,
     ['path', 'MiB/s', 'vs raw grpc-js, same msg size', 'vs direct TCP', 'CPU ms/MiB (all threads)'],
     [...results.keys()].map((name) => [
       name,
@@ -476,8 +538,9 @@ async function run(): Promise<void> {
   );
   const summary = (name: string, kib: number, prefix: string) => {
     if (!results.has(name)) return;
-    const vs = RAW_MESSAGE_KIB.filter((k) => results.has(`${prefix}${rawName(k)}`))
-      .map((k) => `${fmt((100 * med(name)) / med(`${prefix}${rawName(k)}`), 0)}% of the ${k} KiB stream`)
+    const vs = [...RAW_MESSAGE_KIB.map((k) => `${prefix}${rawName(k)}`), ...(prefix ? [] : [rawTunedName])]
+      .filter((base) => results.has(base))
+      .map((base) => `${fmt((100 * med(name)) / med(base), 0)}% of "${base}"`)
       .join(', ');
     console.log(`${name}: DATA frames of ${fmt(kib, 1)} KiB on average; ${vs}`);
   };
@@ -485,33 +548,86 @@ async function run(): Promise<void> {
   summary(tunnel, upKiB, '');
   summary(downloadName, downKiB, 'download: ');
   console.log('(goal: the full path >= 70% of one raw grpc-js stream of the same message size)');
-  if (PINGS <= 0) {
-    await closeAll();
-    return;
+
+  if (RTT_MS > 0) {
+    const delayed = await startWorker({
+      role: 'delay',
+      oneWayMs: RTT_MS / 2,
+      targets: {
+        manager: manager.ports['grpc']!,
+        managerDefault: managerDefault.ports['grpc']!,
+        rawFast: rawFast.ports['grpc']!,
+        rawTuned: rawTuned.ports['grpc']!,
+      },
+    });
+    workers.push(delayed);
+    const far = (name: string) => delayed.ports[name]!;
+    const farRaw = grpcClient(far('rawFast'), 'fast', 'default');
+    const farRawTuned = grpcClient(far('rawTuned'), 'fast', 'tunnel');
+    const farUp = await clientSide(far('manager'), sinkPort, 'tunnel');
+    const farDown = await clientSide(far('manager'), sourcePort, 'tunnel');
+    const farUpDefault = await clientSide(far('managerDefault'), sinkPort, 'default');
+    const farDownDefault = await clientSide(far('managerDefault'), sourcePort, 'default');
+    closers.push(farRaw, farRawTuned, farUp, farDown, farUpDefault, farDownDefault);
+    const bytes = RTT_MB * MB;
+    const rttRows: Row[] = [
+      ['raw grpc-js stream, 64 KiB msgs, grpc-js windows', () => rawGrpcOnce(farRaw, bytes, 64 * 1024)],
+      ['raw grpc-js stream, 64 KiB msgs, tunnel windows', () => rawGrpcOnce(farRawTuned, bytes, 64 * 1024)],
+      ['tunnel full path, grpc-js windows', () => bulkOnce(farUpDefault.port, bytes)],
+      ['tunnel full path, tunnel windows', () => bulkOnce(farUp.port, bytes)],
+      ['download: tunnel full path, grpc-js windows', () => downloadOnce(farDownDefault.port, bytes)],
+      ['download: tunnel full path, tunnel windows', () => downloadOnce(farDown.port, bytes)],
+    ];
+    const far0 = await measureRows(rttRows, RTT_MB);
+    const farMed = (name: string) => median(far0.results.get(name)!);
+    const base = farMed(rttRows[0]![0]);
+    printTable(
+      `over a ${RTT_MS} ms round trip (the manager and raw servers behind a delaying proxy), ${RTT_MB} MiB per run, ${RUNS} runs (median), load ${loadavg()}`,
+      ['path', 'MiB/s', 'vs raw grpc-js, grpc-js windows'],
+      rttRows.map(([name]) => [name, fmt(farMed(name), 1), fmt(farMed(name) / base)]),
+    );
   }
 
-  const directRtt = await pingPong(echoPort, PINGS);
-  const tunnelRtt = await pingPong(pingTunnel.port, PINGS);
-  printTable(
-    `ping-pong, 64-byte messages, ${PINGS} round trips (median)`,
-    ['path', 'RTT µs', 'vs direct'],
-    [
-      [direct, fmt(directRtt, 1), '1.00'],
-      ['tunnel (same path, echo target)', fmt(tunnelRtt, 1), fmt(tunnelRtt / directRtt)],
-    ],
-  );
-
-  await closeAll();
-
-  async function closeAll(): Promise<void> {
-    rawClients.fast.close();
-    rawClients.generated.close();
-    bulkTunnel.close();
-    downTunnel.close();
-    oneHop.close();
-    pingTunnel.close();
-    await Promise.all([agent, manager, rawFast, rawGenerated].map((w) => w.worker.terminate()));
+  if (PINGS > 0) {
+    const directRtt = await pingPong(echoPort, PINGS);
+    const tunnelRtt = await pingPong(pingTunnel.port, PINGS);
+    printTable(
+      `ping-pong, 64-byte messages, ${PINGS} round trips (median)`,
+      ['path', 'RTT µs', 'vs direct'],
+      [
+        [direct, fmt(directRtt, 1), '1.00'],
+        ['tunnel (same path, echo target)', fmt(tunnelRtt, 1), fmt(tunnelRtt / directRtt)],
+      ],
+    );
   }
+
+  for (const c of closers) c.close();
+  await Promise.all(workers.map((w) => w.worker.terminate()));
+}
+
+type Row = [name: string, once: () => Promise<number>];
+
+/**
+ * Runs every row RUNS times, interleaved run by run so that load changes on this shared machine hit
+ * every row alike; returns each row's MiB/s and the CPU of the whole process (all threads) per MiB,
+ * which, unlike MiB/s, barely moves with other jobs competing for the cores.
+ */
+async function measureRows(
+  rows: readonly Row[],
+  mibPerRun: number,
+): Promise<{ results: Map<string, number[]>; cpuPerMiB: Map<string, number[]> }> {
+  const results = new Map<string, number[]>();
+  const cpuPerMiB = new Map<string, number[]>();
+  for (let r = 0; r < RUNS; r++) {
+    for (const [name, once] of rows) {
+      const cpu0 = process.cpuUsage();
+      const mibPerSec = await once();
+      const cpu = process.cpuUsage(cpu0);
+      results.set(name, [...(results.get(name) ?? []), mibPerSec]);
+      cpuPerMiB.set(name, [...(cpuPerMiB.get(name) ?? []), (cpu.user + cpu.system) / 1000 / mibPerRun]);
+    }
+  }
+  return { results, cpuPerMiB };
 }
 
 const suite: BenchSuite = { name: 'tunnel', run };
