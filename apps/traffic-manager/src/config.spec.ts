@@ -14,6 +14,7 @@ describe('parseConfig', () => {
       clientSessionTtlMs: 86_400_000,
       agentSessionTtlMs: 15_000,
       grpcMaxReceiveBytes: 4 * 1024 * 1024,
+      tunnelWindows: { streamWindowBytes: 2 * 1024 * 1024, connectionWindowBytes: 16 * 1024 * 1024 },
       serviceCidr: undefined,
       dns: { includeSuffixes: [], excludeSuffixes: ['.com', '.io', '.net', '.org', '.ru'] },
     });
@@ -32,6 +33,8 @@ describe('parseConfig', () => {
         CLIENT_CONNECTION_TTL: '1h',
         AGENT_SESSION_TTL: '20s',
         GRPC_MAX_RECEIVE_SIZE: '8Mi',
+        GRPC_STREAM_WINDOW: '1Mi',
+        GRPC_CONNECTION_WINDOW: '64Mi',
         CLIENT_ROUTING_ALSO_PROXY_SUBNETS: '198.51.100.0/24',
         CLIENT_ROUTING_NEVER_PROXY_SUBNETS: '198.18.3.0/24',
         CLIENT_ROUTING_ALLOW_CONFLICTING_SUBNETS: '',
@@ -50,6 +53,7 @@ describe('parseConfig', () => {
       clientSessionTtlMs: 3_600_000,
       agentSessionTtlMs: 20_000,
       grpcMaxReceiveBytes: 8 * 1024 * 1024,
+      tunnelWindows: { streamWindowBytes: 1024 * 1024, connectionWindowBytes: 64 * 1024 * 1024 },
       routing: {
         alsoProxySubnets: ['198.51.100.0/24'],
         neverProxySubnets: ['198.18.3.0/24'],
@@ -69,6 +73,8 @@ describe('parseConfig', () => {
           POD_CIDR_STRATEGY: 'guess',
           SERVICE_CIDR: '198.19.0.0',
           LOG_LEVEL: 'loud',
+          GRPC_STREAM_WINDOW: '16Ki',
+          GRPC_CONNECTION_WINDOW: '4Gi',
         },
         subnetMath,
       );
@@ -85,6 +91,8 @@ describe('parseConfig', () => {
     );
     expect(problems).toMatch(/SERVICE_CIDR: .*prefix length/);
     expect(problems).toMatch(/LOG_LEVEL/);
+    expect(problems).toMatch(/GRPC_STREAM_WINDOW: "16Ki" is not an HTTP\/2 window \(64Ki to 2Gi - 1\)/);
+    expect(problems).toMatch(/GRPC_CONNECTION_WINDOW: "4Gi" is not an HTTP\/2 window/);
   });
 
   it('requires podCIDRs with the environment strategy', () => {

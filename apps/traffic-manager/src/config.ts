@@ -2,6 +2,8 @@
 // values.yaml for the values behind each variable). main.ts is the only caller with the real process.env.
 import { isIP } from 'node:net';
 
+import { TUNNEL_CONNECTION_WINDOW_BYTES, TUNNEL_STREAM_WINDOW_BYTES } from '@telepresence/tunnel';
+
 import type { SubnetMath } from './cluster-info/subnet-math.js';
 import { parseDurationMs, parseSizeBytes, splitList } from './util/units.js';
 
@@ -39,6 +41,8 @@ export interface ManagerConfig {
   /** DNS servers for manager-side lookups ("ip" or "ip:port"); empty = the pod's /etc/resolv.conf. */
   readonly dnsServers: readonly string[];
   readonly grpcMaxReceiveBytes: number;
+  /** HTTP/2 receive windows of the gRPC server (libs/tunnel flow-control.ts says what each bounds). */
+  readonly tunnelWindows: { readonly streamWindowBytes: number; readonly connectionWindowBytes: number };
   readonly routing: {
     readonly alsoProxySubnets: readonly string[];
     readonly neverProxySubnets: readonly string[];
@@ -76,6 +80,11 @@ export function parseConfig(env: Env, subnets: SubnetMath): ManagerConfig {
   const port = (s: string): number => {
     const n = Number(s);
     if (!Number.isInteger(n) || n < 0 || n > 65535) throw new Error(`"${s}" is not a port number (0-65535)`);
+    return n;
+  };
+  const window = (s: string): number => {
+    const n = parseSizeBytes(s);
+    if (n < 65_535 || n > 2 ** 31 - 1) throw new Error(`"${s}" is not an HTTP/2 window (64Ki to 2Gi - 1)`);
     return n;
   };
   const cidrs = (s: string): string[] => splitList(s).map((c) => subnets.parseCidr(c));
@@ -135,6 +144,10 @@ export function parseConfig(env: Env, subnets: SubnetMath): ManagerConfig {
     dnsTimeoutMs: parse('DNS_TIMEOUT', 4000, positive),
     dnsServers: parse('DNS_SERVERS', [], splitList),
     grpcMaxReceiveBytes: parse('GRPC_MAX_RECEIVE_SIZE', 4 * 1024 * 1024, parseSizeBytes),
+    tunnelWindows: {
+      streamWindowBytes: parse('GRPC_STREAM_WINDOW', TUNNEL_STREAM_WINDOW_BYTES, window),
+      connectionWindowBytes: parse('GRPC_CONNECTION_WINDOW', TUNNEL_CONNECTION_WINDOW_BYTES, window),
+    },
     routing: {
       alsoProxySubnets: parse('CLIENT_ROUTING_ALSO_PROXY_SUBNETS', [], cidrs),
       neverProxySubnets: parse('CLIENT_ROUTING_NEVER_PROXY_SUBNETS', [], cidrs),

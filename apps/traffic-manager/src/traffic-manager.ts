@@ -171,7 +171,7 @@ export async function startTrafficManager(
     'grpc.keepalive_timeout_ms': 10_000,
   });
   // Clients' connections carry their tunnels through port-forwards with WAN round trips.
-  if (!tuneTunnelServer(server))
+  if (!tuneTunnelServer(server, config.tunnelWindows))
     log.warn('this grpc-js cannot take bigger HTTP/2 windows; tunnels keep 64 KiB');
   // The tunnel codec that forwards spliced frames as received (the generated one copies 3-4 times).
   server.addService(withFastTunnelCodec(ManagerService), impl);
