@@ -1,4 +1,5 @@
 // Integration: the real Manager gRPC server on 127.0.0.1 with a real grpc-js client.
+import http2 from 'node:http2';
 import { createServer, type AddressInfo, type Server } from 'node:net';
 
 import { status, type ServiceError } from '@grpc/grpc-js';
@@ -246,6 +247,25 @@ describe('Manager gRPC service', () => {
         );
         stream.resume();
       });
+
+    it('gives clients the HTTP/2 windows of the chart values (GRPC_STREAM_WINDOW, GRPC_CONNECTION_WINDOW)', async () => {
+      const tuned = await startHarness({ GRPC_STREAM_WINDOW: '1Mi', GRPC_CONNECTION_WINDOW: '32Mi' });
+      const session = http2.connect(`http://127.0.0.1:${tuned.manager.grpcPort}`);
+      try {
+        await new Promise<void>((resolve, reject) => {
+          session.once('remoteSettings', () => resolve());
+          session.once('error', reject);
+        });
+        expect(session.remoteSettings.initialWindowSize).toBe(1024 * 1024);
+        // The connection window grows by a WINDOW_UPDATE right after SETTINGS.
+        for (let i = 0; i < 100 && session.state.remoteWindowSize !== 32 * 1024 * 1024; i++)
+          await new Promise((r) => setTimeout(r, 10));
+        expect(session.state.remoteWindowSize).toBe(32 * 1024 * 1024);
+      } finally {
+        session.destroy();
+        await tuned.close();
+      }
+    });
 
     it('dials from the manager and carries bytes both ways', async () => {
       const session = await arrive(h.client);
