@@ -33,6 +33,7 @@ import {
   tunnelChannelOptions,
   withFastTunnelCodec,
 } from '@telepresence/tunnel';
+import http2 from 'node:http2';
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
@@ -132,7 +133,8 @@ type Role =
   | { role: 'agent' }
   | { role: 'manager'; agentPort: number; windows: Windows }
   | { role: 'raw'; codec: Codec; windows: Windows }
-  | { role: 'delay'; targets: Record<string, number>; oneWayMs: number };
+  | { role: 'delay'; targets: Record<string, number>; oneWayMs: number }
+  | { role: 'relay'; targetPort: number };
 
 /** Agent: dialer on a gRPC server, plus the sink and echo targets. Reports its ports. */
 async function agentRole(): Promise<Record<string, number>> {
@@ -230,6 +232,53 @@ async function delayRole(targets: Record<string, number>, oneWayMs: number): Pro
   return ports;
 }
 
+/**
+ * Relays in front of a raw server, to measure what any relaying manager costs without the tunnel:
+ * `grpc` forwards each message of a grpc-js call to a grpc-js call to the target (what the splice does,
+ * minus the tunnel); `http2` pipes each HTTP/2 stream's bytes to a stream to the target without
+ * decoding gRPC messages at all (a manager that did not use grpc-js for tunnels). Default windows.
+ */
+async function relayRole(targetPort: number): Promise<Record<string, number>> {
+  const target = grpcClient(targetPort, 'fast', 'default');
+  const grpc = await grpcServer(
+    (call) => {
+      const out = target.tunnel();
+      call.on('data', (m: TunnelMessageLike) => {
+        if (!out.write(m)) call.pause();
+      });
+      out.on('drain', () => call.resume());
+      call.on('end', () => out.end());
+      out.on('data', (m: TunnelMessageLike) => call.write(m));
+      out.on('end', () => call.end());
+      out.on('error', () => call.destroy());
+    },
+    'fast',
+    'default',
+  );
+  const session = http2.connect(`http://127.0.0.1:${targetPort}`);
+  const h2 = http2.createServer();
+  h2.on('stream', (inbound, headers) => {
+    const outbound = session.request({
+      ':method': 'POST',
+      ':path': headers[':path'],
+      'content-type': 'application/grpc',
+      te: 'trailers',
+    });
+    let status = '0';
+    outbound.on('response', () =>
+      inbound.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true }),
+    );
+    outbound.on('trailers', (t) => (status = String(t['grpc-status'] ?? '0')));
+    inbound.on('wantTrailers', () => inbound.sendTrailers({ 'grpc-status': status }));
+    inbound.pipe(outbound);
+    outbound.pipe(inbound);
+    inbound.on('error', () => outbound.destroy());
+    outbound.on('error', () => inbound.destroy());
+  });
+  await new Promise<void>((r) => h2.listen(0, '127.0.0.1', r));
+  return { grpc: grpc.port, http2: (h2.address() as net.AddressInfo).port };
+}
+
 if (!isMainThread && (workerData as { bench?: string } | null)?.bench === 'tunnel') {
   const role = (workerData as { role: Role }).role;
   const ports =
@@ -239,7 +288,9 @@ if (!isMainThread && (workerData as { bench?: string } | null)?.bench === 'tunne
         ? await managerRole(role.agentPort, role.windows)
         : role.role === 'raw'
           ? await rawRole(role.codec, role.windows)
-          : await delayRole(role.targets, role.oneWayMs);
+          : role.role === 'relay'
+            ? await relayRole(role.targetPort)
+            : await delayRole(role.targets, role.oneWayMs);
   parentPort!.postMessage(ports);
 }
 
@@ -450,7 +501,8 @@ async function run(): Promise<void> {
     agentPort: agent.ports['grpc']!,
     windows: 'default',
   });
-  const workers = [agent, manager, managerDefault, rawFast, rawGenerated, rawTuned];
+  const relay = await startWorker({ role: 'relay', targetPort: rawFast.ports['grpc']! });
+  const workers = [agent, manager, managerDefault, rawFast, rawGenerated, rawTuned, relay];
   const sinkPort = agent.ports['sink']!;
   const echoPort = agent.ports['echo']!;
   const sourcePort = agent.ports['source']!;
@@ -465,6 +517,8 @@ async function run(): Promise<void> {
     fast: grpcClient(rawFast.ports['grpc']!, 'fast', 'default'),
     generated: grpcClient(rawGenerated.ports['grpc']!, 'generated', 'default'),
     tuned: grpcClient(rawTuned.ports['grpc']!, 'fast', 'tunnel'),
+    viaGrpcRelay: grpcClient(relay.ports['grpc']!, 'fast', 'default'),
+    viaHttp2Relay: grpcClient(relay.ports['http2']!, 'fast', 'default'),
   };
   const closers: { close(): void }[] = [
     bulkTunnel,
@@ -489,6 +543,11 @@ async function run(): Promise<void> {
     ]),
     [rawName(64, 'generated'), () => rawGrpcOnce(rawClients.generated, total, 64 * 1024)],
     [rawTunedName, () => rawGrpcOnce(rawClients.tuned, total, 64 * 1024)],
+    [`${rawName(64)}, via a grpc-js relay`, () => rawGrpcOnce(rawClients.viaGrpcRelay, total, 64 * 1024)],
+    [
+      `${rawName(64)}, via a node:http2 pass-through relay`,
+      () => rawGrpcOnce(rawClients.viaHttp2Relay, total, 64 * 1024),
+    ],
     [tunnel, () => bulkOnce(bulkTunnel.port, total)],
     [`${tunnel}, grpc-js windows`, () => bulkOnce(bulkDefault.port, total)],
     [oneHopName, () => bulkOnce(oneHop.port, total)],
