@@ -90,8 +90,9 @@ async function main(): Promise<void> {
     `${config.managerHost}:${config.managerPort}`,
     credentials.createInsecure(),
     {
-      // Intercepted flows cross this connection; its receive window bounds what a paused flow holds here.
-      ...tunnelChannelOptions(),
+      // Intercepted flows cross this connection; its receive window bounds what a paused flow holds in
+      // this sidecar (256Mi limit). The manager is in-cluster (sub-ms round trip): 512 KiB is plenty.
+      ...tunnelChannelOptions(512 * 1024),
       // Notice a dead manager connection (manager pod gone) instead of waiting on it.
       'grpc.keepalive_time_ms': 10_000,
       'grpc.keepalive_timeout_ms': 5_000,
