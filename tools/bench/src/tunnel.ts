@@ -29,6 +29,8 @@ import {
   splice,
   type TunnelCall,
   type TunnelClient,
+  TUNNEL_CONNECTION_WINDOW_BYTES,
+  TUNNEL_STREAM_WINDOW_BYTES,
   tuneTunnelServer,
   tunnelChannelOptions,
   withFastTunnelCodec,
@@ -134,7 +136,7 @@ type Role =
   | { role: 'manager'; agentPort: number; windows: Windows }
   | { role: 'raw'; codec: Codec; windows: Windows }
   | { role: 'delay'; targets: Record<string, number>; oneWayMs: number }
-  | { role: 'relay'; targetPort: number };
+  | { role: 'relay'; targetPort: number; windows: Windows };
 
 /** Agent: dialer on a gRPC server, plus the sink and echo targets. Reports its ports. */
 async function agentRole(): Promise<Record<string, number>> {
@@ -236,10 +238,10 @@ async function delayRole(targets: Record<string, number>, oneWayMs: number): Pro
  * Relays in front of a raw server, to measure what any relaying manager costs without the tunnel:
  * `grpc` forwards each message of a grpc-js call to a grpc-js call to the target (what the splice does,
  * minus the tunnel); `http2` pipes each HTTP/2 stream's bytes to a stream to the target without
- * decoding gRPC messages at all (a manager that did not use grpc-js for tunnels). Default windows.
+ * decoding gRPC messages at all (a manager that did not use grpc-js for tunnels).
  */
-async function relayRole(targetPort: number): Promise<Record<string, number>> {
-  const target = grpcClient(targetPort, 'fast', 'default');
+async function relayRole(targetPort: number, windows: Windows): Promise<Record<string, number>> {
+  const target = grpcClient(targetPort, 'fast', windows);
   const grpc = await grpcServer(
     (call) => {
       const out = target.tunnel();
@@ -253,10 +255,17 @@ async function relayRole(targetPort: number): Promise<Record<string, number>> {
       out.on('error', () => call.destroy());
     },
     'fast',
-    'default',
+    windows,
   );
-  const session = http2.connect(`http://127.0.0.1:${targetPort}`);
-  const h2 = http2.createServer();
+  const stream = windows === 'tunnel' ? TUNNEL_STREAM_WINDOW_BYTES : undefined;
+  const settings = stream === undefined ? {} : { settings: { initialWindowSize: stream } };
+  const openWindow = (s: http2.Http2Session) => {
+    if (windows === 'tunnel') s.setLocalWindowSize(TUNNEL_CONNECTION_WINDOW_BYTES);
+  };
+  const session = http2.connect(`http://127.0.0.1:${targetPort}`, settings);
+  session.once('connect', () => openWindow(session));
+  const h2 = http2.createServer(settings);
+  h2.on('session', openWindow);
   h2.on('stream', (inbound, headers) => {
     const outbound = session.request({
       ':method': 'POST',
@@ -289,7 +298,7 @@ if (!isMainThread && (workerData as { bench?: string } | null)?.bench === 'tunne
         : role.role === 'raw'
           ? await rawRole(role.codec, role.windows)
           : role.role === 'relay'
-            ? await relayRole(role.targetPort)
+            ? await relayRole(role.targetPort, role.windows)
             : await delayRole(role.targets, role.oneWayMs);
   parentPort!.postMessage(ports);
 }
@@ -501,8 +510,13 @@ async function run(): Promise<void> {
     agentPort: agent.ports['grpc']!,
     windows: 'default',
   });
-  const relay = await startWorker({ role: 'relay', targetPort: rawFast.ports['grpc']! });
-  const workers = [agent, manager, managerDefault, rawFast, rawGenerated, rawTuned, relay];
+  const relay = await startWorker({ role: 'relay', targetPort: rawFast.ports['grpc']!, windows: 'default' });
+  const relayTuned = await startWorker({
+    role: 'relay',
+    targetPort: rawTuned.ports['grpc']!,
+    windows: 'tunnel',
+  });
+  const workers = [agent, manager, managerDefault, rawFast, rawGenerated, rawTuned, relay, relayTuned];
   const sinkPort = agent.ports['sink']!;
   const echoPort = agent.ports['echo']!;
   const sourcePort = agent.ports['source']!;
@@ -519,6 +533,8 @@ async function run(): Promise<void> {
     tuned: grpcClient(rawTuned.ports['grpc']!, 'fast', 'tunnel'),
     viaGrpcRelay: grpcClient(relay.ports['grpc']!, 'fast', 'default'),
     viaHttp2Relay: grpcClient(relay.ports['http2']!, 'fast', 'default'),
+    viaGrpcRelayTuned: grpcClient(relayTuned.ports['grpc']!, 'fast', 'tunnel'),
+    viaHttp2RelayTuned: grpcClient(relayTuned.ports['http2']!, 'fast', 'tunnel'),
   };
   const closers: { close(): void }[] = [
     bulkTunnel,
@@ -547,6 +563,14 @@ async function run(): Promise<void> {
     [
       `${rawName(64)}, via a node:http2 pass-through relay`,
       () => rawGrpcOnce(rawClients.viaHttp2Relay, total, 64 * 1024),
+    ],
+    [
+      `${rawTunedName}, via a grpc-js relay`,
+      () => rawGrpcOnce(rawClients.viaGrpcRelayTuned, total, 64 * 1024),
+    ],
+    [
+      `${rawTunedName}, via a node:http2 pass-through relay`,
+      () => rawGrpcOnce(rawClients.viaHttp2RelayTuned, total, 64 * 1024),
     ],
     [tunnel, () => bulkOnce(bulkTunnel.port, total)],
     [`${tunnel}, grpc-js windows`, () => bulkOnce(bulkDefault.port, total)],
