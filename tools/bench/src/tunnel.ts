@@ -516,7 +516,23 @@ async function run(): Promise<void> {
     targetPort: rawTuned.ports['grpc']!,
     windows: 'tunnel',
   });
-  const workers = [agent, manager, managerDefault, rawFast, rawGenerated, rawTuned, relay, relayTuned];
+  // A manager that would pipe HTTP/2 bytes instead of splicing through grpc-js, in front of the agent.
+  const passThrough = await startWorker({
+    role: 'relay',
+    targetPort: agent.ports['grpc']!,
+    windows: 'tunnel',
+  });
+  const workers = [
+    agent,
+    manager,
+    managerDefault,
+    rawFast,
+    rawGenerated,
+    rawTuned,
+    relay,
+    relayTuned,
+    passThrough,
+  ];
   const sinkPort = agent.ports['sink']!;
   const echoPort = agent.ports['echo']!;
   const sourcePort = agent.ports['source']!;
@@ -527,6 +543,7 @@ async function run(): Promise<void> {
   const oneHop = await clientSide(agent.ports['grpc']!, sinkPort, 'tunnel');
   const pingTunnel = await clientSide(manager.ports['grpc']!, echoPort, 'tunnel');
   const bulkDefault = await clientSide(managerDefault.ports['grpc']!, sinkPort, 'default');
+  const bulkPassThrough = await clientSide(passThrough.ports['http2']!, sinkPort, 'tunnel');
   const rawClients = {
     fast: grpcClient(rawFast.ports['grpc']!, 'fast', 'default'),
     generated: grpcClient(rawGenerated.ports['grpc']!, 'generated', 'default'),
@@ -542,6 +559,7 @@ async function run(): Promise<void> {
     oneHop,
     pingTunnel,
     bulkDefault,
+    bulkPassThrough,
     ...Object.values(rawClients),
   ];
 
@@ -574,6 +592,10 @@ async function run(): Promise<void> {
     ],
     [tunnel, () => bulkOnce(bulkTunnel.port, total)],
     [`${tunnel}, grpc-js windows`, () => bulkOnce(bulkDefault.port, total)],
+    [
+      'tunnel: socket > tunnel > node:http2 pass-through (no splice) > tunnel > dialer > sink',
+      () => bulkOnce(bulkPassThrough.port, total),
+    ],
     [oneHopName, () => bulkOnce(oneHop.port, total)],
     [`download: ${direct}`, () => downloadOnce(sourcePort, total)],
     ...RAW_MESSAGE_KIB.map((kib): Row => [
