@@ -2,9 +2,10 @@
 // connection becomes one port-forward WebSocket to the manager pod's API port. The pod is looked up again
 // for each new connection, so when the forward breaks (pod restarted, API server hiccup) gRPC's own
 // reconnect gets a fresh forward to whatever pod is running now.
+import type https from 'node:https';
 import net from 'node:net';
-import { Writable } from 'node:stream';
-import { CoreV1Api, PortForward, type KubeConfig, type V1Pod } from '@kubernetes/client-node';
+import { CoreV1Api, type KubeConfig, type V1Pod } from '@kubernetes/client-node';
+import WebSocket from 'ws';
 import type { Logger } from 'pino';
 import { TpError } from '../util/errors.js';
 
@@ -67,33 +68,23 @@ export async function openManagerForward(
   log: Logger,
 ): Promise<ManagerForward> {
   let current = await findManagerPod(kc, namespace);
-  const forward = new PortForward(kc);
   const sockets = new Set<net.Socket>();
   const server = net.createServer((socket) => {
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
     socket.on('error', () => socket.destroy());
+    socket.pause(); // until the WebSocket is open
     void (async () => {
       try {
         current = await findManagerPod(kc, namespace);
-        // client-node keeps writing after the pod side went away and ignores write()'s return value: write
-        // through a small adapter that drops late writes and waits for the socket (bounded buffering).
-        const output = new Writable({
-          highWaterMark: 1 << 20,
-          write(chunk: Buffer, _encoding, callback) {
-            if (socket.writable) socket.write(chunk, () => callback());
-            else callback();
-          },
-          final(callback) {
-            socket.end();
-            callback();
-          },
-        });
-        const ws = await forward.portForward(namespace, current.name, [current.port], output, null, socket);
-        const wsObj = typeof ws === 'function' ? ws() : ws;
-        wsObj?.on('close', () => socket.destroy());
-        wsObj?.on('error', () => socket.destroy());
-        socket.on('close', () => wsObj?.close());
+        const pod = current;
+        const path = `/api/v1/namespaces/${namespace}/pods/${pod.name}/portforward?ports=${pod.port}`;
+        const forward = new ForwardedSocket(socket, (message) =>
+          log.warn({ pod: pod.name, message }, 'the port-forward to the traffic-manager failed'),
+        );
+        forward.attach(
+          await openPortForwardWebSocket(kc, path, (channel, data) => forward.received(channel, data)),
+        );
       } catch (e) {
         log.warn(
           { err: (e as Error).message, pod: current.name },
@@ -117,4 +108,139 @@ export async function openManagerForward(
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
+}
+
+// The channel protocols client-node offers; the API server picks one (v5 can half-close a channel).
+const CHANNEL_PROTOCOLS = [
+  'v5.channel.k8s.io',
+  'v4.channel.k8s.io',
+  'v3.channel.k8s.io',
+  'v2.channel.k8s.io',
+  'channel.k8s.io',
+];
+
+/**
+ * Opens a port-forward WebSocket to the API server of the kubeconfig's current cluster, with its
+ * credentials and CA; every binary message goes to onMessage as (channel, payload).
+ */
+async function openPortForwardWebSocket(
+  kc: KubeConfig,
+  path: string,
+  onMessage: (channel: number, data: Buffer) => boolean,
+): Promise<WebSocket> {
+  const server = kc.getCurrentCluster()?.server;
+  if (server === undefined) throw new Error('the kubeconfig has no current cluster');
+  const options: https.RequestOptions = {};
+  await kc.applyToHTTPSOptions(options);
+  const ws = new WebSocket(`${server.replace(/^http/, 'ws')}${path}`, CHANNEL_PROTOCOLS, options);
+  ws.on('message', (data: Buffer, isBinary: boolean) => {
+    if (isBinary && data.length > 0 && !onMessage(data[0]!, data.subarray(1))) ws.close();
+  });
+  return new Promise<WebSocket>((resolve, reject) => {
+    ws.once('open', () => resolve(ws));
+    ws.once('error', reject);
+    ws.once('unexpected-response', (_req, res) => {
+      reject(new Error(`the API server refused the port-forward: HTTP ${res.statusCode ?? '?'}`));
+      ws.terminate();
+    });
+  });
+}
+
+/** What ForwardedSocket needs of a ws WebSocket. */
+export interface ForwardWebSocket {
+  readonly protocol: string;
+  readonly bufferedAmount: number;
+  send(data: Buffer, callback?: (err?: Error) => void): void;
+  pause(): void;
+  resume(): void;
+  close(): void;
+  on(event: 'close' | 'error', listener: () => void): unknown;
+}
+
+const DATA_CHANNEL = 0; // port 0's data; channel 1 carries its errors as text
+const ERROR_CHANNEL = 1;
+const CLOSE_STREAM = 255;
+/** Pause reading the local socket while the WebSocket holds this much unsent, resume below a quarter. */
+const WS_HIGH_WATER = 1 << 20;
+
+/**
+ * One local connection over one port-forward WebSocket (the channel protocol of client-node and the API
+ * server: a channel byte in front of every message, the port number first on each channel), with
+ * back-pressure both ways: a full local socket pauses the WebSocket, a full WebSocket pauses the socket.
+ * (client-node's PortForward ignores both, zero-fills a copy of every chunk, and ends the process's
+ * stdout when the API server closes channel 1.)
+ */
+export class ForwardedSocket {
+  private ws: ForwardWebSocket | undefined;
+  private readonly sawPort = [false, false];
+  private pausedForWs = false;
+  private wsPaused = false;
+
+  constructor(
+    private readonly socket: net.Socket,
+    private readonly onError: (message: string) => void,
+  ) {}
+
+  /** The WebSocket is open: start moving bytes. */
+  attach(ws: ForwardWebSocket): void {
+    this.ws = ws;
+    const socket = this.socket;
+    ws.on('close', () => socket.destroy());
+    ws.on('error', () => socket.destroy());
+    socket.on('close', () => ws.close());
+    socket.on('data', (chunk: Buffer) => this.send(chunk));
+    socket.on('end', () => {
+      // v5 can half-close a channel; older protocols only close the whole WebSocket.
+      if (ws.protocol === 'v5.channel.k8s.io') ws.send(Buffer.from([CLOSE_STREAM, DATA_CHANNEL]));
+      else ws.close();
+    });
+    if (socket.destroyed) ws.close();
+    else socket.resume();
+  }
+
+  /** A message from the WebSocket (channel byte already taken off); false closes the WebSocket. */
+  received(channel: number, data: Buffer): boolean {
+    if (channel === DATA_CHANNEL || channel === ERROR_CHANNEL) {
+      if (!this.sawPort[channel]) {
+        this.sawPort[channel] = true;
+        data = data.subarray(2); // the port number, little-endian
+        if (data.length === 0) return true;
+      }
+      if (channel === ERROR_CHANNEL) {
+        this.onError(data.toString('utf8'));
+        this.socket.destroy();
+        return false;
+      }
+      const ws = this.ws;
+      if (!this.socket.write(data) && ws !== undefined && !this.wsPaused) {
+        this.wsPaused = true;
+        ws.pause();
+        this.socket.once('drain', () => {
+          this.wsPaused = false;
+          ws.resume();
+        });
+      }
+      return true;
+    }
+    // CLOSE_STREAM for our data channel (the pod's side ended) or a channel we did not ask for.
+    this.socket.end();
+    return channel === CLOSE_STREAM;
+  }
+
+  private send(chunk: Buffer): void {
+    const ws = this.ws!;
+    const message = Buffer.allocUnsafe(chunk.length + 1);
+    message[0] = DATA_CHANNEL;
+    chunk.copy(message, 1);
+    ws.send(message, () => {
+      if (this.pausedForWs && ws.bufferedAmount <= WS_HIGH_WATER / 4) {
+        this.pausedForWs = false;
+        this.socket.resume();
+      }
+    });
+    if (ws.bufferedAmount > WS_HIGH_WATER && !this.pausedForWs) {
+      this.pausedForWs = true;
+      this.socket.pause();
+    }
+  }
 }
