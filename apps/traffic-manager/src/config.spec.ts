@@ -91,7 +91,9 @@ describe('parseConfig', () => {
     );
     expect(problems).toMatch(/SERVICE_CIDR: .*prefix length/);
     expect(problems).toMatch(/LOG_LEVEL/);
-    expect(problems).toMatch(/GRPC_STREAM_WINDOW: "16Ki" is not an HTTP\/2 window \(64Ki to 2Gi - 1\)/);
+    expect(problems).toMatch(
+      /GRPC_STREAM_WINDOW: "16Ki" is not an HTTP\/2 window \(65535 to 2147483647 bytes\)/,
+    );
     expect(problems).toMatch(/GRPC_CONNECTION_WINDOW: "4Gi" is not an HTTP\/2 window/);
   });
 

@@ -2,7 +2,12 @@
 // values.yaml for the values behind each variable). main.ts is the only caller with the real process.env.
 import { isIP } from 'node:net';
 
-import { TUNNEL_CONNECTION_WINDOW_BYTES, TUNNEL_STREAM_WINDOW_BYTES } from '@telepresence/tunnel';
+import {
+  MAX_WINDOW_BYTES,
+  MIN_WINDOW_BYTES,
+  TUNNEL_CONNECTION_WINDOW_BYTES,
+  TUNNEL_STREAM_WINDOW_BYTES,
+} from '@telepresence/tunnel';
 
 import type { SubnetMath } from './cluster-info/subnet-math.js';
 import { parseDurationMs, parseSizeBytes, splitList } from './util/units.js';
@@ -84,7 +89,8 @@ export function parseConfig(env: Env, subnets: SubnetMath): ManagerConfig {
   };
   const window = (s: string): number => {
     const n = parseSizeBytes(s);
-    if (n < 65_535 || n > 2 ** 31 - 1) throw new Error(`"${s}" is not an HTTP/2 window (64Ki to 2Gi - 1)`);
+    if (n < MIN_WINDOW_BYTES || n > MAX_WINDOW_BYTES)
+      throw new Error(`"${s}" is not an HTTP/2 window (${MIN_WINDOW_BYTES} to ${MAX_WINDOW_BYTES} bytes)`);
     return n;
   };
   const cidrs = (s: string): string[] => splitList(s).map((c) => subnets.parseCidr(c));

@@ -12,8 +12,9 @@ import type { Http2Server, ServerHttp2Session, ServerOptions } from 'node:http2'
 export const TUNNEL_STREAM_WINDOW_BYTES = 2 * 1024 * 1024;
 /** Per-connection receive window on servers: in flight per round trip for all the flows of a connection. */
 export const TUNNEL_CONNECTION_WINDOW_BYTES = 16 * 1024 * 1024;
-/** HTTP/2's own maximum window. */
-const MAX_WINDOW_BYTES = 2 ** 31 - 1;
+/** HTTP/2's initial (and smallest useful) window and its maximum. */
+export const MIN_WINDOW_BYTES = 65_535;
+export const MAX_WINDOW_BYTES = 2 ** 31 - 1;
 
 export interface TunnelWindows {
   /** Default TUNNEL_STREAM_WINDOW_BYTES. */
@@ -64,7 +65,9 @@ export function tuneTunnelServer(server: Server, windows: TunnelWindows = {}): b
 }
 
 function checkedWindow(bytes: number, name: string): number {
-  if (!Number.isInteger(bytes) || bytes < 65_535 || bytes > MAX_WINDOW_BYTES)
-    throw new RangeError(`${name} must be an integer from 65535 to ${MAX_WINDOW_BYTES} bytes, not ${bytes}`);
+  if (!Number.isInteger(bytes) || bytes < MIN_WINDOW_BYTES || bytes > MAX_WINDOW_BYTES)
+    throw new RangeError(
+      `${name} must be an integer from ${MIN_WINDOW_BYTES} to ${MAX_WINDOW_BYTES} bytes, not ${bytes}`,
+    );
   return bytes;
 }

@@ -56,6 +56,8 @@ export {
   withFastTunnelCodec,
 } from './grpc-codec.js';
 export {
+  MAX_WINDOW_BYTES,
+  MIN_WINDOW_BYTES,
   TUNNEL_CONNECTION_WINDOW_BYTES,
   TUNNEL_STREAM_WINDOW_BYTES,
   tunnelChannelOptions,
