@@ -40,9 +40,10 @@ function inNs(
   return { code: r.status ?? -1, out: r.stdout, err: r.stderr };
 }
 
-/** iperf3 client for SECONDS; Gbit/s received, or NaN with the reason logged. */
-function iperf(ns: string, host: string, port = 5201): number {
-  const r = inNs(ns, ['iperf3', '-c', host, '-p', String(port), '-t', String(SECONDS), '-J']);
+/** iperf3 client for SECONDS (reverse: the server sends); Gbit/s received, or NaN with the reason logged. */
+function iperfOnce(ns: string, host: string, port: number, reverse: boolean): number {
+  const argv = ['iperf3', '-c', host, '-p', String(port), '-t', String(SECONDS), '-J'];
+  const r = inNs(ns, reverse ? [...argv, '-R'] : argv);
   try {
     const json = JSON.parse(r.out) as {
       end?: { sum_received?: { bits_per_second: number } };
@@ -55,6 +56,16 @@ function iperf(ns: string, host: string, port = 5201): number {
     return Number.NaN;
   }
 }
+
+/** Upload (the workstation sends) and download (the pod sends), Gbit/s each. */
+interface Rates {
+  up: number;
+  down: number;
+}
+function iperf(ns: string, host: string, port = 5201): Rates {
+  return { up: iperfOnce(ns, host, port, false), down: iperfOnce(ns, host, port, true) };
+}
+const noRates: Rates = { up: Number.NaN, down: Number.NaN };
 
 async function run(): Promise<void> {
   if (process.getuid?.() !== 0) {
@@ -91,7 +102,7 @@ async function run(): Promise<void> {
     await new Promise((r) => setTimeout(r, 500)); // iperf3 -s listening
 
     const rows: string[][] = [];
-    const results: Record<string, number> = {};
+    const results: Record<string, Rates> = {};
 
     // Direct routing: devcluster's router drops forwarding to and from the workstation on purpose (only the
     // product's VIF may reach pods), so the direct row runs iperf3 from the router namespace, which routes
@@ -119,7 +130,7 @@ async function run(): Promise<void> {
     // sshuttle over ssh to an sshd in the router namespace (where the socat relay ran):
     // app -> iptables REDIRECT -> sshuttle -> ssh -> sshd -> sshuttle server -> pod.
     const sshuttleRow = 'sshuttle (NAT, ssh to router ns)';
-    results[sshuttleRow] = Number.NaN;
+    results[sshuttleRow] = noRates;
     const noSshuttle = sshuttleUnavailable();
     if (noSshuttle === undefined) {
       try {
@@ -147,17 +158,15 @@ async function run(): Promise<void> {
     results['telepresence (VIF -> tunnel -> manager)'] = iperf(ws, podIp);
     inNs(ws, ['node', client, 'quit'], env);
 
-    const direct = results['direct routing (router ns -> pod)'] ?? Number.NaN;
-    for (const [name, gbps] of Object.entries(results)) {
-      rows.push([
-        name,
-        Number.isNaN(gbps) ? 'n/a' : fmt(gbps, 3),
-        Number.isNaN(gbps) ? '' : fmt(gbps / direct, 3),
-      ]);
+    const direct = results['direct routing (router ns -> pod)'] ?? noRates;
+    const cells = (gbps: number, base: number) =>
+      Number.isNaN(gbps) ? ['n/a', ''] : [fmt(gbps, 3), fmt(gbps / base, 3)];
+    for (const [name, r] of Object.entries(results)) {
+      rows.push([name, ...cells(r.up, direct.up), ...cells(r.down, direct.down)]);
     }
     printTable(
-      `Client path: bulk TCP, iperf3 -t ${SECONDS}, one stream (devcluster, ${new Date().toISOString()})`,
-      ['path', 'Gbit/s', 'vs direct'],
+      `Client path: bulk TCP, iperf3 -t ${SECONDS}, one stream, upload and download (-R) (devcluster, ${new Date().toISOString()})`,
+      ['path', 'up Gbit/s', 'vs direct', 'down Gbit/s', 'vs direct'],
       rows,
     );
   } finally {
