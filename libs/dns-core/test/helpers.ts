@@ -151,6 +151,17 @@ export async function udpExchange(port: number, msg: Buffer, timeoutMs = 500): P
   }
 }
 
+/** A query with two questions: the server answers FORMERR (it takes exactly one). */
+export const twoQuestionQuery = (): Buffer =>
+  dnsPacket.encode({
+    type: 'query',
+    id: 10,
+    questions: [
+      { type: 'A', name: 'a' },
+      { type: 'A', name: 'b' },
+    ],
+  });
+
 /** The name most server tests ask for. */
 export const ECHO = 'echo.default.svc.cluster.local';
 export const manyA = (name: string, n: number): Answer[] =>

@@ -5,7 +5,16 @@ import dnsPacket from 'dns-packet';
 import { openDnsServer } from '../src/server.js';
 import type { UdpTransportKind } from '../src/udp/endpoint.js';
 import { MAX_QUERY_BYTES } from '../src/wire.js';
-import { ECHO, TableCluster, baseConfig, dig, records, udpExchange, withServer } from './helpers.js';
+import {
+  ECHO,
+  TableCluster,
+  baseConfig,
+  dig,
+  records,
+  twoQuestionQuery,
+  udpExchange,
+  withServer,
+} from './helpers.js';
 
 const kinds: UdpTransportKind[] = process.platform === 'linux' ? ['native', 'dgram'] : ['dgram'];
 
@@ -40,14 +49,7 @@ describe.each(kinds)('dns server over the %s UDP transport', (kind) => {
   it('FORMERR for malformed and oversized queries, nothing for runts and responses', async () => {
     await withServer({ udpTransport: kind }, async (server) => {
       const port = server.address.port;
-      const two = dnsPacket.encode({
-        type: 'query',
-        id: 10,
-        questions: [
-          { type: 'A', name: 'a' },
-          { type: 'A', name: 'b' },
-        ],
-      });
+      const two = twoQuestionQuery();
       expect((await udpExchange(port, two))![3]! & 0x0f).toBe(1);
       const oversized = Buffer.alloc(MAX_QUERY_BYTES + 500);
       oversized.writeUInt16BE(77, 0);
