@@ -33,6 +33,7 @@ import {
   TUNNEL_STREAM_WINDOW_BYTES,
   tuneTunnelServer,
   tunnelChannelOptions,
+  fastTunnelClient,
   withFastTunnelCodec,
 } from '@telepresence/tunnel';
 import http2 from 'node:http2';
@@ -57,8 +58,9 @@ const RAW_MESSAGE_KIB = [64, 128];
 
 const generated = { tunnel: ManagerService.tunnel } as unknown as ServiceDefinition;
 const fast = withFastTunnelCodec(generated);
-const GeneratedClient = makeGenericClientConstructor(generated, 'Manager');
-const FastClient = makeGenericClientConstructor(fast, 'Manager');
+type BenchClient = TunnelClient & { close(): void };
+const FastClient = fastTunnelClient<BenchClient>(generated, 'Manager');
+const GeneratedClient = makeGenericClientConstructor(generated, 'Manager') as unknown as typeof FastClient;
 const GRPC_OPTIONS = { 'grpc.max_receive_message_length': 8 * MB };
 
 type Codec = 'fast' | 'generated';
@@ -81,16 +83,10 @@ async function grpcServer(
   return { port, server };
 }
 
-function grpcClient(
-  port: number,
-  codec: Codec = 'fast',
-  windows: Windows = 'tunnel',
-): TunnelClient & { close(): void } {
+function grpcClient(port: number, codec: Codec = 'fast', windows: Windows = 'tunnel'): BenchClient {
   const Ctor = codec === 'fast' ? FastClient : GeneratedClient;
   const options = windows === 'tunnel' ? { ...GRPC_OPTIONS, ...tunnelChannelOptions() } : GRPC_OPTIONS;
-  return new Ctor(`127.0.0.1:${port}`, credentials.createInsecure(), options) as unknown as TunnelClient & {
-    close(): void;
-  };
+  return new Ctor(`127.0.0.1:${port}`, credentials.createInsecure(), options);
 }
 
 async function listen(onSocket: (s: net.Socket) => void): Promise<net.Server> {
@@ -683,8 +679,8 @@ async function run(): Promise<void> {
       ['download: tunnel full path, grpc-js windows', () => downloadOnce(farDownDefault.port, bytes)],
       ['download: tunnel full path, tunnel windows', () => downloadOnce(farDown.port, bytes)],
     ];
-    const far0 = await measureRows(rttRows, RTT_MB);
-    const farMed = (name: string) => median(far0.results.get(name)!);
+    const farResults = await measureRows(rttRows, RTT_MB);
+    const farMed = (name: string) => median(farResults.results.get(name)!);
     const base = farMed(rttRows[0]![0]);
     printTable(
       `over a ${RTT_MS} ms round trip (the manager and raw servers behind a delaying proxy), ${RTT_MB} MiB per run, ${RUNS} runs (median), load ${loadavg()}`,
