@@ -66,6 +66,32 @@ export async function dig(port: number, name: string, type = 'A', extra: string[
   return { status, flags, answers, raw: stdout };
 }
 
+/**
+ * A UDP socket and a TCP listener on the same free loopback port. The port UDP got may be taken for TCP
+ * (other suites run in parallel): then both are closed and it tries again, as the server's transport does.
+ */
+async function bindUdpAndTcp(): Promise<{ udp: dgram.Socket; tcp: net.Server; port: number }> {
+  for (let attempt = 0; ; attempt++) {
+    const udp = dgram.createSocket('udp4');
+    await new Promise<void>((r) => udp.bind(0, '127.0.0.1', r));
+    const port = udp.address().port;
+    const tcp = net.createServer();
+    try {
+      await new Promise<void>((resolve, reject) => {
+        tcp.once('error', reject);
+        tcp.listen(port, '127.0.0.1', () => {
+          tcp.off('error', reject);
+          resolve();
+        });
+      });
+      return { udp, tcp, port };
+    } catch (err) {
+      udp.close();
+      if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE' || attempt >= 10) throw err;
+    }
+  }
+}
+
 /** A small upstream DNS server on loopback (UDP and TCP) answering from a table; UDP replies over 512 are truncated. */
 export async function startUpstream(
   records: Answer[],
@@ -95,14 +121,12 @@ export async function startUpstream(
     }
     return out;
   };
-  const udp = dgram.createSocket('udp4');
-  await new Promise<void>((r) => udp.bind(0, '127.0.0.1', r));
-  const port = udp.address().port;
+  const { udp, tcp, port } = await bindUdpAndTcp();
   udp.on('message', (msg, rinfo) => {
     state.udpQueries++;
     udp.send(answer(msg, false), rinfo.port, rinfo.address);
   });
-  const tcp = net.createServer((s) => {
+  tcp.on('connection', (s) => {
     let buf = Buffer.alloc(0);
     s.on('data', (c) => {
       buf = Buffer.concat([buf, c]);
@@ -116,7 +140,6 @@ export async function startUpstream(
     });
     s.on('error', () => {});
   });
-  await new Promise<void>((r) => tcp.listen(port, '127.0.0.1', r));
   return {
     port,
     get udpQueries() {
