@@ -58,7 +58,8 @@ type AnyCall =
   | ClientDuplexStream<TunnelMessageLike, TunnelMessageLike>
   | ServerDuplexStream<TunnelMessageLike, TunnelMessageLike>;
 
-const STATUS_FOR: Record<TunnelErrorCode, GrpcStatus> = {
+/** @internal The gRPC status a call aborted for a TunnelError ends with. */
+export const STATUS_FOR: Record<TunnelErrorCode, GrpcStatus> = {
   protocol: GrpcStatus.INVALID_ARGUMENT,
   version: GrpcStatus.FAILED_PRECONDITION,
   'handshake-timeout': GrpcStatus.DEADLINE_EXCEEDED,

@@ -5,7 +5,7 @@ import { ManagerService } from '@telepresence/rpc';
 import http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import { fastTunnelClient, withFastTunnelCodec } from './grpc-codec.js';
-import type { TunnelClient } from './grpc.js';
+import type { GrpcTunnelClient } from './grpc.js';
 import {
   TUNNEL_CONNECTION_WINDOW_BYTES,
   TUNNEL_STREAM_WINDOW_BYTES,
@@ -15,7 +15,7 @@ import {
 
 const HTTP2_DEFAULT_WINDOW = 65_535;
 const tunnelOnly = { tunnel: ManagerService.tunnel } as unknown as ServiceDefinition;
-const Client = fastTunnelClient<TunnelClient & { close(): void }>(
+const Client = fastTunnelClient<GrpcTunnelClient & { close(): void }>(
   tunnelOnly,
   'telepresence.manager.v1.Manager',
 );

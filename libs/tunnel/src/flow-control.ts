@@ -6,7 +6,8 @@
 // most its stream window at the receiver: the stream window is a per-flow memory bound, the connection
 // window is not.
 import type { ChannelOptions, Server } from '@grpc/grpc-js';
-import type { Http2Server, ServerHttp2Session, ServerOptions } from 'node:http2';
+import type { ServerHttp2Session } from 'node:http2';
+import { onHttp2Servers } from './grpc-server-hooks.js';
 
 /** Per-stream receive window: what one paused flow may hold at the receiver, on top of maxBufferedBytes. */
 export const TUNNEL_STREAM_WINDOW_BYTES = 2 * 1024 * 1024;
@@ -31,19 +32,13 @@ export function tunnelChannelOptions(windowBytes = TUNNEL_STREAM_WINDOW_BYTES): 
   return { 'grpc-node.flow_control_window': checkedWindow(windowBytes, 'windowBytes') };
 }
 
-/** The two grpc-js Server internals this needs (grpc-js 1.14); see tuneTunnelServer. */
-interface ServerInternals {
-  commonServerOptions?: ServerOptions;
-  createHttp2Server?: (credentials: unknown) => Http2Server;
-}
-
 /**
  * Gives the connections a grpc-js server accepts bigger receive windows. Call it before bindAsync.
- * grpc-js has no server option for this, so it uses two private members of its Server: the options its
- * HTTP/2 servers are made with (the stream window is a SETTINGS value) and the method that makes them
- * (to raise each new session's connection window). Returns false, changing nothing, when they are not
- * there (a grpc-js other than the pinned 1.14): the server then works with the default windows.
- * `flow-control.spec.ts` checks the windows a real peer sees, so such an upgrade fails the tests.
+ * grpc-js has no server option for this: the stream window goes into the SETTINGS of the HTTP/2 servers
+ * it makes and each new session's connection window is raised, through grpc-server-hooks.ts. Returns
+ * false, changing nothing, when grpc-js's internals are not there (a grpc-js other than the pinned 1.14):
+ * the server then works with the default windows. `flow-control.spec.ts` checks the windows a real peer
+ * sees, so such an upgrade fails the tests.
  */
 export function tuneTunnelServer(server: Server, windows: TunnelWindows = {}): boolean {
   const stream = checkedWindow(windows.streamWindowBytes ?? TUNNEL_STREAM_WINDOW_BYTES, 'streamWindowBytes');
@@ -51,20 +46,16 @@ export function tuneTunnelServer(server: Server, windows: TunnelWindows = {}): b
     windows.connectionWindowBytes ?? TUNNEL_CONNECTION_WINDOW_BYTES,
     'connectionWindowBytes',
   );
-  const internals = server as unknown as ServerInternals;
-  const common = internals.commonServerOptions;
-  const create = internals.createHttp2Server;
-  if (typeof common !== 'object' || typeof create !== 'function') return false;
-  common.settings = { ...common.settings, initialWindowSize: stream };
-  internals.createHttp2Server = (credentials) => {
-    const http2Server = create.call(server, credentials);
-    http2Server.on('session', (session: ServerHttp2Session) => session.setLocalWindowSize(connection));
-    return http2Server;
-  };
-  return true;
+  return onHttp2Servers(
+    server,
+    (http2Server) =>
+      http2Server.on('session', (session: ServerHttp2Session) => session.setLocalWindowSize(connection)),
+    (common) => (common.settings = { ...common.settings, initialWindowSize: stream }),
+  );
 }
 
-function checkedWindow(bytes: number, name: string): number {
+/** @internal */
+export function checkedWindow(bytes: number, name: string): number {
   if (!Number.isInteger(bytes) || bytes < MIN_WINDOW_BYTES || bytes > MAX_WINDOW_BYTES)
     throw new RangeError(
       `${name} must be an integer from ${MIN_WINDOW_BYTES} to ${MAX_WINDOW_BYTES} bytes, not ${bytes}`,

@@ -1,31 +1,51 @@
 // Glue for grpc-js: open a flow on a `Manager.tunnel()` / `Agent.tunnel()` client call, accept one in a
 // server handler, and serve a dialer as a ready-made `tunnel` handler.
 import type { ClientDuplexStream, ServerDuplexStream } from '@grpc/grpc-js';
-import { grpcClientChannel, grpcServerChannel, type TunnelMessageLike } from './channel.js';
+import {
+  grpcClientChannel,
+  grpcServerChannel,
+  type FrameChannel,
+  type TunnelMessageLike,
+} from './channel.js';
 import { serveDialer, type DialerOptions } from './dialer.js';
 import { TunnelError } from './errors.js';
+import type { TunnelChannelOpener } from './http2-client.js';
 import { silentLogger } from './log.js';
 import { acceptStream, openStream, type OpenInit, type StreamOptions, type TunnelStream } from './stream.js';
 
-/** Anything with a tunnel bidi method: ManagerClient, AgentClient. */
-export interface TunnelClient {
+/** Anything with a grpc-js tunnel bidi method: ManagerClient, AgentClient. */
+export interface GrpcTunnelClient {
   tunnel(): ClientDuplexStream<TunnelMessageLike, TunnelMessageLike>;
 }
+
+/** Where tunnel calls are made: a grpc-js client, or an Http2TunnelClient (the apps' choice). */
+export type TunnelClient = GrpcTunnelClient | TunnelChannelOpener;
 
 export type TunnelCall = ServerDuplexStream<TunnelMessageLike, TunnelMessageLike>;
 
 /** Starts a tunnel call and runs the opener handshake. The stream is paused: attach, then resume(). */
-export function openTunnel(
+export async function openTunnel(
   client: TunnelClient,
   init: OpenInit,
   options: StreamOptions = {},
 ): Promise<TunnelStream> {
-  return openStream(grpcClientChannel(client.tunnel()), init, options);
+  const channel = 'openChannel' in client ? client.openChannel() : grpcClientChannel(client.tunnel());
+  return openStream(channel, init, options);
 }
 
-/** Runs the acceptor handshake on a server-side tunnel call. */
-export function acceptTunnel(call: TunnelCall, options: StreamOptions = {}): Promise<TunnelStream> {
-  return acceptStream(grpcServerChannel(call), options);
+/**
+ * Runs the acceptor handshake on a server-side tunnel call: a grpc-js call, or a FrameChannel from
+ * serveTunnelCalls.
+ */
+export function acceptTunnel(
+  call: TunnelCall | FrameChannel,
+  options: StreamOptions = {},
+): Promise<TunnelStream> {
+  return acceptStream(isFrameChannel(call) ? call : grpcServerChannel(call), options);
+}
+
+function isFrameChannel(x: TunnelCall | FrameChannel): x is FrameChannel {
+  return typeof (x as Partial<FrameChannel>).start === 'function';
 }
 
 /**
@@ -33,7 +53,9 @@ export function acceptTunnel(call: TunnelCall, options: StreamOptions = {}): Pro
  * destination (the manager dialing from its pod, an agent dialing from its pod, the client dialing
  * localhost for an intercept). Handshake failures end the call with a clear status and a log line.
  */
-export function dialerHandler(options: StreamOptions & DialerOptions = {}): (call: TunnelCall) => void {
+export function dialerHandler(
+  options: StreamOptions & DialerOptions = {},
+): (call: TunnelCall | FrameChannel) => void {
   const log = (options.log ?? silentLogger).child({ component: 'tunnel.dialer' });
   return (call) => {
     acceptTunnel(call, { ...options, log })

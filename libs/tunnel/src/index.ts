@@ -48,7 +48,28 @@ export { pumpSocket } from './tcp.js';
 export { pumpDatagrams, type DatagramPump } from './udp.js';
 export { dialTcp, serveDialer, type DialTcpOptions, type DialerOptions } from './dialer.js';
 export { splice } from './splice.js';
-export { acceptTunnel, dialerHandler, openTunnel, type TunnelCall, type TunnelClient } from './grpc.js';
+export {
+  acceptTunnel,
+  dialerHandler,
+  openTunnel,
+  type GrpcTunnelClient,
+  type TunnelCall,
+  type TunnelClient,
+} from './grpc.js';
+export {
+  DEFAULT_MAX_MESSAGE_BYTES,
+  GrpcFramingError,
+  GrpcMessageReader,
+  http2ClientChannel,
+  http2ServerChannel,
+} from './http2-channel.js';
+export {
+  Http2TunnelClient,
+  MANAGER_TUNNEL_PATH,
+  type Http2TunnelClientOptions,
+  type TunnelChannelOpener,
+} from './http2-client.js';
+export { onHttp2Servers, serveTunnelCalls } from './grpc-server-hooks.js';
 export {
   deserializeTunnelMessage,
   fastTunnelClient,

@@ -3,7 +3,15 @@
 import type { ServiceError } from '@grpc/grpc-js';
 import fc from 'fast-check';
 import { ConnId, dialerHandler, encodeMessage, memoryLogger, openTunnel } from '../src/index.js';
-import { connectClient, randomBytes, readAll, sha256, startServer, tcpServer } from './harness.js';
+import {
+  connectClient,
+  connectGrpcClient,
+  randomBytes,
+  readAll,
+  sha256,
+  startServer,
+  tcpServer,
+} from './harness.js';
 
 const MAX_FRAME = 64 * 1024;
 
@@ -18,6 +26,7 @@ it('7. bad frames end only their own stream, with a clear error', async () => {
   );
   const grpc = await startServer(dialerHandler({ log, maxFrameBytes: MAX_FRAME, handshakeTimeoutMs: 2000 }));
   const client = connectClient(grpc.port);
+  const grpcClient = connectGrpcClient(grpc.port);
   const dst = { ip: '127.0.0.1', port: target.port };
   try {
     // A healthy flow that keeps transferring while the garbage arrives.
@@ -40,7 +49,7 @@ it('7. bad frames end only their own stream, with a clear error', async () => {
     /** Sends raw payloads on a fresh call; resolves with the call's error status (or 'OK'). */
     const rawCall = (frames: Buffer[]) =>
       new Promise<string>((resolve) => {
-        const call = client.tunnel();
+        const call = grpcClient.tunnel();
         call.on('data', () => {});
         call.on('error', (e: ServiceError) => resolve(e.details));
         call.on('end', () => resolve('OK'));
@@ -94,6 +103,7 @@ it('7. bad frames end only their own stream, with a clear error', async () => {
     expect(log.lines.some((l) => l.message === 'stream end' && l.fields['reason'] === 'protocol')).toBe(true);
   } finally {
     client.close();
+    grpcClient.close();
     await Promise.all([target.close(), grpc.close()]);
   }
 }, 30_000);

@@ -9,18 +9,24 @@ import {
   pumpSocket,
   type StreamEnd,
   type StreamOptions,
+  type FrameChannel,
+  type GrpcTunnelClient,
   type TunnelCall,
   type TunnelClient,
+  Http2TunnelClient,
+  MANAGER_TUNNEL_PATH,
   fastTunnelClient,
+  serveTunnelCalls,
   tuneTunnelServer,
   tunnelChannelOptions,
   withFastTunnelCodec,
 } from '../src/index.js';
 
-// Only Manager.Tunnel, wired as the apps wire it: the fast (wire-identical) TunnelMessage codec and the
-// tunnel flow-control windows on both ends.
+// Only Manager.Tunnel, wired as the apps wire it: calls served on node:http2 ahead of grpc-js
+// (serveTunnelCalls) and made with Http2TunnelClient, the tunnel flow-control windows on both ends. The
+// grpc-js registration (fast codec) serves grpc-js clients (connectGrpcClient) and is the fallback.
 const tunnelOnly = { tunnel: ManagerService.tunnel } as unknown as ServiceDefinition;
-const TunnelOnlyClient = fastTunnelClient<TunnelClient & { close(): void }>(
+const TunnelOnlyClient = fastTunnelClient<GrpcTunnelClient & { close(): void }>(
   tunnelOnly,
   'telepresence.manager.v1.Manager',
 );
@@ -32,11 +38,12 @@ export interface GrpcServer {
 }
 
 export async function startServer(
-  tunnel: (call: TunnelCall) => void,
+  tunnel: (call: TunnelCall | FrameChannel) => void,
   options: Record<string, unknown> = {},
 ): Promise<GrpcServer> {
   const server = new Server(options);
   tuneTunnelServer(server);
+  if (!serveTunnelCalls(server, MANAGER_TUNNEL_PATH, tunnel)) throw new Error('grpc-js internals missing');
   server.addService(withFastTunnelCodec(tunnelOnly), { tunnel });
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (err, p) =>
@@ -50,7 +57,13 @@ export async function startServer(
   };
 }
 
-export function connectClient(port: number): TunnelClient & { close(): void } {
+/** The apps' tunnel client: node:http2, the tunnel windows. */
+export function connectClient(port: number): Http2TunnelClient {
+  return new Http2TunnelClient(`127.0.0.1:${port}`);
+}
+
+/** A grpc-js client (fast codec, tunnel windows): the other kind of peer the server takes. */
+export function connectGrpcClient(port: number): GrpcTunnelClient & { close(): void } {
   return new TunnelOnlyClient(`127.0.0.1:${port}`, credentials.createInsecure(), {
     ...tunnelChannelOptions(),
     'grpc.max_receive_message_length': 8 * 1024 * 1024,

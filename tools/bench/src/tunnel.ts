@@ -4,7 +4,7 @@
 // download direction (a source behind the dialer sends, the app reads).
 // The manager, the agent (with the sink/echo servers) and the raw gRPC server each run in their own
 // worker thread, as they would run in their own process; the app and the client side run here.
-// The tunnel's connections are wired as the apps wire them (fast codec, tunnel HTTP/2 windows); the raw
+// The tunnel is wired as the apps wire it (Tunnel calls on node:http2, tunnel HTTP/2 windows); the raw
 // baselines are plain grpc-js, plus one raw row with the tunnel's windows.
 // Then the same over a link with a round-trip time (a delaying proxy in front of the manager and the raw
 // servers), where HTTP/2 windows, not CPU, decide: tunnel windows against grpc-js's 64 KiB defaults.
@@ -27,8 +27,14 @@ import {
   openTunnel,
   pumpSocket,
   splice,
+  type FrameChannel,
+  type GrpcTunnelClient,
   type TunnelCall,
   type TunnelClient,
+  Http2TunnelClient,
+  MANAGER_TUNNEL_PATH,
+  MIN_WINDOW_BYTES,
+  serveTunnelCalls,
   TUNNEL_CONNECTION_WINDOW_BYTES,
   TUNNEL_STREAM_WINDOW_BYTES,
   tuneTunnelServer,
@@ -58,7 +64,7 @@ const RAW_MESSAGE_KIB = [64, 128];
 
 const generated = { tunnel: ManagerService.tunnel } as unknown as ServiceDefinition;
 const fast = withFastTunnelCodec(generated);
-type BenchClient = TunnelClient & { close(): void };
+type BenchClient = GrpcTunnelClient & { close(): void };
 const FastClient = fastTunnelClient<BenchClient>(generated, 'Manager');
 const GeneratedClient = makeGenericClientConstructor(generated, 'Manager') as unknown as typeof FastClient;
 const GRPC_OPTIONS = { 'grpc.max_receive_message_length': 8 * MB };
@@ -66,14 +72,20 @@ const GRPC_OPTIONS = { 'grpc.max_receive_message_length': 8 * MB };
 type Codec = 'fast' | 'generated';
 /** HTTP/2 windows: the tunnel's (what the apps use) or grpc-js's defaults (64 KiB). */
 type Windows = 'tunnel' | 'default';
+/** How tunnel calls are made and served: on node:http2 (what the apps do) or through grpc-js. */
+type Transport = 'http2' | 'grpc-js';
 
+/** A gRPC server for Tunnel; with `direct`, Tunnel calls are served on node:http2 ahead of grpc-js. */
 async function grpcServer(
   tunnel: (call: TunnelCall) => void,
   codec: Codec = 'fast',
   windows: Windows = 'tunnel',
+  direct?: (channel: FrameChannel) => void,
 ): Promise<{ port: number; server: Server }> {
   const server = new Server(GRPC_OPTIONS);
   if (windows === 'tunnel' && !tuneTunnelServer(server)) throw new Error('grpc-js took no tunnel windows');
+  if (direct !== undefined && !serveTunnelCalls(server, MANAGER_TUNNEL_PATH, direct))
+    throw new Error('grpc-js took no direct tunnel calls');
   server.addService(codec === 'fast' ? fast : generated, { tunnel });
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (e, p) =>
@@ -87,6 +99,17 @@ function grpcClient(port: number, codec: Codec = 'fast', windows: Windows = 'tun
   const Ctor = codec === 'fast' ? FastClient : GeneratedClient;
   const options = windows === 'tunnel' ? { ...GRPC_OPTIONS, ...tunnelChannelOptions() } : GRPC_OPTIONS;
   return new Ctor(`127.0.0.1:${port}`, credentials.createInsecure(), options);
+}
+
+/** The client of a tunnel path's hop, as the apps make it (http2) or a grpc-js client. */
+function tunnelClient(
+  port: number,
+  windows: Windows,
+  transport: Transport,
+): TunnelClient & { close(): void } {
+  if (transport === 'grpc-js') return grpcClient(port, 'fast', windows);
+  const small = { streamWindowBytes: MIN_WINDOW_BYTES, connectionWindowBytes: MIN_WINDOW_BYTES };
+  return new Http2TunnelClient(`127.0.0.1:${port}`, windows === 'tunnel' ? {} : small);
 }
 
 async function listen(onSocket: (s: net.Socket) => void): Promise<net.Server> {
@@ -129,19 +152,24 @@ const source = (s: net.Socket) => {
 
 type Role =
   | { role: 'agent' }
-  | { role: 'manager'; agentPort: number; windows: Windows }
+  | { role: 'manager'; agentPort: number; windows: Windows; transport: Transport }
   | { role: 'raw'; codec: Codec; windows: Windows }
   | { role: 'delay'; targets: Record<string, number>; oneWayMs: number }
   | { role: 'relay'; targetPort: number; windows: Windows };
 
-/** Agent: dialer on a gRPC server, plus the sink and echo targets. Reports its ports. */
+/**
+ * Agent: dialer on a gRPC server (`grpc`: through grpc-js; `h2`: on node:http2 as the apps serve it),
+ * plus the sink and echo targets. Reports its ports.
+ */
 async function agentRole(): Promise<Record<string, number>> {
   const agent = await grpcServer(dialerHandler());
+  const agentH2 = await grpcServer(dialerHandler(), 'fast', 'tunnel', dialerHandler());
   const sinkServer = await listen(sink);
   const echoServer = await listen(echo);
   const sourceServer = await listen(source);
   return {
     grpc: agent.port,
+    h2: agentH2.port,
     sink: portOf(sinkServer),
     echo: portOf(echoServer),
     source: portOf(sourceServer),
@@ -149,24 +177,25 @@ async function agentRole(): Promise<Record<string, number>> {
 }
 
 /** Manager: accepts each flow, opens the same flow to the agent and splices the two. */
-async function managerRole(agentPort: number, windows: Windows): Promise<Record<string, number>> {
-  const agentClient = grpcClient(agentPort, 'fast', windows);
-  const manager = await grpcServer(
-    (call) => {
-      void acceptTunnel(call)
-        .then(async (inbound) => {
-          const outbound = await openTunnel(agentClient, {
-            id: inbound.id,
-            sessionId: inbound.sessionId,
-            dialTimeoutMs: inbound.dialTimeoutMs,
-          });
-          await splice(inbound, outbound);
-        })
-        .catch(() => {}); // a failed flow shows up as a failed run in the main thread
-    },
-    'fast',
-    windows,
-  );
+async function managerRole(
+  agentPort: number,
+  windows: Windows,
+  transport: Transport,
+): Promise<Record<string, number>> {
+  const agentClient = tunnelClient(agentPort, windows, transport);
+  const accept = (call: TunnelCall | FrameChannel) => {
+    void acceptTunnel(call)
+      .then(async (inbound) => {
+        const outbound = await openTunnel(agentClient, {
+          id: inbound.id,
+          sessionId: inbound.sessionId,
+          dialTimeoutMs: inbound.dialTimeoutMs,
+        });
+        await splice(inbound, outbound);
+      })
+      .catch(() => {}); // a failed flow shows up as a failed run in the main thread
+  };
+  const manager = await grpcServer(accept, 'fast', windows, transport === 'http2' ? accept : undefined);
   return { grpc: manager.port };
 }
 
@@ -290,7 +319,7 @@ if (!isMainThread && (workerData as { bench?: string } | null)?.bench === 'tunne
     role.role === 'agent'
       ? await agentRole()
       : role.role === 'manager'
-        ? await managerRole(role.agentPort, role.windows)
+        ? await managerRole(role.agentPort, role.windows, role.transport)
         : role.role === 'raw'
           ? await rawRole(role.codec, role.windows)
           : role.role === 'relay'
@@ -329,8 +358,9 @@ async function clientSide(
   targetPort: number,
   windows: Windows,
   count: FrameCount = newFrameCount(),
+  transport: Transport = 'http2',
 ): Promise<{ port: number; close(): void }> {
-  const client = grpcClient(managerPort, 'fast', windows);
+  const client = tunnelClient(managerPort, windows, transport);
   const dst = { ip: '127.0.0.1', port: targetPort };
   const listener = await listen((sock) => {
     sock.pause();
@@ -394,7 +424,7 @@ function writeBytes(
 }
 
 /** Resolves when a raw tunnel call ends (its data is read and dropped); rejects on its error. */
-function callEnded(call: ReturnType<TunnelClient['tunnel']>): Promise<void> {
+function callEnded(call: ReturnType<GrpcTunnelClient['tunnel']>): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     call.on('data', () => {});
     call.on('end', () => resolve());
@@ -418,7 +448,11 @@ async function bulkOnce(port: number, totalBytes: number): Promise<number> {
 }
 
 /** One raw grpc-js bidi stream of messageBytes messages, honouring write()/'drain'; returns MB/s. */
-async function rawGrpcOnce(client: TunnelClient, totalBytes: number, messageBytes: number): Promise<number> {
+async function rawGrpcOnce(
+  client: GrpcTunnelClient,
+  totalBytes: number,
+  messageBytes: number,
+): Promise<number> {
   const payload = Buffer.alloc(messageBytes, 0x5a);
   const call = client.tunnel();
   const t0 = performance.now();
@@ -448,7 +482,7 @@ async function downloadOnce(port: number, totalBytes: number): Promise<number> {
 
 /** One raw grpc-js bidi stream, server to client: messageBytes messages; returns MB/s. */
 async function rawDownloadOnce(
-  client: TunnelClient,
+  client: GrpcTunnelClient,
   totalBytes: number,
   messageBytes: number,
 ): Promise<number> {
@@ -496,7 +530,19 @@ async function pingPong(port: number, count: number): Promise<number> {
 async function run(): Promise<void> {
   const total = TOTAL_MB * MB;
   const agent = await startWorker({ role: 'agent' });
-  const manager = await startWorker({ role: 'manager', agentPort: agent.ports['grpc']!, windows: 'tunnel' });
+  const manager = await startWorker({
+    role: 'manager',
+    agentPort: agent.ports['h2']!,
+    windows: 'tunnel',
+    transport: 'http2',
+  });
+  // The tunnel before its node:http2 transport: every hop through grpc-js.
+  const managerGrpc = await startWorker({
+    role: 'manager',
+    agentPort: agent.ports['grpc']!,
+    windows: 'tunnel',
+    transport: 'grpc-js',
+  });
   const rawFast = await startWorker({ role: 'raw', codec: 'fast', windows: 'default' });
   const rawGenerated = await startWorker({ role: 'raw', codec: 'generated', windows: 'default' });
   const rawTuned = await startWorker({ role: 'raw', codec: 'fast', windows: 'tunnel' });
@@ -505,6 +551,7 @@ async function run(): Promise<void> {
     role: 'manager',
     agentPort: agent.ports['grpc']!,
     windows: 'default',
+    transport: 'grpc-js',
   });
   const relay = await startWorker({ role: 'relay', targetPort: rawFast.ports['grpc']!, windows: 'default' });
   const relayTuned = await startWorker({
@@ -521,6 +568,7 @@ async function run(): Promise<void> {
   const workers = [
     agent,
     manager,
+    managerGrpc,
     managerDefault,
     rawFast,
     rawGenerated,
@@ -536,10 +584,29 @@ async function run(): Promise<void> {
   const down = newFrameCount();
   const bulkTunnel = await clientSide(manager.ports['grpc']!, sinkPort, 'tunnel', up);
   const downTunnel = await clientSide(manager.ports['grpc']!, sourcePort, 'tunnel', down);
-  const oneHop = await clientSide(agent.ports['grpc']!, sinkPort, 'tunnel');
+  const bulkGrpc = await clientSide(
+    managerGrpc.ports['grpc']!,
+    sinkPort,
+    'tunnel',
+    newFrameCount(),
+    'grpc-js',
+  );
+  const oneHop = await clientSide(agent.ports['h2']!, sinkPort, 'tunnel');
   const pingTunnel = await clientSide(manager.ports['grpc']!, echoPort, 'tunnel');
-  const bulkDefault = await clientSide(managerDefault.ports['grpc']!, sinkPort, 'default');
-  const bulkPassThrough = await clientSide(passThrough.ports['http2']!, sinkPort, 'tunnel');
+  const bulkDefault = await clientSide(
+    managerDefault.ports['grpc']!,
+    sinkPort,
+    'default',
+    newFrameCount(),
+    'grpc-js',
+  );
+  const bulkPassThrough = await clientSide(
+    passThrough.ports['http2']!,
+    sinkPort,
+    'tunnel',
+    newFrameCount(),
+    'grpc-js',
+  );
   const rawClients = {
     fast: grpcClient(rawFast.ports['grpc']!, 'fast', 'default'),
     generated: grpcClient(rawGenerated.ports['grpc']!, 'generated', 'default'),
@@ -551,6 +618,7 @@ async function run(): Promise<void> {
   };
   const closers: { close(): void }[] = [
     bulkTunnel,
+    bulkGrpc,
     downTunnel,
     oneHop,
     pingTunnel,
@@ -587,9 +655,10 @@ async function run(): Promise<void> {
       () => rawGrpcOnce(rawClients.viaHttp2RelayTuned, total, 64 * 1024),
     ],
     [tunnel, () => bulkOnce(bulkTunnel.port, total)],
-    [`${tunnel}, grpc-js windows`, () => bulkOnce(bulkDefault.port, total)],
+    [`${tunnel}, via grpc-js`, () => bulkOnce(bulkGrpc.port, total)],
+    [`${tunnel}, via grpc-js, grpc-js windows`, () => bulkOnce(bulkDefault.port, total)],
     [
-      'tunnel: socket > tunnel > node:http2 pass-through (no splice) > tunnel > dialer > sink',
+      'tunnel via grpc-js: socket > tunnel > node:http2 pass-through (no splice) > tunnel > dialer > sink',
       () => bulkOnce(bulkPassThrough.port, total),
     ],
     [oneHopName, () => bulkOnce(oneHop.port, total)],
@@ -667,16 +736,31 @@ async function run(): Promise<void> {
     const farRawTuned = grpcClient(far('rawTuned'), 'fast', 'tunnel');
     const farUp = await clientSide(far('manager'), sinkPort, 'tunnel');
     const farDown = await clientSide(far('manager'), sourcePort, 'tunnel');
-    const farUpDefault = await clientSide(far('managerDefault'), sinkPort, 'default');
-    const farDownDefault = await clientSide(far('managerDefault'), sourcePort, 'default');
+    const farUpDefault = await clientSide(
+      far('managerDefault'),
+      sinkPort,
+      'default',
+      newFrameCount(),
+      'grpc-js',
+    );
+    const farDownDefault = await clientSide(
+      far('managerDefault'),
+      sourcePort,
+      'default',
+      newFrameCount(),
+      'grpc-js',
+    );
     closers.push(farRaw, farRawTuned, farUp, farDown, farUpDefault, farDownDefault);
     const bytes = RTT_MB * MB;
     const rttRows: Row[] = [
       ['raw grpc-js stream, 64 KiB msgs, grpc-js windows', () => rawGrpcOnce(farRaw, bytes, 64 * 1024)],
       ['raw grpc-js stream, 64 KiB msgs, tunnel windows', () => rawGrpcOnce(farRawTuned, bytes, 64 * 1024)],
-      ['tunnel full path, grpc-js windows', () => bulkOnce(farUpDefault.port, bytes)],
+      ['tunnel full path via grpc-js, grpc-js windows', () => bulkOnce(farUpDefault.port, bytes)],
       ['tunnel full path, tunnel windows', () => bulkOnce(farUp.port, bytes)],
-      ['download: tunnel full path, grpc-js windows', () => downloadOnce(farDownDefault.port, bytes)],
+      [
+        'download: tunnel full path via grpc-js, grpc-js windows',
+        () => downloadOnce(farDownDefault.port, bytes),
+      ],
       ['download: tunnel full path, tunnel windows', () => downloadOnce(farDown.port, bytes)],
     ];
     const farResults = await measureRows(rttRows, RTT_MB);

@@ -1,0 +1,329 @@
+// A FrameChannel straight on a node:http2 stream that speaks gRPC's wire protocol for one Tunnel call
+// (length-prefixed TunnelMessages, grpc-status trailers), without grpc-js's call machinery in the data
+// path. grpc-js costs about 2.5x the CPU per byte of node:http2 itself, and a flow crosses three
+// HTTP/2 endpoints (client, manager twice, agent): see README "Transports". Peers may be grpc-js; the
+// bytes on the wire are the same.
+import http2, { type ClientHttp2Stream, type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
+import { status as GrpcStatus } from '@grpc/grpc-js';
+import { STATUS_FOR, type ChannelHandlers, type FrameChannel } from './channel.js';
+import { TunnelError } from './errors.js';
+import { deserializeTunnelMessage, serializeTunnelMessage } from './grpc-codec.js';
+
+/** Largest gRPC message a channel accepts (a tunnel frame is at most 1 MiB by default). */
+export const DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
+
+const PREFIX_BYTES = 5; // compressed flag, 4-byte big-endian length
+
+/** Why a received byte sequence is not a gRPC message stream we take. */
+export class GrpcFramingError extends Error {
+  constructor(
+    message: string,
+    readonly status: GrpcStatus,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * Splits a stream's bytes into gRPC messages. A message that arrived in one chunk is passed on as a
+ * view of it (no copy); one split across chunks (HTTP/2 DATA frames are 16 KiB) is assembled once.
+ */
+export class GrpcMessageReader {
+  private readonly prefix = Buffer.alloc(PREFIX_BYTES);
+  private prefixFill = 0;
+  private body: Buffer | undefined;
+  private bodyFill = 0;
+
+  constructor(
+    private readonly maxBytes: number,
+    private readonly onMessage: (message: Buffer) => void,
+  ) {}
+
+  /** Throws GrpcFramingError for a compressed or oversize message; the reader is then unusable. */
+  push(chunk: Buffer): void {
+    let at = 0;
+    while (at < chunk.length) {
+      if (this.body !== undefined) {
+        const n = Math.min(this.body.length - this.bodyFill, chunk.length - at);
+        chunk.copy(this.body, this.bodyFill, at, at + n);
+        this.bodyFill += n;
+        at += n;
+        if (this.bodyFill === this.body.length) this.emitBody();
+        continue;
+      }
+      if (this.prefixFill === 0 && chunk.length - at >= PREFIX_BYTES) {
+        const len = this.messageLength(chunk[at]!, chunk.readUInt32BE(at + 1));
+        at += PREFIX_BYTES;
+        if (chunk.length - at >= len) {
+          this.onMessage(chunk.subarray(at, at + len));
+          at += len;
+        } else this.startBody(len);
+        continue;
+      }
+      const n = Math.min(PREFIX_BYTES - this.prefixFill, chunk.length - at);
+      chunk.copy(this.prefix, this.prefixFill, at, at + n);
+      this.prefixFill += n;
+      at += n;
+      if (this.prefixFill === PREFIX_BYTES) {
+        this.prefixFill = 0;
+        const len = this.messageLength(this.prefix[0]!, this.prefix.readUInt32BE(1));
+        if (len === 0) this.onMessage(Buffer.alloc(0));
+        else this.startBody(len);
+      }
+    }
+  }
+
+  /** True between messages (a stream that ends here ended cleanly). */
+  get atBoundary(): boolean {
+    return this.body === undefined && this.prefixFill === 0;
+  }
+
+  private startBody(len: number): void {
+    this.body = Buffer.allocUnsafe(len);
+    this.bodyFill = 0;
+  }
+
+  private emitBody(): void {
+    const body = this.body!;
+    this.body = undefined;
+    this.onMessage(body);
+  }
+
+  private messageLength(flag: number, len: number): number {
+    if (flag !== 0)
+      throw new GrpcFramingError(
+        'compressed tunnel messages are not supported (no grpc-encoding was negotiated)',
+        GrpcStatus.UNIMPLEMENTED,
+      );
+    if (len > this.maxBytes)
+      throw new GrpcFramingError(
+        `tunnel message of ${len} bytes exceeds the ${this.maxBytes}-byte limit`,
+        GrpcStatus.RESOURCE_EXHAUSTED,
+      );
+    return len;
+  }
+}
+
+/** The client side of a Tunnel call made with `session.request(...)`. */
+export function http2ClientChannel(
+  stream: ClientHttp2Stream,
+  maxMessageBytes = DEFAULT_MAX_MESSAGE_BYTES,
+): FrameChannel {
+  return new Http2Channel(stream, 'client', maxMessageBytes);
+}
+
+/** The server side of a Tunnel call, from an HTTP/2 server's 'stream' event. */
+export function http2ServerChannel(
+  stream: ServerHttp2Stream,
+  maxMessageBytes = DEFAULT_MAX_MESSAGE_BYTES,
+): FrameChannel {
+  return new Http2Channel(stream, 'server', maxMessageBytes);
+}
+
+type Status = { code: number; message: string };
+
+class Http2Channel implements FrameChannel {
+  private finished = false;
+  private handlers: ChannelHandlers | undefined;
+  private readonly reader: GrpcMessageReader;
+  /** Client: the status the server sent. Server: the status our trailers will carry. */
+  private status: Status | undefined;
+
+  constructor(
+    private readonly stream: ClientHttp2Stream | ServerHttp2Stream,
+    private readonly side: 'client' | 'server',
+    maxMessageBytes: number,
+  ) {
+    this.reader = new GrpcMessageReader(maxMessageBytes, (m) => this.onMessage(m));
+    // Until start(), errors are kept for 'close' to report (an unhandled 'error' would throw).
+    stream.on('error', () => {});
+  }
+
+  start(handlers: ChannelHandlers): void {
+    this.handlers = handlers;
+    const stream = this.stream;
+    stream.on('data', (chunk: Buffer) => {
+      if (this.finished) return;
+      try {
+        this.reader.push(chunk);
+      } catch (e) {
+        const f =
+          e instanceof GrpcFramingError
+            ? e
+            : new GrpcFramingError(e instanceof Error ? e.message : String(e), GrpcStatus.INTERNAL);
+        this.report(new TunnelError('protocol', `tunnel call: ${f.message}`, GrpcStatus[f.status]));
+        this.fail(f.status, f.message);
+      }
+    });
+    stream.on('end', () => this.onEnd());
+    stream.on('error', (e: Error) => this.report(this.transportError(e.message, e)));
+    stream.on('close', () => this.report(this.transportError(this.closeReason())));
+    if (this.side === 'client') {
+      const client = stream as ClientHttp2Stream;
+      client.on('response', (h) => this.onResponseHeaders(h));
+      client.on('trailers', (t) => this.takeStatus(t));
+    }
+  }
+
+  send(frame: Buffer, done: () => void, wire?: Buffer): void {
+    const stream = this.stream;
+    if (stream.destroyed || stream.writableEnded) {
+      done();
+      return;
+    }
+    this.respondOnce();
+    const body = wire ?? serializeTunnelMessage({ payload: frame });
+    const prefix = Buffer.allocUnsafe(PREFIX_BYTES);
+    prefix[0] = 0;
+    prefix.writeUInt32BE(body.length, 1);
+    stream.cork();
+    stream.write(prefix);
+    stream.write(body, () => done());
+    stream.uncork();
+  }
+
+  pause(): void {
+    this.stream.pause();
+  }
+
+  resume(): void {
+    this.stream.resume();
+  }
+
+  close(): void {
+    this.finished = true;
+    this.release();
+    if (this.stream.destroyed || this.stream.writableEnded) return;
+    if (this.side === 'server') {
+      this.status ??= { code: GrpcStatus.OK, message: '' };
+      this.respondOnce();
+    }
+    this.stream.end();
+  }
+
+  abort(err: TunnelError): void {
+    this.finished = true;
+    this.release();
+    this.fail(STATUS_FOR[err.code], err.message);
+  }
+
+  /** Ends the call with an error status (server) or RST_STREAM CANCEL (client). */
+  private fail(code: GrpcStatus, message: string): void {
+    const stream = this.stream;
+    if (stream.destroyed) return;
+    if (this.side === 'client') {
+      stream.close(http2.constants.NGHTTP2_CANCEL);
+      return;
+    }
+    if (stream.writableEnded) return;
+    this.status = { code, message };
+    const server = stream as ServerHttp2Stream;
+    if (!server.headersSent) {
+      // Trailers-only response: the status rides on the headers.
+      server.respond({ ...RESPONSE_HEADERS, ...statusHeaders(this.status) }, { endStream: true });
+      return;
+    }
+    server.end();
+  }
+
+  private respondOnce(): void {
+    if (this.side !== 'server') return;
+    const server = this.stream as ServerHttp2Stream;
+    if (server.headersSent || server.destroyed) return;
+    server.respond(RESPONSE_HEADERS, { waitForTrailers: true });
+    server.once('wantTrailers', () =>
+      server.sendTrailers(statusHeaders(this.status ?? { code: GrpcStatus.OK, message: '' })),
+    );
+  }
+
+  /** After we are done: keep reading (and dropping) so the peer's remaining data and trailers arrive. */
+  private release(): void {
+    this.stream.resume();
+  }
+
+  private onMessage(message: Buffer): void {
+    if (this.finished) return;
+    const m = deserializeTunnelMessage(message);
+    this.handlers?.frame(m.payload, m.wire);
+  }
+
+  private onResponseHeaders(headers: IncomingHttpHeaders): void {
+    const httpStatus = Number(headers[':status']);
+    if (httpStatus !== 200) {
+      this.report(this.transportError(`HTTP status ${httpStatus} instead of a gRPC response`));
+      this.fail(GrpcStatus.UNKNOWN, '');
+      return;
+    }
+    if (headers['grpc-status'] !== undefined) this.takeStatus(headers);
+  }
+
+  private takeStatus(headers: IncomingHttpHeaders): void {
+    const code = Number(headers['grpc-status']);
+    this.status = {
+      code: Number.isInteger(code) ? code : GrpcStatus.UNKNOWN,
+      message: decodeMessage(headers['grpc-message']),
+    };
+  }
+
+  private onEnd(): void {
+    if (this.side === 'server') {
+      // The client half-closed its side of the call.
+      if (this.reader.atBoundary) this.report(undefined);
+      else this.report(new TunnelError('protocol', 'tunnel call ended inside a message', 'INTERNAL'));
+      return;
+    }
+    const s = this.status;
+    if (s === undefined) this.report(this.transportError('the server ended the call without a status'));
+    else if (s.code !== GrpcStatus.OK) this.report(this.statusError(s));
+    else if (!this.reader.atBoundary)
+      this.report(new TunnelError('protocol', 'tunnel call ended inside a message', 'INTERNAL'));
+    else this.report(undefined);
+  }
+
+  private closeReason(): string {
+    if (this.status !== undefined && this.side === 'client' && this.status.code !== GrpcStatus.OK)
+      return `${GrpcStatus[this.status.code] ?? this.status.code}: ${this.status.message}`;
+    const code = this.stream.rstCode;
+    if (this.side === 'server') return 'tunnel call cancelled by the peer';
+    return code === undefined || code === http2.constants.NGHTTP2_NO_ERROR
+      ? 'the connection closed before the call ended'
+      : `stream reset by the server (HTTP/2 error ${code})`;
+  }
+
+  private statusError(s: Status): TunnelError {
+    const name = GrpcStatus[s.code] ?? String(s.code);
+    return new TunnelError('transport', `tunnel call failed: ${name}: ${s.message}`, name);
+  }
+
+  private transportError(details: string, cause?: unknown): TunnelError {
+    if (this.side === 'client' && this.status !== undefined && this.status.code !== GrpcStatus.OK)
+      return this.statusError(this.status);
+    const name = this.side === 'server' ? 'CANCELLED' : 'UNAVAILABLE';
+    return new TunnelError('transport', `tunnel call failed: ${name}: ${details}`, name, { cause });
+  }
+
+  private report(err: TunnelError | undefined): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.release();
+    if (err === undefined) this.handlers?.end();
+    else this.handlers?.error(err);
+  }
+}
+
+const RESPONSE_HEADERS = { ':status': 200, 'content-type': 'application/grpc' };
+
+function statusHeaders(s: Status): Record<string, string> {
+  const h: Record<string, string> = { 'grpc-status': String(s.code) };
+  if (s.message !== '') h['grpc-message'] = encodeURI(s.message);
+  return h;
+}
+
+function decodeMessage(v: string | string[] | undefined): string {
+  const s = Array.isArray(v) ? v.join(',') : (v ?? '');
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return s;
+  }
+}

@@ -1,0 +1,125 @@
+// The client side of Tunnel calls on a node:http2 connection of their own (see http2-channel.ts for
+// why not grpc-js). One connection carries every flow; it is made on first use and again after it
+// closed, went away (GOAWAY) or missed a keep-alive, so a restarted manager is reached by the next flow.
+import http2, { type ClientHttp2Session } from 'node:http2';
+import type { FrameChannel } from './channel.js';
+import { TunnelError } from './errors.js';
+import { DEFAULT_MAX_MESSAGE_BYTES, http2ClientChannel } from './http2-channel.js';
+import { TUNNEL_CONNECTION_WINDOW_BYTES, TUNNEL_STREAM_WINDOW_BYTES, checkedWindow } from './flow-control.js';
+
+/** The Manager service's Tunnel method, as grpc-js names it on the wire. */
+export const MANAGER_TUNNEL_PATH = '/telepresence.manager.v1.Manager/Tunnel';
+
+export interface Http2TunnelClientOptions {
+  /** Method path. Default MANAGER_TUNNEL_PATH. */
+  path?: string;
+  /** Receive window per flow (the memory a paused flow may hold here). Default 2 MiB. */
+  streamWindowBytes?: number;
+  /** Receive window of the connection (in flight per round trip for all flows). Default 16 MiB. */
+  connectionWindowBytes?: number;
+  /** PING interval; a connection that does not answer within keepAliveTimeoutMs is dropped. 0 = none. */
+  keepAliveMs?: number;
+  keepAliveTimeoutMs?: number;
+  maxMessageBytes?: number;
+}
+
+/** Anything that opens tunnel calls as FrameChannels (see openTunnel). */
+export interface TunnelChannelOpener {
+  openChannel(): FrameChannel;
+}
+
+export class Http2TunnelClient implements TunnelChannelOpener {
+  private session: ClientHttp2Session | undefined;
+  private closed = false;
+  private readonly path: string;
+  private readonly streamWindow: number;
+  private readonly connectionWindow: number;
+  private readonly keepAliveMs: number;
+  private readonly keepAliveTimeoutMs: number;
+  private readonly maxMessageBytes: number;
+
+  /** `address` is host:port as for grpc-js (`[::1]:8081` for IPv6). */
+  constructor(
+    private readonly address: string,
+    options: Http2TunnelClientOptions = {},
+  ) {
+    this.path = options.path ?? MANAGER_TUNNEL_PATH;
+    this.streamWindow = checkedWindow(
+      options.streamWindowBytes ?? TUNNEL_STREAM_WINDOW_BYTES,
+      'streamWindowBytes',
+    );
+    this.connectionWindow = checkedWindow(
+      options.connectionWindowBytes ?? TUNNEL_CONNECTION_WINDOW_BYTES,
+      'connectionWindowBytes',
+    );
+    this.keepAliveMs = options.keepAliveMs ?? 10_000;
+    this.keepAliveTimeoutMs = options.keepAliveTimeoutMs ?? 5_000;
+    this.maxMessageBytes = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
+  }
+
+  /** Starts a Tunnel call. Throws a TunnelError after close(). */
+  openChannel(): FrameChannel {
+    if (this.closed) throw new TunnelError('transport', `the tunnel client for ${this.address} is closed`);
+    const stream = this.connection().request({
+      ':method': 'POST',
+      ':path': this.path,
+      'content-type': 'application/grpc',
+      te: 'trailers',
+    });
+    return http2ClientChannel(stream, this.maxMessageBytes);
+  }
+
+  /** Closes the connection after its calls end; new calls fail. */
+  close(): void {
+    this.closed = true;
+    this.session?.close();
+  }
+
+  /** Closes the connection now: every call on it fails (a transport error). */
+  destroy(): void {
+    this.closed = true;
+    this.session?.destroy();
+  }
+
+  private connection(): ClientHttp2Session {
+    const current = this.session;
+    if (current !== undefined && !current.closed && !current.destroyed) return current;
+    const session = http2.connect(`http://${this.address}`, {
+      settings: { initialWindowSize: this.streamWindow, enablePush: false },
+    });
+    this.session = session;
+    const retire = (): void => {
+      if (this.session === session) this.session = undefined;
+    };
+    // Calls on it report the failure; the next call makes a new connection.
+    session.on('error', retire);
+    session.on('goaway', retire);
+    session.on('close', retire);
+    session.once('connect', () => {
+      if (!session.destroyed) session.setLocalWindowSize(this.connectionWindow);
+    });
+    if (this.keepAliveMs > 0) this.keepAlive(session);
+    return session;
+  }
+
+  private keepAlive(session: ClientHttp2Session): void {
+    const timer = setInterval(() => {
+      if (session.destroyed || session.closed) return clearInterval(timer);
+      if (session.connecting) return;
+      const noAnswer = setTimeout(
+        () =>
+          session.destroy(
+            new Error(
+              `the connection to ${this.address} did not answer a keep-alive in ${this.keepAliveTimeoutMs} ms`,
+            ),
+          ),
+        this.keepAliveTimeoutMs,
+      );
+      noAnswer.unref();
+      const sent = session.ping(() => clearTimeout(noAnswer));
+      if (!sent) clearTimeout(noAnswer);
+    }, this.keepAliveMs);
+    timer.unref();
+    session.once('close', () => clearInterval(timer));
+  }
+}
