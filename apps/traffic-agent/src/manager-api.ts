@@ -36,7 +36,12 @@ type Unary<Req, Res> = (
   cb: (err: ServiceError | null, res: Res) => void,
 ) => unknown;
 
-export function grpcManagerApi(client: ManagerClient, callTimeoutMs = 5000): AgentManagerApi {
+/** `tunnels`: where Tunnel calls go (main.ts: an Http2TunnelClient); the grpc-js client if not given. */
+export function grpcManagerApi(
+  client: ManagerClient,
+  callTimeoutMs = 5000,
+  tunnels: TunnelClient = client,
+): AgentManagerApi {
   const unary = <Req, Res>(method: Unary<Req, Res>, req: Req, signal: AbortSignal): Promise<Res> =>
     new Promise<Res>((resolve, reject) => {
       const call = method.call(
@@ -84,7 +89,7 @@ export function grpcManagerApi(client: ManagerClient, callTimeoutMs = 5000): Age
       );
     },
     watchIntercepts: (session, signal) => iterate(client.watchIntercepts({ session }), signal),
-    tunnels: client,
+    tunnels,
   };
 }
 

@@ -4,7 +4,12 @@ import { Server, ServerCredentials } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 
 import { ManagerService } from '@telepresence/rpc';
-import { tuneTunnelServer, withFastTunnelCodec } from '@telepresence/tunnel';
+import {
+  MANAGER_TUNNEL_PATH,
+  serveTunnelCalls,
+  tuneTunnelServer,
+  withFastTunnelCodec,
+} from '@telepresence/tunnel';
 
 import { ClusterInfoStore } from './cluster-info/cluster-info-store.js';
 import { runSubnetDiscovery } from './cluster-info/discovery.js';
@@ -173,7 +178,19 @@ export async function startTrafficManager(
   // Clients' connections carry their tunnels through port-forwards with WAN round trips.
   if (!tuneTunnelServer(server, config.tunnelWindows))
     log.warn('this grpc-js cannot take bigger HTTP/2 windows; tunnels keep 64 KiB');
-  // The tunnel codec that forwards spliced frames as received (the generated one copies 3-4 times).
+  // Tunnel calls on node:http2, ahead of grpc-js: every tunneled byte crosses this process twice, and
+  // grpc-js's call machinery costs about 2.5x node:http2's CPU per byte. grpc-js keeps serving the
+  // method (fast codec, which forwards spliced frames as received) if its internals are not there.
+  if (
+    tunnels !== undefined &&
+    !serveTunnelCalls(
+      server,
+      MANAGER_TUNNEL_PATH,
+      (channel) => tunnels.tunnel(channel),
+      config.grpcMaxReceiveBytes,
+    )
+  )
+    log.warn('this grpc-js cannot hand Tunnel calls to node:http2; they go through grpc-js');
   server.addService(withFastTunnelCodec(ManagerService), impl);
   const grpcPort = await new Promise<number>((resolve, reject) =>
     server.bindAsync(

@@ -151,8 +151,9 @@ class Http2Channel implements FrameChannel {
           e instanceof GrpcFramingError
             ? e
             : new GrpcFramingError(e instanceof Error ? e.message : String(e), GrpcStatus.INTERNAL);
-        this.report(new TunnelError('protocol', `tunnel call: ${f.message}`, GrpcStatus[f.status]));
+        // The status goes out first: reporting makes the stream close the channel (with OK).
         this.fail(f.status, f.message);
+        this.report(new TunnelError('protocol', `tunnel call: ${f.message}`, GrpcStatus[f.status]));
       }
     });
     stream.on('end', () => this.onEnd());
@@ -250,8 +251,8 @@ class Http2Channel implements FrameChannel {
   private onResponseHeaders(headers: IncomingHttpHeaders): void {
     const httpStatus = Number(headers[':status']);
     if (httpStatus !== 200) {
-      this.report(this.transportError(`HTTP status ${httpStatus} instead of a gRPC response`));
       this.fail(GrpcStatus.UNKNOWN, '');
+      this.report(this.transportError(`HTTP status ${httpStatus} instead of a gRPC response`));
       return;
     }
     if (headers['grpc-status'] !== undefined) this.takeStatus(headers);

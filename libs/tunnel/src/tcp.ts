@@ -35,6 +35,9 @@ export function pumpSocket(stream: TunnelStream, socket: Socket): Promise<Stream
   }
   stream.on('drain', () => socket.resume());
   socket.on('end', () => stream.end());
+  // A paused socket with nothing buffered emits 'end' as soon as the peer's FIN arrives: one that sent
+  // nothing and half-closed before we were called has already ended.
+  if (socket.readableEnded) stream.end();
 
   stream.on('data', (chunk) => {
     if (!socket.write(chunk)) stream.pause();

@@ -17,6 +17,7 @@ import { openManagerForward, type ManagerForward } from '../k8s/port-forward.js'
 import { loadKube, type KubeAccess } from '../k8s/kube.js';
 import {
   createManagerClient,
+  createTunnelClient,
   ManagerApi,
   type ClusterInfo,
   type SessionInfo,
@@ -196,7 +197,7 @@ export class Session {
       this.forward = await openManagerForward(this.kube.config, managerNamespace, this.log);
       address = this.forward.address;
     }
-    this.api = new ManagerApi(createManagerClient(address));
+    this.api = new ManagerApi(createManagerClient(address), createTunnelClient(address));
     const connectMs = this.config.timeouts.trafficManagerConnectMs;
     await new Promise<void>((resolve, reject) =>
       this.api.client.waitForReady(new Date(Date.now() + connectMs), (err) =>
@@ -217,6 +218,7 @@ export class Session {
     // Inbound intercept flows: the manager asks this client to dial 127.0.0.1:LOCAL for them.
     this.dialResponder = startDialResponder({
       client: () => this.api.client,
+      tunnels: () => this.api.tunnels,
       session: () => this.session,
       log: this.log,
     });
@@ -245,7 +247,7 @@ export class Session {
     progress('Creating the network interface');
     this.vif = await Vif.open({
       log: this.log.child({ component: 'vif' }),
-      tunnelClient: () => this.api.client,
+      tunnelClient: () => this.api.tunnels,
       sessionId: () => this.session.sessionId,
       dialTimeoutMs: this.config.timeouts.endpointDialMs,
       roundtripLatencyMs: this.config.timeouts.roundtripLatencyMs,

@@ -9,12 +9,14 @@ import type { ClientReadableStream } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 
 import type { ManagerClient, common } from '@telepresence/rpc';
-import { ConnId, openTunnel, serveDialer } from '@telepresence/tunnel';
+import { ConnId, openTunnel, serveDialer, type TunnelClient } from '@telepresence/tunnel';
 
 const NS_PER_MS = 1_000_000;
 
 export interface DialResponderDeps {
   readonly client: () => ManagerClient;
+  /** Where the Tunnel calls go (the client's Http2TunnelClient); `client()` if not given. */
+  readonly tunnels?: () => TunnelClient;
   /** The current session, or undefined while there is none. */
   readonly session: () => common.SessionInfo | undefined;
   readonly log: Logger;
@@ -47,7 +49,7 @@ export function startDialResponder(deps: DialResponderDeps): DialResponder {
     }
     const dialTimeoutMs =
       req.dialTimeout > 0 ? Number(req.dialTimeout) / NS_PER_MS : (deps.defaultDialTimeoutMs ?? 3000);
-    openTunnel(deps.client(), {
+    openTunnel(deps.tunnels?.() ?? deps.client(), {
       id,
       sessionId: session.sessionId,
       dialTimeoutMs,

@@ -1,6 +1,7 @@
 import type { ServerDuplexStream, ServerWritableStream } from '@grpc/grpc-js';
 
 import type { common, manager } from '@telepresence/rpc';
+import type { FrameChannel } from '@telepresence/tunnel';
 
 import type { Session } from '../sessions/session-registry.js';
 
@@ -8,8 +9,11 @@ export type TunnelCall = ServerDuplexStream<common.TunnelMessage, common.TunnelM
 
 /** The tunnel side of the Manager service: Tunnel streams and WatchDial (tunnel-router.ts implements it). */
 export interface TunnelBroker {
-  /** Handles one Tunnel call until it ends; reports failures on the call itself. */
-  tunnel(call: TunnelCall): void;
+  /**
+   * Handles one Tunnel call until it ends; reports failures on the call itself. A FrameChannel is a call
+   * served on node:http2 ahead of grpc-js (libs/tunnel serveTunnelCalls).
+   */
+  tunnel(call: TunnelCall | FrameChannel): void;
   /** Streams the session's dial requests until the signal aborts. */
   watchDial(
     session: Session,

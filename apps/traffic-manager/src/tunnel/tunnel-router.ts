@@ -12,6 +12,7 @@ import type { common, manager } from '@telepresence/rpc';
 import {
   TunnelError,
   acceptTunnel,
+  type FrameChannel,
   dialRejectReason,
   dialTcp,
   pumpSocket,
@@ -64,7 +65,7 @@ export class TunnelRouter implements TunnelBroker {
     this.log = options.log.child({ component: 'tunnel' });
   }
 
-  tunnel(call: TunnelCall): void {
+  tunnel(call: TunnelCall | FrameChannel): void {
     acceptTunnel(call, { log: this.log }).then(
       (stream) => this.route(stream),
       (e: unknown) =>

@@ -1,0 +1,392 @@
+// Tunnel calls on node:http2 (Http2TunnelClient, serveTunnelCalls): gRPC framing, interop with grpc-js
+// in both directions, statuses, malformed input, connection loss, keep-alive, reconnect.
+import { Server, ServerCredentials, type ServiceDefinition } from '@grpc/grpc-js';
+import { ManagerService } from '@telepresence/rpc';
+import fc from 'fast-check';
+import http2 from 'node:http2';
+import net from 'node:net';
+import {
+  ConnId,
+  GrpcFramingError,
+  GrpcMessageReader,
+  Http2TunnelClient,
+  MANAGER_TUNNEL_PATH,
+  TunnelError,
+  dialerHandler,
+  encodeMessage,
+  openTunnel,
+  serveTunnelCalls,
+  tuneTunnelServer,
+  withFastTunnelCodec,
+  type ChannelHandlers,
+  type FrameChannel,
+  type TunnelCall,
+  type TunnelClient,
+} from '../src/index.js';
+import {
+  connectGrpcClient,
+  connectTcp,
+  delay,
+  forwardingListener,
+  randomBytes,
+  readAll,
+  sha256,
+  startServer,
+  tcpServer,
+  type TcpServer,
+} from './harness.js';
+
+const tunnelOnly = { tunnel: ManagerService.tunnel } as unknown as ServiceDefinition;
+
+/** gRPC's 5-byte prefix in front of a body. */
+const grpcMessage = (body: Buffer, compressed = 0): Buffer => {
+  const prefix = Buffer.alloc(5);
+  prefix[0] = compressed;
+  prefix.writeUInt32BE(body.length, 1);
+  return Buffer.concat([prefix, body]);
+};
+
+describe('GrpcMessageReader', () => {
+  it('returns the same messages however the bytes are split into chunks', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.uint8Array({ maxLength: 300 }), { maxLength: 8 }),
+        fc.array(fc.nat(400), { maxLength: 10 }),
+        (bodies, cuts) => {
+          const wire = Buffer.concat(bodies.map((b) => grpcMessage(Buffer.from(b))));
+          const got: Buffer[] = [];
+          const reader = new GrpcMessageReader(1024, (m) => got.push(Buffer.from(m)));
+          let at = 0;
+          for (const cut of [...cuts.map((c) => Math.min(c, wire.length))].sort((a, b) => a - b)) {
+            reader.push(wire.subarray(at, Math.max(at, cut)));
+            at = Math.max(at, cut);
+          }
+          reader.push(wire.subarray(at));
+          expect(got.map((b) => b.toString('hex'))).toEqual(
+            bodies.map((b) => Buffer.from(b).toString('hex')),
+          );
+          expect(reader.atBoundary).toBe(true);
+        },
+      ),
+    );
+  });
+
+  it('passes a message that came in one chunk on without copying it', () => {
+    const wire = grpcMessage(Buffer.from('hello'));
+    let got: Buffer | undefined;
+    new GrpcMessageReader(64, (m) => (got = m)).push(wire);
+    expect(got?.buffer).toBe(wire.buffer);
+  });
+
+  it('refuses compressed and oversize messages with the gRPC status to end the call with', () => {
+    const reader = new GrpcMessageReader(16, () => {});
+    expect(() => reader.push(grpcMessage(Buffer.alloc(3), 1))).toThrow(/compressed/);
+    const big = new GrpcMessageReader(16, () => {});
+    let err: unknown;
+    try {
+      big.push(grpcMessage(Buffer.alloc(17)).subarray(0, 5));
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(GrpcFramingError);
+    expect((err as GrpcFramingError).message).toMatch(/17 bytes exceeds the 16-byte limit/);
+  });
+});
+
+/** An echo target and a forwarding listener that tunnels to it with `client`. */
+async function echoThrough(client: TunnelClient) {
+  const target = await tcpServer((s) => s.pipe(s));
+  const fwd = await forwardingListener(client, { ip: '127.0.0.1', port: target.port });
+  const roundTrip = async (bytes: number) => {
+    const payload = randomBytes(bytes);
+    const app = await connectTcp(fwd.port);
+    const answer = readAll(app);
+    app.end(payload);
+    expect(sha256(await answer)).toBe(sha256(payload));
+    app.destroy();
+  };
+  return { target, fwd, roundTrip, close: () => Promise.all([fwd.close(), target.close()]) };
+}
+
+async function bind(server: Server): Promise<number> {
+  return new Promise<number>((resolve, reject) =>
+    server.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (e, p) =>
+      e ? reject(e) : resolve(p),
+    ),
+  );
+}
+
+describe('interop with grpc-js', () => {
+  it('Http2TunnelClient works against a plain grpc-js server (no serveTunnelCalls)', async () => {
+    const server = new Server();
+    tuneTunnelServer(server);
+    server.addService(withFastTunnelCodec(tunnelOnly), { tunnel: dialerHandler() });
+    const port = await bind(server);
+    const client = new Http2TunnelClient(`127.0.0.1:${port}`);
+    const echo = await echoThrough(client);
+    try {
+      await echo.roundTrip(3 * 1024 * 1024 + 7);
+      await echo.roundTrip(0);
+      expect(echo.fwd.ends.map((e) => e.reason)).toEqual(['eof', 'eof']);
+    } finally {
+      client.close();
+      await echo.close();
+      server.forceShutdown();
+    }
+  });
+
+  it('serveTunnelCalls takes Tunnel calls from grpc-js clients ahead of grpc-js; other methods stay', async () => {
+    const server = new Server();
+    const taken = { direct: 0, grpc: 0 };
+    const dialer = dialerHandler();
+    expect(
+      serveTunnelCalls(server, MANAGER_TUNNEL_PATH, (ch) => {
+        taken.direct++;
+        dialer(ch);
+      }),
+    ).toBe(true);
+    server.addService(withFastTunnelCodec(tunnelOnly), {
+      tunnel: (call: TunnelCall) => {
+        taken.grpc++;
+        dialer(call);
+      },
+    });
+    const port = await bind(server);
+    const grpcClient = connectGrpcClient(port);
+    const echo = await echoThrough(grpcClient);
+    try {
+      await echo.roundTrip(2 * 1024 * 1024);
+      // An app that half-closes before sending anything (its FIN arrives before the pump starts).
+      await echo.roundTrip(0);
+      expect(taken).toEqual({ direct: 2, grpc: 0 });
+      // Another path on the same connection still reaches grpc-js (here: UNIMPLEMENTED from grpc-js).
+      const session = http2.connect(`http://127.0.0.1:${port}`);
+      const other = session.request({
+        ':method': 'POST',
+        ':path': '/telepresence.manager.v1.Manager/Version',
+        'content-type': 'application/grpc',
+        te: 'trailers',
+      });
+      other.end();
+      const headers = await new Promise<http2.IncomingHttpHeaders>((r) => other.on('response', r));
+      other.resume();
+      expect(headers['grpc-status']).toBe('12'); // UNIMPLEMENTED, grpc-js's answer for an unknown method
+      session.destroy();
+    } finally {
+      grpcClient.close();
+      await echo.close();
+      server.forceShutdown();
+    }
+  });
+
+  it('returns false and changes nothing on a grpc-js without the internals it needs', () => {
+    expect(serveTunnelCalls({} as Server, MANAGER_TUNNEL_PATH, () => {})).toBe(false);
+  });
+});
+
+/** Starts a raw HTTP/2 call to the tunnel path; resolves with the response's grpc-status and message. */
+async function rawCall(
+  port: number,
+  headers: http2.OutgoingHttpHeaders,
+  body: Buffer,
+): Promise<{ status: number; grpcStatus: string | undefined; message: string }> {
+  const session = http2.connect(`http://127.0.0.1:${port}`);
+  try {
+    const req = session.request({ ':method': 'POST', ':path': MANAGER_TUNNEL_PATH, ...headers });
+    req.on('error', () => {});
+    req.end(body);
+    const all: http2.IncomingHttpHeaders = {};
+    req.on('response', (h) => Object.assign(all, h));
+    req.on('trailers', (t) => Object.assign(all, t));
+    req.resume();
+    await new Promise((r) => req.on('close', r));
+    return {
+      status: Number(all[':status']),
+      grpcStatus: all['grpc-status'] as string | undefined,
+      message: decodeURI(String(all['grpc-message'] ?? '')),
+    };
+  } finally {
+    session.destroy();
+  }
+}
+
+describe('serveTunnelCalls: malformed calls end alone, with a clear status', () => {
+  it('compressed, oversize, non-gRPC and wrong-first-message calls; a healthy flow goes on', async () => {
+    const grpc = await startServer(dialerHandler({ handshakeTimeoutMs: 2000 }));
+    const client = new Http2TunnelClient(`127.0.0.1:${grpc.port}`);
+    const echo = await echoThrough(client);
+    const grpcHeaders = { 'content-type': 'application/grpc', te: 'trailers' };
+    try {
+      expect(await rawCall(grpc.port, grpcHeaders, grpcMessage(Buffer.alloc(4), 1))).toMatchObject({
+        grpcStatus: '12',
+        message: expect.stringMatching(/compressed tunnel messages are not supported/),
+      });
+      const huge = Buffer.alloc(5);
+      huge.writeUInt32BE(64 * 1024 * 1024, 1);
+      expect(await rawCall(grpc.port, grpcHeaders, huge)).toMatchObject({
+        grpcStatus: '8', // RESOURCE_EXHAUSTED
+        message: expect.stringMatching(/exceeds the 16777216-byte limit/),
+      });
+      expect(await rawCall(grpc.port, { 'content-type': 'text/plain' }, Buffer.from('hi'))).toMatchObject({
+        status: 415,
+      });
+      expect(
+        await rawCall(grpc.port, { ...grpcHeaders, 'grpc-encoding': 'gzip' }, Buffer.alloc(0)),
+      ).toMatchObject({ grpcStatus: '12', message: expect.stringMatching(/grpc-encoding gzip/) });
+      // A TunnelMessage whose payload is a DATA frame instead of OPEN.
+      const data = encodeMessage({ type: 'data', data: Buffer.from('GET / HTTP/1.1\r\n') });
+      const tunnelMessage = Buffer.concat([Buffer.from([0x0a, data.length]), data]);
+      expect(await rawCall(grpc.port, grpcHeaders, grpcMessage(tunnelMessage))).toMatchObject({
+        grpcStatus: '3', // INVALID_ARGUMENT
+        message: expect.stringMatching(/first message must be OPEN, got DATA/),
+      });
+      // Not protobuf at all.
+      expect(await rawCall(grpc.port, grpcHeaders, grpcMessage(Buffer.from([0x0a, 0xff])))).toMatchObject({
+        message: expect.stringMatching(/TunnelMessage: truncated/),
+      });
+      await echo.roundTrip(1024 * 1024);
+    } finally {
+      client.close();
+      await echo.close();
+      await grpc.close();
+    }
+  });
+});
+
+/** A TCP proxy to `port` that can be frozen (forwards nothing more, closes nothing). */
+async function freezableProxy(port: number): Promise<TcpServer & { freeze(): void }> {
+  let frozen = false;
+  const proxy = await tcpServer((a) => {
+    const b = net.connect(port, '127.0.0.1');
+    b.on('error', () => a.destroy());
+    a.on('close', () => b.destroy());
+    b.on('close', () => a.destroy());
+    a.on('data', (d: Buffer) => frozen || b.write(d));
+    b.on('data', (d: Buffer) => frozen || a.write(d));
+  });
+  return Object.assign(proxy, { freeze: () => (frozen = true) });
+}
+
+function startFlow(client: Http2TunnelClient, port: number) {
+  return openTunnel(client, {
+    id: ConnId.of('tcp', { ip: '127.0.0.1', port: 1 }, { ip: '127.0.0.1', port }),
+    sessionId: 's',
+    dialTimeoutMs: 2000,
+  });
+}
+
+describe('Http2TunnelClient connection', () => {
+  it('a connection that stops answering keep-alives fails its flows; the next flow reconnects', async () => {
+    const grpc = await startServer(dialerHandler());
+    const target = await tcpServer((s) => s.resume());
+    const proxy = await freezableProxy(grpc.port);
+    const client = new Http2TunnelClient(`127.0.0.1:${proxy.port}`, {
+      keepAliveMs: 100,
+      keepAliveTimeoutMs: 200,
+    });
+    try {
+      const stream = await startFlow(client, target.port);
+      expect(await stream.dialed).toEqual({ ok: true });
+      stream.resume();
+      proxy.freeze();
+      const end = await stream.done;
+      expect(end.reason).toBe('transport');
+      expect(end.error?.message).toMatch(/did not answer a keep-alive in 200 ms/);
+      // A new connection (through a new proxy socket, not frozen for it: freeze only stops old ones).
+      const proxy2 = await freezableProxy(grpc.port);
+      const client2 = new Http2TunnelClient(`127.0.0.1:${proxy2.port}`);
+      const again = await startFlow(client2, target.port);
+      expect(await again.dialed).toEqual({ ok: true });
+      again.abort();
+      client2.close();
+      await proxy2.close();
+    } finally {
+      client.close();
+      await Promise.all([proxy.close(), target.close(), grpc.close()]);
+    }
+  });
+
+  it('after the server goes away, the next flow makes a new connection', async () => {
+    const target = await tcpServer((s) => s.resume());
+    const first = await startServer(dialerHandler());
+    const port = first.port;
+    const client = new Http2TunnelClient(`127.0.0.1:${port}`);
+    try {
+      const stream = await startFlow(client, target.port);
+      expect(await stream.dialed).toEqual({ ok: true });
+      stream.resume();
+      first.server.forceShutdown();
+      expect((await stream.done).reason).toBe('transport');
+      // The same port again, as a restarted manager behind the same port-forward.
+      const second = new Server();
+      serveTunnelCalls(second, MANAGER_TUNNEL_PATH, dialerHandler());
+      await new Promise<void>((resolve, reject) =>
+        second.bindAsync(`127.0.0.1:${port}`, ServerCredentials.createInsecure(), (e) =>
+          e ? reject(e) : resolve(),
+        ),
+      );
+      try {
+        let again: Awaited<ReturnType<typeof startFlow>> | undefined;
+        for (let i = 0; i < 20 && again === undefined; i++) {
+          again = await startFlow(client, target.port).catch(() => delay(50).then(() => undefined));
+        }
+        expect(await again!.dialed).toEqual({ ok: true });
+        again!.abort();
+      } finally {
+        second.forceShutdown();
+      }
+    } finally {
+      client.close();
+      await target.close();
+    }
+  });
+
+  it('an unreachable manager fails the flow with the connection error, not a hang', async () => {
+    const closed = await tcpServer(() => {});
+    const port = closed.port;
+    await closed.close();
+    const client = new Http2TunnelClient(`127.0.0.1:${port}`);
+    try {
+      await expect(startFlow(client, 9)).rejects.toThrow(/ECONNREFUSED/);
+    } finally {
+      client.close();
+    }
+  });
+
+  it('refuses new flows after close()', async () => {
+    const client = new Http2TunnelClient('127.0.0.1:9');
+    client.close();
+    await expect(startFlow(client, 9)).rejects.toThrow(/is closed/);
+  });
+});
+
+describe('Http2 channels end as FrameChannels must', () => {
+  it('a server-side abort reaches the client as the status and message', async () => {
+    const server = new Server();
+    serveTunnelCalls(server, MANAGER_TUNNEL_PATH, (ch: FrameChannel) => {
+      ch.start({ frame: () => {}, end: () => {}, error: () => {} });
+      ch.send(Buffer.from([1, 2, 3]), () => {});
+      setTimeout(() => ch.abort(new TunnelError('local', 'the agent went away')), 10);
+    });
+    server.addService(withFastTunnelCodec(tunnelOnly), { tunnel: () => {} });
+    const port = await bind(server);
+    const client = new Http2TunnelClient(`127.0.0.1:${port}`);
+    try {
+      const ch = client.openChannel();
+      const got = await new Promise<{ frames: Buffer[]; err?: Error; ended?: true }>((resolve) => {
+        const frames: Buffer[] = [];
+        const h: ChannelHandlers = {
+          frame: (f) => frames.push(Buffer.from(f)),
+          end: () => resolve({ frames, ended: true }),
+          error: (err) => resolve({ frames, err }),
+        };
+        ch.start(h);
+      });
+      expect(got.frames).toEqual([Buffer.from([1, 2, 3])]);
+      expect(got.err?.message).toBe('tunnel call failed: ABORTED: the agent went away');
+    } finally {
+      client.close();
+      server.forceShutdown();
+    }
+  });
+});
