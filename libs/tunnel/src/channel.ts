@@ -9,6 +9,11 @@ import { TunnelError, type TunnelErrorCode } from './errors.js';
 export interface ChannelHandlers {
   /** `wire`, when given, is the frame as received on the wire (see TunnelMessageLike.wire). */
   frame(frame: Buffer, wire?: Buffer): void;
+  /**
+   * Optional for channels: a DATA frame that arrived in pieces, passed on without joining them. `data`
+   * is the frame's body (after the code byte), `wire` the whole serialized message, both in order.
+   */
+  dataPieces?(data: Buffer[], wire: Buffer[]): void;
   /** The peer finished the call cleanly: no more frames. */
   end(): void;
   /** The call failed: cancelled, connection lost, or ended with an error status. */
@@ -20,6 +25,13 @@ export interface FrameChannel {
   start(handlers: ChannelHandlers): void;
   /** Sends a frame; `done` runs when the transport has taken it (HTTP/2 flow control progressed). */
   send(frame: Buffer, done: () => void, wire?: Buffer): void;
+  /**
+   * Optional: sends a DATA frame (code byte + `data`) without copying `data` into it, which must not
+   * change until `done`. Without it, the stream builds the frame and calls send().
+   */
+  sendData?(data: Uint8Array, done: () => void): void;
+  /** Optional: sends a serialized TunnelMessage given in pieces (a frame received by dataPieces). */
+  sendWire?(wire: Buffer[], done: () => void): void;
   /** Stops/starts delivering frames (the transport then stops reading, so the peer's sender blocks). */
   pause(): void;
   resume(): void;

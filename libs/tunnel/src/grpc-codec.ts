@@ -34,6 +34,19 @@ export function dataFrameWire(chunk: Uint8Array): { frame: Buffer; wire: Buffer 
 }
 
 /**
+ * @internal What precedes `n` data bytes in a serialized DATA TunnelMessage (tag, varint length, code
+ * byte), after `room` bytes left free for the caller.
+ */
+export function dataMessageHeader(n: number, room: number): Buffer {
+  const len = n + 1;
+  const size = 1 + varintSize(len);
+  const out = Buffer.allocUnsafe(room + size + 1);
+  writeFieldHeader(out, room, len);
+  out[room + size] = 0; // MessageCode.DATA
+  return out;
+}
+
+/**
  * @internal Room to leave in front of a read buffer so that any read of up to MAX_IN_PLACE_DATA bytes
  * can become a serialized DATA TunnelMessage in place: tag, 3-byte varint length, code byte.
  */

@@ -7,7 +7,7 @@ import http2, { type ClientHttp2Stream, type IncomingHttpHeaders, type ServerHtt
 import { status as GrpcStatus } from '@grpc/grpc-js';
 import { STATUS_FOR, type ChannelHandlers, type FrameChannel } from './channel.js';
 import { TunnelError } from './errors.js';
-import { deserializeTunnelMessage, serializeTunnelMessage } from './grpc-codec.js';
+import { dataMessageHeader, deserializeTunnelMessage, serializeTunnelMessage } from './grpc-codec.js';
 
 /** Largest gRPC message a channel accepts (a tunnel frame is at most 1 MiB by default). */
 export const DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
@@ -26,23 +26,39 @@ export class GrpcFramingError extends Error {
 
 /**
  * Splits a stream's bytes into gRPC messages. A message that arrived in one chunk is passed on as a
- * view of it (no copy); one split across chunks (HTTP/2 DATA frames are 16 KiB) is assembled once.
+ * view of it (no copy); one split across chunks (HTTP/2 DATA frames are 16 KiB) is assembled once, or,
+ * with `onPieces`, passed on as views of the chunks, in order.
  */
 export class GrpcMessageReader {
   private readonly prefix = Buffer.alloc(PREFIX_BYTES);
   private prefixFill = 0;
   private body: Buffer | undefined;
   private bodyFill = 0;
+  private pieces: Buffer[] | undefined;
+  private piecesNeed = 0;
 
   constructor(
     private readonly maxBytes: number,
     private readonly onMessage: (message: Buffer) => void,
+    private readonly onPieces?: (pieces: Buffer[]) => void,
   ) {}
 
   /** Throws GrpcFramingError for a compressed or oversize message; the reader is then unusable. */
   push(chunk: Buffer): void {
     let at = 0;
     while (at < chunk.length) {
+      if (this.pieces !== undefined) {
+        const n = Math.min(this.piecesNeed, chunk.length - at);
+        this.pieces.push(chunk.subarray(at, at + n));
+        this.piecesNeed -= n;
+        at += n;
+        if (this.piecesNeed === 0) {
+          const pieces = this.pieces;
+          this.pieces = undefined;
+          this.onPieces!(pieces);
+        }
+        continue;
+      }
       if (this.body !== undefined) {
         const n = Math.min(this.body.length - this.bodyFill, chunk.length - at);
         chunk.copy(this.body, this.bodyFill, at, at + n);
@@ -57,6 +73,10 @@ export class GrpcMessageReader {
         if (chunk.length - at >= len) {
           this.onMessage(chunk.subarray(at, at + len));
           at += len;
+        } else if (this.onPieces !== undefined) {
+          this.pieces = [chunk.subarray(at)];
+          this.piecesNeed = len - (chunk.length - at);
+          at = chunk.length;
         } else this.startBody(len);
         continue;
       }
@@ -75,7 +95,7 @@ export class GrpcMessageReader {
 
   /** True between messages (a stream that ends here ended cleanly). */
   get atBoundary(): boolean {
-    return this.body === undefined && this.prefixFill === 0;
+    return this.body === undefined && this.pieces === undefined && this.prefixFill === 0;
   }
 
   private startBody(len: number): void {
@@ -134,7 +154,11 @@ class Http2Channel implements FrameChannel {
     private readonly side: 'client' | 'server',
     maxMessageBytes: number,
   ) {
-    this.reader = new GrpcMessageReader(maxMessageBytes, (m) => this.onMessage(m));
+    this.reader = new GrpcMessageReader(
+      maxMessageBytes,
+      (m) => this.onMessage(m),
+      (pieces) => this.onPieces(pieces),
+    );
     // Until start(), errors are kept for 'close' to report (an unhandled 'error' would throw).
     stream.on('error', () => {});
   }
@@ -180,6 +204,44 @@ class Http2Channel implements FrameChannel {
     stream.cork();
     stream.write(prefix);
     stream.write(body, () => done());
+    stream.uncork();
+  }
+
+  sendWire(wire: Buffer[], done: () => void): void {
+    const stream = this.stream;
+    if (stream.destroyed || stream.writableEnded) {
+      done();
+      return;
+    }
+    this.respondOnce();
+    const prefix = Buffer.allocUnsafe(PREFIX_BYTES);
+    prefix[0] = 0;
+    prefix.writeUInt32BE(
+      wire.reduce((n, b) => n + b.length, 0),
+      1,
+    );
+    stream.cork();
+    stream.write(prefix);
+    const last = wire.length - 1;
+    for (let i = 0; i < last; i++) stream.write(wire[i]);
+    stream.write(wire[last], () => done());
+    stream.uncork();
+  }
+
+  /** The gRPC prefix and the message's header go out in one small buffer, then `data` as it is. */
+  sendData(data: Uint8Array, done: () => void): void {
+    const stream = this.stream;
+    if (stream.destroyed || stream.writableEnded) {
+      done();
+      return;
+    }
+    this.respondOnce();
+    const header = dataMessageHeader(data.length, PREFIX_BYTES);
+    header[0] = 0;
+    header.writeUInt32BE(header.length - PREFIX_BYTES + data.length, 1);
+    stream.cork();
+    stream.write(header);
+    stream.write(data, () => done());
     stream.uncork();
   }
 
@@ -248,6 +310,14 @@ class Http2Channel implements FrameChannel {
     this.handlers?.frame(m.payload, m.wire);
   }
 
+  /** A message in pieces: a DATA frame is passed on as it is; anything else is joined first. */
+  private onPieces(pieces: Buffer[]): void {
+    if (this.finished) return;
+    const data = this.handlers?.dataPieces === undefined ? undefined : dataOfPieces(pieces);
+    if (data === undefined) this.onMessage(Buffer.concat(pieces));
+    else this.handlers!.dataPieces!(data, pieces);
+  }
+
   private onResponseHeaders(headers: IncomingHttpHeaders): void {
     const httpStatus = Number(headers[':status']);
     if (httpStatus !== 200) {
@@ -310,6 +380,28 @@ class Http2Channel implements FrameChannel {
     if (err === undefined) this.handlers?.end();
     else this.handlers?.error(err);
   }
+}
+
+/**
+ * The body of a serialized DATA TunnelMessage given in pieces (views, no copy), or undefined when the
+ * pieces are not exactly one `payload` field holding a DATA frame whose header is in the first piece.
+ */
+function dataOfPieces(pieces: Buffer[]): Buffer[] | undefined {
+  const first = pieces[0]!;
+  if (first[0] !== 0x0a) return undefined;
+  let len = 0;
+  let at = 1;
+  for (let scale = 1; at < Math.min(first.length, 5); scale *= 0x80) {
+    const b = first[at++]!;
+    len += (b & 0x7f) * scale;
+    if ((b & 0x80) === 0) break;
+    if (at === 5) return undefined;
+  }
+  let total = 0;
+  for (const p of pieces) total += p.length;
+  if (at >= first.length || total !== at + len || first[at] !== 0 /* MessageCode.DATA */) return undefined;
+  const data = at + 1 < first.length ? [first.subarray(at + 1), ...pieces.slice(1)] : pieces.slice(1);
+  return data;
 }
 
 const RESPONSE_HEADERS = { ':status': 200, 'content-type': 'application/grpc' };

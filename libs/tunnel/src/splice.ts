@@ -19,9 +19,7 @@ export function splice(a: TunnelStream, b: TunnelStream): Promise<[StreamEnd, St
 function forward(from: TunnelStream, to: TunnelStream): void {
   from.on('data', (chunk) => {
     // The received frame goes out as it came (no decode/encode copy); write() is the fallback.
-    const frame = from.receivedFrame;
-    const ok = frame === undefined ? to.write(chunk) : to.writeFrame(chunk, frame, from.receivedWire);
-    if (!ok) from.pause();
+    if (!to.writeReceived(chunk, from.received)) from.pause();
   });
   to.on('drain', () => from.resume());
   from.on('end', () => to.end());

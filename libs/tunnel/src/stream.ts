@@ -147,8 +147,25 @@ const DEFAULTS = {
 
 type Phase = 'handshake' | 'open' | 'closed';
 
-type Received =
-  { type: 'data'; data: Buffer; frame: Buffer; wire: Buffer | undefined } | { type: 'close-send' };
+/** A received DATA frame. `data` is its body, in more than one buffer if it arrived in pieces. */
+interface ReceivedData {
+  type: 'data';
+  data: Buffer[];
+  bytes: number;
+  /** The whole frame and its wire form when contiguous; pieces only have `wire`, in pieces. */
+  frame: Buffer | undefined;
+  wire: Buffer | Buffer[] | undefined;
+}
+type Received = ReceivedData | { type: 'close-send' };
+
+/** @internal What splice() needs of the DATA frame whose data a 'data' event carries. */
+export interface ReceivedFrame {
+  /** False for the second and later pieces of a frame: the frame was forwarded with the first. */
+  first: boolean;
+  bytes: number;
+  frame: Buffer | undefined;
+  wire: Buffer | Buffer[] | undefined;
+}
 
 export class TunnelStream extends EventEmitter<StreamEvents> {
   /** Set by the handshake; always present on a stream returned by openStream/acceptStream. */
@@ -175,11 +192,10 @@ export class TunnelStream extends EventEmitter<StreamEvents> {
   private heldBytes = 0;
   private readonly held: Array<Received> = [];
   /**
-   * @internal While a 'data' event is emitted: the received DATA frame it came from and, when the
-   * transport kept it, the frame's wire form. splice() forwards them as they are.
+   * @internal While a 'data' event is emitted: the received DATA frame it came from (and, when the
+   * transport kept it, its wire form). splice() forwards them as they are (writeReceived).
    */
-  receivedFrame: Buffer | undefined;
-  receivedWire: Buffer | undefined;
+  received: ReceivedFrame | undefined;
   private buffered = 0;
   private needDrain = false;
   private lastActivity: number;
@@ -250,6 +266,7 @@ export class TunnelStream extends EventEmitter<StreamEvents> {
     }
     channel.start({
       frame: (f, wire) => this.onFrame(f, wire),
+      dataPieces: (data, wire) => this.onDataPieces(data, wire),
       end: () => this.onChannelEnd(),
       error: (e) => this.finish('transport', e, 'none'),
     });
@@ -314,8 +331,13 @@ export class TunnelStream extends EventEmitter<StreamEvents> {
     for (let off = 0; off < chunk.length; off += max) {
       const piece = chunk.subarray(off, Math.min(off + max, chunk.length));
       this.stats.bytesSent += piece.length;
-      const { frame, wire } = dataFrameWire(piece);
-      this.sendFrame(frame, true, wire);
+      if (this.channel.sendData !== undefined) {
+        const channel = this.channel;
+        this.track(piece.length + 1, true, (done) => channel.sendData!(piece, done));
+      } else {
+        const { frame, wire } = dataFrameWire(piece);
+        this.sendFrame(frame, true, wire);
+      }
     }
     if (chunk.length === 0) this.sendFrame(encodeData(chunk), true);
     return this.checkBuffered();
@@ -330,6 +352,29 @@ export class TunnelStream extends EventEmitter<StreamEvents> {
       return this.write(chunk);
     this.stats.bytesSent += chunk.length;
     this.sendFrame(frame, true, wire);
+    return this.checkBuffered();
+  }
+
+  /**
+   * @internal write(chunk) for the data of a 'data' event of another stream (splice), given that
+   * stream's `received`: its DATA frame goes out as it came, once, when the first piece is written.
+   */
+  writeReceived(chunk: Buffer, received: ReceivedFrame | undefined): boolean {
+    if (received === undefined) return this.write(chunk);
+    const { wire } = received;
+    if (!Array.isArray(wire))
+      return received.frame === undefined ? this.write(chunk) : this.writeFrame(chunk, received.frame, wire);
+    if (received.bytes > this.opts.maxChunkBytes || this.phase !== 'open' || !this.sendOpen)
+      return this.write(chunk);
+    if (!received.first) return !this.needDrain;
+    this.stats.bytesSent += received.bytes;
+    const channel = this.channel;
+    const total = wire.reduce((n, b) => n + b.length, 0);
+    this.track(received.bytes + 1, true, (done) => {
+      if (channel.sendWire !== undefined) return channel.sendWire(wire, done);
+      const joined = Buffer.concat(wire, total);
+      channel.send(joined.subarray(total - received.bytes - 1), done, joined);
+    });
     return this.checkBuffered();
   }
 
@@ -394,7 +439,7 @@ export class TunnelStream extends EventEmitter<StreamEvents> {
     this.paused = false;
     while (!this.paused && this.held.length > 0 && !this.closed) {
       const next = this.held.shift()!;
-      if (next.type === 'data') this.heldBytes -= next.data.length;
+      if (next.type === 'data') this.heldBytes -= next.bytes;
       this.deliver(next);
     }
     if (!this.paused && this.channelPaused) {
@@ -406,23 +451,23 @@ export class TunnelStream extends EventEmitter<StreamEvents> {
   // ---- internals -------------------------------------------------------------------------------
 
   private sendFrame(frame: Buffer, isData = false, wire?: Buffer): void {
-    const len = frame.length;
+    this.track(frame.length, isData, (done) => this.channel.send(frame, done, wire));
+  }
+
+  /** Counts a frame of len bytes as buffered until the transport takes it (`transmit` calls done). */
+  private track(len: number, isData: boolean, transmit: (done: () => void) => void): void {
     this.buffered += len;
     if (this.buffered > this.stats.maxBufferedBytes) this.stats.maxBufferedBytes = this.buffered;
     this.stats.framesSent++;
     this.lastSend = this.now();
     if (isData) this.lastActivity = this.lastSend;
-    this.channel.send(
-      frame,
-      () => {
-        this.buffered -= len;
-        if (this.needDrain && this.buffered < this.opts.maxBufferedBytes) {
-          this.needDrain = false;
-          if (this.phase !== 'closed') this.emit('drain');
-        }
-      },
-      wire,
-    );
+    transmit(() => {
+      this.buffered -= len;
+      if (this.needDrain && this.buffered < this.opts.maxBufferedBytes) {
+        this.needDrain = false;
+        if (this.phase !== 'closed') this.emit('drain');
+      }
+    });
   }
 
   private onFrame(frame: Buffer, wire?: Buffer): void {
@@ -430,7 +475,7 @@ export class TunnelStream extends EventEmitter<StreamEvents> {
     this.stats.framesReceived++;
     this.lastActivity = this.now();
     if (frame[0] === MessageCode.DATA && this.phase === 'open' && frame.length <= this.opts.maxFrameBytes) {
-      this.onData({ type: 'data', data: frame.subarray(1), frame, wire });
+      this.onData({ type: 'data', data: [frame.subarray(1)], bytes: frame.length - 1, frame, wire });
       return;
     }
     let msg: Message;
@@ -449,7 +494,7 @@ export class TunnelStream extends EventEmitter<StreamEvents> {
     }
     switch (msg.type) {
       case 'data':
-        this.onData({ type: 'data', data: msg.data, frame, wire });
+        this.onData({ type: 'data', data: [msg.data], bytes: msg.data.length, frame, wire });
         return;
       case 'close-send':
         this.onData(msg);
@@ -487,6 +532,20 @@ export class TunnelStream extends EventEmitter<StreamEvents> {
     }
   }
 
+  /** A DATA frame that arrived in pieces (see ChannelHandlers.dataPieces): passed on without joining. */
+  private onDataPieces(data: Buffer[], wire: Buffer[]): void {
+    let bytes = 0;
+    for (const d of data) bytes += d.length;
+    // Datagrams keep their boundaries; anything unusual takes the checked path with the whole frame.
+    if (this.phase !== 'open' || this.id.protocol !== 'tcp' || bytes >= this.opts.maxFrameBytes) {
+      this.onFrame(Buffer.concat([Buffer.of(MessageCode.DATA), ...data], bytes + 1));
+      return;
+    }
+    this.stats.framesReceived++;
+    this.lastActivity = this.now();
+    this.onData({ type: 'data', data, bytes, frame: undefined, wire });
+  }
+
   private onData(msg: Received): void {
     if (!this.recvOpen) {
       this.protocolError(`${messageName(msg.type)} after CLOSE_SEND`);
@@ -495,7 +554,7 @@ export class TunnelStream extends EventEmitter<StreamEvents> {
     if (msg.type === 'close-send') this.recvOpen = false; // no more data may follow, held or not
     if (this.paused || this.held.length > 0) {
       this.held.push(msg);
-      if (msg.type === 'data') this.heldBytes += msg.data.length;
+      if (msg.type === 'data') this.heldBytes += msg.bytes;
       if (this.heldBytes >= this.opts.maxBufferedBytes && !this.channelPaused) {
         this.channelPaused = true;
         this.channel.pause();
@@ -505,14 +564,16 @@ export class TunnelStream extends EventEmitter<StreamEvents> {
 
   private deliver(msg: Received): void {
     if (msg.type === 'data') {
-      this.stats.bytesReceived += msg.data.length;
-      this.receivedFrame = msg.frame;
-      this.receivedWire = msg.wire;
+      this.stats.bytesReceived += msg.bytes;
+      const received: ReceivedFrame = { first: true, bytes: msg.bytes, frame: msg.frame, wire: msg.wire };
       try {
-        this.emit('data', msg.data);
+        for (const piece of msg.data) {
+          this.received = received;
+          this.emit('data', piece);
+          received.first = false;
+        }
       } finally {
-        this.receivedFrame = undefined;
-        this.receivedWire = undefined;
+        this.received = undefined;
       }
       return;
     }

@@ -40,6 +40,12 @@ export function pumpSocket(stream: TunnelStream, socket: Socket): Promise<Stream
   if (socket.readableEnded) stream.end();
 
   stream.on('data', (chunk) => {
+    // A frame that arrived in pieces is written with one writev, not a write per piece.
+    const received = stream.received;
+    if (received?.first === true && Array.isArray(received.wire) && !socket.writableCorked) {
+      socket.cork();
+      process.nextTick(() => socket.uncork());
+    }
     if (!socket.write(chunk)) stream.pause();
   });
   socket.on('drain', () => stream.resume());
