@@ -3,6 +3,7 @@
 import { Server, ServerCredentials, type ServiceDefinition } from '@grpc/grpc-js';
 import { ManagerService } from '@telepresence/rpc';
 import fc from 'fast-check';
+import dgram from 'node:dgram';
 import http2 from 'node:http2';
 import net from 'node:net';
 import {
@@ -12,10 +13,12 @@ import {
   Http2TunnelClient,
   MANAGER_TUNNEL_PATH,
   TunnelError,
+  acceptTunnel,
   dialerHandler,
   encodeMessage,
   openTunnel,
   serveTunnelCalls,
+  splice,
   tuneTunnelServer,
   withFastTunnelCodec,
   type ChannelHandlers,
@@ -387,6 +390,83 @@ describe('Http2 channels end as FrameChannels must', () => {
     } finally {
       client.close();
       server.forceShutdown();
+    }
+  });
+});
+
+describe('frames that arrive in pieces (bigger than one 16 KiB HTTP/2 DATA frame)', () => {
+  it('a UDP flow keeps datagram boundaries for datagrams of up to 60 KB', async () => {
+    const grpc = await startServer(dialerHandler());
+    const echo = dgram.createSocket('udp4');
+    echo.on('message', (m, from) => echo.send(m, from.port, from.address));
+    await new Promise<void>((r) => echo.bind(0, '127.0.0.1', r));
+    const client = new Http2TunnelClient(`127.0.0.1:${grpc.port}`);
+    try {
+      const udp = await openTunnel(client, {
+        id: ConnId.of('udp', { ip: '127.0.0.1', port: 3 }, { ip: '127.0.0.1', port: echo.address().port }),
+        sessionId: 's',
+        dialTimeoutMs: 1000,
+      });
+      expect(await udp.dialed).toEqual({ ok: true });
+      const sizes = [60_000, 17_000, 1, 40_000, 16_385];
+      const got: number[] = [];
+      const all = new Promise<void>((r) =>
+        udp.on('data', (d) => {
+          got.push(d.length);
+          if (got.length === sizes.length) r();
+        }),
+      );
+      udp.resume();
+      for (const n of sizes) {
+        udp.write(Buffer.alloc(n, 7));
+        await delay(20); // loopback UDP keeps order; the pause keeps the echo's buffer from overflowing
+      }
+      await all;
+      expect(got).toEqual(sizes);
+      udp.abort();
+    } finally {
+      client.close();
+      echo.close();
+      await grpc.close();
+    }
+  });
+
+  it('a splice between two HTTP/2 calls forwards them as they came: 6 MB each way, checksums match', async () => {
+    const target = await tcpServer((s) => {
+      void readAll(s).then((b) => s.end(Buffer.concat([Buffer.from(sha256(b)), b])));
+    });
+    const agent = await startServer(dialerHandler());
+    const toAgent = new Http2TunnelClient(`127.0.0.1:${agent.port}`);
+    const ends: string[] = [];
+    const manager = await startServer((call) => {
+      void acceptTunnel(call).then(async (inbound) => {
+        const outbound = await openTunnel(toAgent, {
+          id: inbound.id,
+          sessionId: inbound.sessionId,
+          dialTimeoutMs: inbound.dialTimeoutMs,
+        });
+        const [a, b] = await splice(inbound, outbound);
+        ends.push(a.reason, b.reason);
+      });
+    });
+    const client = new Http2TunnelClient(`127.0.0.1:${manager.port}`);
+    const fwd = await forwardingListener(client, { ip: '127.0.0.1', port: target.port });
+    try {
+      const up = randomBytes(6 * 1024 * 1024);
+      const app = await connectTcp(fwd.port);
+      const answer = readAll(app);
+      app.end(up);
+      const got = await answer;
+      expect(got.subarray(0, 64).toString()).toBe(sha256(up));
+      expect(sha256(got.subarray(64))).toBe(sha256(up));
+      await delay(50);
+      expect(ends).toEqual(['eof', 'eof']);
+      expect(fwd.ends.map((e) => e.reason)).toEqual(['eof']);
+    } finally {
+      client.close();
+      toAgent.close();
+      await Promise.all([fwd.close(), target.close()]);
+      await Promise.all([manager.close(), agent.close()]);
     }
   });
 });
