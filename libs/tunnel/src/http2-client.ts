@@ -1,9 +1,12 @@
 // The client side of Tunnel calls on a node:http2 connection of their own (see http2-channel.ts for
 // why not grpc-js). One connection carries every flow; it is made on first use and again after it
 // closed, went away (GOAWAY) or missed a keep-alive, so a restarted manager is reached by the next flow.
+// A connection that could not be made is not tried again before a backoff (200 ms doubling to 5 s):
+// meanwhile new flows fail at once with its error, instead of each making a port-forward of its own.
 import http2, { type ClientHttp2Session } from 'node:http2';
+import net from 'node:net';
 import type { FrameChannel } from './channel.js';
-import { TunnelError } from './errors.js';
+import { TunnelError, socketErrorCode } from './errors.js';
 import { DEFAULT_MAX_MESSAGE_BYTES, http2ClientChannel } from './http2-channel.js';
 import { TUNNEL_CONNECTION_WINDOW_BYTES, TUNNEL_STREAM_WINDOW_BYTES, checkedWindow } from './flow-control.js';
 
@@ -21,6 +24,9 @@ export interface Http2TunnelClientOptions {
   keepAliveMs?: number;
   keepAliveTimeoutMs?: number;
   maxMessageBytes?: number;
+  /** Backoff after a failed connection attempt: first and longest. Default 200 ms and 5 s. */
+  reconnectBackoffMs?: { initial: number; max: number };
+  now?: () => number;
 }
 
 /** Anything that opens tunnel calls as FrameChannels (see openTunnel). */
@@ -37,6 +43,13 @@ export class Http2TunnelClient implements TunnelChannelOpener {
   private readonly keepAliveMs: number;
   private readonly keepAliveTimeoutMs: number;
   private readonly maxMessageBytes: number;
+  private readonly backoff: { initial: number; max: number };
+  private readonly now: () => number;
+  private nextBackoffMs: number;
+  /** The last connection attempt that failed before connecting, while its backoff runs. */
+  private failed: { until: number; error: Error } | undefined;
+  /** Connections made (attempts, successful or not): for logs and tests. */
+  connectionAttempts = 0;
 
   /** `address` is host:port as for grpc-js (`[::1]:8081` for IPv6). */
   constructor(
@@ -55,6 +68,9 @@ export class Http2TunnelClient implements TunnelChannelOpener {
     this.keepAliveMs = options.keepAliveMs ?? 10_000;
     this.keepAliveTimeoutMs = options.keepAliveTimeoutMs ?? 5_000;
     this.maxMessageBytes = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
+    this.backoff = options.reconnectBackoffMs ?? { initial: 200, max: 5_000 };
+    this.nextBackoffMs = this.backoff.initial;
+    this.now = options.now ?? Date.now;
   }
 
   /** Starts a Tunnel call. Throws a TunnelError after close(). */
@@ -84,8 +100,33 @@ export class Http2TunnelClient implements TunnelChannelOpener {
   private connection(): ClientHttp2Session {
     const current = this.session;
     if (current !== undefined && !current.closed && !current.destroyed) return current;
-    const session = http2.connect(`http://${this.address}`, {
+    const failed = this.failed;
+    if (failed !== undefined && this.now() < failed.until)
+      throw new TunnelError(
+        'transport',
+        `cannot reach the traffic-manager at ${this.address}: ${failed.error.message} (next try in ${failed.until - this.now()} ms)`,
+        socketErrorCode(failed.error) ?? 'UNAVAILABLE',
+        { cause: failed.error },
+      );
+    this.connectionAttempts++;
+    const url = new URL(`http://${this.address}`);
+    // Our own socket: its 'error' comes before the session fails its calls, so a flow that fails
+    // because the connection could not be made is never followed by a connection attempt of its own.
+    let connected = false;
+    const socket = net.connect({ host: url.hostname.replace(/^\[|\]$/g, ''), port: Number(url.port || 80) });
+    socket.once('connect', () => {
+      connected = true;
+      this.failed = undefined;
+      this.nextBackoffMs = this.backoff.initial;
+    });
+    socket.once('error', (e: Error) => {
+      if (connected) return;
+      this.failed = { until: this.now() + this.nextBackoffMs, error: e };
+      this.nextBackoffMs = Math.min(this.nextBackoffMs * 2, this.backoff.max);
+    });
+    const session = http2.connect(url, {
       settings: { initialWindowSize: this.streamWindow, enablePush: false },
+      createConnection: () => socket,
     });
     this.session = session;
     const retire = (): void => {

@@ -344,13 +344,40 @@ describe('Http2TunnelClient connection', () => {
     }
   });
 
-  it('an unreachable manager fails the flow with the connection error, not a hang', async () => {
+  it('an unreachable manager fails flows with the connection error, and is not retried before a backoff', async () => {
     const closed = await tcpServer(() => {});
     const port = closed.port;
     await closed.close();
-    const client = new Http2TunnelClient(`127.0.0.1:${port}`);
+    let now = 1_000;
+    const client = new Http2TunnelClient(`127.0.0.1:${port}`, {
+      reconnectBackoffMs: { initial: 200, max: 300 },
+      now: () => now,
+    });
     try {
       await expect(startFlow(client, 9)).rejects.toThrow(/ECONNREFUSED/);
+      expect(client.connectionAttempts).toBe(1);
+      // Within the backoff: failed at once, with the reason, and no new connection.
+      await expect(startFlow(client, 9)).rejects.toThrow(
+        /cannot reach the traffic-manager at 127\.0\.0\.1:\d+: connect ECONNREFUSED .* \(next try in 200 ms\)/,
+      );
+      expect(client.connectionAttempts).toBe(1);
+      now += 200;
+      await expect(startFlow(client, 9)).rejects.toThrow(/ECONNREFUSED/);
+      expect(client.connectionAttempts).toBe(2);
+      now += 299; // the backoff doubled (400 ms), capped at its maximum (300 ms)
+      await expect(startFlow(client, 9)).rejects.toThrow(/next try in 1 ms/);
+      // The manager is back: the next try connects and the backoff starts over.
+      const grpc = await startServer(dialerHandler());
+      const target = await tcpServer((s) => s.resume());
+      const back = new Http2TunnelClient(`127.0.0.1:${grpc.port}`, { now: () => now });
+      try {
+        const stream = await startFlow(back, target.port);
+        expect(await stream.dialed).toEqual({ ok: true });
+        stream.abort();
+      } finally {
+        back.close();
+        await Promise.all([grpc.close(), target.close()]);
+      }
     } finally {
       client.close();
     }
