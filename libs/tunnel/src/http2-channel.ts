@@ -191,57 +191,41 @@ class Http2Channel implements FrameChannel {
   }
 
   send(frame: Buffer, done: () => void, wire?: Buffer): void {
-    const stream = this.stream;
-    if (stream.destroyed || stream.writableEnded) {
-      done();
-      return;
-    }
-    this.respondOnce();
     const body = wire ?? serializeTunnelMessage({ payload: frame });
-    const prefix = Buffer.allocUnsafe(PREFIX_BYTES);
-    prefix[0] = 0;
-    prefix.writeUInt32BE(body.length, 1);
-    stream.cork();
-    stream.write(prefix);
-    stream.write(body, () => done());
-    stream.uncork();
+    this.writeMessage(Buffer.allocUnsafe(PREFIX_BYTES), [body], body.length, done);
   }
 
+  /** A serialized TunnelMessage in pieces (received by dataPieces), sent as it is. */
   sendWire(wire: Buffer[], done: () => void): void {
-    const stream = this.stream;
-    if (stream.destroyed || stream.writableEnded) {
-      done();
-      return;
-    }
-    this.respondOnce();
-    const prefix = Buffer.allocUnsafe(PREFIX_BYTES);
-    prefix[0] = 0;
-    prefix.writeUInt32BE(
-      wire.reduce((n, b) => n + b.length, 0),
-      1,
-    );
-    stream.cork();
-    stream.write(prefix);
-    const last = wire.length - 1;
-    for (let i = 0; i < last; i++) stream.write(wire[i]);
-    stream.write(wire[last], () => done());
-    stream.uncork();
+    let length = 0;
+    for (const b of wire) length += b.length;
+    this.writeMessage(Buffer.allocUnsafe(PREFIX_BYTES), wire, length, done);
   }
 
   /** The gRPC prefix and the message's header go out in one small buffer, then `data` as it is. */
   sendData(data: Uint8Array, done: () => void): void {
+    const header = dataMessageHeader(data.length, PREFIX_BYTES);
+    this.writeMessage(header, [data], header.length - PREFIX_BYTES + data.length, done);
+  }
+
+  /**
+   * Writes one gRPC message: `head` (PREFIX_BYTES for the prefix, then any bytes of the message) and
+   * `rest`, `length` message bytes in all, with one writev; `done` once the last part is taken.
+   */
+  private writeMessage(head: Buffer, rest: Uint8Array[], length: number, done: () => void): void {
     const stream = this.stream;
     if (stream.destroyed || stream.writableEnded) {
       done();
       return;
     }
     this.respondOnce();
-    const header = dataMessageHeader(data.length, PREFIX_BYTES);
-    header[0] = 0;
-    header.writeUInt32BE(header.length - PREFIX_BYTES + data.length, 1);
+    head[0] = 0; // not compressed
+    head.writeUInt32BE(length, 1);
     stream.cork();
-    stream.write(header);
-    stream.write(data, () => done());
+    stream.write(head);
+    const last = rest.length - 1;
+    for (let i = 0; i < last; i++) stream.write(rest[i]);
+    stream.write(rest[last], () => done());
     stream.uncork();
   }
 

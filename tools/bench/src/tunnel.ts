@@ -356,9 +356,11 @@ const meanKiB = (bytes: number, frames: number) => (frames > 0 ? bytes / frames 
 async function clientSide(
   managerPort: number,
   targetPort: number,
-  windows: Windows,
-  count: FrameCount = newFrameCount(),
-  transport: Transport = 'http2',
+  {
+    windows = 'tunnel',
+    count = newFrameCount(),
+    transport = 'http2',
+  }: { windows?: Windows; count?: FrameCount; transport?: Transport } = {},
 ): Promise<{ port: number; close(): void }> {
   const client = tunnelClient(managerPort, windows, transport);
   const dst = { ip: '127.0.0.1', port: targetPort };
@@ -582,31 +584,16 @@ async function run(): Promise<void> {
   const sourcePort = agent.ports['source']!;
   const up = newFrameCount();
   const down = newFrameCount();
-  const bulkTunnel = await clientSide(manager.ports['grpc']!, sinkPort, 'tunnel', up);
-  const downTunnel = await clientSide(manager.ports['grpc']!, sourcePort, 'tunnel', down);
-  const bulkGrpc = await clientSide(
-    managerGrpc.ports['grpc']!,
-    sinkPort,
-    'tunnel',
-    newFrameCount(),
-    'grpc-js',
-  );
-  const oneHop = await clientSide(agent.ports['h2']!, sinkPort, 'tunnel');
-  const pingTunnel = await clientSide(manager.ports['grpc']!, echoPort, 'tunnel');
-  const bulkDefault = await clientSide(
-    managerDefault.ports['grpc']!,
-    sinkPort,
-    'default',
-    newFrameCount(),
-    'grpc-js',
-  );
-  const bulkPassThrough = await clientSide(
-    passThrough.ports['http2']!,
-    sinkPort,
-    'tunnel',
-    newFrameCount(),
-    'grpc-js',
-  );
+  const bulkTunnel = await clientSide(manager.ports['grpc']!, sinkPort, { count: up });
+  const downTunnel = await clientSide(manager.ports['grpc']!, sourcePort, { count: down });
+  const bulkGrpc = await clientSide(managerGrpc.ports['grpc']!, sinkPort, { transport: 'grpc-js' });
+  const oneHop = await clientSide(agent.ports['h2']!, sinkPort);
+  const pingTunnel = await clientSide(manager.ports['grpc']!, echoPort);
+  const bulkDefault = await clientSide(managerDefault.ports['grpc']!, sinkPort, {
+    windows: 'default',
+    transport: 'grpc-js',
+  });
+  const bulkPassThrough = await clientSide(passThrough.ports['http2']!, sinkPort, { transport: 'grpc-js' });
   const rawClients = {
     fast: grpcClient(rawFast.ports['grpc']!, 'fast', 'default'),
     generated: grpcClient(rawGenerated.ports['grpc']!, 'generated', 'default'),
@@ -734,22 +721,11 @@ async function run(): Promise<void> {
     const far = (name: string) => delayed.ports[name]!;
     const farRaw = grpcClient(far('rawFast'), 'fast', 'default');
     const farRawTuned = grpcClient(far('rawTuned'), 'fast', 'tunnel');
-    const farUp = await clientSide(far('manager'), sinkPort, 'tunnel');
-    const farDown = await clientSide(far('manager'), sourcePort, 'tunnel');
-    const farUpDefault = await clientSide(
-      far('managerDefault'),
-      sinkPort,
-      'default',
-      newFrameCount(),
-      'grpc-js',
-    );
-    const farDownDefault = await clientSide(
-      far('managerDefault'),
-      sourcePort,
-      'default',
-      newFrameCount(),
-      'grpc-js',
-    );
+    const farUp = await clientSide(far('manager'), sinkPort);
+    const farDown = await clientSide(far('manager'), sourcePort);
+    const before = { windows: 'default', transport: 'grpc-js' } as const;
+    const farUpDefault = await clientSide(far('managerDefault'), sinkPort, before);
+    const farDownDefault = await clientSide(far('managerDefault'), sourcePort, before);
     closers.push(farRaw, farRawTuned, farUp, farDown, farUpDefault, farDownDefault);
     const bytes = RTT_MB * MB;
     const rttRows: Row[] = [
