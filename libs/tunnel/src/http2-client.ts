@@ -113,7 +113,11 @@ export class Http2TunnelClient implements TunnelChannelOpener {
     // Our own socket: its 'error' comes before the session fails its calls, so a flow that fails
     // because the connection could not be made is never followed by a connection attempt of its own.
     let connected = false;
-    const socket = net.connect({ host: url.hostname.replace(/^\[|\]$/g, ''), port: Number(url.port || 80) });
+    const socket = net.connect({
+      host: url.hostname.replace(/^\[|\]$/g, ''),
+      port: Number(url.port || 80),
+      noDelay: true, // interactive flows: nghttp2 batches frames itself
+    });
     socket.once('connect', () => {
       connected = true;
       this.failed = undefined;
