@@ -318,6 +318,7 @@ export class TunnelStream extends EventEmitter<StreamEvents> {
   /**
    * Queues data for the peer. Returns false when the buffered bytes reached the bound: stop writing
    * until 'drain'. Data written after the stream closed is dropped (the 'close' event says why).
+   * As with Node's writable streams, `chunk` is not copied on every transport: do not change it after.
    */
   write(chunk: Uint8Array): boolean {
     if (this.phase === 'closed') return true;
