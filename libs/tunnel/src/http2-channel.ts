@@ -129,15 +129,22 @@ export function http2ClientChannel(
   stream: ClientHttp2Stream,
   maxMessageBytes = DEFAULT_MAX_MESSAGE_BYTES,
 ): FrameChannel {
-  return new Http2Channel(stream, 'client', maxMessageBytes);
+  return new Http2Channel(stream, 'client', maxMessageBytes, 0);
 }
+
+/**
+ * How long an aborted server call may take to get its status out (behind data the client does not
+ * read) before it is reset instead, so that a stuck client cannot hold it.
+ */
+export const ABORT_LINGER_MS = 5_000;
 
 /** The server side of a Tunnel call, from an HTTP/2 server's 'stream' event. */
 export function http2ServerChannel(
   stream: ServerHttp2Stream,
   maxMessageBytes = DEFAULT_MAX_MESSAGE_BYTES,
+  abortLingerMs = ABORT_LINGER_MS,
 ): FrameChannel {
-  return new Http2Channel(stream, 'server', maxMessageBytes);
+  return new Http2Channel(stream, 'server', maxMessageBytes, abortLingerMs);
 }
 
 type Status = { code: number; message: string };
@@ -153,6 +160,7 @@ class Http2Channel implements FrameChannel {
     private readonly stream: ClientHttp2Stream | ServerHttp2Stream,
     private readonly side: 'client' | 'server',
     maxMessageBytes: number,
+    private readonly abortLingerMs: number,
   ) {
     this.reader = new GrpcMessageReader(
       maxMessageBytes,
@@ -270,7 +278,12 @@ class Http2Channel implements FrameChannel {
       server.respond({ ...RESPONSE_HEADERS, ...statusHeaders(this.status) }, { endStream: true });
       return;
     }
-    server.end();
+    server.end(); // the status follows the data already written, as trailers
+    const linger = setTimeout(() => {
+      if (!server.closed) server.close(http2.constants.NGHTTP2_CANCEL);
+    }, this.abortLingerMs);
+    linger.unref();
+    server.once('close', () => clearTimeout(linger));
   }
 
   private respondOnce(): void {

@@ -16,6 +16,7 @@ import {
   acceptTunnel,
   dialerHandler,
   encodeMessage,
+  http2ServerChannel,
   openTunnel,
   serveTunnelCalls,
   splice,
@@ -417,6 +418,38 @@ describe('Http2 channels end as FrameChannels must', () => {
     } finally {
       client.close();
       server.forceShutdown();
+    }
+  });
+});
+
+describe('an aborted server call', () => {
+  it('is reset when a client that does not read keeps its status from going out', async () => {
+    const server = http2.createServer();
+    let closedAfterMs = -1;
+    server.on('stream', (stream) => {
+      const ch = http2ServerChannel(stream, undefined, 300);
+      ch.start({ frame: () => {}, end: () => {}, error: () => {} });
+      // More than the client's 64 KiB window: the rest waits for a WINDOW_UPDATE that never comes.
+      for (let i = 0; i < 8; i++) ch.send(Buffer.alloc(32 * 1024), () => {});
+      setTimeout(() => {
+        const t0 = Date.now();
+        stream.once('close', () => (closedAfterMs = Date.now() - t0));
+        ch.abort(new TunnelError('idle', 'no traffic'));
+      }, 50);
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const session = http2.connect(`http://127.0.0.1:${(server.address() as net.AddressInfo).port}`);
+    try {
+      const req = session.request({ ':method': 'POST', ':path': MANAGER_TUNNEL_PATH });
+      req.on('error', () => {});
+      req.pause(); // never reads
+      await new Promise((r) => req.once('close', r));
+      expect(closedAfterMs).toBeGreaterThanOrEqual(250);
+      expect(closedAfterMs).toBeLessThan(3000);
+      expect(req.rstCode).toBe(http2.constants.NGHTTP2_CANCEL);
+    } finally {
+      session.destroy();
+      await new Promise<void>((r) => server.close(() => r()));
     }
   });
 });
