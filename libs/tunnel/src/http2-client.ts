@@ -85,6 +85,30 @@ export class Http2TunnelClient implements TunnelChannelOpener {
     return http2ClientChannel(stream, this.maxMessageBytes);
   }
 
+  /**
+   * Makes the connection now, so that the first flow does not wait for it (through a port-forward: a
+   * WebSocket and an HTTP/2 handshake); resolves once it is up, rejects with why it is not.
+   */
+  connect(): Promise<void> {
+    if (this.closed)
+      return Promise.reject(new TunnelError('transport', `the tunnel client for ${this.address} is closed`));
+    let session: ClientHttp2Session;
+    try {
+      session = this.connection();
+    } catch (e) {
+      return Promise.reject(e as Error);
+    }
+    if (!session.connecting) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      const onError = (e: Error): void => reject(TunnelError.from(e, 'transport'));
+      session.once('error', onError);
+      session.once('connect', () => {
+        session.off('error', onError);
+        resolve();
+      });
+    });
+  }
+
   /** Closes the connection after its calls end; new calls fail. */
   close(): void {
     this.closed = true;

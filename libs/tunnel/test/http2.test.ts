@@ -384,6 +384,25 @@ describe('Http2TunnelClient connection', () => {
     }
   });
 
+  it('connect() makes the connection ahead of the first flow, or says why it cannot', async () => {
+    const grpc = await startServer(dialerHandler());
+    const up = new Http2TunnelClient(`127.0.0.1:${grpc.port}`);
+    const closed = await tcpServer(() => {});
+    const port = closed.port;
+    await closed.close();
+    const down = new Http2TunnelClient(`127.0.0.1:${port}`);
+    try {
+      await up.connect();
+      await up.connect(); // already up: at once, no new connection
+      expect(up.connectionAttempts).toBe(1);
+      await expect(down.connect()).rejects.toThrow(/ECONNREFUSED/);
+    } finally {
+      up.close();
+      down.close();
+      await grpc.close();
+    }
+  });
+
   it('refuses new flows after close()', async () => {
     const client = new Http2TunnelClient('127.0.0.1:9');
     client.close();

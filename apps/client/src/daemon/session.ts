@@ -210,6 +210,12 @@ export class Session {
           : resolve(),
       ),
     );
+    // The tunnels' own connection, made now: the first flow does not wait for it, and a problem shows here.
+    await this.api.tunnels
+      .connect?.()
+      .catch((e: unknown) =>
+        this.log.warn({ err: (e as Error).message }, 'no tunnel connection to the traffic-manager yet'),
+      );
     const version = await this.api.version();
     this.managerVersion = version.info?.version ?? '';
 

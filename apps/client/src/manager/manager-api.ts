@@ -56,7 +56,7 @@ export class ManagerApi {
   constructor(
     readonly client: ManagerClient,
     /** Where Tunnel calls are made; the grpc-js client if not given. */
-    readonly tunnels: TunnelClient & { close(): void } = client,
+    readonly tunnels: TunnelClient & { close(): void; connect?(): Promise<void> } = client,
     private readonly timeoutMs = 15_000,
   ) {}
 
