@@ -133,6 +133,12 @@ export class Netstack implements TcpHost, UdpHost {
     return { ...this.stats };
   }
 
+  /** @internal Every TCP connection's state (TcpConnection.debugState), for diagnosing stalls in tests. */
+  debugConnections(): Record<string, number | string | boolean>[] {
+    const now = this.now();
+    return [...this.connections].map((c) => c.debugState(now));
+  }
+
   /** Resets every connection, ends every UDP flow, stops reading and closes the device. */
   close(): void {
     if (this.closed) return;

@@ -134,12 +134,24 @@ describe.each([
     await servers?.close();
   });
 
+  // One retry: about one run in a hundred-odd (seen in CI, never in 64 runs by hand) stalls until the
+  // timeout. Not understood yet; a stalled run fails with the stack's connection state to find out why.
+  jest.retryTimes(1, { logErrorsBeforeRetry: true });
+
   itRoot(`${megabytes} MB echoed through a lossy link arrives intact both ways`, async () => {
-    const { stdout } = await env!.exec(
-      process.execPath,
-      [client, 'halfclose', '198.18.3.1', String(servers.echoPort), String(megabytes << 20)],
-      100_000,
-    );
+    let stalled: unknown;
+    const snapshot = setTimeout(() => (stalled = env!.stack.debugConnections()), 44_000);
+    const { stdout } = await env!
+      .exec(
+        process.execPath,
+        [client, 'halfclose', '198.18.3.1', String(servers.echoPort), String(megabytes << 20)],
+        45_000,
+      )
+      .catch((e: Error) => {
+        const state = JSON.stringify({ connections: stalled, stats: env!.stack.getStats() });
+        throw new Error(`${e.message}\nstack state before the timeout: ${state}`);
+      })
+      .finally(() => clearTimeout(snapshot));
     expect(stdout).toBe('ok\n');
     const stats = env!.stack.getStats();
     expect(stats.dropSimulated).toBeGreaterThan(0);

@@ -702,6 +702,28 @@ export class TcpConnection implements TcpEndpoints {
     this.rto = Math.min(cfg.maxRtoMs, Math.max(cfg.minRtoMs, this.srtt + 4 * this.rttvar));
   }
 
+  /** @internal Sequence, window and timer state, for diagnosing a stalled connection in tests. */
+  debugState(now: number): Record<string, number | string | boolean> {
+    return {
+      state: this.state,
+      sndUnaToNxt: seqDiff(this.sndNxt, this.sndUna),
+      sndUnaToMax: seqDiff(this.sndMax, this.sndUna),
+      queued: this.queue.length,
+      sndWnd: this.sndWnd,
+      cwnd: this.cwnd,
+      rto: this.rto,
+      rtoInMs: this.rtoDeadline === 0 ? -1 : this.rtoDeadline - now,
+      retries: this.retries,
+      inRecovery: this.inRecovery,
+      finQueued: this.finQueued,
+      finSent: this.finSent,
+      finAcked: this.finAcked,
+      rxBuffered: this.rxBytes,
+      flowReadable: this.flow?.readableLength ?? -1,
+      advertisedWindow: this.advertisedWindow(),
+    };
+  }
+
   /** Timer tick from the stack. */
   onTimer(now: number): void {
     if (this.deadline !== 0 && now >= this.deadline) {
