@@ -2,7 +2,7 @@ import { jest } from '@jest/globals';
 import fc from 'fast-check';
 import type { AttachTcp, FlowHandler } from './flow-handler.js';
 import { Netstack } from './stack.js';
-import { ACK, RST, SYN } from './tcp/segment.js';
+import { ACK, FIN, RST, SYN } from './tcp/segment.js';
 import type { TcpFlow, UdpFlow } from './flow-handler.js';
 import { MemoryDevice, tcpPacket4, udpPacket4 } from './testing/memory-device.js';
 
@@ -60,6 +60,7 @@ describe('Netstack TCP handshake', () => {
 });
 
 const tick = () => new Promise((r) => setImmediate(r));
+const delay = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('Netstack TCP data', () => {
   it('delivers data, answers keep-alive probes with an ACK and resets on destroy', async () => {
@@ -208,6 +209,53 @@ describe('Netstack TCP loss recovery with SACK', () => {
       .map((p) => p.readUInt32BE(24));
     expect(resent.slice(0, 2)).toEqual([seg(0), seg(3)]); // both holes, no RTO and no go-back-N
     expect(stack.getStats().tcpRtoExpirations).toBe(0);
+    stack.close();
+  });
+});
+
+describe('Netstack TCP after a timeout once our FIN was sent', () => {
+  it('resends the rest of the data and the FIN as ACKs come, in LAST-ACK (it stalled for good)', async () => {
+    const flows: TcpFlow[] = [];
+    const { dev, stack } = setup({ onTcpConnect: async () => (flow) => flows.push(flow) }, { minRtoMs: 20 });
+    dev.inject(tcpPacket4({ ...app, seq: 100, flags: SYN, options: mssOption }));
+    await tick();
+    await tick();
+    const iss = dev.take()[0]!.readUInt32BE(24);
+    // The application half-closes at once: the stack is in CLOSE-WAIT.
+    dev.inject(tcpPacket4({ ...app, seq: 101, ack: iss + 1, flags: ACK | FIN, window: 65535 }));
+    await tick();
+    const flow = flows[0]!;
+    flow.on('error', () => undefined);
+    flow.resume();
+    flow.end(Buffer.alloc(5 * 1460, 7)); // five segments and our FIN: LAST-ACK
+    await tick();
+    const first = dev.take().filter((p) => p.length > 40 || flagsOf(p) & FIN);
+    expect(first.some((p) => flagsOf(p) & FIN)).toBe(true);
+    // Everything is lost: the retransmission timer goes back to the first unacknowledged byte.
+    const deadline = Date.now() + 5000;
+    while (stack.getStats().tcpRtoExpirations === 0 && Date.now() < deadline) await delay(10);
+    expect(stack.getStats().tcpRtoExpirations).toBeGreaterThan(0);
+    // Acknowledge whatever arrives, as a live peer would, until our FIN is acknowledged.
+    const seen = new Set<number>();
+    let finAt = -1;
+    for (let round = 0; round < 20 && finAt < 0; round++) {
+      await delay(5);
+      const out = dev.take();
+      let ackTo = -1;
+      for (const p of out) {
+        const seq = p.readUInt32BE(24);
+        const len = p.length - 40;
+        if (len > 0) {
+          seen.add(seq);
+          ackTo = Math.max(ackTo, seq + len);
+        }
+        if (flagsOf(p) & FIN) finAt = seq + len;
+      }
+      if (ackTo >= 0)
+        dev.inject(tcpPacket4({ ...app, seq: 102, ack: ackTo >>> 0, flags: ACK, window: 65535 }));
+    }
+    expect(seen.size).toBe(5); // every segment again, not only what the first timeout resent
+    expect(finAt).toBe((iss + 1 + 5 * 1460) >>> 0);
     stack.close();
   });
 });

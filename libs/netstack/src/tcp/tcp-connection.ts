@@ -574,7 +574,9 @@ export class TcpConnection implements TcpEndpoints {
     this.dirty = false;
     if (this.state === 'closed' || this.state === 'connecting' || this.state === 'syn-received') return;
     this.flushRx();
-    if (this.state === 'established' || this.state === 'close-wait' || this.finSent) this.trySend();
+    // After our FIN was queued (FIN-WAIT-1, CLOSING, LAST-ACK), a timeout resends from the first
+    // unacknowledged byte and clears finSent: the rest of the data and the FIN must still go out.
+    if (this.state === 'established' || this.state === 'close-wait' || this.finQueued) this.trySend();
     if (this.ackPending) this.sendAck();
   }
 
