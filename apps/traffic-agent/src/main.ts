@@ -106,7 +106,7 @@ async function main(): Promise<void> {
   });
   const agent = await startAgent({
     config,
-    api: grpcManagerApi(client, undefined, tunnels),
+    api: grpcManagerApi(client, { tunnels }),
     log,
     resolve: lazyPodResolver(config, log),
   });

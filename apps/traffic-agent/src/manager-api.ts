@@ -39,8 +39,7 @@ type Unary<Req, Res> = (
 /** `tunnels`: where Tunnel calls go (main.ts: an Http2TunnelClient); the grpc-js client if not given. */
 export function grpcManagerApi(
   client: ManagerClient,
-  callTimeoutMs = 5000,
-  tunnels: TunnelClient = client,
+  { callTimeoutMs = 5000, tunnels = client }: { callTimeoutMs?: number; tunnels?: TunnelClient } = {},
 ): AgentManagerApi {
   const unary = <Req, Res>(method: Unary<Req, Res>, req: Req, signal: AbortSignal): Promise<Res> =>
     new Promise<Res>((resolve, reject) => {

@@ -47,6 +47,28 @@ export function dataMessageHeader(n: number, room: number): Buffer {
 }
 
 /**
+ * @internal The inverse of dataMessageHeader for a serialized message given in pieces: the data bytes
+ * (views, no copy), or undefined when the pieces are not exactly one `payload` field holding a DATA frame
+ * whose header lies in the first piece.
+ */
+export function dataOfMessagePieces(pieces: Buffer[]): Buffer[] | undefined {
+  const first = pieces[0]!;
+  if (first[0] !== 0x0a) return undefined;
+  let len = 0;
+  let at = 1;
+  for (let scale = 1; ; scale *= 0x80) {
+    const b = first[at++];
+    if (b === undefined || at > 4) return undefined; // over 3 bytes (2 MiB): the joined, checked path
+    len += (b & 0x7f) * scale;
+    if ((b & 0x80) === 0) break;
+  }
+  let total = 0;
+  for (const p of pieces) total += p.length;
+  if (at >= first.length || total !== at + len || first[at] !== 0 /* MessageCode.DATA */) return undefined;
+  return at + 1 < first.length ? [first.subarray(at + 1), ...pieces.slice(1)] : pieces.slice(1);
+}
+
+/**
  * @internal Room to leave in front of a read buffer so that any read of up to MAX_IN_PLACE_DATA bytes
  * can become a serialized DATA TunnelMessage in place: tag, 3-byte varint length, code byte.
  */

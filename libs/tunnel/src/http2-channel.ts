@@ -7,7 +7,12 @@ import http2, { type ClientHttp2Stream, type IncomingHttpHeaders, type ServerHtt
 import { status as GrpcStatus } from '@grpc/grpc-js';
 import { STATUS_FOR, type ChannelHandlers, type FrameChannel } from './channel.js';
 import { TunnelError } from './errors.js';
-import { dataMessageHeader, deserializeTunnelMessage, serializeTunnelMessage } from './grpc-codec.js';
+import {
+  dataMessageHeader,
+  dataOfMessagePieces,
+  deserializeTunnelMessage,
+  serializeTunnelMessage,
+} from './grpc-codec.js';
 
 /** Largest gRPC message a channel accepts (a tunnel frame is at most 1 MiB by default). */
 export const DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
@@ -310,7 +315,7 @@ class Http2Channel implements FrameChannel {
   /** A message in pieces: a DATA frame is passed on as it is; anything else is joined first. */
   private onPieces(pieces: Buffer[]): void {
     if (this.finished) return;
-    const data = this.handlers?.dataPieces === undefined ? undefined : dataOfPieces(pieces);
+    const data = this.handlers?.dataPieces === undefined ? undefined : dataOfMessagePieces(pieces);
     if (data === undefined) this.onMessage(Buffer.concat(pieces));
     else this.handlers!.dataPieces!(data, pieces);
   }
@@ -329,7 +334,7 @@ class Http2Channel implements FrameChannel {
     const code = Number(headers['grpc-status']);
     this.status = {
       code: Number.isInteger(code) ? code : GrpcStatus.UNKNOWN,
-      message: decodeMessage(headers['grpc-message']),
+      message: decodeStatusMessage(headers['grpc-message']),
     };
   }
 
@@ -348,11 +353,10 @@ class Http2Channel implements FrameChannel {
     else this.report(undefined);
   }
 
+  /** Why the stream closed before the call ended (a client's error status wins: transportError). */
   private closeReason(): string {
-    if (this.status !== undefined && this.side === 'client' && this.status.code !== GrpcStatus.OK)
-      return `${GrpcStatus[this.status.code] ?? this.status.code}: ${this.status.message}`;
-    const code = this.stream.rstCode;
     if (this.side === 'server') return 'tunnel call cancelled by the peer';
+    const code = this.stream.rstCode;
     return code === undefined || code === http2.constants.NGHTTP2_NO_ERROR
       ? 'the connection closed before the call ended'
       : `stream reset by the server (HTTP/2 error ${code})`;
@@ -379,28 +383,6 @@ class Http2Channel implements FrameChannel {
   }
 }
 
-/**
- * The body of a serialized DATA TunnelMessage given in pieces (views, no copy), or undefined when the
- * pieces are not exactly one `payload` field holding a DATA frame whose header is in the first piece.
- */
-function dataOfPieces(pieces: Buffer[]): Buffer[] | undefined {
-  const first = pieces[0]!;
-  if (first[0] !== 0x0a) return undefined;
-  let len = 0;
-  let at = 1;
-  for (let scale = 1; at < Math.min(first.length, 5); scale *= 0x80) {
-    const b = first[at++]!;
-    len += (b & 0x7f) * scale;
-    if ((b & 0x80) === 0) break;
-    if (at === 5) return undefined;
-  }
-  let total = 0;
-  for (const p of pieces) total += p.length;
-  if (at >= first.length || total !== at + len || first[at] !== 0 /* MessageCode.DATA */) return undefined;
-  const data = at + 1 < first.length ? [first.subarray(at + 1), ...pieces.slice(1)] : pieces.slice(1);
-  return data;
-}
-
 const RESPONSE_HEADERS = { ':status': 200, 'content-type': 'application/grpc' };
 
 function statusHeaders(s: Status): Record<string, string> {
@@ -409,7 +391,7 @@ function statusHeaders(s: Status): Record<string, string> {
   return h;
 }
 
-function decodeMessage(v: string | string[] | undefined): string {
+function decodeStatusMessage(v: string | string[] | undefined): string {
   const s = Array.isArray(v) ? v.join(',') : (v ?? '');
   try {
     return decodeURIComponent(s);

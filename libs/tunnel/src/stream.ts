@@ -162,6 +162,8 @@ type Received = ReceivedData | { type: 'close-send' };
 export interface ReceivedFrame {
   /** False for the second and later pieces of a frame: the frame was forwarded with the first. */
   first: boolean;
+  /** True for the frame's last piece (the only one when it came whole). */
+  last: boolean;
   bytes: number;
   frame: Buffer | undefined;
   wire: Buffer | Buffer[] | undefined;
@@ -370,11 +372,10 @@ export class TunnelStream extends EventEmitter<StreamEvents> {
     if (!received.first) return !this.needDrain;
     this.stats.bytesSent += received.bytes;
     const channel = this.channel;
-    const total = wire.reduce((n, b) => n + b.length, 0);
     this.track(received.bytes + 1, true, (done) => {
       if (channel.sendWire !== undefined) return channel.sendWire(wire, done);
-      const joined = Buffer.concat(wire, total);
-      channel.send(joined.subarray(total - received.bytes - 1), done, joined);
+      const joined = Buffer.concat(wire);
+      channel.send(joined.subarray(joined.length - received.bytes - 1), done, joined);
     });
     return this.checkBuffered();
   }
@@ -566,11 +567,19 @@ export class TunnelStream extends EventEmitter<StreamEvents> {
   private deliver(msg: Received): void {
     if (msg.type === 'data') {
       this.stats.bytesReceived += msg.bytes;
-      const received: ReceivedFrame = { first: true, bytes: msg.bytes, frame: msg.frame, wire: msg.wire };
+      const { data } = msg;
+      const received: ReceivedFrame = {
+        first: true,
+        last: data.length === 1,
+        bytes: msg.bytes,
+        frame: msg.frame,
+        wire: msg.wire,
+      };
       try {
-        for (const piece of msg.data) {
+        for (let i = 0; i < data.length; i++) {
+          received.last = i === data.length - 1;
           this.received = received;
-          this.emit('data', piece);
+          this.emit('data', data[i]!);
           received.first = false;
         }
       } finally {

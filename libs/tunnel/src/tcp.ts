@@ -42,11 +42,10 @@ export function pumpSocket(stream: TunnelStream, socket: Socket): Promise<Stream
   stream.on('data', (chunk) => {
     // A frame that arrived in pieces is written with one writev, not a write per piece.
     const received = stream.received;
-    if (received?.first === true && Array.isArray(received.wire) && !socket.writableCorked) {
-      socket.cork();
-      process.nextTick(() => socket.uncork());
-    }
+    const pieces = received !== undefined && !(received.first && received.last);
+    if (pieces && received.first) socket.cork();
     if (!socket.write(chunk)) stream.pause();
+    if (pieces && received.last) socket.uncork();
   });
   socket.on('drain', () => stream.resume());
   stream.on('end', () => socket.end());
