@@ -190,7 +190,8 @@ class Http2Channel implements FrameChannel {
             : new GrpcFramingError(e instanceof Error ? e.message : String(e), GrpcStatus.INTERNAL);
         // The status goes out first: reporting makes the stream close the channel (with OK).
         this.fail(f.status, f.message);
-        this.report(new TunnelError('protocol', `tunnel call: ${f.message}`, GrpcStatus[f.status]));
+        const name = GrpcStatus[f.status];
+        this.report(new TunnelError('transport', `tunnel call failed: ${name}: ${f.message}`, name));
       }
     });
     stream.on('end', () => this.onEnd());
@@ -342,14 +343,13 @@ class Http2Channel implements FrameChannel {
     if (this.side === 'server') {
       // The client half-closed its side of the call.
       if (this.reader.atBoundary) this.report(undefined);
-      else this.report(new TunnelError('protocol', 'tunnel call ended inside a message', 'INTERNAL'));
+      else this.report(this.insideMessage());
       return;
     }
     const s = this.status;
     if (s === undefined) this.report(this.transportError('the server ended the call without a status'));
     else if (s.code !== GrpcStatus.OK) this.report(this.statusError(s));
-    else if (!this.reader.atBoundary)
-      this.report(new TunnelError('protocol', 'tunnel call ended inside a message', 'INTERNAL'));
+    else if (!this.reader.atBoundary) this.report(this.insideMessage());
     else this.report(undefined);
   }
 
@@ -360,6 +360,12 @@ class Http2Channel implements FrameChannel {
     return code === undefined || code === http2.constants.NGHTTP2_NO_ERROR
       ? 'the connection closed before the call ended'
       : `stream reset by the server (HTTP/2 error ${code})`;
+  }
+
+  // A call whose gRPC framing fails is a failed call ('transport', as grpc-js reports it: INTERNAL), not
+  // a tunnel frame that broke the protocol: the tunnel frames inside it were never seen.
+  private insideMessage(): TunnelError {
+    return new TunnelError('transport', 'tunnel call failed: INTERNAL: ended inside a message', 'INTERNAL');
   }
 
   private statusError(s: Status): TunnelError {
