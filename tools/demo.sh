@@ -45,7 +45,7 @@ npx nx run-many -t build -p @telepresence/client @telepresence/traffic-manager @
 [ -x tools/bin/helm ] || bash tools/fetch-k8s-tools.sh >/dev/null
 
 step "Starting the simulated cluster \"$NAME\""
-show "${DC[@]}" up --name "$NAME" --images tools/demo/images.json
+show "${DC[@]}" up --name "$NAME" --images tools/demo/images.json ${DEMO_EXTRA_IMAGES:+--images $DEMO_EXTRA_IMAGES}
 KUBECONFIG_WS=$("${DC[@]}" kubeconfig --name "$NAME")
 KUBECONFIG_HOST=$("${DC[@]}" kubeconfig --name "$NAME" --host)
 KUBECTL=("$ROOT/tools/bin/kubectl" --kubeconfig "$KUBECONFIG_HOST")

@@ -4,6 +4,7 @@
 // the hooks change nothing and return false; flow-control.spec.ts and http2-channel.spec.ts then fail.
 import type { Server } from '@grpc/grpc-js';
 import { status as GrpcStatus } from '@grpc/grpc-js';
+import type { Socket } from 'node:net';
 import type { Http2Server, IncomingHttpHeaders, ServerHttp2Stream, ServerOptions } from 'node:http2';
 import type { FrameChannel } from './channel.js';
 import { DEFAULT_MAX_MESSAGE_BYTES, http2ServerChannel } from './http2-channel.js';
@@ -48,6 +49,8 @@ export function serveTunnelCalls(
   maxMessageBytes = DEFAULT_MAX_MESSAGE_BYTES,
 ): boolean {
   return onHttp2Servers(server, (http2Server) => {
+    // Tunnel frames are small and interactive (a dial, its DialOK): never held back for an ACK (Nagle).
+    http2Server.on('connection', (socket: Socket) => socket.setNoDelay(true));
     // grpc-js listens to the server's 'stream' event; a Tunnel stream is taken before it is emitted.
     const emit = http2Server.emit;
     http2Server.emit = function (this: Http2Server, event: string | symbol, ...args: unknown[]): boolean {

@@ -173,7 +173,7 @@ async function main(): Promise<void> {
     tokens,
     tls,
     dialPod: (pod: KubeObject, port: number) =>
-      net.connect({ host: str(field(pod, 'status', 'podIP')) ?? '', port }),
+      net.connect({ host: str(field(pod, 'status', 'podIP')) ?? '', port, noDelay: true }),
     podLogFile: (ns: string, name: string, container: string | undefined) =>
       nodes.logFile(ns, name, container),
     advertiseAddress: `${apiServerIp}:443`,

@@ -69,7 +69,8 @@ export async function openManagerForward(
 ): Promise<ManagerForward> {
   let current = await findManagerPod(kc, namespace);
   const sockets = new Set<net.Socket>();
-  const server = net.createServer((socket) => {
+  // noDelay: gRPC's small frames (a dial, its DialOK) must not wait for the ACK of earlier ones (Nagle).
+  const server = net.createServer({ noDelay: true }, (socket) => {
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
     socket.on('error', () => socket.destroy());
