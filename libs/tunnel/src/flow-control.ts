@@ -13,6 +13,14 @@ import { onHttp2Servers } from './grpc-server-hooks.js';
 export const TUNNEL_STREAM_WINDOW_BYTES = 2 * 1024 * 1024;
 /** Per-connection receive window on servers: in flight per round trip for all the flows of a connection. */
 export const TUNNEL_CONNECTION_WINDOW_BYTES = 16 * 1024 * 1024;
+/**
+ * node:http2's maxSessionMemory (MB) on tunnel connections, both ends. Node counts every stream and every
+ * byte written to a stream that the peer's window does not yet let out, and refuses new streams
+ * (RST_STREAM ENHANCE_YOUR_CALM) while a connection is over it: at its default of 10 MB, 256 busy flows
+ * made new flows fail with "connection refused". The memory is bounded per flow (stream window,
+ * maxBufferedBytes, the pumps' back-pressure); this limit only guards against thousands of stalled flows.
+ */
+export const TUNNEL_SESSION_MEMORY_MB = 1024;
 /** HTTP/2's initial (and smallest useful) window and its maximum. */
 export const MIN_WINDOW_BYTES = 65_535;
 export const MAX_WINDOW_BYTES = 2 ** 31 - 1;
@@ -50,7 +58,10 @@ export function tuneTunnelServer(server: Server, windows: TunnelWindows = {}): b
     server,
     (http2Server) =>
       http2Server.on('session', (session: ServerHttp2Session) => session.setLocalWindowSize(connection)),
-    (common) => (common.settings = { ...common.settings, initialWindowSize: stream }),
+    (common) => {
+      common.settings = { ...common.settings, initialWindowSize: stream };
+      common.maxSessionMemory = TUNNEL_SESSION_MEMORY_MB;
+    },
   );
 }
 

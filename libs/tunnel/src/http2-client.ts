@@ -8,7 +8,12 @@ import net from 'node:net';
 import type { FrameChannel } from './channel.js';
 import { TunnelError, socketErrorCode } from './errors.js';
 import { DEFAULT_MAX_MESSAGE_BYTES, http2ClientChannel } from './http2-channel.js';
-import { TUNNEL_CONNECTION_WINDOW_BYTES, TUNNEL_STREAM_WINDOW_BYTES, checkedWindow } from './flow-control.js';
+import {
+  TUNNEL_CONNECTION_WINDOW_BYTES,
+  TUNNEL_SESSION_MEMORY_MB,
+  TUNNEL_STREAM_WINDOW_BYTES,
+  checkedWindow,
+} from './flow-control.js';
 
 /** The Manager service's Tunnel method, as grpc-js names it on the wire. */
 export const MANAGER_TUNNEL_PATH = '/telepresence.manager.v1.Manager/Tunnel';
@@ -154,6 +159,7 @@ export class Http2TunnelClient implements TunnelChannelOpener {
     });
     const session = http2.connect(url, {
       settings: { initialWindowSize: this.streamWindow, enablePush: false },
+      maxSessionMemory: TUNNEL_SESSION_MEMORY_MB,
       createConnection: () => socket,
     });
     this.session = session;
