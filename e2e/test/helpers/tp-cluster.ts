@@ -89,7 +89,7 @@ export const demoImages = path.join(repo, 'tools/demo/images.json');
 /** A devcluster named `<prefix><random>`, running this repository's builds. */
 export function startCluster(
   prefix: string,
-  options: { randomChars?: number; recursiveDns?: boolean } = {},
+  options: { randomChars?: number; recursiveDns?: boolean; images?: readonly string[] } = {},
 ): Promise<DevCluster> {
   const suffix = Math.random()
     .toString(36)
@@ -97,7 +97,7 @@ export function startCluster(
   return startDevCluster({
     name: `${prefix}${suffix}`,
     nodes: 2,
-    images: [demoImages],
+    images: [demoImages, ...(options.images ?? [])],
     ...(options.recursiveDns === true ? { recursiveDns: true } : {}),
   });
 }
