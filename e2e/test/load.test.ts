@@ -24,7 +24,7 @@ import {
   workstationRunner,
 } from './helpers/tp-cluster.js';
 
-const fixtures = path.join(repo, 'e2e/test/fixtures');
+const loadgen = path.join(repo, 'tools/loadgen');
 const echoHost = 'tcp-echo.default';
 const echoPort = '7000';
 
@@ -56,7 +56,7 @@ describeRoot('the outbound path under load (python sockets through the VIF)', ()
   );
   const tp = (...args: string[]) => ws(['node', client, ...args], 90_000);
   const python = async <T>(script: string, args: readonly string[], timeoutMs: number): Promise<T> => {
-    const r = await ws(['python3', path.join(fixtures, script), ...args], timeoutMs);
+    const r = await ws(['python3', path.join(loadgen, script), ...args], timeoutMs);
     if (r.code !== 0) throw new Error(`${script} exited ${r.code}: ${r.err}`);
     return JSON.parse(r.out) as T;
   };
@@ -80,9 +80,9 @@ describeRoot('the outbound path under load (python sockets through the VIF)', ()
   beforeAll(async () => {
     work = mkdtempSync(path.join(tmpdir(), 'ld-e2e-'));
     runDir = path.join(work, 'run');
-    cluster = await startCluster('ld', { images: [path.join(fixtures, 'load-images.json')] });
+    cluster = await startCluster('ld', { images: [path.join(loadgen, 'images.json')] });
     ({ core } = await installManager(cluster));
-    await apply(cluster, readFileSync(path.join(fixtures, 'tcp-echo.yaml'), 'utf8'));
+    await apply(cluster, readFileSync(path.join(loadgen, 'tcp-echo.yaml'), 'utf8'));
     await until(
       'a ready traffic-manager',
       async () => (await readyPods(managerNamespace, 'app.kubernetes.io/name=traffic-manager'))[0],
