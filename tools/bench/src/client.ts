@@ -1,20 +1,28 @@
 // Bulk TCP through the whole client path (iperf3 in the workstation -> VIF -> netstack -> tunnel ->
 // port-forward -> traffic-manager -> pod) next to direct routing, a socat relay and sshuttle, measured in
 // one run on a devcluster of our own (root only). Everything runs in that cluster's namespaces.
-// `npm run bench -- client`.
+// Then, with python sockets (tools/loadgen) against a Python echo pod: connect latency, request/response
+// round trip and 256 concurrent checked flows, through the whole path vs kernel routing, and the same
+// through the product with `--manager-address` over a socat relay (the product's share without
+// devcluster's port-forward). `npm run bench -- client`.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { CoreV1Api } from '@kubernetes/client-node';
 import { addresses, applyManifests, startDevCluster, type DevCluster } from '@telepresence/devcluster';
 import type { BenchSuite } from './report.js';
-import { fmt, printTable } from './report.js';
+import { fmt, loadavg, printTable } from './report.js';
 import { installTrafficManager } from './traffic-manager.js';
 import { sshuttleUnavailable, startSshuttle, type SshuttleRelay } from './sshuttle.js';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
+const loadgen = path.join(repo, 'tools/loadgen');
 const SECONDS = 5;
+const CONNECTS = 1000;
+const ROUND_TRIPS = 3000;
+const FLOWS = 256;
 
 const iperfDeployment = `apiVersion: apps/v1
 kind: Deployment
@@ -67,6 +75,77 @@ function iperf(ns: string, host: string, port = 5201): Rates {
 }
 const noRates: Rates = { up: Number.NaN, down: Number.NaN };
 
+/** A tools/loadgen script in a namespace; its JSON, or undefined with the reason logged. */
+function loadgenRun<T>(ns: string, script: string, args: readonly (string | number)[]): T | undefined {
+  const r = inNs(ns, ['python3', path.join(loadgen, script), ...args.map(String)]);
+  try {
+    return JSON.parse(r.out) as T;
+  } catch {
+    console.log(`  ${script} in ${ns} failed (${r.code}): ${r.err.trim().slice(-300)}`);
+    return undefined;
+  }
+}
+
+/** Connect latency, round trip and the 256-flow run from one namespace to one echo endpoint. */
+interface PathLoad {
+  connect?: { p50: number; p99: number; failed: number };
+  rtt?: { p50: number; p99: number };
+  flows?: { counts: Record<string, number>; seconds: number };
+}
+function measureLoad(ns: string, host: string, port: number, parts: { flows: boolean }): PathLoad {
+  const out: PathLoad = {};
+  const c = loadgenRun<{ p50: number; p99: number; failed: number }>(ns, 'tcp_connects.py', [
+    host,
+    port,
+    CONNECTS,
+    1,
+  ]);
+  if (c) out.connect = c;
+  const rtt = loadgenRun<{ p50: number; p99: number }>(ns, 'tcp_rtt.py', [host, port, ROUND_TRIPS]);
+  if (rtt) out.rtt = rtt;
+  if (parts.flows) {
+    const f = loadgenRun<{ counts: Record<string, number>; seconds: number }>(ns, 'tcp_flows.py', [
+      host,
+      port,
+      FLOWS,
+      2,
+      8,
+    ]);
+    if (f) out.flows = f;
+  }
+  return out;
+}
+
+/** The IPs of at least `want` ready pods. */
+async function readyPodIps(
+  core: CoreV1Api,
+  namespace: string,
+  labelSelector: string,
+  want = 1,
+): Promise<string[]> {
+  for (let i = 0; i < 240; i++) {
+    const pods = await core.listNamespacedPod({ namespace, labelSelector });
+    const ips = pods.items
+      .filter((p) => (p.status?.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True'))
+      .map((p) => p.status?.podIP ?? '')
+      .filter((ip) => ip !== '');
+    if (ips.length >= want) return ips;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`pods ${labelSelector} did not become ready`);
+}
+
+function relay(ns: string, listen: string, target: string): ChildProcess {
+  // nodelay on both legs: socat leaves Nagle on, which would add a delayed ACK to small frames.
+  return spawn(
+    'ip',
+    ['netns', 'exec', ns, 'socat', `TCP-LISTEN:${listen},reuseaddr,fork,nodelay`, `TCP:${target},nodelay`],
+    {
+      stdio: 'ignore',
+    },
+  );
+}
+
 async function run(): Promise<void> {
   if (process.getuid?.() !== 0) {
     console.log('\n## Client path (iperf3)\n\nskipped: needs root (network namespaces, TUN, nft)');
@@ -84,22 +163,22 @@ async function run(): Promise<void> {
     cluster = await startDevCluster({
       name: `bn${Math.random().toString(36).slice(2, 6)}`,
       nodes: 1,
-      images: [path.join(repo, 'tools/demo/images.json'), images],
+      images: [path.join(repo, 'tools/demo/images.json'), images, path.join(loadgen, 'images.json')],
     });
     const ws = cluster.workstationNetns;
     const { core } = await installTrafficManager(cluster, repo);
     await applyManifests(cluster.hostKubeconfig, iperfDeployment, () => undefined);
-    let podIp = '';
-    for (let i = 0; i < 120 && podIp === ''; i++) {
-      const pods = await core.listNamespacedPod({ namespace: 'default', labelSelector: 'app=iperf' });
-      const ready = pods.items.find((p) =>
-        (p.status?.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True'),
-      );
-      podIp = ready?.status?.podIP ?? '';
-      if (podIp === '') await new Promise((r) => setTimeout(r, 250));
-    }
-    if (podIp === '') throw new Error('the iperf3 pod did not become ready');
+    await applyManifests(
+      cluster.hostKubeconfig,
+      readFileSync(path.join(loadgen, 'tcp-echo.yaml'), 'utf8'),
+      () => undefined,
+    );
+    const [podIp = ''] = await readyPodIps(core, 'default', 'app=iperf');
+    const [echoIp = ''] = await readyPodIps(core, 'default', 'app=tcp-echo', 2);
+    const [managerIp = ''] = await readyPodIps(core, 'ambassador', 'app.kubernetes.io/name=traffic-manager');
     await new Promise((r) => setTimeout(r, 500)); // iperf3 -s listening
+    const load: Record<string, PathLoad> = {};
+    load[kernelRow] = measureLoad(cluster.routerNetns, echoIp, 7000, { flows: true });
 
     const rows: string[][] = [];
     const results: Record<string, Rates> = {};
@@ -124,6 +203,15 @@ async function run(): Promise<void> {
     );
     await new Promise((r) => setTimeout(r, 500));
     results['socat relay'] = iperf(ws, '198.19.255.1', 15201);
+    socat.kill();
+    socat = relay(cluster.routerNetns, '17000,bind=198.19.255.1', `${echoIp}:7000`);
+    await new Promise((r) => setTimeout(r, 500));
+    const socatRtt = loadgenRun<{ p50: number; p99: number }>(ws, 'tcp_rtt.py', [
+      '198.19.255.1',
+      17000,
+      ROUND_TRIPS,
+    ]);
+    load[socatRow] = socatRtt ? { rtt: socatRtt } : {};
     socat.kill();
     socat = undefined;
 
@@ -155,20 +243,43 @@ async function run(): Promise<void> {
     // The product: connect, iperf3 to the pod IP through the VIF, quit.
     const c = inNs(ws, ['node', client, 'connect', '--kubeconfig', cluster.kubeconfig], env);
     if (c.code !== 0) throw new Error(`connect failed: ${c.out}${c.err}`);
-    results['telepresence (VIF -> tunnel -> manager)'] = iperf(ws, podIp);
+    results[productRow] = iperf(ws, podIp);
+    load[productRow] = measureLoad(ws, echoIp, 7000, { flows: true });
     inNs(ws, ['node', client, 'quit'], env);
 
-    const direct = results['direct routing (router ns -> pod)'] ?? noRates;
+    // The product's own share: --manager-address through a socat relay in the router namespace instead of
+    // devcluster's port-forward (a Node.js WebSocket relay in its API server).
+    socat = relay(cluster.routerNetns, '18081,bind=198.19.255.1', `${managerIp}:8081`);
+    await new Promise((r) => setTimeout(r, 500));
+    const direct = ['--manager-address', '198.19.255.1:18081'];
+    const d = inNs(ws, ['node', client, 'connect', '--kubeconfig', cluster.kubeconfig, ...direct], env);
+    if (d.code === 0) {
+      results[productDirectRow] = iperf(ws, podIp);
+      load[productDirectRow] = measureLoad(ws, echoIp, 7000, { flows: false });
+    } else console.log(`  connect --manager-address failed: ${d.out}${d.err}`);
+    inNs(ws, ['node', client, 'quit'], env);
+    socat.kill();
+    socat = undefined;
+
+    const kernel = results['direct routing (router ns -> pod)'] ?? noRates;
+    const socatRates = results['socat relay'] ?? noRates;
     const cells = (gbps: number, base: number) =>
       Number.isNaN(gbps) ? ['n/a', ''] : [fmt(gbps, 3), fmt(gbps / base, 3)];
     for (const [name, r] of Object.entries(results)) {
-      rows.push([name, ...cells(r.up, direct.up), ...cells(r.down, direct.down)]);
+      rows.push([
+        name,
+        ...cells(r.up, kernel.up),
+        fmt(r.up / socatRates.up, 3),
+        ...cells(r.down, kernel.down),
+        fmt(r.down / socatRates.down, 3),
+      ]);
     }
     printTable(
       `Client path: bulk TCP, iperf3 -t ${SECONDS}, one stream, upload and download (-R) (devcluster, ${new Date().toISOString()})`,
-      ['path', 'up Gbit/s', 'vs direct', 'down Gbit/s', 'vs direct'],
+      ['path', 'up Gbit/s', 'vs direct', 'vs socat', 'down Gbit/s', 'vs direct', 'vs socat'],
       rows,
     );
+    printLoadTables(load);
   } finally {
     socat?.kill();
     await sshuttle?.stop();
@@ -178,6 +289,58 @@ async function run(): Promise<void> {
     }
     rmSync(work, { recursive: true, force: true });
   }
+}
+
+const kernelRow = 'kernel routing (router ns -> pod)';
+const socatRow = 'socat relay (router ns)';
+const productRow = 'telepresence (VIF -> tunnel -> port-forward -> manager)';
+const productDirectRow = 'telepresence --manager-address (socat relay, no port-forward)';
+
+function printLoadTables(load: Record<string, PathLoad>): void {
+  const kernel = load[kernelRow] ?? {};
+  const socat = load[socatRow] ?? {};
+  const ms = (v: number | undefined, digits = 3) => (v === undefined ? 'n/a' : fmt(v, digits));
+  const over = (v: number | undefined, base: number | undefined) =>
+    v === undefined || base === undefined ? 'n/a' : fmt(v - base, 3);
+  const when = `${new Date().toISOString()}, load ${loadavg()}`;
+  printTable(
+    `Connect latency: ${CONNECTS} sequential connect() with python sockets, each connection closed after one echoed line (${when})`,
+    ['path', 'p50 ms', 'p99 ms', 'p50 over kernel', 'p99 over kernel', 'failed'],
+    Object.entries(load)
+      .filter(([, l]) => l.connect !== undefined)
+      .map(([name, l]) => [
+        name,
+        ms(l.connect?.p50),
+        ms(l.connect?.p99),
+        over(l.connect?.p50, kernel.connect?.p50),
+        over(l.connect?.p99, kernel.connect?.p99),
+        String(l.connect?.failed ?? 'n/a'),
+      ]),
+  );
+  printTable(
+    `Round trip: ${ROUND_TRIPS} exchanges of 64 bytes on one open connection (${when})`,
+    ['path', 'p50 ms', 'p99 ms', 'p50 over socat'],
+    Object.entries(load)
+      .filter(([, l]) => l.rtt !== undefined)
+      .map(([name, l]) => [name, ms(l.rtt?.p50, 4), ms(l.rtt?.p99, 4), over(l.rtt?.p50, socat.rtt?.p50)]),
+  );
+  printTable(
+    `${FLOWS} concurrent flows of 2-8 MiB each way, every byte checked (python sockets) (${when})`,
+    ['path', 'seconds', 'flows/s', 'MiB/s each way', 'ok', 'refused', 'error', 'corrupt'],
+    Object.entries(load)
+      .filter(([, l]) => l.flows !== undefined)
+      .map(([name, l]) => {
+        const f = l.flows!;
+        const mib = FLOWS * 5; // sizes 2..8 MiB in 7 even steps: 5 MiB on average
+        return [
+          name,
+          fmt(f.seconds, 1),
+          fmt(FLOWS / f.seconds, 1),
+          fmt(mib / f.seconds, 1),
+          ...['ok', 'refused', 'error', 'corrupt'].map((k) => String(f.counts[k] ?? 0)),
+        ];
+      }),
+  );
 }
 
 const suite: BenchSuite = { name: 'client', run };
