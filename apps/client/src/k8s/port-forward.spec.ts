@@ -1,7 +1,7 @@
 // ForwardedSocket over a real loopback socket pair and a scripted WebSocket.
 import { EventEmitter } from 'node:events';
 import net from 'node:net';
-import { ForwardedSocket, type ForwardWebSocket } from './port-forward.js';
+import { ForwardedSocket, maskingOptions, type ForwardWebSocket } from './port-forward.js';
 
 class ScriptedWebSocket extends EventEmitter implements ForwardWebSocket {
   bufferedAmount = 0;
@@ -154,5 +154,14 @@ describe('ForwardedSocket', () => {
       v5.close();
       v4.close();
     }
+  });
+});
+
+describe('maskingOptions', () => {
+  it('sends unmasked (all-zero key) inside TLS only', () => {
+    const mask = Buffer.from([1, 2, 3, 4]);
+    maskingOptions('https://198.19.255.1:443').generateMask?.(mask);
+    expect([...mask]).toEqual([0, 0, 0, 0]);
+    expect(maskingOptions('http://127.0.0.1:8080').generateMask).toBeUndefined();
   });
 });

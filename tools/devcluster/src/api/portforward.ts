@@ -12,6 +12,8 @@ import { serveSpdyPortForward, upgradeResponse } from './spdy.js';
 /** Opens a TCP connection to a port of a pod (from where the pod network is reachable). */
 export type PodDialer = (pod: KubeObject, port: number) => net.Socket;
 
+/** Stop reading a pod's socket while the WebSocket holds this much unsent; resume below a quarter. */
+const WS_HIGH_WATER = 1 << 20;
 const supported = ['v5.channel.k8s.io', 'v4.channel.k8s.io', 'portforward.k8s.io', 'channel.k8s.io'];
 const wss = new WebSocketServer({
   noServer: true,
@@ -67,8 +69,23 @@ function serve(
     ws.send(Buffer.concat([Buffer.from([2 * i]), hdr.subarray(1)]));
     ws.send(Buffer.concat([Buffer.from([2 * i + 1]), hdr.subarray(1)]));
     const sock = dial(pod, port);
+    let pausedForWs = false;
     sock.on('data', (d: Buffer) => {
-      if (ws.readyState === ws.OPEN) ws.send(Buffer.concat([Buffer.from([2 * i]), d]));
+      if (ws.readyState !== ws.OPEN) return;
+      const message = Buffer.allocUnsafe(d.length + 1);
+      message[0] = 2 * i;
+      d.copy(message, 1);
+      ws.send(message, () => {
+        if (pausedForWs && ws.bufferedAmount <= WS_HIGH_WATER / 4) {
+          pausedForWs = false;
+          sock.resume();
+        }
+      });
+      // Like the kubelet's stream copy: a slow client slows the pod's socket instead of filling memory.
+      if (ws.bufferedAmount > WS_HIGH_WATER && !pausedForWs) {
+        pausedForWs = true;
+        sock.pause();
+      }
     });
     sock.on('error', (err) => {
       log?.(`portforward ${pod.metadata.name ?? ''}:${port}: ${err.message}`);
@@ -82,6 +99,7 @@ function serve(
     });
     return sock;
   });
+  let wsPaused = false;
   ws.on('message', (data: Buffer, isBinary: boolean) => {
     const buf = isBinary ? data : Buffer.from(data.toString(), 'utf8');
     if (buf.length === 0) return;
@@ -92,7 +110,14 @@ function serve(
       return;
     }
     const conn = conns[ch >> 1];
-    if (conn && ch % 2 === 0 && buf.length > 1) conn.write(buf.subarray(1));
+    if (conn && ch % 2 === 0 && buf.length > 1 && !conn.write(buf.subarray(1)) && !wsPaused) {
+      wsPaused = true;
+      ws.pause();
+      conn.once('drain', () => {
+        wsPaused = false;
+        ws.resume();
+      });
+    }
   });
   ws.on('close', () => {
     for (const c of conns) c.destroy();
