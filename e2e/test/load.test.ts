@@ -153,10 +153,11 @@ describeRoot('the outbound path under load (python sockets through the VIF)', ()
       async () => ((await connects(20, 5)).ok === 20 ? true : undefined),
       30_000,
     );
+    const recoveredMs = Date.now() - since;
     const after = await connects(200, 20);
     expect({ failed: after.failed, failures: after.failures }).toEqual({ failed: 0, failures: [] });
     const bulk = await flows(32, 1, 2);
     expect(bulk.counts).toEqual({ ok: 32 });
-    console.log(`flows through the new manager succeeded ${Date.now() - since} ms after it was ready`);
+    console.log(`new flows succeeded ${recoveredMs} ms after the new traffic-manager was ready`);
   });
 });

@@ -18,6 +18,7 @@ import { loadKube, type KubeAccess } from '../k8s/kube.js';
 import {
   createManagerClient,
   createTunnelClient,
+  MANAGER_RETRY_MAX_MS,
   ManagerApi,
   type ClusterInfo,
   type SessionInfo,
@@ -364,7 +365,7 @@ export class Session {
       if (isGrpcError(e) && e.code === GrpcStatus.NOT_FOUND) void this.remain();
       this.reconnectTimer = setTimeout(() => this.startWatch(), this.backoffMs);
       this.reconnectTimer.unref();
-      this.backoffMs = Math.min(this.backoffMs * 2, 15_000);
+      this.backoffMs = Math.min(this.backoffMs * 2, MANAGER_RETRY_MAX_MS);
     };
     call.on('error', onEnd);
     call.on('end', () => onEnd());
