@@ -13,6 +13,7 @@ import {
   deserializeTunnelMessage,
   serializeTunnelMessage,
 } from './grpc-codec.js';
+import { SessionWrites } from './http2-writes.js';
 
 /** Largest gRPC message a channel accepts (a tunnel frame is at most 1 MiB by default). */
 export const DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
@@ -160,6 +161,8 @@ class Http2Channel implements FrameChannel {
   private readonly reader: GrpcMessageReader;
   /** Client: the status the server sent. Server: the status our trailers will carry. */
   private status: Status | undefined;
+  /** When a write is really done (see http2-writes.ts); undefined on a stream without a session. */
+  private readonly writes: SessionWrites | undefined;
 
   constructor(
     private readonly stream: ClientHttp2Stream | ServerHttp2Stream,
@@ -172,6 +175,8 @@ class Http2Channel implements FrameChannel {
       (m) => this.onMessage(m),
       (pieces) => this.onPieces(pieces),
     );
+    const session = stream.session;
+    this.writes = session === undefined ? undefined : SessionWrites.of(session);
     // Until start(), errors are kept for 'close' to report (an unhandled 'error' would throw).
     stream.on('error', () => {});
   }
@@ -224,7 +229,8 @@ class Http2Channel implements FrameChannel {
 
   /**
    * Writes one gRPC message: `head` (PREFIX_BYTES for the prefix, then any bytes of the message) and
-   * `rest`, `length` message bytes in all, with one writev; `done` once the last part is taken.
+   * `rest`, `length` message bytes in all, with one writev; `done` once node:http2 no longer reads them
+   * (on a stream destroyed meanwhile, later than its callback: see http2-writes.ts).
    */
   private writeMessage(head: Buffer, rest: Uint8Array[], length: number, done: () => void): void {
     const stream = this.stream;
@@ -235,11 +241,17 @@ class Http2Channel implements FrameChannel {
     this.respondOnce();
     head[0] = 0; // not compressed
     head.writeUInt32BE(length, 1);
+    const writes = this.writes;
+    const n = writes?.start() ?? 0;
     stream.cork();
     stream.write(head);
     const last = rest.length - 1;
     for (let i = 0; i < last; i++) stream.write(rest[i]);
-    stream.write(rest[last], () => done());
+    stream.write(rest[last], (err) => {
+      const unsure = err != null || stream.destroyed;
+      if (writes === undefined) done();
+      else writes.settle(n, unsure, done, unsure ? [head, rest] : undefined);
+    });
     stream.uncork();
   }
 
