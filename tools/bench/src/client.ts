@@ -2,7 +2,7 @@
 // port-forward -> traffic-manager -> pod) next to direct routing, a socat relay and sshuttle, measured in
 // one run on a devcluster of our own (root only). Everything runs in that cluster's namespaces.
 // `npm run bench -- client`.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { addresses, applyManifests, startDevCluster, type DevCluster } from '@telepresence/devcluster';
 import type { BenchSuite } from './report.js';
 import { fmt, printTable } from './report.js';
+import { inNs, readyPod } from './procs.js';
 import { installTrafficManager } from './traffic-manager.js';
 import { sshuttleUnavailable, startSshuttle, type SshuttleRelay } from './sshuttle.js';
 
@@ -30,15 +31,6 @@ spec:
           image: iperf3
           ports: [{name: iperf, containerPort: 5201}]
 `;
-
-function inNs(
-  ns: string,
-  argv: string[],
-  env: NodeJS.ProcessEnv = process.env,
-): { code: number; out: string; err: string } {
-  const r = spawnSync('ip', ['netns', 'exec', ns, ...argv], { encoding: 'utf8', env, timeout: 120_000 });
-  return { code: r.status ?? -1, out: r.stdout, err: r.stderr };
-}
 
 /** iperf3 client for SECONDS (reverse: the server sends); Gbit/s received, or NaN with the reason logged. */
 function iperfOnce(ns: string, host: string, port: number, reverse: boolean): number {
@@ -89,16 +81,7 @@ async function run(): Promise<void> {
     const ws = cluster.workstationNetns;
     const { core } = await installTrafficManager(cluster, repo);
     await applyManifests(cluster.hostKubeconfig, iperfDeployment, () => undefined);
-    let podIp = '';
-    for (let i = 0; i < 120 && podIp === ''; i++) {
-      const pods = await core.listNamespacedPod({ namespace: 'default', labelSelector: 'app=iperf' });
-      const ready = pods.items.find((p) =>
-        (p.status?.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True'),
-      );
-      podIp = ready?.status?.podIP ?? '';
-      if (podIp === '') await new Promise((r) => setTimeout(r, 250));
-    }
-    if (podIp === '') throw new Error('the iperf3 pod did not become ready');
+    const podIp = (await readyPod(core, 'default', 'app=iperf', 30_000)).status!.podIP!;
     await new Promise((r) => setTimeout(r, 500)); // iperf3 -s listening
 
     const rows: string[][] = [];
