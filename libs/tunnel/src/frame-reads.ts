@@ -2,8 +2,12 @@
 // 64 KiB at a time into a fresh buffer, and write() then copies each read into a new frame. A socket
 // made with connectReadingFrames() instead reads up to maxChunkBytes into a buffer laid out as a
 // serialized DATA TunnelMessage (header room in front): a large read is sent as it is, no copy, and
-// bigger reads mean fewer messages. A small read (an interactive flow) is copied out and the buffer
-// kept, so a ping costs no 128 KiB allocation.
+// bigger reads mean fewer messages. A small read (an interactive flow) is copied out.
+//
+// Node holds a socket's read buffer from connect on, idle or not: 128 KiB per socket would be most of
+// the memory of thousands of idle flows. So a socket reads into one buffer shared by all of them (a
+// read is handled, and copied out, before the next socket's read lands there), and gets a buffer of its
+// own only once a read fills a good part of it (bulk), until a small read copies out again.
 import { connect, type OnReadOpts, type Socket, type TcpNetConnectOpts } from 'node:net';
 import { DATA_HEADROOM, MAX_IN_PLACE_DATA, dataFrameInPlace, dataFrameWire } from './grpc-codec.js';
 
@@ -26,8 +30,23 @@ export type FrameSink = (read: DataRead) => boolean;
  */
 const HAND_OFF_FRACTION = 4;
 
+/** The read buffer of sockets that read little, one per readBytes (in practice one). */
+let shared: Buffer | undefined;
+const sharedViews = new Map<number, Buffer>();
+
+function sharedView(readBytes: number): Buffer {
+  if (shared === undefined) shared = Buffer.allocUnsafe(DATA_HEADROOM + MAX_IN_PLACE_DATA);
+  let view = sharedViews.get(readBytes);
+  if (view === undefined) {
+    view = shared.subarray(DATA_HEADROOM, DATA_HEADROOM + readBytes);
+    sharedViews.set(readBytes, view);
+  }
+  return view;
+}
+
 /** The reading side of a socket created with connectReadingFrames(). */
 export class FrameReader {
+  /** This socket's own read buffer while it reads in bulk; undefined: it reads into the shared one. */
   private buf: Buffer | undefined;
   private sink: FrameSink | undefined;
   /**
@@ -53,20 +72,22 @@ export class FrameReader {
   }
 
   private readBuffer(): Buffer {
-    this.buf ??= Buffer.allocUnsafe(DATA_HEADROOM + this.readBytes);
-    return this.buf.subarray(DATA_HEADROOM);
+    return this.buf === undefined ? sharedView(this.readBytes) : this.buf.subarray(DATA_HEADROOM);
   }
 
   private onRead(n: number, userBuf: Uint8Array): boolean {
-    const buf = this.buf;
-    if (buf === undefined || userBuf.buffer !== buf.buffer) return true; // cannot happen: one socket, one buffer
+    const own = this.buf;
+    const bulk = n * HAND_OFF_FRACTION >= this.readBytes;
     let read: DataRead;
-    if (n * HAND_OFF_FRACTION >= this.readBytes) {
-      read = dataFrameInPlace(buf, n);
-      this.buf = undefined; // handed on with the frame: the next read gets a new buffer
+    if (own !== undefined && userBuf.buffer === own.buffer && bulk) {
+      read = dataFrameInPlace(own, n);
+      this.buf = Buffer.allocUnsafe(DATA_HEADROOM + this.readBytes); // handed on with the frame
     } else {
-      const { frame, wire } = dataFrameWire(buf.subarray(DATA_HEADROOM, DATA_HEADROOM + n));
+      // The shared buffer is read again as soon as this returns: copy out. A big read means bulk: the
+      // next reads go to a buffer of this socket's own; a small one ends that.
+      const { frame, wire } = dataFrameWire(Buffer.from(userBuf.buffer, userBuf.byteOffset, n));
       read = { chunk: frame.subarray(1), frame, wire };
+      this.buf = bulk ? (own ?? Buffer.allocUnsafe(DATA_HEADROOM + this.readBytes)) : undefined;
     }
     if (this.sink === undefined) {
       this.pending = read;

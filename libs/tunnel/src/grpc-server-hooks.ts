@@ -65,9 +65,11 @@ export function serveTunnelCalls(
   });
 }
 
+function ignore(): void {}
+
 /** Refuses what is not a plain gRPC call (as grpc-js would); true if the call can be served. */
 function acceptable(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): boolean {
-  stream.on('error', () => {}); // a reset before the channel starts is not the server's problem
+  stream.on('error', ignore); // a reset before the channel starts is not the server's problem
   const contentType = headers['content-type'] ?? '';
   if (headers[':method'] !== 'POST' || !contentType.startsWith('application/grpc')) {
     stream.respond({ ':status': 415 }, { endStream: true });

@@ -36,7 +36,8 @@ export class GrpcFramingError extends Error {
  * with `onPieces`, passed on as views of the chunks, in order.
  */
 export class GrpcMessageReader {
-  private readonly prefix = Buffer.alloc(PREFIX_BYTES);
+  /** Only for a prefix split across chunks (rare): made then. */
+  private prefix: Buffer | undefined;
   private prefixFill = 0;
   private body: Buffer | undefined;
   private bodyFill = 0;
@@ -86,13 +87,14 @@ export class GrpcMessageReader {
         } else this.startBody(len);
         continue;
       }
+      const prefix = (this.prefix ??= Buffer.alloc(PREFIX_BYTES));
       const n = Math.min(PREFIX_BYTES - this.prefixFill, chunk.length - at);
-      chunk.copy(this.prefix, this.prefixFill, at, at + n);
+      chunk.copy(prefix, this.prefixFill, at, at + n);
       this.prefixFill += n;
       at += n;
       if (this.prefixFill === PREFIX_BYTES) {
         this.prefixFill = 0;
-        const len = this.messageLength(this.prefix[0]!, this.prefix.readUInt32BE(1));
+        const len = this.messageLength(prefix[0]!, prefix.readUInt32BE(1));
         if (len === 0) this.onMessage(Buffer.alloc(0));
         else this.startBody(len);
       }
@@ -155,6 +157,13 @@ export function http2ServerChannel(
 
 type Status = { code: number; message: string };
 
+type AnyStream = ClientHttp2Stream | ServerHttp2Stream;
+/** The channel of a stream, for the listeners below, which every channel shares. */
+const CHANNEL = Symbol('Http2Channel');
+type OwnedStream = AnyStream & { [CHANNEL]: Http2Channel };
+
+function ignore(): void {}
+
 class Http2Channel implements FrameChannel {
   private finished = false;
   private handlers: ChannelHandlers | undefined;
@@ -165,7 +174,7 @@ class Http2Channel implements FrameChannel {
   private readonly writes: SessionWrites | undefined;
 
   constructor(
-    private readonly stream: ClientHttp2Stream | ServerHttp2Stream,
+    private readonly stream: AnyStream,
     private readonly side: 'client' | 'server',
     maxMessageBytes: number,
     private readonly abortLingerMs: number,
@@ -177,35 +186,67 @@ class Http2Channel implements FrameChannel {
     );
     const session = stream.session;
     this.writes = session === undefined ? undefined : SessionWrites.of(session);
+    (stream as OwnedStream)[CHANNEL] = this;
     // Until start(), errors are kept for 'close' to report (an unhandled 'error' would throw).
-    stream.on('error', () => {});
+    stream.on('error', ignore);
+  }
+
+  // The stream's listeners are these static functions (`this` is the stream), shared by every channel:
+  // closures per call add up with thousands of idle flows.
+  private static of(stream: AnyStream): Http2Channel {
+    return (stream as OwnedStream)[CHANNEL];
+  }
+  private static onData(this: AnyStream, chunk: Buffer): void {
+    Http2Channel.of(this).onData(chunk);
+  }
+  private static onStreamEnd(this: AnyStream): void {
+    Http2Channel.of(this).onEnd();
+  }
+  private static onError(this: AnyStream, e: Error): void {
+    const channel = Http2Channel.of(this);
+    channel.report(channel.transportError(e.message, e));
+  }
+  private static onClose(this: AnyStream): void {
+    const channel = Http2Channel.of(this);
+    channel.report(channel.transportError(channel.closeReason()));
+  }
+  private static onResponse(this: AnyStream, headers: IncomingHttpHeaders): void {
+    Http2Channel.of(this).onResponseHeaders(headers);
+  }
+  private static onTrailers(this: AnyStream, trailers: IncomingHttpHeaders): void {
+    Http2Channel.of(this).takeStatus(trailers);
+  }
+  private static onWantTrailers(this: ServerHttp2Stream): void {
+    this.sendTrailers(statusHeaders(Http2Channel.of(this).status ?? { code: GrpcStatus.OK, message: '' }));
   }
 
   start(handlers: ChannelHandlers): void {
     this.handlers = handlers;
     const stream = this.stream;
-    stream.on('data', (chunk: Buffer) => {
-      if (this.finished) return;
-      try {
-        this.reader.push(chunk);
-      } catch (e) {
-        const f =
-          e instanceof GrpcFramingError
-            ? e
-            : new GrpcFramingError(e instanceof Error ? e.message : String(e), GrpcStatus.INTERNAL);
-        // The status goes out first: reporting makes the stream close the channel (with OK).
-        this.fail(f.status, f.message);
-        const name = GrpcStatus[f.status];
-        this.report(new TunnelError('transport', `tunnel call failed: ${name}: ${f.message}`, name));
-      }
-    });
-    stream.on('end', () => this.onEnd());
-    stream.on('error', (e: Error) => this.report(this.transportError(e.message, e)));
-    stream.on('close', () => this.report(this.transportError(this.closeReason())));
+    stream.on('data', Http2Channel.onData);
+    stream.on('end', Http2Channel.onStreamEnd);
+    stream.on('error', Http2Channel.onError);
+    stream.on('close', Http2Channel.onClose);
     if (this.side === 'client') {
       const client = stream as ClientHttp2Stream;
-      client.on('response', (h) => this.onResponseHeaders(h));
-      client.on('trailers', (t) => this.takeStatus(t));
+      client.on('response', Http2Channel.onResponse);
+      client.on('trailers', Http2Channel.onTrailers);
+    }
+  }
+
+  private onData(chunk: Buffer): void {
+    if (this.finished) return;
+    try {
+      this.reader.push(chunk);
+    } catch (e) {
+      const f =
+        e instanceof GrpcFramingError
+          ? e
+          : new GrpcFramingError(e instanceof Error ? e.message : String(e), GrpcStatus.INTERNAL);
+      // The status goes out first: reporting makes the stream close the channel (with OK).
+      this.fail(f.status, f.message);
+      const name = GrpcStatus[f.status];
+      this.report(new TunnelError('transport', `tunnel call failed: ${name}: ${f.message}`, name));
     }
   }
 
@@ -309,9 +350,7 @@ class Http2Channel implements FrameChannel {
     const server = this.stream as ServerHttp2Stream;
     if (server.headersSent || server.destroyed) return;
     server.respond(RESPONSE_HEADERS, { waitForTrailers: true });
-    server.once('wantTrailers', () =>
-      server.sendTrailers(statusHeaders(this.status ?? { code: GrpcStatus.OK, message: '' })),
-    );
+    server.on('wantTrailers', Http2Channel.onWantTrailers); // emitted once
   }
 
   /** After we are done: keep reading (and dropping) so the peer's remaining data and trailers arrive. */

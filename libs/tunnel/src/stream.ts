@@ -43,7 +43,7 @@
 //   handshake and attaching listeners. Control frames (DIAL_*, SESSION, KEEP_ALIVE, DISCONNECT) are
 //   handled while paused, unless the hold is full and the transport stopped.
 import { EventEmitter } from 'node:events';
-import type { FrameChannel } from './channel.js';
+import type { ChannelHandlers, FrameChannel } from './channel.js';
 import {
   DEFAULT_MAX_FRAME_BYTES,
   FrameError,
@@ -61,6 +61,7 @@ import { silentLogger, type Logger } from './log.js';
 
 export const PROTOCOL_VERSION = 1;
 export const MIN_PROTOCOL_VERSION = 1;
+const VERSION_RANGE: readonly [number, number] = [MIN_PROTOCOL_VERSION, PROTOCOL_VERSION];
 
 export type EndReason =
   | 'eof'
@@ -184,7 +185,6 @@ export class TunnelStream extends EventEmitter<StreamEvents> {
   readonly done: Promise<StreamEnd>;
   /** Resolves with DIAL_OK / DIAL_REJECT from the peer, or a rejection-like outcome if the stream ends first. */
   readonly dialed: Promise<DialOutcome>;
-  log: Logger;
 
   private phase: Phase = 'handshake';
   private sendOpen = true;
@@ -202,8 +202,11 @@ export class TunnelStream extends EventEmitter<StreamEvents> {
   private needDrain = false;
   private lastActivity: number;
   private lastSend: number;
-  private idleTimer: NodeJS.Timeout | undefined;
-  private keepAliveTimer: NodeJS.Timeout | undefined;
+  /** The idle timeout and keep-alives share one timer (see armTimer). */
+  private timer: NodeJS.Timeout | undefined;
+  private readonly baseLog: Logger;
+  /** Made on first use of `log`: most streams never log more than their end. */
+  private childLog: Logger | undefined;
   private resolveDone!: (end: StreamEnd) => void;
   private endedWith: StreamEnd | undefined;
   private resolveDial!: (o: DialOutcome) => void;
@@ -213,7 +216,6 @@ export class TunnelStream extends EventEmitter<StreamEvents> {
   private readonly opts: Required<Omit<StreamOptions, 'signal' | 'log' | 'now' | 'versionRange'>> & {
     versionRange: readonly [number, number];
   };
-  private readonly abortListener: (() => void) | undefined;
   private readonly signal: AbortSignal | undefined;
 
   /** @internal use openStream / acceptStream. */
@@ -224,7 +226,7 @@ export class TunnelStream extends EventEmitter<StreamEvents> {
   ) {
     super();
     this.now = options.now ?? Date.now;
-    this.log = options.log ?? silentLogger;
+    this.baseLog = options.log ?? silentLogger;
     this.opts = {
       maxBufferedBytes: positive(options.maxBufferedBytes, DEFAULTS.maxBufferedBytes, 'maxBufferedBytes'),
       maxChunkBytes: positive(options.maxChunkBytes, DEFAULTS.maxChunkBytes, 'maxChunkBytes'),
@@ -242,7 +244,7 @@ export class TunnelStream extends EventEmitter<StreamEvents> {
         'tcpKeepAliveIntervalMs',
       ),
       udpKeepAliveIntervalMs: nonNegative(options.udpKeepAliveIntervalMs, 0, 'udpKeepAliveIntervalMs'),
-      versionRange: options.versionRange ?? [MIN_PROTOCOL_VERSION, PROTOCOL_VERSION],
+      versionRange: options.versionRange ?? VERSION_RANGE,
     };
     this.lastActivity = this.lastSend = this.now();
     this.stats = {
@@ -259,19 +261,47 @@ export class TunnelStream extends EventEmitter<StreamEvents> {
     const signal = options.signal;
     this.signal = signal;
     if (signal !== undefined) {
-      this.abortListener = () =>
-        this.abort(
-          new TunnelError('aborted', 'stream aborted by the caller', 'aborted', { cause: signal.reason }),
-        );
-      if (signal.aborted) queueMicrotask(this.abortListener);
-      else signal.addEventListener('abort', this.abortListener, { once: true });
+      if (signal.aborted) queueMicrotask(() => this.handleEvent());
+      else signal.addEventListener('abort', this, { once: true });
     }
-    channel.start({
-      frame: (f, wire) => this.onFrame(f, wire),
-      dataPieces: (data, wire) => this.onDataPieces(data, wire),
-      end: () => this.onChannelEnd(),
-      error: (e) => this.finish('transport', e, 'none'),
-    });
+    channel.start(new TunnelStream.ChannelEvents(this));
+  }
+
+  /** What the channel reports, as one object rather than a closure per handler (thousands of streams). */
+  private static readonly ChannelEvents = class implements ChannelHandlers {
+    constructor(private readonly stream: TunnelStream) {}
+    frame(frame: Buffer, wire?: Buffer): void {
+      this.stream.onFrame(frame, wire);
+    }
+    dataPieces(data: Buffer[], wire: Buffer[]): void {
+      this.stream.onDataPieces(data, wire);
+    }
+    end(): void {
+      this.stream.onChannelEnd();
+    }
+    error(err: TunnelError): void {
+      this.stream.finish('transport', err, 'none');
+    }
+  };
+
+  /** @internal The options' AbortSignal fired (the stream is its listener object: no closure). */
+  handleEvent(): void {
+    this.abort(
+      new TunnelError('aborted', 'stream aborted by the caller', 'aborted', { cause: this.signal?.reason }),
+    );
+  }
+
+  /** This stream's logger: the options' logger with the conn id once the handshake named it. */
+  get log(): Logger {
+    if (this.id === undefined) return this.baseLog;
+    return (this.childLog ??= this.baseLog.child({ connId: String(this.id) }));
+  }
+
+  /** Logs with the conn id without making a child logger for it (see `log`). */
+  private logLine(level: 'debug' | 'info', fields: Record<string, unknown>, message: string): void {
+    if (this.childLog !== undefined) this.childLog[level](fields, message);
+    else if (this.id === undefined) this.baseLog[level](fields, message);
+    else this.baseLog[level]({ connId: String(this.id), ...fields }, message);
   }
 
   /** Largest DATA body per frame; bigger writes are split. */
@@ -630,9 +660,8 @@ export class TunnelStream extends EventEmitter<StreamEvents> {
   finish(reason: EndReason, error: TunnelError | undefined, channelAction: 'close' | 'abort' | 'none'): void {
     if (this.phase === 'closed') return;
     this.phase = 'closed';
-    clearTimeout(this.idleTimer);
-    clearInterval(this.keepAliveTimer);
-    if (this.abortListener !== undefined) this.signal?.removeEventListener('abort', this.abortListener);
+    clearTimeout(this.timer);
+    this.signal?.removeEventListener('abort', this);
     this.stats.endedAt = this.now();
     if (channelAction === 'close') this.channel.close();
     else if (channelAction === 'abort')
@@ -664,8 +693,8 @@ export class TunnelStream extends EventEmitter<StreamEvents> {
       reason === 'peer-disconnect' ||
       reason === 'idle'
     )
-      this.log.debug(fields, 'stream end');
-    else this.log.info(fields, 'stream end');
+      this.logLine('debug', fields, 'stream end');
+    else this.logLine('info', fields, 'stream end');
     this.held.length = 0;
     this.endedWith = end;
     // Settled before the listeners run, so a throwing 'close' listener cannot leave `done` pending.
@@ -746,7 +775,7 @@ export class TunnelStream extends EventEmitter<StreamEvents> {
     this.sessionId = sessionId;
     this.dialTimeoutMs = dialTimeoutMs;
     this.roundtripLatencyMs = roundtripLatencyMs;
-    this.log = this.log.child({ connId: String(id) });
+    this.childLog = undefined;
   }
 
   private awaitHandshake(expected: string): Promise<void> {
@@ -774,42 +803,49 @@ export class TunnelStream extends EventEmitter<StreamEvents> {
 
   private startOpen(): void {
     this.phase = 'open';
-    const udp = this.id.protocol === 'udp';
-    const idle = udp ? this.opts.udpIdleTimeoutMs : this.opts.tcpIdleTimeoutMs;
-    const keepAlive = udp ? this.opts.udpKeepAliveIntervalMs : this.opts.tcpKeepAliveIntervalMs;
     this.lastActivity = this.now();
-    if (idle > 0) this.armIdle(idle);
-    if (keepAlive > 0) {
-      this.keepAliveTimer = setInterval(() => {
-        if (this.phase === 'open' && this.now() - this.lastSend >= keepAlive * 0.9) {
-          this.sendFrame(encodeMessage({ type: 'keep-alive' }));
-        }
-      }, keepAlive);
-      this.keepAliveTimer.unref();
-    }
-    this.log.debug({ version: this.version, role: this.role, session: this.sessionId }, 'stream open');
+    this.armTimer();
+    this.logLine('debug', { version: this.version, role: this.role, session: this.sessionId }, 'stream open');
     const hs = this.handshake;
     this.handshake = undefined;
     hs?.resolve();
   }
 
-  /** One timer re-armed lazily: per-frame work is a timestamp write, not a timer reset. */
-  private armIdle(idleMs: number): void {
-    const due = this.lastActivity + idleMs - this.now();
-    this.idleTimer = setTimeout(
-      () => {
-        if (this.phase === 'closed') return;
-        if (this.now() - this.lastActivity >= idleMs) {
-          const err = new TunnelError('idle', `no traffic for ${idleMs} ms`, 'idle');
-          this.sendFrame(encodeMessage({ type: 'disconnect', reason: 'idle' }));
-          this.finish('idle', err, 'close');
-        } else {
-          this.armIdle(idleMs);
-        }
-      },
-      Math.max(due, 1),
-    );
-    this.idleTimer.unref();
+  /** The idle timeout and the keep-alive interval of this stream's protocol (0 = none). */
+  private timeouts(): { idle: number; keepAlive: number } {
+    return this.id.protocol === 'udp'
+      ? { idle: this.opts.udpIdleTimeoutMs, keepAlive: this.opts.udpKeepAliveIntervalMs }
+      : { idle: this.opts.tcpIdleTimeoutMs, keepAlive: this.opts.tcpKeepAliveIntervalMs };
+  }
+
+  /**
+   * One timer for both the idle timeout and the keep-alives, due at whichever comes first and re-armed
+   * lazily when it fires: per-frame work is a timestamp write, not a timer reset.
+   */
+  private armTimer(): void {
+    const { idle, keepAlive } = this.timeouts();
+    let due = Infinity;
+    if (idle > 0) due = this.lastActivity + idle;
+    if (keepAlive > 0) due = Math.min(due, this.lastSend + keepAlive);
+    if (due === Infinity) return;
+    this.timer = setTimeout(TunnelStream.onTimer, Math.max(due - this.now(), 1), this);
+    this.timer.unref();
+  }
+
+  /** Static, with the stream as the timer's argument: no closure per stream. */
+  private static onTimer(this: void, stream: TunnelStream): void {
+    if (stream.phase === 'closed') return;
+    const { idle, keepAlive } = stream.timeouts();
+    const now = stream.now();
+    if (idle > 0 && now - stream.lastActivity >= idle) {
+      const err = new TunnelError('idle', `no traffic for ${idle} ms`, 'idle');
+      stream.sendFrame(encodeMessage({ type: 'disconnect', reason: 'idle' }));
+      stream.finish('idle', err, 'close');
+      return;
+    }
+    if (keepAlive > 0 && now - stream.lastSend >= keepAlive * 0.9)
+      stream.sendFrame(encodeMessage({ type: 'keep-alive' }));
+    stream.armTimer();
   }
 }
 

@@ -7,6 +7,87 @@ import { socketErrorCode } from './errors.js';
 import { frameReaderOf } from './frame-reads.js';
 import type { StreamEnd, TunnelStream } from './stream.js';
 
+/** The pump of a socket and of its stream, for the listeners below. */
+const PUMP = Symbol('pump');
+type Pumped<T> = T & { [PUMP]: Pump };
+
+/**
+ * One pump: its socket and stream point to it, and their listeners are static functions shared by every
+ * pump (`this` is the emitter). Closures per flow add up with thousands of idle flows.
+ */
+class Pump {
+  readonly done: Promise<StreamEnd>;
+  private resolve!: (end: StreamEnd) => void;
+  private end: StreamEnd | undefined;
+  private socketClosed = false;
+
+  constructor(
+    readonly stream: TunnelStream,
+    readonly socket: Socket,
+  ) {
+    this.done = new Promise((r) => (this.resolve = r));
+    (stream as Pumped<TunnelStream>)[PUMP] = this;
+    (socket as Pumped<Socket>)[PUMP] = this;
+  }
+
+  /** Resolves `done` with the stream's end once the socket has closed too. */
+  settle(end: StreamEnd | undefined, socketClosed: boolean): void {
+    this.end ??= end;
+    this.socketClosed ||= socketClosed;
+    if (this.end !== undefined && this.socketClosed) this.resolve(this.end);
+  }
+
+  static of(emitter: Socket | TunnelStream): Pump {
+    return (emitter as Pumped<Socket | TunnelStream>)[PUMP];
+  }
+
+  // ---- socket listeners (`this` is the socket) ----
+  static onSocketData(this: Socket, chunk: Buffer): void {
+    if (!Pump.of(this).stream.write(chunk)) this.pause();
+  }
+  static onSocketEnd(this: Socket): void {
+    Pump.of(this).stream.end();
+  }
+  static onSocketDrain(this: Socket): void {
+    Pump.of(this).stream.resume();
+  }
+  static onSocketError(this: Socket, err: Error): void {
+    Pump.of(this).stream.disconnect(socketErrorCode(err) ?? 'socket-error', err);
+  }
+  static onSocketClose(this: Socket): void {
+    const pump = Pump.of(this);
+    pump.settle(undefined, true);
+    if (!pump.stream.closed) pump.stream.disconnect('socket closed');
+  }
+
+  // ---- stream listeners (`this` is the stream) ----
+  static onStreamData(this: TunnelStream, chunk: Buffer): void {
+    const socket = Pump.of(this).socket;
+    // A frame that arrived in pieces is written with one writev, not a write per piece.
+    const received = this.received;
+    const pieces = received !== undefined && !(received.first && received.last);
+    if (pieces && received.first) socket.cork();
+    if (!socket.write(chunk)) this.pause();
+    if (pieces && received.last) socket.uncork();
+  }
+  static onStreamDrain(this: TunnelStream): void {
+    Pump.of(this).socket.resume();
+  }
+  static onStreamEnd(this: TunnelStream): void {
+    Pump.of(this).socket.end();
+  }
+  static onStreamClose(this: TunnelStream, end: StreamEnd): void {
+    const pump = Pump.of(this);
+    const socket = pump.socket;
+    pump.settle(end, false);
+    if (socket.destroyed) return;
+    if (end.error !== undefined) resetSocket(socket);
+    else if (end.reason !== 'eof' || !socket.writableEnded) socket.destroy();
+    // 'eof' after we relayed the peer's CLOSE_SEND: both sides have ended; the socket closes on its
+    // own once the FINs are done.
+  }
+}
+
 /**
  * Runs until both the stream and the socket are closed; resolves with the stream's end, never rejects.
  * Takes ownership of both. A stream that ends with an error resets the socket (RST); a clean end
@@ -15,16 +96,13 @@ import type { StreamEnd, TunnelStream } from './stream.js';
 export function pumpSocket(stream: TunnelStream, socket: Socket): Promise<StreamEnd> {
   socket.allowHalfOpen = true; // our 'end' handler decides when to FIN
   socket.setNoDelay(true);
-  const socketClosed = new Promise<void>((resolve) => {
-    if (socket.destroyed) resolve();
-    else socket.once('close', () => resolve());
-  });
+  const pump = new Pump(stream, socket);
+  if (socket.destroyed) pump.settle(undefined, true);
+  else socket.on('close', Pump.onSocketClose);
 
   const reader = frameReaderOf(socket);
   if (reader === undefined) {
-    socket.on('data', (chunk: Buffer) => {
-      if (!stream.write(chunk)) socket.pause();
-    });
+    socket.on('data', Pump.onSocketData);
   } else {
     // The socket reads into DATA frames (see frame-reads.ts): send them as they are.
     reader.attach(({ chunk, frame, wire }) => {
@@ -33,41 +111,25 @@ export function pumpSocket(stream: TunnelStream, socket: Socket): Promise<Stream
       return false;
     });
   }
-  stream.on('drain', () => socket.resume());
-  socket.on('end', () => stream.end());
+  stream.on('drain', Pump.onStreamDrain);
+  socket.on('end', Pump.onSocketEnd);
   // A paused socket with nothing buffered emits 'end' as soon as the peer's FIN arrives: one that sent
   // nothing and half-closed before we were called has already ended.
   if (socket.readableEnded) stream.end();
 
-  stream.on('data', (chunk) => {
-    // A frame that arrived in pieces is written with one writev, not a write per piece.
-    const received = stream.received;
-    const pieces = received !== undefined && !(received.first && received.last);
-    if (pieces && received.first) socket.cork();
-    if (!socket.write(chunk)) stream.pause();
-    if (pieces && received.last) socket.uncork();
-  });
-  socket.on('drain', () => stream.resume());
-  stream.on('end', () => socket.end());
-
-  socket.on('error', (err) => stream.disconnect(socketErrorCode(err) ?? 'socket-error', err));
-  socket.on('close', () => {
-    if (!stream.closed) stream.disconnect('socket closed');
-  });
-  // onClosed, not on('close'): the stream may have ended before we were called (the connection died
-  // in the same tick as DIAL_OK arrived), and the socket must still be closed then.
-  stream.onClosed((end) => {
-    if (socket.destroyed) return;
-    if (end.error !== undefined) resetSocket(socket);
-    else if (end.reason !== 'eof' || !socket.writableEnded) socket.destroy();
-    // 'eof' after we relayed the peer's CLOSE_SEND: both sides have ended; the socket closes on its
-    // own once the FINs are done.
-  });
+  stream.on('data', Pump.onStreamData);
+  socket.on('drain', Pump.onSocketDrain);
+  stream.on('end', Pump.onStreamEnd);
+  socket.on('error', Pump.onSocketError);
+  // As stream.onClosed() does ('close' comes once): the stream may have ended before we were called
+  // (the connection died in the same tick as DIAL_OK arrived), and the socket must still be closed then.
+  if (stream.ended !== undefined) Pump.onStreamClose.call(stream, stream.ended);
+  else stream.on('close', Pump.onStreamClose);
 
   stream.resume();
   socket.resume(); // a 'data' listener does not restart a socket the caller paused
   if (socket.destroyed) stream.disconnect('socket closed');
-  return Promise.all([stream.done, socketClosed]).then(([end]) => end);
+  return pump.done;
 }
 
 /** TCP RST so the application sees the failure (not a clean FIN). */

@@ -5,15 +5,16 @@
 // round trip and 256 concurrent checked flows, through the whole path vs kernel routing, and the same
 // through the product with `--manager-address` over a socat relay (the product's share without
 // devcluster's port-forward). `npm run bench -- client`.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { CoreV1Api } from '@kubernetes/client-node';
+import type { V1Pod } from '@kubernetes/client-node';
 import { addresses, applyManifests, startDevCluster, type DevCluster } from '@telepresence/devcluster';
 import type { BenchSuite } from './report.js';
 import { fmt, loadavg, printTable } from './report.js';
+import { inNs, readyPods } from './procs.js';
 import { installTrafficManager } from './traffic-manager.js';
 import { sshuttleUnavailable, startSshuttle, type SshuttleRelay } from './sshuttle.js';
 
@@ -38,15 +39,6 @@ spec:
           image: iperf3
           ports: [{name: iperf, containerPort: 5201}]
 `;
-
-function inNs(
-  ns: string,
-  argv: string[],
-  env: NodeJS.ProcessEnv = process.env,
-): { code: number; out: string; err: string } {
-  const r = spawnSync('ip', ['netns', 'exec', ns, ...argv], { encoding: 'utf8', env, timeout: 120_000 });
-  return { code: r.status ?? -1, out: r.stdout, err: r.stderr };
-}
 
 /** iperf3 client for SECONDS (reverse: the server sends); Gbit/s received, or NaN with the reason logged. */
 function iperfOnce(ns: string, host: string, port: number, reverse: boolean): number {
@@ -116,25 +108,6 @@ function measureLoad(ns: string, host: string, port: number, parts: { flows: boo
   return out;
 }
 
-/** The IPs of at least `want` ready pods. */
-async function readyPodIps(
-  core: CoreV1Api,
-  namespace: string,
-  labelSelector: string,
-  want = 1,
-): Promise<string[]> {
-  for (let i = 0; i < 240; i++) {
-    const pods = await core.listNamespacedPod({ namespace, labelSelector });
-    const ips = pods.items
-      .filter((p) => (p.status?.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True'))
-      .map((p) => p.status?.podIP ?? '')
-      .filter((ip) => ip !== '');
-    if (ips.length >= want) return ips;
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  throw new Error(`pods ${labelSelector} did not become ready`);
-}
-
 function relay(ns: string, listen: string, target: string): ChildProcess {
   // nodelay on both legs: socat leaves Nagle on, which would add a delayed ACK to small frames.
   return spawn(
@@ -173,9 +146,10 @@ async function run(): Promise<void> {
       readFileSync(path.join(loadgen, 'tcp-echo.yaml'), 'utf8'),
       () => undefined,
     );
-    const [podIp = ''] = await readyPodIps(core, 'default', 'app=iperf');
-    const [echoIp = ''] = await readyPodIps(core, 'default', 'app=tcp-echo', 2);
-    const [managerIp = ''] = await readyPodIps(core, 'ambassador', 'app.kubernetes.io/name=traffic-manager');
+    const ipOf = (pods: V1Pod[]): string => pods[0]?.status?.podIP ?? '';
+    const podIp = ipOf(await readyPods(core, 'default', 'app=iperf'));
+    const echoIp = ipOf(await readyPods(core, 'default', 'app=tcp-echo', 2));
+    const managerIp = ipOf(await readyPods(core, 'ambassador', 'app.kubernetes.io/name=traffic-manager'));
     await new Promise((r) => setTimeout(r, 500)); // iperf3 -s listening
     const load: Record<string, PathLoad> = {};
     load[kernelRow] = measureLoad(cluster.routerNetns, echoIp, 7000, { flows: true });

@@ -11,6 +11,7 @@ const suites: Array<() => Promise<BenchSuite>> = [
   () => import('./devcluster.js').then((m) => m.default),
   () => import('./netstack.js').then((m) => m.default),
   () => import('./client.js').then((m) => m.default),
+  () => import('./idle-memory.js').then((m) => m.default),
   () => import('./intercept.js').then((m) => m.default),
 ];
 

@@ -41,6 +41,16 @@ export interface VifOptions {
   readonly mtu?: number;
 }
 
+/** What pumpSocket needs of a socket beyond Duplex, shared by every flow (`this` is the flow). */
+const socketMethods = {
+  setNoDelay(this: Duplex): Duplex {
+    return this;
+  },
+  resetAndDestroy(this: Duplex): Duplex {
+    return this.destroy(new Error('reset by the cluster side'));
+  },
+};
+
 /** True when the flow comes from inside a routed cluster subnet: a cluster on this host routing back in. */
 export function isRecursiveSource(src: string, routed: readonly Cidr[]): Cidr | undefined {
   const ip = parseIp(src);
@@ -204,15 +214,19 @@ export class Vif {
       },
       { signal },
     );
+    let onAbort = (): void => {};
     const aborted = new Promise<never>((_, reject) => {
-      if (signal.aborted) reject(signal.reason);
-      signal.addEventListener('abort', () => reject(signal.reason), { once: true });
+      onAbort = () => reject(signal.reason);
+      if (signal.aborted) onAbort();
+      else signal.addEventListener('abort', onAbort, { once: true });
     });
     aborted.catch(() => undefined);
-    const outcome = await Promise.race([stream.dialed, aborted]).catch((err: unknown) => {
-      stream.disconnect?.('dial aborted');
-      throw err;
-    });
+    const outcome = await Promise.race([stream.dialed, aborted])
+      .catch((err: unknown) => {
+        stream.disconnect?.('dial aborted');
+        throw err;
+      })
+      .finally(() => signal.removeEventListener('abort', onAbort)); // not held for the flow's life
     if (!outcome.ok) {
       stream.disconnect?.('dial rejected');
       throw new Error(`dial ${id.dst}:${id.dstPort} rejected: ${outcome.message}`);
@@ -234,11 +248,7 @@ export class Vif {
     this.track(stream);
     // pumpSocket (libs/tunnel) drives a net.Socket; the stack's flow is a Duplex with the same stream
     // semantics (half-close, back-pressure, destroy = RST), so give it the two socket-only methods.
-    const socketLike = Object.assign(flow as Duplex, {
-      setNoDelay: () => socketLike,
-      resetAndDestroy: () => flow.destroy(new Error('reset by the cluster side')),
-    }) as unknown as Socket;
-    void pumpSocket(stream, socketLike);
+    void pumpSocket(stream, Object.assign(flow as Duplex, socketMethods) as unknown as Socket);
   }
 
   private pumpUdp(stream: TunnelStream, flow: UdpFlow): void {

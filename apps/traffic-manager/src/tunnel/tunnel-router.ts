@@ -18,6 +18,7 @@ import {
   pumpSocket,
   serveDialer,
   splice,
+  type StreamEnd,
   type TunnelStream,
 } from '@telepresence/tunnel';
 
@@ -41,6 +42,11 @@ export interface TunnelRouterOptions {
 }
 
 const NS_PER_MS = 1_000_000;
+
+/** A flow that was set up and now runs until `end` (wrapped: a promise in a promise would flatten). */
+interface Running {
+  readonly end: Promise<StreamEnd | undefined>;
+}
 
 function dialResultOf(reason: string): DialResult {
   switch (reason) {
@@ -123,24 +129,29 @@ export class TunnelRouter implements TunnelBroker {
   private async fromClient(client: ClientSession, stream: TunnelStream): Promise<void> {
     const { metrics } = this.options;
     metrics.tunnelsActive.inc();
+    let running: Running | undefined;
     try {
       const agent = this.agentFor(client, stream);
-      let end;
       if (agent !== undefined) {
         const peer = await this.dialPeer(stream, agent.id, client.id);
         if (peer === undefined) return;
         metrics.dials.inc({ result: 'agent' });
-        [end] = await splice(stream, peer);
+        running = { end: splice(stream, peer).then(([end]) => end) };
       } else {
-        end = await this.dialFromManager(stream);
+        running = await this.dialFromManager(stream);
       }
+    } finally {
+      if (running === undefined) metrics.tunnelsActive.dec();
+    }
+    if (running === undefined) return;
+    // Once set up, the flow runs on without this (suspended) function: thousands of idle flows.
+    void running.end.then((end) => {
       if (end !== undefined) {
         metrics.tunnelBytes.inc({ direction: 'from_client' }, end.stats.bytesReceived);
         metrics.tunnelBytes.inc({ direction: 'to_client' }, end.stats.bytesSent);
       }
-    } finally {
       metrics.tunnelsActive.dec();
-    }
+    });
   }
 
   private async fromAgent(_agent: AgentSession, stream: TunnelStream): Promise<void> {
@@ -220,11 +231,14 @@ export class TunnelRouter implements TunnelBroker {
     }
   }
 
-  private async dialFromManager(stream: TunnelStream) {
+  /** Dials from this pod; undefined when the dial failed (the stream was rejected). */
+  private async dialFromManager(stream: TunnelStream): Promise<Running | undefined> {
     const { metrics } = this.options;
     if (stream.id.protocol === 'udp') {
       metrics.dials.inc({ result: 'ok' });
-      return serveDialer(stream, { defaultDialTimeoutMs: this.options.defaultDialTimeoutMs ?? 3000 });
+      return {
+        end: serveDialer(stream, { defaultDialTimeoutMs: this.options.defaultDialTimeoutMs ?? 3000 }),
+      };
     }
     const timeoutMs =
       stream.dialTimeoutMs > 0 ? stream.dialTimeoutMs : (this.options.defaultDialTimeoutMs ?? 3000);
@@ -237,7 +251,7 @@ export class TunnelRouter implements TunnelBroker {
       }
       metrics.dials.inc({ result: 'ok' });
       stream.dialOk();
-      return await pumpSocket(stream, socket);
+      return { end: pumpSocket(stream, socket) }; // never rejects
     } catch (e) {
       const reason = dialRejectReason(e);
       metrics.dials.inc({ result: dialResultOf(reason) });

@@ -86,7 +86,8 @@ export class TcpConnection implements TcpEndpoints {
   private ackPending = false;
   private ooo: Array<{ seq: number; data: Buffer; fin: boolean }> = [];
   private lastOooSeq = 0;
-  private readonly sackScratch = Buffer.alloc(36);
+  /** SACK option bytes, made when there is first out-of-order data to describe. */
+  private sackScratch: Buffer | undefined;
   private oooBytes = 0;
   private finReceived = false;
   private rx: Buffer[] = [];
@@ -251,7 +252,7 @@ export class TcpConnection implements TcpEndpoints {
       return ain - bin;
     });
     const n = Math.min(pairs.length, 4);
-    const o = this.sackScratch;
+    const o = (this.sackScratch ??= Buffer.alloc(36));
     o[0] = 1;
     o[1] = 1;
     o[2] = 5;
