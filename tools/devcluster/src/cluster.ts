@@ -10,6 +10,7 @@ import { containerSetup } from './kubelet/kubelet.js';
 import type { NodeInfo } from './nodes.js';
 import { createRouterNamespace, Names, removeRun, validateName } from './net/topology.js';
 import { files, stateDirOf, type ClusterConfig, type ReadyInfo } from './state.js';
+import { writeUserKubeconfig, type UserKubeconfigOptions, type UserKubeconfigs } from './users.js';
 
 export interface DevClusterOptions {
   /** Run name and prefix of everything it creates (1-6 chars, default "dc"). */
@@ -48,6 +49,11 @@ export interface DevCluster extends ReadyInfo {
   removeNode(name: string): Promise<NodeInfo>;
   /** The nodes that have a kubelet. */
   listNodes(): Promise<NodeInfo[]>;
+  /**
+   * Kubeconfigs for an ordinary user (client certificate CN=user, O=groups; or a bearer token), with no
+   * rights until a binding grants some.
+   */
+  userKubeconfig(options: UserKubeconfigOptions): Promise<UserKubeconfigs>;
   down(): Promise<void>;
 }
 
@@ -328,6 +334,7 @@ function attach(ready: ReadyInfo): DevCluster {
       return spawn(full[0] ?? 'ip', full.slice(1), { ...options, env: { ...env, ...(options.env ?? {}) } });
     },
     addNode: (options = {}) => addNode(name, options),
+    userKubeconfig: (options) => writeUserKubeconfig(ready, stateDirOf(name), options),
     removeNode: (node) => removeNode(name, node),
     listNodes: () => listNodes(name),
     down: () => stopDevCluster(name),

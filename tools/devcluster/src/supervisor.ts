@@ -7,8 +7,12 @@ import type https from 'node:https';
 import net from 'node:net';
 import path from 'node:path';
 import { WebhookCaller } from './api/admission.js';
-import { Tokens } from './api/auth.js';
-import { createCa, issueServerCert } from './api/certs.js';
+import { Authenticator, StaticTokens } from './api/authn.js';
+import { bootstrapRbac } from './api/bootstrap-rbac.js';
+import { createCa, issueClientCert, issueServerCert } from './api/certs.js';
+import { Authorizer } from './api/rbac.js';
+import { Reviews } from './api/reviews.js';
+import { TokenSigner } from './api/sa-tokens.js';
 import { ApiCore } from './api/core.js';
 import { field, str, type KubeObject } from './api/object.js';
 import { resourceTypes } from './api/resources.js';
@@ -16,6 +20,8 @@ import { createApiServer } from './api/server.js';
 import { ServiceIpAllocator } from './api/service-ips.js';
 import { Store } from './api/store.js';
 import { startEndpointsController } from './controllers/endpoints.js';
+import { startRbacAggregationController } from './controllers/rbac-aggregation.js';
+import { startTokenSecretsController } from './controllers/token-secrets.js';
 import type { Reconciler } from './controllers/reconciler.js';
 import { startWorkloadControllers } from './controllers/workloads.js';
 import { ClusterDns } from './dns/cluster-dns.js';
@@ -94,8 +100,16 @@ async function main(): Promise<void> {
     ],
     [apiServerIp, kubernetesServiceIp, '127.0.0.1'],
   );
+  const adminCert = issueClientCert(ca, 'kubernetes-admin', ['system:masters']);
   const store = new Store();
-  const tokens = new Tokens();
+  const signer = new TokenSigner();
+  const authn = new Authenticator({
+    store,
+    signer,
+    staticTokens: new StaticTokens(path.join(stateDir, files.tokens)),
+    log,
+  });
+  const authz = new Authorizer(store);
   const images = () => loadImageMap(cfg.imageFiles);
   images(); // fail early on a bad mapping file
   let podIds = 0;
@@ -122,7 +136,7 @@ async function main(): Promise<void> {
         names,
         stateDir,
         images,
-        tokens,
+        signer,
         caPem: ca.cert,
         nextPodId: () => ++podIds,
         log,
@@ -147,6 +161,8 @@ async function main(): Promise<void> {
   const reconcilers: Reconciler[] = [
     ...startWorkloadControllers(core, log),
     startEndpointsController(store, log),
+    startTokenSecretsController(store, signer, ca.cert, log),
+    startRbacAggregationController(store, authz, log),
     startKubeProxy(store, names, log),
   ];
   for (const r of reconcilers) r.trigger(); // the bootstrap objects predate their subscriptions
@@ -170,7 +186,11 @@ async function main(): Promise<void> {
   const tls = await serving;
   const serverOptions = {
     core,
-    tokens,
+    authn,
+    authz,
+    signer,
+    reviews: new Reviews({ store, authn, authz, signer }),
+    clientCa: ca.cert,
     tls,
     dialPod: (pod: KubeObject, port: number) =>
       net.connect({ host: str(field(pod, 'status', 'podIP')) ?? '', port }),
@@ -199,17 +219,15 @@ async function main(): Promise<void> {
   const hostApiUrl = `https://127.0.0.1:${cfg.hostPort ?? 0}`;
   const kubeconfig = path.join(stateDir, files.kubeconfig);
   const hostKubeconfig = path.join(stateDir, files.hostKubeconfig);
-  await writeFile(
-    kubeconfig,
-    renderKubeconfig(`devcluster-${cfg.name}`, apiUrl, ca.cert, tokens.adminToken),
-    { mode: 0o600 },
-  );
-  await writeFile(
-    hostKubeconfig,
-    renderKubeconfig(`devcluster-${cfg.name}`, hostApiUrl, ca.cert, tokens.adminToken),
-    { mode: 0o600 },
-  );
-  await writeFile(path.join(stateDir, 'ca.crt'), ca.cert);
+  const admin = await adminCert;
+  await writeFile(kubeconfig, renderKubeconfig(`devcluster-${cfg.name}`, apiUrl, ca.cert, admin), {
+    mode: 0o600,
+  });
+  await writeFile(hostKubeconfig, renderKubeconfig(`devcluster-${cfg.name}`, hostApiUrl, ca.cert, admin), {
+    mode: 0o600,
+  });
+  await writeFile(path.join(stateDir, files.caCert), ca.cert);
+  await writeFile(path.join(stateDir, files.caKey), ca.key, { mode: 0o600 });
   const control = await serveControl(path.join(stateDir, files.control), nodes, log);
   cleanups.push(() => void control.close());
   ready = {
@@ -260,6 +278,9 @@ function writeReady(stateDir: string, ready: ReadyInfo): void {
 }
 
 async function bootstrap(core: ApiCore): Promise<void> {
+  const { clusterRoles, clusterRoleBindings } = bootstrapRbac();
+  for (const r of clusterRoles) core.store.create('rbac.authorization.k8s.io/clusterroles', r);
+  for (const b of clusterRoleBindings) core.store.create('rbac.authorization.k8s.io/clusterrolebindings', b);
   for (const ns of ['default', 'kube-system', 'kube-public', 'kube-node-lease']) {
     await core.create(type('namespaces'), undefined, { metadata: { name: ns } });
   }

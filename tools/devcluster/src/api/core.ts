@@ -57,9 +57,14 @@ export interface ApiCoreOptions {
 
 export interface RequestUser {
   readonly username: string;
+  readonly uid?: string;
+  readonly groups?: readonly string[];
 }
 
-const admin: RequestUser = { username: 'kubernetes-admin' };
+const admin: RequestUser = {
+  username: 'kubernetes-admin',
+  groups: ['system:masters', 'system:authenticated'],
+};
 
 export class ApiCore {
   readonly store: Store;
@@ -111,13 +116,14 @@ export class ApiCore {
     switch (key) {
       case 'pods':
         defaultPod(out);
+        this.checkServiceAccount(out);
         if (this.options.webhooks) {
           out = await this.options.webhooks.mutate({
             type: t,
             operation: 'CREATE',
             namespace: out.metadata.namespace,
             object: out,
-            username: user.username,
+            user,
           });
         }
         if (!field(out, 'spec', 'nodeName')) {
@@ -287,6 +293,8 @@ export class ApiCore {
       'serviceaccounts',
       'events',
       'discovery.k8s.io/endpointslices',
+      'rbac.authorization.k8s.io/roles',
+      'rbac.authorization.k8s.io/rolebindings',
     ];
     for (const k of keys) {
       for (const o of this.store.list(k, name)) {
@@ -355,6 +363,20 @@ export class ApiCore {
         /* exists */
       }
     }
+  }
+
+  /** The ServiceAccount admission plugin: a pod's service account must exist. */
+  private checkServiceAccount(pod: KubeObject): void {
+    const ns = pod.metadata.namespace ?? 'default';
+    const sa = str(field(pod, 'spec', 'serviceAccountName')) ?? 'default';
+    if (this.store.get('serviceaccounts', ns, sa)) return;
+    const name = pod.metadata.name ?? pod.metadata.generateName ?? '';
+    throw new ApiError(
+      403,
+      'Forbidden',
+      `pods "${name}" is forbidden: error looking up service account ${ns}/${sa}: serviceaccount "${sa}" not found`,
+      { name, kind: 'pods' },
+    );
   }
 
   /** The cluster CA, published to every namespace as kube-root-ca.crt. */

@@ -6,7 +6,7 @@ import { open, stat } from 'node:fs/promises';
 import https from 'node:https';
 import type { Duplex } from 'node:stream';
 import { parse as parseYaml } from 'yaml';
-import type { Tokens } from './auth.js';
+import type { Authenticator, UserInfo } from './authn.js';
 import { patchTypeOf, type ApiCore, type DeleteOptions } from './core.js';
 import { ApiError, badRequest, notFound } from './errors.js';
 import { isRecord, type KubeObject } from './object.js';
@@ -22,14 +22,24 @@ import {
   resourceTypes,
   type ResourceType,
 } from './resources.js';
+import { impersonate } from './impersonation.js';
+import { forbidden, type Authorizer } from './rbac.js';
+import { requestInfo, type RequestAttributes } from './request-info.js';
+import type { Reviews } from './reviews.js';
+import { issuer, type TokenSigner } from './sa-tokens.js';
 import { matches, parseFieldSelector, parseLabelSelector } from './selectors.js';
 import type { StoreEvent } from './store.js';
 import { toTable, type IncludeObject } from './tables.js';
 
 export interface ApiServerOptions {
   readonly core: ApiCore;
-  readonly tokens: Tokens;
+  readonly authn: Authenticator;
+  readonly authz: Authorizer;
+  readonly reviews: Reviews;
+  readonly signer: TokenSigner;
   readonly tls: { key: string; cert: string };
+  /** The CA whose client certificates authenticate (CN = user, O = groups). */
+  readonly clientCa: string;
   readonly dialPod: PodDialer;
   /** The file a container's output goes to (for pods/log). */
   readonly podLogFile?: (
@@ -52,7 +62,14 @@ interface Route {
 
 export function createApiServer(options: ApiServerOptions): https.Server {
   const handler = new Handler(options);
-  const server = https.createServer({ key: options.tls.key, cert: options.tls.cert }, (req, res) => {
+  const tls = {
+    key: options.tls.key,
+    cert: options.tls.cert,
+    ca: options.clientCa,
+    requestCert: true,
+    rejectUnauthorized: false,
+  };
+  const server = https.createServer(tls, (req, res) => {
     handler.handle(req, res).catch((err: unknown) => handler.fail(res, err));
   });
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
@@ -116,8 +133,13 @@ class Handler {
   upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     try {
       const url = new URL(req.url ?? '/', 'https://x');
-      const user = this.o.tokens.authenticate(req.headers.authorization);
-      if (!user) throw new ApiError(401, 'Unauthorized', 'Unauthorized');
+      const user = this.user(req);
+      const info = requestInfo(req.method ?? 'GET', url.pathname, url.searchParams);
+      this.authorize({ user, ...info });
+      // Streaming subresources also need `create`, whatever the method (as with the apiserver's
+      // AuthorizePodWebsocketUpgradeCreatePermission, on by default since 1.31).
+      if (info.verb !== 'create' && ['portforward', 'exec', 'attach'].includes(info.subresource))
+        this.authorize({ user, ...info, verb: 'create' });
       const route = this.route(url.pathname);
       if (!route || route.type.plural !== 'pods' || route.subresource !== 'portforward' || !route.name) {
         throw notFound('', '', url.pathname);
@@ -145,14 +167,16 @@ class Handler {
     const url = new URL(req.url ?? '/', 'https://x');
     const path = url.pathname.replace(/\/+$/, '') || '/';
     const method = req.method ?? 'GET';
+    const user = this.user(req);
+    this.authorize({ user, ...requestInfo(method, path, url.searchParams) });
     if (['/healthz', '/livez', '/readyz'].includes(path)) {
       res.writeHead(200, { 'Content-Type': 'text/plain' });
       res.end('ok');
       return;
     }
     if (path === '/version') return sendJson(res, 200, versionInfo());
-    const user = this.o.tokens.authenticate(req.headers.authorization);
-    if (!user) throw new ApiError(401, 'Unauthorized', 'Unauthorized');
+    if (path === '/.well-known/openid-configuration') return sendJson(res, 200, openIdConfiguration());
+    if (path === '/openid/v1/jwks') return sendJson(res, 200, this.o.signer.jwks());
     if (path === '/openapi/v3') return sendJson(res, 200, openApiRoot());
     if (path === '/openapi/v2') {
       // An empty OpenAPI v2 document (protobuf, as kubectl requests it): kubectl validates Lists
@@ -215,12 +239,18 @@ class Handler {
       throw new ApiError(400, 'BadRequest', 'Upgrade request required');
     }
     if (method === 'POST' && subresource === 'token' && name) {
-      return this.tokenRequest(
-        res,
-        namespace ?? 'default',
-        name,
-        parseBody(await readBody(req), req.headers['content-type'] ?? ''),
-      );
+      const body = parseBody(await readBody(req), req.headers['content-type'] ?? '');
+      return sendJson(res, 201, this.o.reviews.tokenRequest(namespace ?? 'default', name, body));
+    }
+    if (t.virtual) {
+      if (method !== 'POST' || name !== undefined)
+        throw new ApiError(
+          405,
+          'MethodNotAllowed',
+          'the server does not allow this method on the requested resource',
+        );
+      const body = parseBody(await readBody(req), req.headers['content-type'] ?? '');
+      return sendJson(res, 201, this.o.reviews.create(t, namespace, body, user));
     }
 
     switch (method) {
@@ -239,7 +269,7 @@ class Handler {
             `the server does not allow this method on the requested resource`,
           );
         const body = parseBody(await readBody(req), req.headers['content-type'] ?? '');
-        const created = await this.core.create(t, namespace, body, { username: user }, q.has('dryRun'));
+        const created = await this.core.create(t, namespace, body, requestUser(user), q.has('dryRun'));
         return this.sendObject(res, 201, created, asTable, q);
       }
       case 'PUT': {
@@ -262,7 +292,7 @@ class Handler {
         const ct = req.headers['content-type'] ?? '';
         const pt = patchTypeOf(ct);
         const body = parseBody(await readBody(req), ct);
-        const patched = await this.core.patch(t, namespace, name, pt, body, subresource, { username: user });
+        const patched = await this.core.patch(t, namespace, name, pt, body, subresource, requestUser(user));
         return this.sendObject(res, 200, patched, asTable, q);
       }
       case 'DELETE': {
@@ -274,6 +304,22 @@ class Handler {
       }
       default:
         throw new ApiError(405, 'MethodNotAllowed', `method ${method} not allowed`);
+    }
+  }
+
+  /** The authenticated user, or whom it impersonates (Impersonate-* headers). */
+  private user(req: IncomingMessage): UserInfo {
+    return impersonate(req, this.o.authn.authenticate(req), (a) => this.authorize(a));
+  }
+
+  /** RBAC on the request; 403 with the apiserver's message when denied. */
+  private authorize(a: RequestAttributes): void {
+    const d = this.o.authz.authorize(a);
+    if (!d.allowed) {
+      this.o.log?.(
+        `authz: denied ${a.user.username} ${a.verb} ${a.resourceRequest ? `${a.resource}${a.subresource ? `/${a.subresource}` : ''} ${a.namespace}/${a.name}` : a.path}`,
+      );
+      throw forbidden(a, d.reason);
     }
   }
 
@@ -449,29 +495,6 @@ class Handler {
     sendJson(res, 200, toScale(updated));
   }
 
-  private tokenRequest(res: ServerResponse, namespace: string, name: string, body: unknown): void {
-    const sa = this.core.store.mustGet('serviceaccounts', namespace, name);
-    const exp = Number(
-      (isRecord(body) && isRecord(body['spec']) ? body['spec']['expirationSeconds'] : undefined) ?? 3600,
-    );
-    const token = this.o.tokens.mintServiceAccountToken(namespace, name, exp);
-    sendJson(res, 201, {
-      kind: 'TokenRequest',
-      apiVersion: 'authentication.k8s.io/v1',
-      metadata: { name, namespace, creationTimestamp: null },
-      spec: {
-        audiences: ['https://kubernetes.default.svc.cluster.local'],
-        expirationSeconds: exp,
-        boundObjectRef: null,
-      },
-      status: {
-        token,
-        expirationTimestamp: new Date(Date.now() + exp * 1000).toISOString().replace(/\.\d+Z$/, 'Z'),
-      },
-    });
-    void sa;
-  }
-
   /**
    * Watch: without resourceVersion (or "0") the current objects come first as ADDED; with one, every
    * later change is replayed, or a 410 ERROR event is sent when that version is too old. Objects that
@@ -638,6 +661,20 @@ function deleteOptions(body: unknown, q: URLSearchParams): DeleteOptions {
   const pp = isRecord(body) ? body['propagationPolicy'] : q.get('propagationPolicy');
   if (pp === 'Foreground' || pp === 'Background' || pp === 'Orphan') out.propagationPolicy = pp;
   return out;
+}
+
+function requestUser(u: UserInfo): { username: string; uid?: string; groups: readonly string[] } {
+  return { username: u.username, ...(u.uid ? { uid: u.uid } : {}), groups: u.groups };
+}
+
+function openIdConfiguration(): Record<string, unknown> {
+  return {
+    issuer,
+    jwks_uri: `${issuer}/openid/v1/jwks`,
+    response_types_supported: ['id_token'],
+    subject_types_supported: ['public'],
+    id_token_signing_alg_values_supported: ['ES256'],
+  };
 }
 
 function versionInfo(): Record<string, string> {

@@ -103,7 +103,13 @@ export class Store {
         { field: 'metadata.name', message: 'Required value: name or generateName is required' },
       ]);
     }
-    if (!nameRe.test(name) || name.length > 253) {
+    if (t.group === 'rbac.authorization.k8s.io') {
+      // RBAC names are path segments (system:basic-user): anything but "/", "%", "." and "..".
+      if (/[/%]/.test(name) || name === '.' || name === '..')
+        throw invalid(t.kind, t.group, name, [
+          { field: 'metadata.name', message: `Invalid value: "${name}": may not contain '/' or '%'` },
+        ]);
+    } else if (!nameRe.test(name) || name.length > 253) {
       throw invalid(t.kind, t.group, name, [
         {
           field: 'metadata.name',

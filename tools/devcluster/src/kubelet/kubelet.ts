@@ -6,7 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, openSync, closeSync, existsSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { Tokens } from '../api/auth.js';
+import type { TokenSigner } from '../api/sa-tokens.js';
 import { clone, field, isRecord, str, type KubeObject } from '../api/object.js';
 import type { Store, StoreEvent } from '../api/store.js';
 import {
@@ -30,7 +30,8 @@ export interface KubeletOptions {
   readonly names: Names;
   readonly stateDir: string;
   readonly images: () => ImageMap;
-  readonly tokens: Tokens;
+  /** Signs the pods' projected service-account tokens (what the kubelet gets from TokenRequest). */
+  readonly signer: TokenSigner;
   readonly caPem: string;
   /** Allocates unique pod namespace ids across all kubelets of the cluster. */
   readonly nextPodId: () => number;
@@ -213,12 +214,41 @@ export class Kubelet {
       const sa = str(spec['serviceAccountName']) ?? 'default';
       const saDir = path.join(rt.dir, 'sa');
       await mkdir(saDir, { recursive: true });
-      await writeFile(path.join(saDir, 'token'), this.o.tokens.mintServiceAccountToken(ns, sa));
+      await writeFile(path.join(saDir, 'token'), this.podToken(pod, sa));
       await writeFile(path.join(saDir, 'ca.crt'), this.o.caPem);
       await writeFile(path.join(saDir, 'namespace'), ns);
     }
     if (rt.stopping) return;
     this.advance(rt);
+  }
+
+  /**
+   * The projected token of the pod's kube-api-access volume: audience and expiry from its
+   * serviceAccountToken source, bound to the pod (and node), so it stops working once the pod is gone.
+   */
+  private podToken(pod: KubeObject, saName: string): string {
+    const ns = pod.metadata.namespace ?? 'default';
+    const sa = this.o.store.get('serviceaccounts', ns, saName);
+    const volumes = field(pod, 'spec', 'volumes');
+    const source = (Array.isArray(volumes) ? volumes : [])
+      .filter((v) => String(field(v, 'name')).startsWith('kube-api-access-'))
+      .flatMap((v) => {
+        const sources = field(v, 'projected', 'sources');
+        return Array.isArray(sources) ? sources : [];
+      })
+      .map((src) => field(src, 'serviceAccountToken'))
+      .find((t) => t !== undefined);
+    const audience = str(field(source, 'audience'));
+    const exp = Number(field(source, 'expirationSeconds') ?? 3607);
+    const node = this.o.store.get('nodes', undefined, this.o.nodeName);
+    return this.o.signer.mintProjected({
+      namespace: ns,
+      serviceAccount: { name: saName, uid: sa?.metadata.uid ?? '' },
+      ...(audience ? { audiences: [audience] } : {}),
+      expirationSeconds: exp,
+      bound: { kind: 'Pod', name: pod.metadata.name ?? '', uid: pod.metadata.uid ?? '' },
+      node: { name: this.o.nodeName, uid: node?.metadata.uid ?? '' },
+    }).token;
   }
 
   /** Starts the next init container, or all app containers once init is done. */
