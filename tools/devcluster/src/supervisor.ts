@@ -197,6 +197,7 @@ async function main(): Promise<void> {
     podLogFile: (ns: string, name: string, container: string | undefined) =>
       nodes.logFile(ns, name, container),
     advertiseAddress: `${apiServerIp}:443`,
+    clusterName: cfg.name,
     log,
   };
   const servers: https.Server[] = [];

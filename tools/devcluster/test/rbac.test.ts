@@ -132,7 +132,10 @@ describe('RBAC', () => {
   it('authorizes subresources separately (pods/log, pods/portforward, serviceaccounts/token)', async () => {
     await admin.makeApiClient(k8s.CoreV1Api).createNamespacedPod({
       namespace: 'default',
-      body: { metadata: { name: 'p1' }, spec: { containers: [{ name: 'c', image: 'busybox' }] } },
+      body: {
+        metadata: { name: 'p1' },
+        spec: { containers: [{ name: 'c', image: 'busybox', command: ['sleep', '3600'] }] },
+      },
     });
     const core = dev.makeApiClient(k8s.CoreV1Api);
     expect((await core.readNamespacedPod({ namespace: 'default', name: 'p1' })).metadata?.name).toBe('p1');
@@ -248,7 +251,10 @@ describe('review APIs', () => {
       namespace: 'default',
       body: {
         metadata: { name: 'bound' },
-        spec: { serviceAccountName: 'app', containers: [{ name: 'c', image: 'busybox' }] },
+        spec: {
+          serviceAccountName: 'app',
+          containers: [{ name: 'c', image: 'busybox', command: ['sleep', '3600'] }],
+        },
       },
     });
     const tr = await core.createNamespacedServiceAccountToken({

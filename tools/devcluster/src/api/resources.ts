@@ -54,7 +54,7 @@ export const rbacGroup = 'rbac.authorization.k8s.io';
 export const resourceTypes: readonly ResourceType[] = [
   type('', 'v1', 'Namespace', 'namespaces', false, ['ns'], ['status']),
   type('', 'v1', 'Node', 'nodes', false, ['no'], ['status']),
-  type('', 'v1', 'Pod', 'pods', true, ['po'], ['status', 'portforward', 'log'], ['all']),
+  type('', 'v1', 'Pod', 'pods', true, ['po'], ['status', 'portforward', 'log', 'exec', 'attach'], ['all']),
   type('', 'v1', 'Service', 'services', true, ['svc'], ['status'], ['all']),
   type('', 'v1', 'Endpoints', 'endpoints', true, ['ep']),
   type('', 'v1', 'ConfigMap', 'configmaps', true, ['cm']),

@@ -50,6 +50,8 @@ export interface ApiServerOptions {
   /** Address advertised in /api's serverAddressByClientCIDRs. */
   readonly advertiseAddress: string;
   readonly bookmarkIntervalMs?: number;
+  /** The run's name, for the hint that answers pods/exec and pods/attach. */
+  readonly clusterName?: string;
   readonly log?: (msg: string) => void;
 }
 
@@ -141,6 +143,8 @@ class Handler {
       if (info.verb !== 'create' && ['portforward', 'exec', 'attach'].includes(info.subresource))
         this.authorize({ user, ...info, verb: 'create' });
       const route = this.route(url.pathname);
+      if (route?.type.plural === 'pods' && route.name && ['exec', 'attach'].includes(route.subresource ?? ''))
+        throw this.noExec(route.namespace ?? 'default', route.name, route.subresource ?? '');
       if (!route || route.type.plural !== 'pods' || route.subresource !== 'portforward' || !route.name) {
         throw notFound('', '', url.pathname);
       }
@@ -238,6 +242,10 @@ class Handler {
     if (subresource === 'portforward') {
       throw new ApiError(400, 'BadRequest', 'Upgrade request required');
     }
+    if ((subresource === 'exec' || subresource === 'attach') && name) {
+      this.core.get(t, namespace, name);
+      throw this.noExec(namespace ?? 'default', name, subresource);
+    }
     if (method === 'POST' && subresource === 'token' && name) {
       const body = parseBody(await readBody(req), req.headers['content-type'] ?? '');
       return sendJson(res, 201, this.o.reviews.tokenRequest(namespace ?? 'default', name, body));
@@ -305,6 +313,17 @@ class Handler {
       default:
         throw new ApiError(405, 'MethodNotAllowed', `method ${method} not allowed`);
     }
+  }
+
+  /** devcluster runs no container runtime to attach to: say what to use instead. */
+  private noExec(namespace: string, pod: string, subresource: string): ApiError {
+    this.core.get(findResource('', 'v1', 'pods')!, namespace, pod);
+    const name = this.o.clusterName ? ` --name ${this.o.clusterName}` : '';
+    return new ApiError(
+      400,
+      'BadRequest',
+      `devcluster does not implement pods/${subresource}: run the command with "devcluster exec${name} pod/${namespace}/${pod} -- CMD..."`,
+    );
   }
 
   /** The authenticated user, or whom it impersonates (Impersonate-* headers). */
@@ -710,7 +729,7 @@ function resourceList(group: string, version: string): Record<string, unknown> {
     });
     for (const sub of t.subresources) {
       const verbs =
-        sub === 'portforward'
+        sub === 'portforward' || sub === 'exec' || sub === 'attach'
           ? ['create', 'get']
           : sub === 'log'
             ? ['get']
@@ -720,11 +739,15 @@ function resourceList(group: string, version: string): Record<string, unknown> {
       const kind =
         sub === 'portforward'
           ? 'PodPortForwardOptions'
-          : sub === 'token'
-            ? 'TokenRequest'
-            : sub === 'scale'
-              ? 'Scale'
-              : t.kind;
+          : sub === 'exec'
+            ? 'PodExecOptions'
+            : sub === 'attach'
+              ? 'PodAttachOptions'
+              : sub === 'token'
+                ? 'TokenRequest'
+                : sub === 'scale'
+                  ? 'Scale'
+                  : t.kind;
       resources.push({ name: `${t.plural}/${sub}`, singularName: '', namespaced: t.namespaced, kind, verbs });
     }
   }
