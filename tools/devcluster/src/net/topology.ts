@@ -147,6 +147,9 @@ export async function createPodNetwork(
     ],
     ns,
   );
+  // The address may have belonged to a pod that just went away: drop the router's neighbour entry for
+  // it, or traffic goes to the old MAC until the entry goes stale (20-45 s).
+  await run('ip', ['-n', names.router, 'neigh', 'flush', 'to', ip], { allowFailure: true });
   return { netns: ns, ip };
 }
 
