@@ -194,8 +194,8 @@ async function main(): Promise<void> {
     tls,
     dialPod: (pod: KubeObject, port: number) =>
       net.connect({ host: str(field(pod, 'status', 'podIP')) ?? '', port }),
-    podLogFile: (ns: string, name: string, container: string | undefined) =>
-      nodes.logFile(ns, name, container),
+    podLogFile: (ns: string, name: string, container: string | undefined, previous?: boolean) =>
+      nodes.logFile(ns, name, container, previous),
     advertiseAddress: `${apiServerIp}:443`,
     clusterName: cfg.name,
     log,

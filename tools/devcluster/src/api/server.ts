@@ -1,8 +1,6 @@
 // The HTTPS handler: discovery, REST verbs on every served resource, list/watch with resourceVersions,
 // Table output for kubectl, Status errors, and the pods/portforward and pods/log subresources.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { createReadStream } from 'node:fs';
-import { open, stat } from 'node:fs/promises';
 import https from 'node:https';
 import type { Duplex } from 'node:stream';
 import { parse as parseYaml } from 'yaml';
@@ -13,6 +11,7 @@ import { isRecord, type KubeObject } from './object.js';
 import { jsonPatch, mergePatch, strategicMergePatch } from './patch.js';
 import { decodeProtobufObject, isProtobuf } from './protobuf.js';
 import { openApiDocument, openApiRoot, openApiV2Protobuf } from './openapi.js';
+import { servePodLog, type PodLogFile } from './pod-logs.js';
 import { handlePortForwardUpgrade, type PodDialer } from './portforward.js';
 import {
   apiVersionOf,
@@ -42,11 +41,7 @@ export interface ApiServerOptions {
   readonly clientCa: string;
   readonly dialPod: PodDialer;
   /** The file a container's output goes to (for pods/log). */
-  readonly podLogFile?: (
-    namespace: string,
-    name: string,
-    container: string | undefined,
-  ) => string | undefined;
+  readonly podLogFile?: PodLogFile;
   /** Address advertised in /api's serverAddressByClientCIDRs. */
   readonly advertiseAddress: string;
   readonly bookmarkIntervalMs?: number;
@@ -225,16 +220,7 @@ class Handler {
     }
 
     if (method === 'GET' && subresource === 'log' && name) {
-      this.core.get(t, namespace, name);
-      const container = q.get('container') ?? undefined;
-      const file = this.o.podLogFile?.(namespace ?? 'default', name, container);
-      res.writeHead(200, { 'Content-Type': 'text/plain', 'Transfer-Encoding': 'chunked' });
-      if (!file) return void res.end();
-      if (q.get('follow') !== 'true')
-        return void createReadStream(file)
-          .on('error', () => res.end())
-          .pipe(res);
-      return followFile(file, req, res);
+      return servePodLog(req, res, this.core.get(t, namespace, name), q, this.o.podLogFile);
     }
     if (subresource === 'scale' && name) {
       return this.scale(req, res, t, namespace, name, method);
@@ -635,37 +621,6 @@ class Handler {
     req.on('close', close);
     res.on('close', close);
   }
-}
-
-/** Streams a growing file until the client goes away (`kubectl logs -f`). */
-function followFile(file: string, req: IncomingMessage, res: ServerResponse): void {
-  let offset = 0;
-  let busy = false;
-  const pump = () => {
-    if (busy) return;
-    busy = true;
-    stat(file)
-      .then(async (st) => {
-        if (st.size <= offset) return;
-        const fh = await open(file, 'r');
-        try {
-          const buf = Buffer.alloc(st.size - offset);
-          const { bytesRead } = await fh.read(buf, 0, buf.length, offset);
-          offset += bytesRead;
-          res.write(buf.subarray(0, bytesRead));
-        } finally {
-          await fh.close();
-        }
-      })
-      .catch(() => {
-        clearInterval(timer);
-        res.end();
-      })
-      .finally(() => (busy = false));
-  };
-  const timer = setInterval(pump, 250);
-  pump();
-  req.on('close', () => clearInterval(timer));
 }
 
 function includeObject(q: URLSearchParams): IncludeObject {

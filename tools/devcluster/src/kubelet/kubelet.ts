@@ -3,7 +3,7 @@
 // pod's namespace (own mount and UTS namespaces with the service-account files and the pod's hostname),
 // restarts containers per restartPolicy, runs readiness probes and reports pod status.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, openSync, closeSync, existsSync } from 'node:fs';
+import { closeSync, copyFileSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { TokenSigner } from '../api/sa-tokens.js';
@@ -105,12 +105,17 @@ export class Kubelet {
     for (const p of this.o.store.list('pods')) this.onEvent({ type: 'ADDED', key: 'pods', rv: 0, object: p });
   }
 
-  /** Where a container's output goes (for pods/log). */
-  logFile(namespace: string, name: string, container: string | undefined): string | undefined {
+  /** Where a container's output goes (for pods/log); `previous`: that of its last terminated run. */
+  logFile(
+    namespace: string,
+    name: string,
+    container: string | undefined,
+    previous = false,
+  ): string | undefined {
     for (const rt of this.pods.values()) {
       if (rt.namespace === namespace && rt.name === name) {
         const c = container ?? rt.containers.find((x) => !x.init)?.name;
-        return c ? path.join(rt.dir, `${c}.log`) : undefined;
+        return c ? path.join(rt.dir, previous ? `${c}.previous.log` : `${c}.log`) : undefined;
       }
     }
     return undefined;
@@ -307,7 +312,8 @@ export class Kubelet {
     const saDir = path.join(rt.dir, 'sa');
     const logPath = path.join(rt.dir, `${c.name}.log`);
     mkdirSync(rt.dir, { recursive: true });
-    const fd = openSync(logPath, 'a');
+    // A restarted container starts a new log (the last run's is kept for `kubectl logs --previous`).
+    const fd = openSync(logPath, c.restartCount > 0 ? 'w' : 'a');
     const netns = this.o.names.pod(rt.id ?? 0);
     const cwd = str(spec['workingDir']) ?? '/';
     const proc = spawn(
@@ -370,6 +376,8 @@ export class Kubelet {
       return;
     }
     c.lastState = terminated;
+    const logPath = path.join(rt.dir, `${c.name}.log`);
+    if (existsSync(logPath)) copyFileSync(logPath, path.join(rt.dir, `${c.name}.previous.log`));
     c.restartCount++;
     const delay = Math.min(1000 * 2 ** (c.restartCount - 1), 10000);
     c.state = {
