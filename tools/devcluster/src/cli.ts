@@ -96,6 +96,10 @@ async function main(argv: string[]): Promise<number> {
         return 1;
       }
       console.log(JSON.stringify(s, null, 2));
+      if (!s.running)
+        console.error(
+          `devcluster "${name}": its supervisor (pid ${s.pid}) is not running (killed?), but what it started may be: pods, network namespaces, nft tables. Remove them with "devcluster down --name ${name}" (or start again with "devcluster up --name ${name}").`,
+        );
       return s.running ? 0 : 1;
     }
     case 'kubeconfig': {
