@@ -153,6 +153,30 @@ describeRoot('kubectl on devcluster behaves as on a real cluster', () => {
     }
   });
 
+  it('records the events of the scheduler, the kubelet and the deployment controller', async () => {
+    const describe = (await kubectl(['describe', 'pod', 'bb'])).stdout;
+    const events = describe.slice(describe.indexOf('Events:'));
+    const reasons = events
+      .split('\n')
+      .slice(3)
+      .map((l) => l.trim().split(/\s+/)[1])
+      .filter(Boolean);
+    expect(reasons).toEqual(['Scheduled', 'Pulled', 'Created', 'Started']);
+    expect(events).toContain('default-scheduler  Successfully assigned default/bb to node-1');
+    const bare = (await kubectl(['describe', 'pod', 'bare'])).stdout;
+    expect(bare).toMatch(
+      /Warning\s+BackOff\s.*kubelet\s+Back-off restarting failed container bare in pod bare_default/,
+    );
+    const all = (await kubectl(['get', 'events'])).stdout;
+    expect(all).toMatch(
+      /Normal\s+ScalingReplicaSet\s+deployment\/scaled\s+Scaled up replica set scaled-\w+ from 0 to 2/,
+    );
+    await kubectl(['delete', 'pod', 'probed', '--wait=true']);
+    expect((await kubectl(['get', 'events', '--field-selector', 'involvedObject.name=probed'])).stdout).toMatch(
+      /Normal\s+Killing\s+pod\/probed\s+Stopping container c/,
+    );
+  });
+
   it('exec names devcluster exec', async () => {
     const r = await kubectl(['exec', 'bb', '--', 'ls']);
     expect(r.code).not.toBe(0);

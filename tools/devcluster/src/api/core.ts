@@ -1,6 +1,7 @@
 // The apiserver's verbs on top of the store: defaulting, validation, admission, ClusterIP allocation,
 // graceful pod deletion, finalizers and namespace cascade. Used by the HTTP layer and the controllers.
 import { ApiError, badRequest, invalid, notFound } from './errors.js';
+import { recordEvent } from './events.js';
 import type { WebhookCaller } from './admission.js';
 import {
   defaultDeployment,
@@ -113,6 +114,7 @@ export class ApiCore {
     }
     const key = resourceKey(t);
     let out = obj;
+    let scheduledTo: string | undefined;
     switch (key) {
       case 'pods':
         defaultPod(out);
@@ -128,7 +130,10 @@ export class ApiCore {
         }
         if (!field(out, 'spec', 'nodeName')) {
           const node = this.options.schedule?.(out);
-          if (node && isRecord(out['spec'])) out['spec']['nodeName'] = node;
+          if (node && isRecord(out['spec'])) {
+            out['spec']['nodeName'] = node;
+            scheduledTo = node;
+          }
         }
         validatePod(out);
         break;
@@ -157,6 +162,13 @@ export class ApiCore {
     try {
       const created = this.store.create(key, out);
       if (key === 'namespaces') this.populateNamespace(created.metadata.name ?? '');
+      if (scheduledTo)
+        recordEvent(this.store, created, {
+          type: 'Normal',
+          reason: 'Scheduled',
+          message: `Successfully assigned ${created.metadata.namespace ?? ''}/${created.metadata.name ?? ''} to ${scheduledTo}`,
+          component: 'default-scheduler',
+        });
       return created;
     } catch (err) {
       if (key === 'services') for (const ip of clusterIps(out)) this.ips.release(ip);

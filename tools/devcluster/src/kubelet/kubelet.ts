@@ -6,6 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, copyFileSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { recordEvent } from '../api/events.js';
 import type { TokenSigner } from '../api/sa-tokens.js';
 import { clone, field, isRecord, str, type KubeObject } from '../api/object.js';
 import type { Store, StoreEvent } from '../api/store.js';
@@ -83,6 +84,16 @@ export const containerSetup = [
   'unset DEVCLUSTER_SA_DIR DEVCLUSTER_HOSTNAME',
   'exec "$@"',
 ].join('\n');
+
+/** What a probe checks, for its failure events. */
+function probeTarget(probe: Record<string, unknown>): string {
+  const http = probe['httpGet'];
+  if (isRecord(http))
+    return `HTTP probe to port ${String(http['port'])}${String(http['path'] ?? '/')} failed`;
+  const tcp = probe['tcpSocket'];
+  if (isRecord(tcp)) return `dial tcp port ${String(tcp['port'])}: connection refused`;
+  return 'command failed';
+}
 
 function now(): string {
   return new Date().toISOString().replace(/\.\d+Z$/, 'Z');
@@ -256,6 +267,29 @@ export class Kubelet {
     }).token;
   }
 
+  /** An event about the pod (or one of its containers), as the kubelet records it. */
+  private event(
+    rt: PodRuntime,
+    c: ContainerState | undefined,
+    type: 'Normal' | 'Warning',
+    reason: string,
+    message: string,
+  ): void {
+    const pod = this.o.store.get('pods', rt.namespace, rt.name) ?? rt.pod;
+    recordEvent(
+      this.o.store,
+      { ...pod, apiVersion: 'v1', kind: 'Pod' },
+      {
+        type,
+        reason,
+        message,
+        component: 'kubelet',
+        host: this.o.nodeName,
+        ...(c ? { fieldPath: `spec.${c.init ? 'initContainers' : 'containers'}{${c.name}}` } : {}),
+      },
+    );
+  }
+
   /** Starts the next init container, or all app containers once init is done. */
   private advance(rt: PodRuntime): void {
     if (rt.stopping) return;
@@ -331,6 +365,15 @@ export class Kubelet {
       },
     );
     closeSync(fd);
+    this.event(
+      rt,
+      c,
+      'Normal',
+      'Pulled',
+      `Container image "${String(spec['image'] ?? '')}" already present on machine`,
+    );
+    this.event(rt, c, 'Normal', 'Created', `Created container: ${c.name}`);
+    this.event(rt, c, 'Normal', 'Started', `Started container ${c.name}`);
     c.proc = proc;
     c.startedAt = now();
     c.ready = false;
@@ -380,6 +423,13 @@ export class Kubelet {
     if (existsSync(logPath)) copyFileSync(logPath, path.join(rt.dir, `${c.name}.previous.log`));
     c.restartCount++;
     const delay = Math.min(1000 * 2 ** (c.restartCount - 1), 10000);
+    this.event(
+      rt,
+      c,
+      'Warning',
+      'BackOff',
+      `Back-off restarting failed container ${c.name} in pod ${rt.name}_${rt.namespace}(${rt.uid})`,
+    );
     c.state = {
       waiting: {
         reason: 'CrashLoopBackOff',
@@ -423,6 +473,8 @@ export class Kubelet {
       } else {
         failures++;
         successes = 0;
+        if (c.everReady || failures >= failureThreshold)
+          this.event(rt, c, 'Warning', 'Unhealthy', `Readiness probe failed: ${probeTarget(readiness)}`);
         if (c.ready && failures >= failureThreshold) {
           c.ready = false;
           this.report(rt);
@@ -447,7 +499,15 @@ export class Kubelet {
       const ok = await runProbe(liveness, rt.ip, this.o.names.pod(rt.id ?? 0), c.spec);
       if (rt.stopping || c.proc !== proc) return;
       failures = ok ? 0 : failures + 1;
+      if (!ok) this.event(rt, c, 'Warning', 'Unhealthy', `Liveness probe failed: ${probeTarget(liveness)}`);
       if (failures >= failureThreshold) {
+        this.event(
+          rt,
+          c,
+          'Normal',
+          'Killing',
+          `Container ${c.name} failed liveness probe, will be restarted`,
+        );
         this.o.log(
           `kubelet ${this.o.nodeName}: ${rt.namespace}/${rt.name}/${c.name} failed its liveness probe, restarting`,
         );
@@ -546,6 +606,8 @@ export class Kubelet {
           p.exitCode !== null || p.signalCode !== null ? r() : p.once('exit', () => r()),
         ),
     );
+    for (const c of rt.containers)
+      if (c.proc && finalize) this.event(rt, c, 'Normal', 'Killing', `Stopping container ${c.name}`);
     for (const p of procs) signalGroup(p, 'SIGTERM');
     const graceMs = Math.min(Math.max(graceSeconds, 0), 30) * 1000;
     let timer: NodeJS.Timeout | undefined;
