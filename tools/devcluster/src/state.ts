@@ -43,6 +43,8 @@ export const files = {
   ready: 'ready.json',
   log: 'supervisor.log',
   pid: 'supervisor.pid',
+  /** The watchdog that removes the run if the supervisor dies without cleaning up. */
+  watchdogPid: 'watchdog.pid',
   kubeconfig: 'kubeconfig',
   hostKubeconfig: 'kubeconfig.host',
   failed: 'failed.txt',

@@ -1,7 +1,8 @@
 // The cluster's long-running process, started by `devcluster up` inside the router network namespace
 // (nsenter --net, so it shares the host's mount namespace): API server, controllers, kubelets,
 // kube-proxy and DNS. SIGTERM stops every pod and removes the run's namespaces.
-import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { closeSync, openSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import type https from 'node:https';
 import net from 'node:net';
@@ -244,8 +245,34 @@ async function main(): Promise<void> {
     startedAt: new Date(t0).toISOString(),
     readyAfterMs: Date.now() - t0,
   };
+  startWatchdog(cfg.name, stateDir, cleanups);
   writeReady(stateDir, ready);
   log(`ready after ${ready.readyAfterMs} ms: ${apiUrl} (host ${hostApiUrl})`);
+}
+
+/** The watchdog (see watchdog.ts), ended first on a clean shutdown. */
+function startWatchdog(name: string, stateDir: string, cleanups: (() => Promise<void> | void)[]): void {
+  const out = openSync(path.join(stateDir, files.log), 'a');
+  const child = spawn(
+    process.execPath,
+    [path.join(import.meta.dirname, 'watchdog.js'), name, String(process.pid)],
+    {
+      detached: true,
+      stdio: ['ignore', out, out],
+    },
+  );
+  closeSync(out);
+  child.unref();
+  if (child.pid === undefined) return;
+  const pid = child.pid;
+  writeFileSync(path.join(stateDir, files.watchdogPid), String(pid));
+  cleanups.push(() => {
+    try {
+      process.kill(pid, 'SIGTERM');
+    } catch {
+      /* gone */
+    }
+  });
 }
 
 function schedule(store: Store, pod: KubeObject): string | undefined {

@@ -550,6 +550,11 @@ describeRoot('devcluster end to end', () => {
     expect((await cluster.addNode({ name: 'extra' })).podCIDR).toBe('198.18.3.0/24');
     const pids = await namespacePids(name);
     expect(pids.length).toBeGreaterThan(1);
+    // As if the watchdog were gone too (it would clean up by itself: next test).
+    const watchdog = Number(
+      readFileSync(path.join(path.dirname(cluster.kubeconfig), 'watchdog.pid'), 'utf8'),
+    );
+    process.kill(watchdog, 'SIGKILL');
     process.kill(cluster.pid, 'SIGKILL');
     await waitFor('supervisor gone', async () => (alive(cluster.pid) ? undefined : true));
     expect((await leftovers(name)).length).toBeGreaterThan(0); // the crash left its namespaces
@@ -565,6 +570,22 @@ describeRoot('devcluster end to end', () => {
     expect(await leftovers(name)).toEqual([]);
     expect(newPids.filter(alive)).toEqual([]);
   }, 90000);
+
+  it('issue 16 item 8: after kill -9 of the supervisor, its watchdog ends the pods and removes the run', async () => {
+    cluster = await startDevCluster({ name, nodes: 1 });
+    expect((await kubectl(['run', 'orphan', '--image=busybox', '--', 'sleep', '3600'])).code).toBe(0);
+    await waitFor('orphan running', async () =>
+      (await kubectl(['get', 'pod', 'orphan', '-o', 'jsonpath={.status.phase}'])).stdout === 'Running'
+        ? true
+        : undefined,
+    );
+    const pids = await namespacePids(name);
+    expect(pids.length).toBeGreaterThan(1);
+    process.kill(cluster.pid, 'SIGKILL');
+    await waitFor('the watchdog removing the run', async () =>
+      (await leftovers(name)).length === 0 && pids.filter(alive).length === 0 ? true : undefined,
+    );
+  }, 60000);
 });
 
 describeRoot('devcluster --recursive-dns', () => {

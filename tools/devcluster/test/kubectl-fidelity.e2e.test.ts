@@ -172,9 +172,9 @@ describeRoot('kubectl on devcluster behaves as on a real cluster', () => {
       /Normal\s+ScalingReplicaSet\s+deployment\/scaled\s+Scaled up replica set scaled-\w+ from 0 to 2/,
     );
     await kubectl(['delete', 'pod', 'probed', '--wait=true']);
-    expect((await kubectl(['get', 'events', '--field-selector', 'involvedObject.name=probed'])).stdout).toMatch(
-      /Normal\s+Killing\s+pod\/probed\s+Stopping container c/,
-    );
+    expect(
+      (await kubectl(['get', 'events', '--field-selector', 'involvedObject.name=probed'])).stdout,
+    ).toMatch(/Normal\s+Killing\s+pod\/probed\s+Stopping container c/);
   });
 
   it('exec names devcluster exec', async () => {
