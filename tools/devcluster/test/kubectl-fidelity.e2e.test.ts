@@ -177,6 +177,37 @@ describeRoot('kubectl on devcluster behaves as on a real cluster', () => {
     ).toMatch(/Normal\s+Killing\s+pod\/probed\s+Stopping container c/);
   });
 
+  it('hostNetwork: the pod shares its node network namespace and address', async () => {
+    const pod = {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'hostnet' },
+      spec: { hostNetwork: true, containers: [{ name: 'c', image: 'echo', args: ['--http', '18080'] }] },
+    };
+    expect((await kubectl(['apply', '-f', '-'], JSON.stringify(pod))).code).toBe(0);
+    await waitFor('hostnet running', async () =>
+      (await field('hostnet', '{.status.phase}')) === 'Running' ? true : undefined,
+    );
+    const [podIP, hostIP] = (await field('hostnet', '{.status.podIP} {.status.hostIP}')).split(' ');
+    expect(podIP).toBe('198.18.1.1');
+    expect(hostIP).toBe(podIP);
+    const answer = await waitFor('the host-network server', async () => {
+      const r = await cluster.exec('pod/default/bb', ['curl', '-s', '-m', '1', `http://${podIP}:18080/`]);
+      return r.stdout.startsWith('{') ? (JSON.parse(r.stdout) as { remoteAddress: string }) : undefined;
+    });
+    expect(answer.remoteAddress).toMatch(/^198\.18\.1\.\d+$/);
+    await kubectl(['delete', 'pod', 'hostnet', '--wait=true']);
+    // Deleting it leaves the node's namespace alone.
+    expect(
+      (await cluster.exec('pod/default/bb', ['curl', '-s', '-m', '2', `http://${podIP}:18080/`])).stdout,
+    ).toBe('');
+    expect((await kubectl(['get', 'nodes'])).stdout).toMatch(/node-1\s+Ready/);
+    await kubectl(['run', 'after', '--image=busybox', '--', 'sleep', '3600']);
+    await waitFor('a pod after it', async () =>
+      (await field('after', '{.status.phase}')) === 'Running' ? true : undefined,
+    );
+  });
+
   it('exec names devcluster exec', async () => {
     const r = await kubectl(['exec', 'bb', '--', 'ls']);
     expect(r.code).not.toBe(0);

@@ -61,6 +61,9 @@ interface PodRuntime {
   readonly name: string;
   pod: KubeObject;
   id?: number;
+  /** The network namespace its containers run in: its own, or the node's (router) with hostNetwork. */
+  netns?: string;
+  hostNetwork?: boolean;
   ip?: string;
   dir: string;
   containers: ContainerState[];
@@ -135,8 +138,7 @@ export class Kubelet {
   /** The pod's network namespace name, for exec. */
   podNetns(namespace: string, name: string): string | undefined {
     for (const rt of this.pods.values()) {
-      if (rt.namespace === namespace && rt.name === name && rt.id !== undefined)
-        return this.o.names.pod(rt.id);
+      if (rt.namespace === namespace && rt.name === name && rt.netns !== undefined) return rt.netns;
     }
     return undefined;
   }
@@ -213,19 +215,28 @@ export class Kubelet {
       startTime: now(),
     };
     this.pods.set(uid, rt);
-    rt.ip = this.allocateIp();
-    rt.id = this.o.nextPodId();
+    rt.hostNetwork = spec['hostNetwork'] === true;
+    if (rt.hostNetwork) {
+      // The node's network namespace and address, as a real kubelet runs hostNetwork pods.
+      rt.ip = nodeGateway(this.o.nodeIndex);
+      rt.netns = this.o.names.router;
+    } else {
+      rt.ip = this.allocateIp();
+      rt.id = this.o.nextPodId();
+      rt.netns = this.o.names.pod(rt.id);
+    }
     this.report(rt);
     await mkdir(rt.dir, { recursive: true });
     const hostname = str(spec['hostname']) || name;
     const search = [`${ns}.svc.${clusterDomain}`, `svc.${clusterDomain}`, clusterDomain];
-    await createPodNetwork(this.o.names, rt.id, this.o.nodeIndex, rt.ip, {
-      resolvConf: `search ${search.join(' ')}\nnameserver ${kubeDnsServiceIp}\noptions ndots:5\n`,
-      hosts:
-        `127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n${rt.ip}\t${hostname}\n` +
-        hostAliasLines(spec['hostAliases']),
-    });
-    await writeFile(path.join(rt.dir, 'netns'), this.o.names.pod(rt.id));
+    if (rt.id !== undefined)
+      await createPodNetwork(this.o.names, rt.id, this.o.nodeIndex, rt.ip, {
+        resolvConf: `search ${search.join(' ')}\nnameserver ${kubeDnsServiceIp}\noptions ndots:5\n`,
+        hosts:
+          `127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n${rt.ip}\t${hostname}\n` +
+          hostAliasLines(spec['hostAliases']),
+      });
+    await writeFile(path.join(rt.dir, 'netns'), rt.netns);
     if (spec['automountServiceAccountToken'] !== false) {
       const sa = str(spec['serviceAccountName']) ?? 'default';
       const saDir = path.join(rt.dir, 'sa');
@@ -338,7 +349,7 @@ export class Kubelet {
     const base: Record<string, string> = {
       PATH: process.env['PATH'] ?? '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
       HOME: '/root',
-      HOSTNAME: str(field(pod, 'spec', 'hostname')) || rt.name,
+      HOSTNAME: rt.hostNetwork ? this.o.nodeName : str(field(pod, 'spec', 'hostname')) || rt.name,
       ...resolved.env,
     };
     const env = containerEnv(this.o.store, pod, spec, base);
@@ -348,7 +359,7 @@ export class Kubelet {
     mkdirSync(rt.dir, { recursive: true });
     // A restarted container starts a new log (the last run's is kept for `kubectl logs --previous`).
     const fd = openSync(logPath, c.restartCount > 0 ? 'w' : 'a');
-    const netns = this.o.names.pod(rt.id ?? 0);
+    const netns = rt.netns ?? '';
     const cwd = str(spec['workingDir']) ?? '/';
     const proc = spawn(
       'ip',
@@ -460,7 +471,7 @@ export class Kubelet {
     const proc = c.proc;
     const tick = async () => {
       if (rt.stopping || c.proc !== proc || !rt.ip) return;
-      const ok = await runProbe(readiness, rt.ip, this.o.names.pod(rt.id ?? 0), c.spec);
+      const ok = await runProbe(readiness, rt.ip, rt.netns ?? '', c.spec);
       if (rt.stopping || c.proc !== proc) return;
       if (ok) {
         successes++;
@@ -496,7 +507,7 @@ export class Kubelet {
     let failures = 0;
     const tick = async () => {
       if (rt.stopping || c.proc !== proc || !rt.ip || !proc) return;
-      const ok = await runProbe(liveness, rt.ip, this.o.names.pod(rt.id ?? 0), c.spec);
+      const ok = await runProbe(liveness, rt.ip, rt.netns ?? '', c.spec);
       if (rt.stopping || c.proc !== proc) return;
       failures = ok ? 0 : failures + 1;
       if (!ok) this.event(rt, c, 'Warning', 'Unhealthy', `Liveness probe failed: ${probeTarget(liveness)}`);
@@ -564,7 +575,7 @@ export class Kubelet {
     const status: Rec = {
       phase,
       conditions: [
-        cond('PodReadyToStartContainers', rt.id !== undefined),
+        cond('PodReadyToStartContainers', rt.netns !== undefined),
         cond('Initialized', rt.initDone),
         cond('Ready', allReady && !rt.stopping),
         cond('ContainersReady', allReady),
@@ -615,7 +626,7 @@ export class Kubelet {
     if (timer) clearTimeout(timer);
     for (const p of procs) signalGroup(p, 'SIGKILL');
     if (rt.id !== undefined) await deletePodNetwork(this.o.names, rt.id);
-    if (rt.ip) this.usedIps.delete(Number(rt.ip.split('.')[3]));
+    if (rt.ip && rt.id !== undefined) this.usedIps.delete(Number(rt.ip.split('.')[3]));
     await rm(rt.dir, { recursive: true, force: true });
     this.pods.delete(rt.uid);
     if (finalize) this.finalize(rt.pod);
