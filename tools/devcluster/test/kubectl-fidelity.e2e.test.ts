@@ -208,6 +208,23 @@ describeRoot('kubectl on devcluster behaves as on a real cluster', () => {
     );
   });
 
+  it('a pod reaches itself through its own Service (hairpin, masqueraded like kube-proxy)', async () => {
+    await kubectl(['expose', 'deployment', 'scaled', '--port=80', '--target-port=8080']);
+    const ip = (await kubectl(['get', 'svc', 'scaled', '-o', 'jsonpath={.spec.clusterIP}'])).stdout;
+    const pods = (
+      await kubectl(['get', 'pods', '-l', 'app=scaled', '-o', 'jsonpath={.items[*].metadata.name}'])
+    ).stdout.split(' ');
+    for (const pod of pods) {
+      // Each pod asks the Service until the DNAT has picked itself at least once.
+      const seen = await waitFor(`${pod} reaching itself`, async () => {
+        const r = await cluster.exec(`pod/default/${pod}`, ['curl', '-s', '-m', '2', `http://${ip}/`]);
+        const a = JSON.parse(r.stdout) as { pod: string; remoteAddress: string };
+        return a.pod === pod ? a : undefined;
+      });
+      expect(seen.remoteAddress).toBe('198.18.1.1'); // the node's address, as kube-proxy's masquerade
+    }
+  });
+
   it('exec names devcluster exec', async () => {
     const r = await kubectl(['exec', 'bb', '--', 'ls']);
     expect(r.code).not.toBe(0);
