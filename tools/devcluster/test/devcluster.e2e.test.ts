@@ -507,8 +507,8 @@ describeRoot('devcluster end to end', () => {
     const before = await namespacePids(name);
     const r = await kubectl(['delete', '-f', path.join(here, 'fixtures/echo.yaml')]);
     expect(r.code).toBe(0);
-    const pods = await echoPods();
-    expect(pods).toEqual([]);
+    // Background cascading deletion: the ReplicaSet and then its pods go shortly after the Deployment.
+    await waitFor('the echo pods gone', async () => ((await echoPods()).length === 0 ? true : undefined));
     expect(before.length).toBeGreaterThan(0);
 
     // Deleting a namespace deletes what is in it (pods stopped by their kubelet) and then itself.
