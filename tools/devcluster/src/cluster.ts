@@ -293,12 +293,17 @@ export function execArgv(
     throw new DevClusterError(`pod ${m[1] ?? ''}/${m[2] ?? ''} is not running in devcluster "${name}"`);
   const netns = readFileSync(netnsFile, 'utf8').trim();
   const saDir = path.join(podsDir, dir ?? '', 'sa');
+  // The projected volumes of the pod's first container (by name) that has any.
+  const mountsRoot = path.join(podsDir, dir ?? '', 'mounts');
+  const mounted = existsSync(mountsRoot) ? readdirSync(mountsRoot).sort() : [];
+  const mountsDir = mounted[0] === undefined ? '' : path.join(mountsRoot, mounted[0]);
   return {
     argv: ['ip', 'netns', 'exec', netns, 'unshare', '--uts', '--', 'sh', '-c', containerSetup, 'sh', ...argv],
     env: {
       ...process.env,
       DEVCLUSTER_HOSTNAME: m[2] ?? '',
       DEVCLUSTER_SA_DIR: existsSync(saDir) ? saDir : '',
+      DEVCLUSTER_MOUNTS_DIR: mountsDir,
     },
   };
 }

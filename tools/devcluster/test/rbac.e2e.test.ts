@@ -277,6 +277,80 @@ subjects: [{ apiGroup: rbac.authorization.k8s.io, kind: User, name: dev }]
     expect((await withToken(podToken, ['auth', 'whoami'])).stderr).toContain('Unauthorized');
   });
 
+  it('a projected serviceAccountToken volume with its own audience, bound to the pod; mounts outside /run are refused', async () => {
+    await kubectl(['create', 'serviceaccount', 'agent']);
+    const pod = (name: string, mountPath: string) =>
+      JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: { name, namespace: 'default' },
+        spec: {
+          serviceAccountName: 'agent',
+          containers: [
+            {
+              name: 'c',
+              image: 'busybox',
+              command: ['sleep', '3600'],
+              volumeMounts: [{ name: 'tp-token', mountPath, readOnly: true }],
+            },
+          ],
+          volumes: [
+            {
+              name: 'tp-token',
+              projected: {
+                sources: [
+                  {
+                    serviceAccountToken: { audience: 'telepresence', expirationSeconds: 600, path: 'token' },
+                  },
+                  { configMap: { name: 'kube-root-ca.crt', items: [{ key: 'ca.crt', path: 'ca.crt' }] } },
+                ],
+              },
+            },
+          ],
+        },
+      });
+    await kubectl(['apply', '-f', '-'], pod('with-token', '/var/run/secrets/tokens'));
+    await waitFor('with-token running', async () =>
+      (await kubectl(['get', 'pod', 'with-token', '-o', 'jsonpath={.status.phase}'])).stdout === 'Running'
+        ? true
+        : undefined,
+    );
+    const read = await cluster.exec('pod/default/with-token', ['cat', '/var/run/secrets/tokens/token']);
+    expect(read.code).toBe(0);
+    const token = read.stdout.trim();
+    const claims = JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString()) as Record<
+      string,
+      any
+    >;
+    expect(claims['aud']).toEqual(['telepresence']);
+    expect(claims['exp'] - claims['iat']).toBe(600);
+    const ok = await tokenReview(token, ['telepresence']);
+    expect(ok['user'].username).toBe('system:serviceaccount:default:agent');
+    expect(ok['user'].extra['authentication.kubernetes.io/pod-name']).toEqual(['with-token']);
+    expect(
+      (await cluster.exec('pod/default/with-token', ['cat', '/run/secrets/tokens/ca.crt'])).stdout,
+    ).toContain('BEGIN CERTIFICATE');
+    // Not for the API server itself.
+    expect((await withToken(token, ['auth', 'whoami'])).stderr).toContain('Unauthorized');
+
+    await kubectl(['apply', '-f', '-'], pod('elsewhere', '/etc/tokens'));
+    const waiting = await waitFor('elsewhere refused', async () => {
+      const s = (
+        await kubectl([
+          'get',
+          'pod',
+          'elsewhere',
+          '-o',
+          'jsonpath={.status.containerStatuses[0].state.waiting}',
+        ])
+      ).stdout;
+      return s.includes('CreateContainerConfigError') ? (JSON.parse(s) as { message: string }) : undefined;
+    });
+    expect(waiting.message).toBe(
+      "devcluster mounts projected volumes only under /run or /var/run (containers share the host's other files): /etc/tokens",
+    );
+  });
+
   it('a legacy token Secret works while it exists; `devcluster kubeconfig --token` writes a bearer-token user', async () => {
     await kubectl(['create', 'serviceaccount', 'legacy']);
     await kubectl(

@@ -20,6 +20,7 @@ import {
 } from '../net/topology.js';
 import { containerEnv, expandVars } from './env.js';
 import { resolveProgram, type ImageMap } from './images.js';
+import { writeProjectedMounts } from './projected.js';
 import { runProbe } from './probes.js';
 
 type Rec = Record<string, unknown>;
@@ -53,6 +54,8 @@ interface ContainerState {
   livenessTimer?: NodeJS.Timeout | undefined;
   restartTimer?: NodeJS.Timeout | undefined;
   init: boolean;
+  /** Why the container cannot be set up (CreateContainerConfigError), e.g. a mount devcluster cannot provide. */
+  configError?: string | undefined;
 }
 
 interface PodRuntime {
@@ -77,14 +80,20 @@ interface PodRuntime {
 export const containerSetup = [
   'set -e',
   'hostname "$DEVCLUSTER_HOSTNAME"',
+  // The sources live under the host's /run, which the private tmpfs hides: read them first.
+  'm=""',
+  'if [ -n "$DEVCLUSTER_MOUNTS_DIR" ]; then m="$(tar -C "$DEVCLUSTER_MOUNTS_DIR" -cf - . | base64 -w0)"; fi',
   'if [ -n "$DEVCLUSTER_SA_DIR" ]; then',
   '  t="$(cat "$DEVCLUSTER_SA_DIR/token")"; c="$(cat "$DEVCLUSTER_SA_DIR/ca.crt")"; n="$(cat "$DEVCLUSTER_SA_DIR/namespace")"',
-  '  mount -t tmpfs -o mode=755 devcluster-run /run',
+  'fi',
+  'if [ -n "$DEVCLUSTER_SA_DIR" ] || [ -n "$m" ]; then mount -t tmpfs -o mode=755 devcluster-run /run; fi',
+  'if [ -n "$DEVCLUSTER_SA_DIR" ]; then',
   '  d=/run/secrets/kubernetes.io/serviceaccount',
   '  mkdir -p "$d"',
   `  printf '%s' "$t" > "$d/token"; printf '%s\\n' "$c" > "$d/ca.crt"; printf '%s' "$n" > "$d/namespace"`,
   'fi',
-  'unset DEVCLUSTER_SA_DIR DEVCLUSTER_HOSTNAME',
+  `if [ -n "$m" ]; then printf '%s' "$m" | base64 -d | tar -C / -xf -; fi`,
+  'unset DEVCLUSTER_SA_DIR DEVCLUSTER_HOSTNAME DEVCLUSTER_MOUNTS_DIR',
   'exec "$@"',
 ].join('\n');
 
@@ -245,6 +254,13 @@ export class Kubelet {
       await writeFile(path.join(saDir, 'ca.crt'), this.o.caPem);
       await writeFile(path.join(saDir, 'namespace'), ns);
     }
+    const sa = str(spec['serviceAccountName']) ?? 'default';
+    for (const c of rt.containers) {
+      c.configError = await writeProjectedMounts(pod, c.spec, path.join(rt.dir, 'mounts', c.name), {
+        store: this.o.store,
+        token: (audience, expirationSeconds) => this.podToken(pod, sa, { audience, expirationSeconds }),
+      });
+    }
     if (rt.stopping) return;
     this.advance(rt);
   }
@@ -253,7 +269,11 @@ export class Kubelet {
    * The projected token of the pod's kube-api-access volume: audience and expiry from its
    * serviceAccountToken source, bound to the pod (and node), so it stops working once the pod is gone.
    */
-  private podToken(pod: KubeObject, saName: string): string {
+  private podToken(
+    pod: KubeObject,
+    saName: string,
+    projected?: { audience: string | undefined; expirationSeconds: number },
+  ): string {
     const ns = pod.metadata.namespace ?? 'default';
     const sa = this.o.store.get('serviceaccounts', ns, saName);
     const volumes = field(pod, 'spec', 'volumes');
@@ -265,8 +285,8 @@ export class Kubelet {
       })
       .map((src) => field(src, 'serviceAccountToken'))
       .find((t) => t !== undefined);
-    const audience = str(field(source, 'audience'));
-    const exp = Number(field(source, 'expirationSeconds') ?? 3607);
+    const audience = projected ? projected.audience : str(field(source, 'audience'));
+    const exp = projected ? projected.expirationSeconds : Number(field(source, 'expirationSeconds') ?? 3607);
     const node = this.o.store.get('nodes', undefined, this.o.nodeName);
     return this.o.signer.mintProjected({
       namespace: ns,
@@ -322,6 +342,12 @@ export class Kubelet {
 
   private startContainer(rt: PodRuntime, c: ContainerState): void {
     const spec = c.spec;
+    if (c.configError) {
+      c.state = { waiting: { reason: 'CreateContainerConfigError', message: c.configError } };
+      this.event(rt, c, 'Warning', 'Failed', `Error: ${c.configError}`);
+      this.report(rt);
+      return;
+    }
     const pod = this.o.store.get('pods', rt.namespace, rt.name) ?? rt.pod;
     const strList = (v: unknown) => (Array.isArray(v) ? v.map(String) : undefined);
     const resolved = resolveProgram(
@@ -355,6 +381,7 @@ export class Kubelet {
     const env = containerEnv(this.o.store, pod, spec, base);
     const argv = resolved.argv.map((a) => expandVars(a, env));
     const saDir = path.join(rt.dir, 'sa');
+    const mountsDir = path.join(rt.dir, 'mounts', c.name);
     const logPath = path.join(rt.dir, `${c.name}.log`);
     mkdirSync(rt.dir, { recursive: true });
     // A restarted container starts a new log (the last run's is kept for `kubectl logs --previous`).
@@ -370,6 +397,7 @@ export class Kubelet {
           ...env,
           DEVCLUSTER_HOSTNAME: base['HOSTNAME'] ?? rt.name,
           DEVCLUSTER_SA_DIR: existsSync(saDir) ? saDir : '',
+          DEVCLUSTER_MOUNTS_DIR: existsSync(mountsDir) ? mountsDir : '',
         },
         stdio: ['ignore', fd, fd],
         detached: true,
