@@ -11,6 +11,7 @@ import { WebhookCaller } from './api/admission.js';
 import { Authenticator, StaticTokens } from './api/authn.js';
 import { bootstrapRbac } from './api/bootstrap-rbac.js';
 import { createCa, issueClientCert, issueServerCert } from './api/certs.js';
+import { checkEscalation } from './api/escalation.js';
 import { Authorizer } from './api/rbac.js';
 import { Reviews } from './api/reviews.js';
 import { TokenSigner } from './api/sa-tokens.js';
@@ -120,6 +121,7 @@ async function main(): Promise<void> {
     webhooks: new WebhookCaller(store, log),
     schedule: (pod) => schedule(store, pod),
     hasKubelet: (node) => nodes.hasKubelet(node),
+    admit: (t, user, obj) => checkEscalation(authz, store, t, user, obj),
   });
   core.caPem = ca.cert;
   let ready: ReadyInfo | undefined;

@@ -207,6 +207,48 @@ describe('RBAC', () => {
   });
 });
 
+describe('escalation prevention', () => {
+  it('a namespace admin may grant what it holds, not more (no escalate/bind)', async () => {
+    await admin.makeApiClient(k8s.RbacAuthorizationV1Api).createNamespacedRoleBinding({
+      namespace: 'other',
+      body: {
+        metadata: { name: 'lead-admin' },
+        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'admin' },
+        subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: 'lead' }],
+      },
+    });
+    const lead = config(api.kubeconfig(await api.clientCert('lead'), 'lead')).makeApiClient(
+      k8s.RbacAuthorizationV1Api,
+    );
+    const role = (name: string, rules: k8s.V1PolicyRule[]) =>
+      lead.createNamespacedRole({ namespace: 'other', body: { metadata: { name }, rules } });
+    await role('pod-reader', [{ apiGroups: [''], resources: ['pods'], verbs: ['get', 'list'] }]);
+    expect(
+      await failure(role('node-reader', [{ apiGroups: [''], resources: ['nodes'], verbs: ['list'] }])),
+    ).toEqual({
+      code: 403,
+      reason: 'Forbidden',
+      message:
+        'roles.rbac.authorization.k8s.io "node-reader" is forbidden: user "lead" (groups=["system:authenticated"]) is attempting to grant RBAC permissions not currently held:\n{APIGroups:[""], Resources:["nodes"], Verbs:["list"]}',
+    });
+    const bind = (name: string, clusterRole: string) =>
+      lead.createNamespacedRoleBinding({
+        namespace: 'other',
+        body: {
+          metadata: { name },
+          roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: clusterRole },
+          subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: 'intern' }],
+        },
+      });
+    await bind('intern-view', 'view');
+    const denied = await failure(bind('intern-root', 'cluster-admin'));
+    expect(denied.code).toBe(403);
+    expect(denied.message).toContain(
+      'rolebindings.rbac.authorization.k8s.io "intern-root" is forbidden: user "lead" (groups=["system:authenticated"]) is attempting to grant RBAC permissions not currently held:\n{APIGroups:["*"], Resources:["*"], Verbs:["*"]}',
+    );
+  });
+});
+
 describe('review APIs', () => {
   it('SubjectAccessReview and SelfSubjectRulesReview', async () => {
     const authz = admin.makeApiClient(k8s.AuthorizationV1Api);

@@ -54,6 +54,8 @@ export interface ApiCoreOptions {
   readonly schedule?: (pod: KubeObject) => string | undefined;
   /** Whether a node's kubelet finalizes pod deletion (else pods are removed at once). */
   readonly hasKubelet?: (nodeName: string) => boolean;
+  /** Admission of what `user` writes (RBAC escalation prevention); throws to refuse. */
+  readonly admit?: (t: ResourceType, user: RequestUser, obj: KubeObject) => void;
 }
 
 export interface RequestUser {
@@ -158,6 +160,7 @@ export class ApiCore {
         defaultWebhookConfiguration(out);
         break;
     }
+    this.options.admit?.(t, user, out);
     if (dryRun) return out;
     try {
       const created = this.store.create(key, out);
@@ -186,6 +189,7 @@ export class ApiCore {
     name: string,
     input: unknown,
     subresource?: string,
+    user: RequestUser = admin,
   ): KubeObject {
     if (!isRecord(input) || !isRecord(input['metadata']))
       throw badRequest('the request body must be a JSON object with metadata');
@@ -202,6 +206,7 @@ export class ApiCore {
     if (key === 'services' && subresource !== 'status') this.keepClusterIp(old, obj);
     if (key === 'secrets') defaultSecret(obj);
     if (key === 'pods' && subresource !== 'status') validatePodUpdate(old, obj);
+    this.options.admit?.(t, user, obj);
     const updated = this.store.update(key, obj, subresource === 'status' ? { subresource: 'status' } : {});
     return this.finishIfReleased(t, updated);
   }
@@ -238,7 +243,7 @@ export class ApiCore {
     // A patch is applied to the current version: no optimistic-concurrency check unless it sets one.
     const patchRv = str(field(body, 'metadata', 'resourceVersion'));
     (next as KubeObject).metadata.resourceVersion = patchRv ?? existing.metadata.resourceVersion ?? '';
-    return this.update(t, namespace, name, next, subresource);
+    return this.update(t, namespace, name, next, subresource, user);
   }
 
   delete(t: ResourceType, namespace: string | undefined, name: string, opts: DeleteOptions = {}): KubeObject {

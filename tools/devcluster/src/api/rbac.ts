@@ -23,7 +23,7 @@ export interface Decision {
 
 const strings = (v: unknown): string[] => (Array.isArray(v) ? v.map(String) : []);
 
-function rulesOf(o: KubeObject | undefined): PolicyRule[] {
+export function rulesOf(o: KubeObject | undefined): PolicyRule[] {
   const rules = o?.['rules'];
   if (!Array.isArray(rules)) return [];
   return rules.filter(isRecord).map((r) => {

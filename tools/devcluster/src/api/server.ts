@@ -274,7 +274,8 @@ class Handler {
             'the server does not allow this method on the requested resource',
           );
         const body = parseBody(await readBody(req), req.headers['content-type'] ?? '');
-        return this.sendObject(res, 200, this.core.update(t, namespace, name, body, subresource), asTable, q);
+        const updated = this.core.update(t, namespace, name, body, subresource, requestUser(user));
+        return this.sendObject(res, 200, updated, asTable, q);
       }
       case 'PATCH': {
         if (name === undefined)

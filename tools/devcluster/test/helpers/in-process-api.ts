@@ -6,6 +6,7 @@ import { Authenticator, StaticTokens, type UserInfo } from '../../src/api/authn.
 import { bootstrapRbac } from '../../src/api/bootstrap-rbac.js';
 import { createCa, issueClientCert, issueServerCert, type KeyPair } from '../../src/api/certs.js';
 import { ApiCore } from '../../src/api/core.js';
+import { checkEscalation } from '../../src/api/escalation.js';
 import { Authorizer } from '../../src/api/rbac.js';
 import { resourceTypes } from '../../src/api/resources.js';
 import { Reviews } from '../../src/api/reviews.js';
@@ -35,7 +36,12 @@ export async function startInProcessApi(namespaces = ['default', 'other']): Prom
   const ca = await createCa('test-ca');
   const tls = await issueServerCert(ca, 'kube-apiserver', ['localhost'], ['127.0.0.1']);
   const store = new Store({ historyLimit: 50 });
-  const core = new ApiCore({ store, serviceIps: new ServiceIpAllocator('198.19.0.0/20') });
+  const authz = new Authorizer(store);
+  const core = new ApiCore({
+    store,
+    serviceIps: new ServiceIpAllocator('198.19.0.0/20'),
+    admit: (t, user, obj) => checkEscalation(authz, store, t, user, obj),
+  });
   core.caPem = ca.cert;
   const { clusterRoles, clusterRoleBindings } = bootstrapRbac();
   for (const r of clusterRoles) store.create('rbac.authorization.k8s.io/clusterroles', r);
@@ -54,7 +60,6 @@ export async function startInProcessApi(namespaces = ['default', 'other']): Prom
   users.set(adminToken, { username: 'kubernetes-admin', groups: ['system:masters'] });
   const signer = new TokenSigner();
   const authn = new Authenticator({ store, signer, staticTokens: new StaticTokens(undefined, users) });
-  const authz = new Authorizer(store);
   const server = createApiServer({
     core,
     authn,
