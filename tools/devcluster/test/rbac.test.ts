@@ -349,6 +349,16 @@ describe('review APIs', () => {
     );
   });
 
+  it('TokenReview of a static token: valid for the API server audience only', async () => {
+    const token = api.tokenFor('tina', ['qa']);
+    const authn = admin.makeApiClient(k8s.AuthenticationV1Api);
+    const ok = await authn.createTokenReview({ body: { spec: { token } } });
+    expect(ok.status).toMatchObject({ authenticated: true, user: { username: 'tina' } });
+    const other = await authn.createTokenReview({ body: { spec: { token, audiences: ['telepresence'] } } });
+    expect(other.status?.authenticated).toBeFalsy();
+    expect(other.status?.error).toContain('is invalid for the target audiences ["telepresence"]');
+  });
+
   it('rejects expired tokens and bad TokenRequests with clear errors', async () => {
     const core = admin.makeApiClient(k8s.CoreV1Api);
     const sa = await core.readNamespacedServiceAccount({ namespace: 'default', name: 'app' });

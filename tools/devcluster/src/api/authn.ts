@@ -112,7 +112,13 @@ export class Authenticator {
    */
   authenticateToken(token: string, audiences: readonly string[] = apiAudiences): TokenResult {
     const s = this.o.staticTokens?.lookup(token);
-    if (s) return { user: { ...s, groups: withAuthenticated(s.groups) }, audiences };
+    if (s) {
+      // Audience-agnostic credentials count for the API server's own audiences only (as kube's
+      // WrapAudienceAgnosticToken does).
+      const valid = audiences.filter((a) => apiAudiences.includes(a));
+      if (valid.length === 0) return { error: audienceError(apiAudiences, audiences) };
+      return { user: { ...s, groups: withAuthenticated(s.groups) }, audiences: valid };
+    }
     const claims = this.o.signer.verify(token);
     if (!claims) return { error: 'invalid bearer token' };
     return claims['iss'] === legacyIssuer
