@@ -4,15 +4,14 @@
 // `telepresence status` within the manager's debounce, a pod scheduled onto it answers on its pod IP
 // through the VIF, and removing the node takes the subnet out of status again.
 import { jest } from '@jest/globals';
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { CoreV1Api, KubeConfig, type V1Pod } from '@kubernetes/client-node';
 import { applyManifests, startDevCluster, type DevCluster } from '@telepresence/devcluster';
-import { parseAllDocuments, stringify } from 'yaml';
 import {
   plainWorkstation,
+  renderChart,
   repo,
   telepresence,
   until,
@@ -27,29 +26,6 @@ const NEW_NODE_CIDR = '198.18.3.0/24';
 const DEBOUNCE_MS = 500;
 
 type Status = StatusJson & { routedSubnets?: string[] };
-
-/** The chart as `helm template` renders it, without RBAC objects (devcluster serves no RBAC API). */
-function managerManifests(values: readonly string[]): string {
-  const rendered = execFileSync(
-    path.join(repo, 'tools/bin/helm'),
-    [
-      'template',
-      'traffic-manager',
-      path.join(repo, 'charts/telepresence'),
-      '--namespace',
-      'ambassador',
-      ...values.flatMap((v) => ['--set', v]),
-    ],
-    { encoding: 'utf8' },
-  );
-  return parseAllDocuments(rendered)
-    .map((d) => d.toJS() as { apiVersion: string } | null)
-    .filter(
-      (d): d is { apiVersion: string } => d !== null && !d.apiVersion.startsWith('rbac.authorization.k8s.io'),
-    )
-    .map((d) => stringify(d))
-    .join('---\n');
-}
 
 const isReady = (p: V1Pod): boolean =>
   p.metadata?.deletionTimestamp === undefined &&
@@ -79,7 +55,7 @@ describeRoot('a node added while connected (issue 8, item 4)', () => {
     await core.createNamespace({ body: { metadata: { name: 'ambassador' } } });
     await applyManifests(
       cluster.hostKubeconfig,
-      managerManifests(['podCIDRStrategy=nodePodCIDRs', `subnetDebounce=${DEBOUNCE_MS}ms`]),
+      renderChart({ values: ['podCIDRStrategy=nodePodCIDRs', `subnetDebounce=${DEBOUNCE_MS}ms`] }),
       () => undefined,
     );
     manager = await until(

@@ -231,24 +231,68 @@ describe('charts/telepresence', () => {
     });
   });
 
-  it('grants only what the manager calls', () => {
+  it('grants only what the manager calls, one rule per feature (README.md)', () => {
     const manifests = render();
-    const role = manifests.find((m) => m.kind === 'Role') as unknown as {
-      metadata: { namespace: string };
-      rules: unknown[];
-    };
+    const rulesOf = (kind: string, name: string) =>
+      (manifests.find((m) => m.kind === kind && m.metadata.name === name) as unknown as { rules: unknown[] })
+        .rules;
+    const role = manifests.find((m) => m.kind === 'Role') as unknown as { metadata: { namespace: string } };
     expect(role.metadata.namespace).toBe('ambassador');
-    expect(role.rules).toEqual([{ apiGroups: [''], resources: ['services'], verbs: ['create', 'delete'] }]);
-    const clusterRole = manifests.find(
-      (m) => m.kind === 'ClusterRole' && m.metadata.name === 'traffic-manager-ambassador',
-    ) as unknown as { rules: unknown[] };
-    expect(clusterRole.rules).toEqual([
+    expect(rulesOf('Role', 'traffic-manager')).toEqual([
+      { apiGroups: [''], resources: ['services'], verbs: ['create'] },
+      { apiGroups: [''], resources: ['services'], resourceNames: ['t2-tst-dummy'], verbs: ['delete'] },
+    ]);
+    expect(rulesOf('ClusterRole', 'traffic-manager-ambassador')).toEqual([
+      { apiGroups: [''], resources: ['nodes'], verbs: ['list', 'watch'] },
+      { apiGroups: [''], resources: ['pods'], verbs: ['list', 'watch'] },
+      { apiGroups: [''], resources: ['namespaces'], resourceNames: ['default'], verbs: ['get'] },
+      { apiGroups: ['networking.k8s.io'], resources: ['servicecidrs'], verbs: ['list'] },
+    ]);
+    const hook = 'agent-injector-ambassador';
+    expect(rulesOf('ClusterRole', 'traffic-manager-injector-ambassador')).toEqual([
+      { apiGroups: [''], resources: ['services'], verbs: ['list'] },
+      { apiGroups: ['apps'], resources: ['deployments'], verbs: ['list'] },
+      { apiGroups: ['apps'], resources: ['deployments'], verbs: ['get'] },
+      { apiGroups: ['apps'], resources: ['deployments'], verbs: ['patch'] },
       {
-        apiGroups: [''],
-        resources: ['nodes', 'pods', 'services', 'namespaces'],
-        verbs: ['get', 'list', 'watch'],
+        apiGroups: ['admissionregistration.k8s.io'],
+        resources: ['mutatingwebhookconfigurations'],
+        resourceNames: [hook],
+        verbs: ['get'],
       },
-      { apiGroups: ['networking.k8s.io'], resources: ['servicecidrs'], verbs: ['get', 'list'] },
+      {
+        apiGroups: ['admissionregistration.k8s.io'],
+        resources: ['mutatingwebhookconfigurations'],
+        resourceNames: [hook],
+        verbs: ['patch'],
+      },
+    ]);
+  });
+
+  it('renders the optional client ClusterRole and its RoleBinding in the manager namespace', () => {
+    expect(render().some((m) => m.metadata.name.startsWith('telepresence-client'))).toBe(false);
+    const manifests = render({
+      clientRbac: {
+        create: true,
+        subjects: [{ kind: 'Group', name: 'devs', apiGroup: 'rbac.authorization.k8s.io' }],
+      },
+    });
+    const role = manifests.find(
+      (m) => m.kind === 'ClusterRole' && m.metadata.name === 'telepresence-client-ambassador',
+    ) as unknown as { rules: unknown[] };
+    expect(role.rules).toEqual([
+      { apiGroups: [''], resources: ['pods'], verbs: ['list'] },
+      { apiGroups: [''], resources: ['pods/portforward'], verbs: ['get', 'create'] },
+    ]);
+    const binding = manifests.find(
+      (m) => m.kind === 'RoleBinding' && m.metadata.name === 'telepresence-client',
+    ) as unknown as {
+      metadata: { namespace: string };
+      subjects: unknown[];
+    };
+    expect(binding.metadata.namespace).toBe('ambassador');
+    expect(binding.subjects).toEqual([
+      { kind: 'Group', name: 'devs', apiGroup: 'rbac.authorization.k8s.io' },
     ]);
   });
 

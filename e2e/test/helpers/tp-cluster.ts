@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { Metadata, type CallOptions, type ServiceError } from '@grpc/grpc-js';
 import { CoreV1Api, KubeConfig, PortForward, type V1Pod } from '@kubernetes/client-node';
 import dnsPacket from 'dns-packet';
-import { applyManifests, startDevCluster, withoutRbac, type DevCluster } from '@telepresence/devcluster';
+import { applyManifests, startDevCluster, type DevCluster } from '@telepresence/devcluster';
 import type { ManagerClient } from '@telepresence/rpc';
 
 export const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
@@ -103,8 +103,8 @@ export function startCluster(
 }
 
 /**
- * The chart rendered by `helm template` (`--set` each of `values`), without the RBAC objects: devcluster
- * serves no rbac.authorization.k8s.io (and enforces none); everything else is applied as rendered.
+ * The whole chart rendered by `helm template` (`--set` each of `values`), RBAC objects included:
+ * devcluster enforces RBAC, so the manager runs with exactly the chart's permissions.
  */
 export function renderChart(
   options: { release?: string; namespace?: string; values?: readonly string[] } = {},
@@ -121,7 +121,7 @@ export function renderChart(
     ],
     { encoding: 'utf8' },
   );
-  return withoutRbac(rendered);
+  return rendered;
 }
 
 /** The cluster's API as the host sees it. */

@@ -1,9 +1,9 @@
 // The traffic-manager on a devcluster, as the client and intercept suites need it: the chart rendered by
-// helm into the `ambassador` namespace (RBAC objects dropped: devcluster does not enforce them).
+// helm into the `ambassador` namespace, RBAC objects included (devcluster enforces them).
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
-import { applyManifests, withoutRbac, type DevCluster } from '@telepresence/devcluster';
+import { applyManifests, type DevCluster } from '@telepresence/devcluster';
 
 /** Installs the chart from `repo`; returns the cluster's kubeconfig and a CoreV1 client for it. */
 export async function installTrafficManager(
@@ -19,6 +19,6 @@ export async function installTrafficManager(
     ['template', 'traffic-manager', path.join(repo, 'charts/telepresence'), '--namespace', 'ambassador'],
     { encoding: 'utf8' },
   );
-  await applyManifests(cluster.hostKubeconfig, withoutRbac(rendered), () => undefined);
+  await applyManifests(cluster.hostKubeconfig, rendered, () => undefined);
   return { kc, core };
 }

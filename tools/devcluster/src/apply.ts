@@ -2,27 +2,36 @@
 // through the API server, like a minimal `kubectl apply`.
 import { readFileSync } from 'node:fs';
 import https from 'node:https';
-import { parseAllDocuments, parse as parseYaml, stringify } from 'yaml';
+import { parseAllDocuments, parse as parseYaml } from 'yaml';
 import { findResourceByKind } from './api/resources.js';
 
 interface KubeconfigLite {
   server: string;
   ca: string;
-  token: string;
+  token?: string;
+  cert?: string;
+  key?: string;
 }
 
 export function readKubeconfig(file: string): KubeconfigLite {
   const kc = parseYaml(readFileSync(file, 'utf8')) as {
     clusters: { cluster: { server: string; 'certificate-authority-data': string } }[];
-    users: { user: { token: string } }[];
+    users: {
+      user: { token?: string; 'client-certificate-data'?: string; 'client-key-data'?: string };
+    }[];
   };
   const cluster = kc.clusters[0]?.cluster;
   const user = kc.users[0]?.user;
   if (!cluster || !user) throw new Error(`${file}: no cluster or user`);
+  const fromB64 = (v: string | undefined) =>
+    v === undefined ? undefined : Buffer.from(v, 'base64').toString('utf8');
+  const cert = fromB64(user['client-certificate-data']);
+  const key = fromB64(user['client-key-data']);
   return {
     server: cluster.server,
-    ca: Buffer.from(cluster['certificate-authority-data'], 'base64').toString('utf8'),
-    token: user.token,
+    ca: fromB64(cluster['certificate-authority-data']) ?? '',
+    ...(user.token ? { token: user.token } : {}),
+    ...(cert && key ? { cert, key } : {}),
   };
 }
 
@@ -41,8 +50,9 @@ export function request(
       {
         method,
         ca: kc.ca,
+        ...(kc.cert && kc.key ? { cert: kc.cert, key: kc.key } : {}),
         headers: {
-          Authorization: `Bearer ${kc.token}`,
+          ...(kc.token ? { Authorization: `Bearer ${kc.token}` } : {}),
           Accept: 'application/json',
           ...(text ? { 'Content-Type': contentType, 'Content-Length': Buffer.byteLength(text) } : {}),
         },
@@ -111,18 +121,4 @@ function isList(d: unknown): d is { items: unknown[] } {
     Array.isArray((d as Record<string, unknown>)['items']) &&
     String((d as Record<string, unknown>)['kind']).endsWith('List')
   );
-}
-
-/**
- * A YAML stream (e.g. a rendered chart) without its rbac.authorization.k8s.io objects: devcluster serves
- * no RBAC API (and enforces none), so they would fail to apply. Everything else is kept as written.
- */
-export function withoutRbac(manifests: string): string {
-  return parseAllDocuments(manifests)
-    .map((d) => d.toJS() as { apiVersion: string } | null)
-    .filter(
-      (d): d is { apiVersion: string } => d !== null && !d.apiVersion.startsWith('rbac.authorization.k8s.io'),
-    )
-    .map((d) => stringify(d))
-    .join('---\n');
 }

@@ -21,7 +21,10 @@ const usage = `usage:
   devcluster up [--name N] [--nodes 2] [--recursive-dns] [--images FILE]... [--upstream-zone example.test]
   devcluster down [--name N]
   devcluster status [--name N]
-  devcluster kubeconfig [--name N] [--host]     path of the kubeconfig (workstation namespace; --host: host loopback)
+  devcluster kubeconfig [--name N] [--host]     path of the admin kubeconfig (workstation namespace; --host: host loopback)
+  devcluster kubeconfig [--name N] [--host] --user NAME [--group G]... [--token]
+                                                writes a kubeconfig for an ordinary user (client certificate
+                                                CN=NAME, O=G; --token: a bearer token) and prints its path
   devcluster apply [--name N] -f FILE|-
   devcluster exec [--name N] <ws|pod/NS/NAME> -- CMD...
   devcluster node add [--name N] [NODE]         add a node while running (default name node-<index>)
@@ -58,7 +61,7 @@ function parse(args: string[], booleans: readonly string[]): Parsed {
 
 async function main(argv: string[]): Promise<number> {
   const [cmd, ...args] = argv;
-  const p = parse(args, ['recursive-dns', 'host', 'help', 'json']);
+  const p = parse(args, ['recursive-dns', 'host', 'help', 'json', 'token']);
   const name = p.flags.get('name')?.[0] ?? process.env['DEVCLUSTER_NAME'] ?? 'dc';
   switch (cmd) {
     case 'up': {
@@ -93,11 +96,28 @@ async function main(argv: string[]): Promise<number> {
         return 1;
       }
       console.log(JSON.stringify(s, null, 2));
+      if (!s.running)
+        console.error(
+          `devcluster "${name}": its supervisor (pid ${s.pid}) is not running (killed?), but what it started may be: pods, network namespaces, nft tables. Remove them with "devcluster down --name ${name}" (or start again with "devcluster up --name ${name}").`,
+        );
       return s.running ? 0 : 1;
     }
     case 'kubeconfig': {
       const c = attachDevCluster(name);
-      console.log(p.flags.has('host') ? c.hostKubeconfig : c.kubeconfig);
+      const user = p.flags.get('user')?.[0];
+      if (user === undefined) {
+        if (p.flags.has('group') || p.flags.has('token'))
+          throw new DevClusterError(`kubeconfig: --group and --token need --user NAME\n${usage}`);
+        console.log(p.flags.has('host') ? c.hostKubeconfig : c.kubeconfig);
+        return 0;
+      }
+      requireRoot();
+      const out = await c
+        .userKubeconfig({ user, groups: p.flags.get('group') ?? [], token: p.flags.has('token') })
+        .catch((err: unknown) => {
+          throw new DevClusterError(`kubeconfig: ${(err as Error).message}`);
+        });
+      console.log(p.flags.has('host') ? out.hostKubeconfig : out.kubeconfig);
       return 0;
     }
     case 'apply': {

@@ -10,6 +10,7 @@ import { containerSetup } from './kubelet/kubelet.js';
 import type { NodeInfo } from './nodes.js';
 import { createRouterNamespace, Names, removeRun, validateName } from './net/topology.js';
 import { files, stateDirOf, type ClusterConfig, type ReadyInfo } from './state.js';
+import { writeUserKubeconfig, type UserKubeconfigOptions, type UserKubeconfigs } from './users.js';
 
 export interface DevClusterOptions {
   /** Run name and prefix of everything it creates (1-6 chars, default "dc"). */
@@ -48,6 +49,11 @@ export interface DevCluster extends ReadyInfo {
   removeNode(name: string): Promise<NodeInfo>;
   /** The nodes that have a kubelet. */
   listNodes(): Promise<NodeInfo[]>;
+  /**
+   * Kubeconfigs for an ordinary user (client certificate CN=user, O=groups; or a bearer token), with no
+   * rights until a binding grants some.
+   */
+  userKubeconfig(options: UserKubeconfigOptions): Promise<UserKubeconfigs>;
   down(): Promise<void>;
 }
 
@@ -287,12 +293,17 @@ export function execArgv(
     throw new DevClusterError(`pod ${m[1] ?? ''}/${m[2] ?? ''} is not running in devcluster "${name}"`);
   const netns = readFileSync(netnsFile, 'utf8').trim();
   const saDir = path.join(podsDir, dir ?? '', 'sa');
+  // The projected volumes of the pod's first container (by name) that has any.
+  const mountsRoot = path.join(podsDir, dir ?? '', 'mounts');
+  const mounted = existsSync(mountsRoot) ? readdirSync(mountsRoot).sort() : [];
+  const mountsDir = mounted[0] === undefined ? '' : path.join(mountsRoot, mounted[0]);
   return {
     argv: ['ip', 'netns', 'exec', netns, 'unshare', '--uts', '--', 'sh', '-c', containerSetup, 'sh', ...argv],
     env: {
       ...process.env,
       DEVCLUSTER_HOSTNAME: m[2] ?? '',
       DEVCLUSTER_SA_DIR: existsSync(saDir) ? saDir : '',
+      DEVCLUSTER_MOUNTS_DIR: mountsDir,
     },
   };
 }
@@ -328,6 +339,7 @@ function attach(ready: ReadyInfo): DevCluster {
       return spawn(full[0] ?? 'ip', full.slice(1), { ...options, env: { ...env, ...(options.env ?? {}) } });
     },
     addNode: (options = {}) => addNode(name, options),
+    userKubeconfig: (options) => writeUserKubeconfig(ready, stateDirOf(name), options),
     removeNode: (node) => removeNode(name, node),
     listNodes: () => listNodes(name),
     down: () => stopDevCluster(name),

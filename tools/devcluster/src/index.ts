@@ -13,8 +13,9 @@ export {
 } from './cluster.js';
 export type { DevCluster, DevClusterOptions, ExecResult, ExecTarget } from './cluster.js';
 export type { ReadyInfo } from './state.js';
+export type { UserKubeconfigOptions, UserKubeconfigs } from './users.js';
 export type { NodeInfo } from './nodes.js';
-export { applyManifests, withoutRbac } from './apply.js';
+export { applyManifests } from './apply.js';
 export { loadImageMap, resolveProgram, defaultImagesFile } from './kubelet/images.js';
 export type { ImageEntry, ImageMap } from './kubelet/images.js';
 export * as addresses from './net/addresses.js';

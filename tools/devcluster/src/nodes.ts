@@ -29,7 +29,12 @@ export interface NodeNetwork {
 export interface NodeKubelet {
   start(): void;
   close(): Promise<void>;
-  logFile(namespace: string, name: string, container: string | undefined): string | undefined;
+  logFile(
+    namespace: string,
+    name: string,
+    container: string | undefined,
+    previous?: boolean,
+  ): string | undefined;
 }
 
 export interface NodeManagerOptions {
@@ -195,9 +200,14 @@ export class NodeManager {
     return this.nodes.get(name)?.kubelet !== undefined;
   }
 
-  logFile(namespace: string, name: string, container: string | undefined): string | undefined {
+  logFile(
+    namespace: string,
+    name: string,
+    container: string | undefined,
+    previous = false,
+  ): string | undefined {
     for (const m of this.nodes.values()) {
-      const f = m.kubelet?.logFile(namespace, name, container);
+      const f = m.kubelet?.logFile(namespace, name, container, previous);
       if (f) return f;
     }
     return undefined;

@@ -43,9 +43,18 @@ export const files = {
   ready: 'ready.json',
   log: 'supervisor.log',
   pid: 'supervisor.pid',
+  /** The watchdog that removes the run if the supervisor dies without cleaning up. */
+  watchdogPid: 'watchdog.pid',
   kubeconfig: 'kubeconfig',
   hostKubeconfig: 'kubeconfig.host',
   failed: 'failed.txt',
   /** The supervisor's control socket (node add/remove). */
   control: 'control.sock',
+  /** The cluster CA (certificate and key: `devcluster kubeconfig --user` signs client certificates). */
+  caCert: 'ca.crt',
+  caKey: 'ca.key',
+  /** Static bearer tokens (token,user,uid,"groups"), read by the API server when it changes. */
+  tokens: 'tokens.csv',
+  /** Developer kubeconfigs written by `devcluster kubeconfig --user NAME`. */
+  users: 'users',
 } as const;

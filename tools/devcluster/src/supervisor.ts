@@ -1,14 +1,20 @@
 // The cluster's long-running process, started by `devcluster up` inside the router network namespace
 // (nsenter --net, so it shares the host's mount namespace): API server, controllers, kubelets,
 // kube-proxy and DNS. SIGTERM stops every pod and removes the run's namespaces.
-import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { closeSync, openSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import type https from 'node:https';
 import net from 'node:net';
 import path from 'node:path';
 import { WebhookCaller } from './api/admission.js';
-import { Tokens } from './api/auth.js';
-import { createCa, issueServerCert } from './api/certs.js';
+import { Authenticator, StaticTokens } from './api/authn.js';
+import { bootstrapRbac } from './api/bootstrap-rbac.js';
+import { createCa, issueClientCert, issueServerCert } from './api/certs.js';
+import { checkEscalation } from './api/escalation.js';
+import { Authorizer } from './api/rbac.js';
+import { Reviews } from './api/reviews.js';
+import { TokenSigner } from './api/sa-tokens.js';
 import { ApiCore } from './api/core.js';
 import { field, str, type KubeObject } from './api/object.js';
 import { resourceTypes } from './api/resources.js';
@@ -16,6 +22,8 @@ import { createApiServer } from './api/server.js';
 import { ServiceIpAllocator } from './api/service-ips.js';
 import { Store } from './api/store.js';
 import { startEndpointsController } from './controllers/endpoints.js';
+import { startRbacAggregationController } from './controllers/rbac-aggregation.js';
+import { startTokenSecretsController } from './controllers/token-secrets.js';
 import type { Reconciler } from './controllers/reconciler.js';
 import { startWorkloadControllers } from './controllers/workloads.js';
 import { ClusterDns } from './dns/cluster-dns.js';
@@ -94,8 +102,16 @@ async function main(): Promise<void> {
     ],
     [apiServerIp, kubernetesServiceIp, '127.0.0.1'],
   );
+  const adminCert = issueClientCert(ca, 'kubernetes-admin', ['system:masters']);
   const store = new Store();
-  const tokens = new Tokens();
+  const signer = new TokenSigner();
+  const authn = new Authenticator({
+    store,
+    signer,
+    staticTokens: new StaticTokens(path.join(stateDir, files.tokens)),
+    log,
+  });
+  const authz = new Authorizer(store);
   const images = () => loadImageMap(cfg.imageFiles);
   images(); // fail early on a bad mapping file
   let podIds = 0;
@@ -105,6 +121,7 @@ async function main(): Promise<void> {
     webhooks: new WebhookCaller(store, log),
     schedule: (pod) => schedule(store, pod),
     hasKubelet: (node) => nodes.hasKubelet(node),
+    admit: (t, user, obj) => checkEscalation(authz, store, t, user, obj),
   });
   core.caPem = ca.cert;
   let ready: ReadyInfo | undefined;
@@ -122,7 +139,7 @@ async function main(): Promise<void> {
         names,
         stateDir,
         images,
-        tokens,
+        signer,
         caPem: ca.cert,
         nextPodId: () => ++podIds,
         log,
@@ -147,6 +164,8 @@ async function main(): Promise<void> {
   const reconcilers: Reconciler[] = [
     ...startWorkloadControllers(core, log),
     startEndpointsController(store, log),
+    startTokenSecretsController(store, signer, ca.cert, log),
+    startRbacAggregationController(store, authz, log),
     startKubeProxy(store, names, log),
   ];
   for (const r of reconcilers) r.trigger(); // the bootstrap objects predate their subscriptions
@@ -170,13 +189,18 @@ async function main(): Promise<void> {
   const tls = await serving;
   const serverOptions = {
     core,
-    tokens,
+    authn,
+    authz,
+    signer,
+    reviews: new Reviews({ store, authn, authz, signer }),
+    clientCa: ca.cert,
     tls,
     dialPod: (pod: KubeObject, port: number) =>
       net.connect({ host: str(field(pod, 'status', 'podIP')) ?? '', port, noDelay: true }),
-    podLogFile: (ns: string, name: string, container: string | undefined) =>
-      nodes.logFile(ns, name, container),
+    podLogFile: (ns: string, name: string, container: string | undefined, previous?: boolean) =>
+      nodes.logFile(ns, name, container, previous),
     advertiseAddress: `${apiServerIp}:443`,
+    clusterName: cfg.name,
     log,
   };
   const servers: https.Server[] = [];
@@ -199,17 +223,15 @@ async function main(): Promise<void> {
   const hostApiUrl = `https://127.0.0.1:${cfg.hostPort ?? 0}`;
   const kubeconfig = path.join(stateDir, files.kubeconfig);
   const hostKubeconfig = path.join(stateDir, files.hostKubeconfig);
-  await writeFile(
-    kubeconfig,
-    renderKubeconfig(`devcluster-${cfg.name}`, apiUrl, ca.cert, tokens.adminToken),
-    { mode: 0o600 },
-  );
-  await writeFile(
-    hostKubeconfig,
-    renderKubeconfig(`devcluster-${cfg.name}`, hostApiUrl, ca.cert, tokens.adminToken),
-    { mode: 0o600 },
-  );
-  await writeFile(path.join(stateDir, 'ca.crt'), ca.cert);
+  const admin = await adminCert;
+  await writeFile(kubeconfig, renderKubeconfig(`devcluster-${cfg.name}`, apiUrl, ca.cert, admin), {
+    mode: 0o600,
+  });
+  await writeFile(hostKubeconfig, renderKubeconfig(`devcluster-${cfg.name}`, hostApiUrl, ca.cert, admin), {
+    mode: 0o600,
+  });
+  await writeFile(path.join(stateDir, files.caCert), ca.cert);
+  await writeFile(path.join(stateDir, files.caKey), ca.key, { mode: 0o600 });
   const control = await serveControl(path.join(stateDir, files.control), nodes, log);
   cleanups.push(() => void control.close());
   ready = {
@@ -225,8 +247,34 @@ async function main(): Promise<void> {
     startedAt: new Date(t0).toISOString(),
     readyAfterMs: Date.now() - t0,
   };
+  startWatchdog(cfg.name, stateDir, cleanups);
   writeReady(stateDir, ready);
   log(`ready after ${ready.readyAfterMs} ms: ${apiUrl} (host ${hostApiUrl})`);
+}
+
+/** The watchdog (see watchdog.ts), ended first on a clean shutdown. */
+function startWatchdog(name: string, stateDir: string, cleanups: (() => Promise<void> | void)[]): void {
+  const out = openSync(path.join(stateDir, files.log), 'a');
+  const child = spawn(
+    process.execPath,
+    [path.join(import.meta.dirname, 'watchdog.js'), name, String(process.pid)],
+    {
+      detached: true,
+      stdio: ['ignore', out, out],
+    },
+  );
+  closeSync(out);
+  child.unref();
+  if (child.pid === undefined) return;
+  const pid = child.pid;
+  writeFileSync(path.join(stateDir, files.watchdogPid), String(pid));
+  cleanups.push(() => {
+    try {
+      process.kill(pid, 'SIGTERM');
+    } catch {
+      /* gone */
+    }
+  });
 }
 
 function schedule(store: Store, pod: KubeObject): string | undefined {
@@ -260,6 +308,9 @@ function writeReady(stateDir: string, ready: ReadyInfo): void {
 }
 
 async function bootstrap(core: ApiCore): Promise<void> {
+  const { clusterRoles, clusterRoleBindings } = bootstrapRbac();
+  for (const r of clusterRoles) core.store.create('rbac.authorization.k8s.io/clusterroles', r);
+  for (const b of clusterRoleBindings) core.store.create('rbac.authorization.k8s.io/clusterrolebindings', b);
   for (const ns of ['default', 'kube-system', 'kube-public', 'kube-node-lease']) {
     await core.create(type('namespaces'), undefined, { metadata: { name: ns } });
   }

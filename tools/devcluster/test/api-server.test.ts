@@ -1,58 +1,27 @@
 // The API server in-process on loopback (no root needed): REST shapes, watch semantics and patches as
 // @kubernetes/client-node uses them.
 import https from 'node:https';
-import type { AddressInfo } from 'node:net';
-import net from 'node:net';
 import * as k8s from '@kubernetes/client-node';
-import { Tokens } from '../src/api/auth.js';
-import { createCa, issueServerCert } from '../src/api/certs.js';
-import { ApiCore } from '../src/api/core.js';
-import { resourceTypes } from '../src/api/resources.js';
-import { createApiServer } from '../src/api/server.js';
-import { ServiceIpAllocator } from '../src/api/service-ips.js';
-import { Store } from '../src/api/store.js';
-import { renderKubeconfig } from '../src/kubeconfig.js';
+import { startInProcessApi, type InProcessApi } from './helpers/in-process-api.js';
 
-let server: https.Server;
-let store: Store;
+let api: InProcessApi;
+let store: InProcessApi['store'];
 let kc: k8s.KubeConfig;
 let url: string;
 let ca: string;
 let token: string;
 
 beforeAll(async () => {
-  const caPair = await createCa('test-ca');
-  const tls = await issueServerCert(caPair, 'kube-apiserver', ['localhost'], ['127.0.0.1']);
-  store = new Store({ historyLimit: 50 });
-  const core = new ApiCore({ store, serviceIps: new ServiceIpAllocator('198.19.0.0/20') });
-  for (const ns of ['default', 'other']) {
-    await core.create(
-      resourceTypes.find((t) => t.plural === 'namespaces')!,
-      undefined,
-      { metadata: { name: ns } },
-    );
-  }
-  const tokens = new Tokens();
-  token = tokens.adminToken;
-  ca = caPair.cert;
-  server = createApiServer({
-    core,
-    tokens,
-    tls,
-    dialPod: () => new net.Socket(),
-    advertiseAddress: '127.0.0.1:443',
-    bookmarkIntervalMs: 100,
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  url = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  api = await startInProcessApi();
+  store = api.store;
+  url = api.url;
+  ca = api.ca.cert;
+  token = api.adminToken;
   kc = new k8s.KubeConfig();
-  kc.loadFromString(renderKubeconfig('test', url, ca, token));
+  kc.loadFromString(api.kubeconfig({ token }));
 }, 30000);
 
-afterAll(() => {
-  server.closeAllConnections();
-  server.close();
-});
+afterAll(() => api.close());
 
 function raw(
   method: string,
@@ -97,10 +66,12 @@ describe('API server', () => {
     expect(groups.body.groups.map((g: { name: string }) => g.name)).toEqual(
       expect.arrayContaining(['apps', 'admissionregistration.k8s.io']),
     );
-    const res = await new Promise<number>((resolve) => {
-      https.get(`${url}/api/v1/pods`, { ca }, (r) => resolve(r.statusCode ?? 0)).end();
-    });
-    expect(res).toBe(401);
+    const status = (headers: Record<string, string>) =>
+      new Promise<number>((resolve) => {
+        https.get(`${url}/api/v1/pods`, { ca, headers }, (r) => resolve(r.statusCode ?? 0)).end();
+      });
+    expect(await status({})).toBe(403); // anonymous: authenticated as system:anonymous, not authorized
+    expect(await status({ Authorization: 'Bearer not-a-token' })).toBe(401);
   });
 
   it('returns Status errors like the apiserver', async () => {

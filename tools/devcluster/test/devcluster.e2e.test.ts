@@ -157,7 +157,7 @@ describeRoot('devcluster end to end', () => {
   }, 60000);
 
   it('item 1: pods answer on their pod IPs and on the ClusterIP from another pod, with the caller address preserved', async () => {
-    expect((await kubectl(['run', 'client', '--image=busybox'])).code).toBe(0);
+    expect((await kubectl(['run', 'client', '--image=busybox', '--', 'sleep', '3600'])).code).toBe(0);
     const clientIp = await waitFor('client pod running', async () => {
       const out = (await kubectl(['get', 'pod', 'client', '-o', 'jsonpath={.status.phase} {.status.podIP}']))
         .stdout;
@@ -225,16 +225,17 @@ describeRoot('devcluster end to end', () => {
     );
   });
 
-  it('pods see the in-cluster API: service-account files, kubernetes service, env', async () => {
+  it('pods see the in-cluster API: service-account files, kubernetes service, env, RBAC for their token', async () => {
     const [a] = await echoPods();
     const script = [
       'd=/var/run/secrets/kubernetes.io/serviceaccount',
       'cat $d/namespace; echo',
-      'curl -s -o /dev/null -w "%{http_code}\\n" --cacert $d/ca.crt -H "Authorization: Bearer $(cat $d/token)" https://kubernetes.default.svc/api/v1/namespaces/default/pods',
+      // Discovery is allowed to every service account; listing pods is not (RBAC, no binding).
+      'for p in /api /api/v1/namespaces/default/pods; do curl -s -o /dev/null -w "%{http_code}\\n" --cacert $d/ca.crt -H "Authorization: Bearer $(cat $d/token)" https://kubernetes.default.svc$p; done',
       'hostname',
     ].join('; ');
     const r = await cluster.exec(`pod/default/${a?.name ?? ''}`, ['sh', '-c', script]);
-    expect(r.stdout.split('\n')).toEqual(['default', '200', a?.name, '']);
+    expect(r.stdout.split('\n')).toEqual(['default', '200', '403', a?.name, '']);
   });
 
   it('item 2: client-node lists, watches from a resourceVersion and port-forwards to a pod', async () => {
@@ -506,8 +507,8 @@ describeRoot('devcluster end to end', () => {
     const before = await namespacePids(name);
     const r = await kubectl(['delete', '-f', path.join(here, 'fixtures/echo.yaml')]);
     expect(r.code).toBe(0);
-    const pods = await echoPods();
-    expect(pods).toEqual([]);
+    // Background cascading deletion: the ReplicaSet and then its pods go shortly after the Deployment.
+    await waitFor('the echo pods gone', async () => ((await echoPods()).length === 0 ? true : undefined));
     expect(before.length).toBeGreaterThan(0);
 
     // Deleting a namespace deletes what is in it (pods stopped by their kubelet) and then itself.
@@ -525,9 +526,20 @@ describeRoot('devcluster end to end', () => {
   }, 60000);
 
   it('item 5: an up after kill -9 of the supervisor succeeds, and down leaves nothing behind', async () => {
-    expect((await kubectl(['create', 'deployment', 'sleeper', '--image=busybox', '--replicas=2'])).code).toBe(
-      0,
-    );
+    expect(
+      (
+        await kubectl([
+          'create',
+          'deployment',
+          'sleeper',
+          '--image=busybox',
+          '--replicas=2',
+          '--',
+          'sleep',
+          '3600',
+        ])
+      ).code,
+    ).toBe(0);
     expect((await kubectl(['run', 'single', '--image=echo'])).code).toBe(0);
     await waitFor('sleeper running', async () =>
       (await kubectl(['get', 'pods', '-l', 'app=sleeper'])).stdout.match(/Running/g)?.length === 2
@@ -538,6 +550,11 @@ describeRoot('devcluster end to end', () => {
     expect((await cluster.addNode({ name: 'extra' })).podCIDR).toBe('198.18.3.0/24');
     const pids = await namespacePids(name);
     expect(pids.length).toBeGreaterThan(1);
+    // As if the watchdog were gone too (it would clean up by itself: next test).
+    const watchdog = Number(
+      readFileSync(path.join(path.dirname(cluster.kubeconfig), 'watchdog.pid'), 'utf8'),
+    );
+    process.kill(watchdog, 'SIGKILL');
     process.kill(cluster.pid, 'SIGKILL');
     await waitFor('supervisor gone', async () => (alive(cluster.pid) ? undefined : true));
     expect((await leftovers(name)).length).toBeGreaterThan(0); // the crash left its namespaces
@@ -553,6 +570,22 @@ describeRoot('devcluster end to end', () => {
     expect(await leftovers(name)).toEqual([]);
     expect(newPids.filter(alive)).toEqual([]);
   }, 90000);
+
+  it('issue 16 item 8: after kill -9 of the supervisor, its watchdog ends the pods and removes the run', async () => {
+    cluster = await startDevCluster({ name, nodes: 1 });
+    expect((await kubectl(['run', 'orphan', '--image=busybox', '--', 'sleep', '3600'])).code).toBe(0);
+    await waitFor('orphan running', async () =>
+      (await kubectl(['get', 'pod', 'orphan', '-o', 'jsonpath={.status.phase}'])).stdout === 'Running'
+        ? true
+        : undefined,
+    );
+    const pids = await namespacePids(name);
+    expect(pids.length).toBeGreaterThan(1);
+    process.kill(cluster.pid, 'SIGKILL');
+    await waitFor('the watchdog removing the run', async () =>
+      (await leftovers(name)).length === 0 && pids.filter(alive).length === 0 ? true : undefined,
+    );
+  }, 60000);
 });
 
 describeRoot('devcluster --recursive-dns', () => {
@@ -569,7 +602,7 @@ describeRoot('devcluster --recursive-dns', () => {
 
   it('resolves non-cluster names with the workstation resolver of the moment', async () => {
     const k = (args: string[]) => run(kubectlBin, ['--kubeconfig', rc.hostKubeconfig, ...args]);
-    await k(['run', 'probe', '--image=busybox']);
+    await k(['run', 'probe', '--image=busybox', '--', 'sleep', '3600']);
     await waitFor('probe running', async () =>
       (await k(['get', 'pod', 'probe', '-o', 'jsonpath={.status.phase}'])).stdout === 'Running'
         ? true

@@ -4,7 +4,13 @@
 // reconnect gets a fresh forward to whatever pod is running now.
 import type https from 'node:https';
 import net from 'node:net';
-import { CoreV1Api, type KubeConfig, type V1Pod } from '@kubernetes/client-node';
+import {
+  ApiException,
+  AuthorizationV1Api,
+  CoreV1Api,
+  type KubeConfig,
+  type V1Pod,
+} from '@kubernetes/client-node';
 import WebSocket from 'ws';
 import type { Logger } from 'pino';
 import { TpError } from '../util/errors.js';
@@ -41,8 +47,10 @@ export async function findManagerPod(kc: KubeConfig, namespace: string): Promise
     try {
       pods = (await core.listNamespacedPod({ namespace, labelSelector })).items;
     } catch (e) {
-      throw new TpError('cluster', `listing pods in namespace "${namespace}": ${(e as Error).message}`, {
-        hint: 'check that the cluster is reachable and that you may list pods there',
+      throw new TpError('cluster', `listing pods in namespace "${namespace}": ${apiMessage(e)}`, {
+        hint: isForbidden(e)
+          ? `you need "list" on pods in namespace "${namespace}": ask for the telepresence-client ClusterRole (chart value clientRbac)`
+          : 'check that the cluster is reachable and that you may list pods there',
         cause: e,
       });
     }
@@ -52,6 +60,56 @@ export async function findManagerPod(kc: KubeConfig, namespace: string): Promise
   throw new TpError('cluster', `no ready traffic-manager pod in namespace "${namespace}"`, {
     hint: 'install the chart (helm install ... charts/telepresence) or pass --manager-namespace',
   });
+}
+
+/** The API server's Status message of a failed client-node call, else the error's own message. */
+export function apiMessage(e: unknown): string {
+  if (e instanceof ApiException) {
+    try {
+      const body: unknown = typeof e.body === 'string' ? JSON.parse(e.body) : e.body;
+      const message = (body as { message?: unknown } | undefined)?.message;
+      if (typeof message === 'string') return message;
+    } catch {
+      // not a Status
+    }
+    return `HTTP ${e.code}`;
+  }
+  return e instanceof Error ? e.message : String(e);
+}
+
+const isForbidden = (e: unknown): boolean => e instanceof ApiException && e.code === 403;
+
+/**
+ * The port-forward needs `get` and `create` on pods/portforward in the manager's namespace (WebSocket
+ * port-forwards are authorized for both). Asked up front with SelfSubjectAccessReviews, so that connect
+ * fails naming the missing permission instead of every later gRPC call failing. An API server that does
+ * not answer the review is not held against the user: the port-forward itself then decides.
+ */
+export async function requirePortForward(kc: KubeConfig, namespace: string, pod: string): Promise<void> {
+  const authz = kc.makeApiClient(AuthorizationV1Api);
+  for (const verb of ['get', 'create']) {
+    let allowed: boolean | undefined;
+    try {
+      const r = await authz.createSelfSubjectAccessReview({
+        body: {
+          spec: {
+            resourceAttributes: { namespace, verb, resource: 'pods', subresource: 'portforward', name: pod },
+          },
+        },
+      });
+      allowed = r.status?.allowed;
+    } catch {
+      return;
+    }
+    if (allowed === false)
+      throw new TpError(
+        'cluster',
+        `you may not ${verb} pods/portforward in namespace "${namespace}": the client reaches the traffic-manager through a port-forward to its pod`,
+        {
+          hint: `ask for "get" and "create" on pods/portforward in namespace "${namespace}" (the chart's telepresence-client ClusterRole, value clientRbac)`,
+        },
+      );
+  }
 }
 
 export interface ManagerForward {
@@ -68,6 +126,7 @@ export async function openManagerForward(
   log: Logger,
 ): Promise<ManagerForward> {
   let current = await findManagerPod(kc, namespace);
+  await requirePortForward(kc, namespace, current.name);
   const sockets = new Set<net.Socket>();
   // noDelay: gRPC's small frames (a dial, its DialOK) must not wait for the ACK of earlier ones (Nagle).
   const server = net.createServer({ noDelay: true }, (socket) => {
@@ -142,8 +201,21 @@ async function openPortForwardWebSocket(
     ws.once('open', () => resolve(ws));
     ws.once('error', reject);
     ws.once('unexpected-response', (_req, res) => {
-      reject(new Error(`the API server refused the port-forward: HTTP ${res.statusCode ?? '?'}`));
-      ws.terminate();
+      // The body is a Status; its message names what is missing (e.g. the pods/portforward permission).
+      let body = '';
+      res.on('data', (c: Buffer) => (body += c.toString()));
+      res.on('end', () => {
+        let message = `HTTP ${res.statusCode ?? '?'}`;
+        try {
+          const status = JSON.parse(body) as { message?: unknown };
+          if (typeof status.message === 'string')
+            message = `${status.message} (HTTP ${res.statusCode ?? '?'})`;
+        } catch {
+          // not a Status
+        }
+        reject(new Error(`the API server refused the port-forward: ${message}`));
+        ws.terminate();
+      });
     });
   });
 }

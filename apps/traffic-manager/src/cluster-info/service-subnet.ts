@@ -58,7 +58,12 @@ export async function discoverServiceSubnet(
     }
     log.debug({ served: cidrs !== undefined }, 'no ServiceCIDR objects; trying the dummy-service trick');
   } catch (e) {
-    log.debug({ err: String(e) }, 'ServiceCIDR API not usable; trying the dummy-service trick');
+    if (e instanceof KubeApiError && e.statusCode === 403)
+      log.warn(
+        { err: e.message },
+        'may not list servicecidrs.networking.k8s.io (the chart grants it: see charts/telepresence/README.md); trying the dummy-service trick',
+      );
+    else log.debug({ err: String(e) }, 'ServiceCIDR API not usable; trying the dummy-service trick');
   }
 
   const dummyIp = isIP(options.podIp) === 6 ? '1:1::1' : '1.1.1.1';

@@ -9,6 +9,7 @@ import { unionAnswers, type AgentDnsBroker } from '../dns/agent-lookups.js';
 import { lookupInCluster, type DnsBackend } from '../dns/cluster-resolver.js';
 import type { SearchContext } from '../dns/search-context.js';
 import type { InterceptHooks } from '../injector/intercept-hooks.js';
+import { KubeApiError } from '../k8s/cluster-api.js';
 import type { InterceptStore } from '../intercepts/intercept-store.js';
 import type { ManagerMetrics } from '../metrics.js';
 import type { ClientSession, Session, SessionRegistry } from '../sessions/session-registry.js';
@@ -50,6 +51,11 @@ function unary<Req, Res>(log: Logger, name: string, fn: (req: Req) => Promise<Re
         (e: unknown) => {
           const err = toServiceError(e);
           if (err.code === status.INTERNAL) log.error({ rpc: name, err: e }, 'rpc failed');
+          else if (e instanceof KubeApiError && e.statusCode === 403)
+            log.error(
+              { rpc: name, err: e.message },
+              'rpc failed: the traffic-manager lacks a Kubernetes permission',
+            );
           else log.debug({ rpc: name, code: err.code, details: err.details }, 'rpc rejected');
           callback(err);
         },

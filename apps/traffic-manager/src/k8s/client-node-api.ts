@@ -122,7 +122,8 @@ export function createClientNodeApi(kc: KubeConfig): ClusterApi {
         const list = await networking.listServiceCIDR();
         return list.items.flatMap((s) => s.spec?.cidrs ?? []);
       } catch (e) {
-        if (e instanceof ApiException && (e.code === 404 || e.code === 403)) return undefined;
+        // Not served (older clusters): undefined. Forbidden is an error the caller logs (a chart RBAC problem).
+        if (e instanceof ApiException && e.code === 404) return undefined;
         throw toKubeApiError(e, 'list servicecidrs');
       }
     },

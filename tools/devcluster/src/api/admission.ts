@@ -15,7 +15,7 @@ export interface AdmissionRequest {
   readonly namespace: string | undefined;
   readonly object: KubeObject;
   readonly oldObject?: KubeObject;
-  readonly username: string;
+  readonly user: { readonly username: string; readonly uid?: string; readonly groups?: readonly string[] };
 }
 
 type Rec = Record<string, unknown>;
@@ -81,7 +81,11 @@ export class WebhookCaller {
         name: req.object.metadata.name ?? '',
         namespace: req.namespace ?? '',
         operation: req.operation,
-        userInfo: { username: req.username, groups: ['system:authenticated'] },
+        userInfo: {
+          username: req.user.username,
+          ...(req.user.uid ? { uid: req.user.uid } : {}),
+          groups: [...(req.user.groups ?? ['system:authenticated'])],
+        },
         object: req.object,
         oldObject: req.oldObject ?? null,
         dryRun: false,

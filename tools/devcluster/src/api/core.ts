@@ -1,6 +1,7 @@
 // The apiserver's verbs on top of the store: defaulting, validation, admission, ClusterIP allocation,
 // graceful pod deletion, finalizers and namespace cascade. Used by the HTTP layer and the controllers.
 import { ApiError, badRequest, invalid, notFound } from './errors.js';
+import { recordEvent } from './events.js';
 import type { WebhookCaller } from './admission.js';
 import {
   defaultDeployment,
@@ -53,13 +54,20 @@ export interface ApiCoreOptions {
   readonly schedule?: (pod: KubeObject) => string | undefined;
   /** Whether a node's kubelet finalizes pod deletion (else pods are removed at once). */
   readonly hasKubelet?: (nodeName: string) => boolean;
+  /** Admission of what `user` writes (RBAC escalation prevention); throws to refuse. */
+  readonly admit?: (t: ResourceType, user: RequestUser, obj: KubeObject) => void;
 }
 
 export interface RequestUser {
   readonly username: string;
+  readonly uid?: string;
+  readonly groups?: readonly string[];
 }
 
-const admin: RequestUser = { username: 'kubernetes-admin' };
+const admin: RequestUser = {
+  username: 'kubernetes-admin',
+  groups: ['system:masters', 'system:authenticated'],
+};
 
 export class ApiCore {
   readonly store: Store;
@@ -108,21 +116,26 @@ export class ApiCore {
     }
     const key = resourceKey(t);
     let out = obj;
+    let scheduledTo: string | undefined;
     switch (key) {
       case 'pods':
         defaultPod(out);
+        this.checkServiceAccount(out);
         if (this.options.webhooks) {
           out = await this.options.webhooks.mutate({
             type: t,
             operation: 'CREATE',
             namespace: out.metadata.namespace,
             object: out,
-            username: user.username,
+            user,
           });
         }
         if (!field(out, 'spec', 'nodeName')) {
           const node = this.options.schedule?.(out);
-          if (node && isRecord(out['spec'])) out['spec']['nodeName'] = node;
+          if (node && isRecord(out['spec'])) {
+            out['spec']['nodeName'] = node;
+            scheduledTo = node;
+          }
         }
         validatePod(out);
         break;
@@ -147,10 +160,18 @@ export class ApiCore {
         defaultWebhookConfiguration(out);
         break;
     }
+    this.options.admit?.(t, user, out);
     if (dryRun) return out;
     try {
       const created = this.store.create(key, out);
       if (key === 'namespaces') this.populateNamespace(created.metadata.name ?? '');
+      if (scheduledTo)
+        recordEvent(this.store, created, {
+          type: 'Normal',
+          reason: 'Scheduled',
+          message: `Successfully assigned ${created.metadata.namespace ?? ''}/${created.metadata.name ?? ''} to ${scheduledTo}`,
+          component: 'default-scheduler',
+        });
       return created;
     } catch (err) {
       if (key === 'services') for (const ip of clusterIps(out)) this.ips.release(ip);
@@ -168,6 +189,7 @@ export class ApiCore {
     name: string,
     input: unknown,
     subresource?: string,
+    user: RequestUser = admin,
   ): KubeObject {
     if (!isRecord(input) || !isRecord(input['metadata']))
       throw badRequest('the request body must be a JSON object with metadata');
@@ -184,6 +206,7 @@ export class ApiCore {
     if (key === 'services' && subresource !== 'status') this.keepClusterIp(old, obj);
     if (key === 'secrets') defaultSecret(obj);
     if (key === 'pods' && subresource !== 'status') validatePodUpdate(old, obj);
+    this.options.admit?.(t, user, obj);
     const updated = this.store.update(key, obj, subresource === 'status' ? { subresource: 'status' } : {});
     return this.finishIfReleased(t, updated);
   }
@@ -220,7 +243,7 @@ export class ApiCore {
     // A patch is applied to the current version: no optimistic-concurrency check unless it sets one.
     const patchRv = str(field(body, 'metadata', 'resourceVersion'));
     (next as KubeObject).metadata.resourceVersion = patchRv ?? existing.metadata.resourceVersion ?? '';
-    return this.update(t, namespace, name, next, subresource);
+    return this.update(t, namespace, name, next, subresource, user);
   }
 
   delete(t: ResourceType, namespace: string | undefined, name: string, opts: DeleteOptions = {}): KubeObject {
@@ -287,6 +310,8 @@ export class ApiCore {
       'serviceaccounts',
       'events',
       'discovery.k8s.io/endpointslices',
+      'rbac.authorization.k8s.io/roles',
+      'rbac.authorization.k8s.io/rolebindings',
     ];
     for (const k of keys) {
       for (const o of this.store.list(k, name)) {
@@ -355,6 +380,20 @@ export class ApiCore {
         /* exists */
       }
     }
+  }
+
+  /** The ServiceAccount admission plugin: a pod's service account must exist. */
+  private checkServiceAccount(pod: KubeObject): void {
+    const ns = pod.metadata.namespace ?? 'default';
+    const sa = str(field(pod, 'spec', 'serviceAccountName')) ?? 'default';
+    if (this.store.get('serviceaccounts', ns, sa)) return;
+    const name = pod.metadata.name ?? pod.metadata.generateName ?? '';
+    throw new ApiError(
+      403,
+      'Forbidden',
+      `pods "${name}" is forbidden: error looking up service account ${ns}/${sa}: serviceaccount "${sa}" not found`,
+      { name, kind: 'pods' },
+    );
   }
 
   /** The cluster CA, published to every namespace as kube-root-ca.crt. */

@@ -24,6 +24,29 @@ export function defaultContainer(c: Rec): void {
   c['imagePullPolicy'] ??= image.endsWith(':latest') || !image.includes(':') ? 'Always' : 'IfNotPresent';
   c['resources'] ??= {};
   for (const p of list(c, 'ports')) p['protocol'] ??= 'TCP';
+  for (const k of ['readinessProbe', 'livenessProbe', 'startupProbe']) {
+    const probe = c[k];
+    if (isRec(probe)) defaultProbe(probe);
+  }
+  for (const e of list(c, 'env')) {
+    const ref = isRec(e['valueFrom']) ? e['valueFrom']['fieldRef'] : undefined;
+    if (isRec(ref)) ref['apiVersion'] ??= 'v1';
+  }
+}
+
+const isRec = (v: unknown): v is Rec => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** What the apiserver fills in a probe (k8s.io/kubernetes pkg/apis/core/v1 defaults). */
+function defaultProbe(probe: Rec): void {
+  probe['timeoutSeconds'] ??= 1;
+  probe['periodSeconds'] ??= 10;
+  probe['successThreshold'] ??= 1;
+  probe['failureThreshold'] ??= 3;
+  const http = probe['httpGet'];
+  if (isRec(http)) {
+    http['scheme'] ??= 'HTTP';
+    http['path'] ??= '/';
+  }
 }
 
 export function defaultPodSpec(spec: Rec): void {

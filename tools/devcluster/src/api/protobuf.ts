@@ -100,7 +100,14 @@ const podSpec: Schema = {
   30: ['enableServiceLinks', 'bool'],
 };
 const podTemplateSpec: Schema = { 1: ['metadata', { msg: objectMeta }], 2: ['spec', { msg: podSpec }] };
-const labelSelector: Schema = { 1: ['matchLabels', { map: 'string' }] };
+const labelSelector: Schema = {
+  1: ['matchLabels', { map: 'string' }],
+  2: [
+    'matchExpressions',
+    { msg: { 1: ['key', 'string'], 2: ['operator', 'string'], 3: ['values', 'string', 'repeated'] } },
+    'repeated',
+  ],
+};
 const deploymentSpec: Schema = {
   1: ['replicas', 'int'],
   2: ['selector', { msg: labelSelector }],
@@ -112,7 +119,68 @@ const deploymentSpec: Schema = {
   9: ['progressDeadlineSeconds', 'int'],
 };
 
+// rbac.authorization.k8s.io/v1
+const policyRule: Schema = {
+  1: ['verbs', 'string', 'repeated'],
+  2: ['apiGroups', 'string', 'repeated'],
+  3: ['resources', 'string', 'repeated'],
+  4: ['resourceNames', 'string', 'repeated'],
+  5: ['nonResourceURLs', 'string', 'repeated'],
+};
+const subject: Schema = {
+  1: ['kind', 'string'],
+  2: ['apiGroup', 'string'],
+  3: ['name', 'string'],
+  4: ['namespace', 'string'],
+};
+const roleRef: Schema = { 1: ['apiGroup', 'string'], 2: ['kind', 'string'], 3: ['name', 'string'] };
+const role: Schema = { 1: ['metadata', { msg: objectMeta }], 2: ['rules', { msg: policyRule }, 'repeated'] };
+const roleBinding: Schema = {
+  1: ['metadata', { msg: objectMeta }],
+  2: ['subjects', { msg: subject }, 'repeated'],
+  3: ['roleRef', { msg: roleRef }],
+};
+
+// authorization.k8s.io/v1 and authentication.k8s.io/v1
+const resourceAttributes: Schema = {
+  1: ['namespace', 'string'],
+  2: ['verb', 'string'],
+  3: ['group', 'string'],
+  4: ['version', 'string'],
+  5: ['resource', 'string'],
+  6: ['subresource', 'string'],
+  7: ['name', 'string'],
+};
+const nonResourceAttributes: Schema = { 1: ['path', 'string'], 2: ['verb', 'string'] };
+const subjectAccessReviewSpec: Schema = {
+  1: ['resourceAttributes', { msg: resourceAttributes }],
+  2: ['nonResourceAttributes', { msg: nonResourceAttributes }],
+  3: ['user', 'string'],
+  4: ['groups', 'string', 'repeated'],
+  6: ['uid', 'string'],
+};
+const review = (spec: Schema): Schema => ({
+  1: ['metadata', { msg: objectMeta }],
+  2: ['spec', { msg: spec }],
+});
+
 const kinds: Record<string, Schema> = {
+  Role: role,
+  ClusterRole: {
+    ...role,
+    3: ['aggregationRule', { msg: { 1: ['clusterRoleSelectors', { msg: labelSelector }, 'repeated'] } }],
+  },
+  RoleBinding: roleBinding,
+  ClusterRoleBinding: roleBinding,
+  SelfSubjectAccessReview: review({
+    1: ['resourceAttributes', { msg: resourceAttributes }],
+    2: ['nonResourceAttributes', { msg: nonResourceAttributes }],
+  }),
+  SubjectAccessReview: review(subjectAccessReviewSpec),
+  LocalSubjectAccessReview: review(subjectAccessReviewSpec),
+  SelfSubjectRulesReview: review({ 1: ['namespace', 'string'] }),
+  SelfSubjectReview: { 1: ['metadata', { msg: objectMeta }] },
+  TokenReview: review({ 1: ['token', 'string'], 2: ['audiences', 'string', 'repeated'] }),
   Pod: { 1: ['metadata', { msg: objectMeta }], 2: ['spec', { msg: podSpec }] },
   Deployment: { 1: ['metadata', { msg: objectMeta }], 2: ['spec', { msg: deploymentSpec }] },
   Service: { 1: ['metadata', { msg: objectMeta }], 2: ['spec', { msg: serviceSpec }] },
@@ -140,7 +208,26 @@ const kinds: Record<string, Schema> = {
   },
   TokenRequest: {
     1: ['metadata', { msg: objectMeta }],
-    2: ['spec', { msg: { 1: ['audiences', 'string', 'repeated'], 4: ['expirationSeconds', 'int'] } }],
+    2: [
+      'spec',
+      {
+        msg: {
+          1: ['audiences', 'string', 'repeated'],
+          3: [
+            'boundObjectRef',
+            {
+              msg: {
+                1: ['kind', 'string'],
+                2: ['apiVersion', 'string'],
+                3: ['name', 'string'],
+                4: ['uid', 'string'],
+              },
+            },
+          ],
+          4: ['expirationSeconds', 'int'],
+        },
+      },
+    ],
   },
 };
 

@@ -14,6 +14,8 @@ export interface ResourceType {
   readonly categories?: readonly string[];
   /** Subresources served, e.g. 'status', 'portforward'. */
   readonly subresources: readonly string[];
+  /** Create-only review kinds (TokenReview, SubjectAccessReview, ...): answered, never stored. */
+  readonly virtual?: boolean;
 }
 
 const allVerbs = ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch'] as const;
@@ -42,10 +44,17 @@ function type(
   };
 }
 
+/** A create-only kind whose POST is answered and never stored (the review APIs). */
+function review(group: string, kind: string, plural: string, namespaced = false): ResourceType {
+  return { ...type(group, 'v1', kind, plural, namespaced), verbs: ['create'], virtual: true };
+}
+
+export const rbacGroup = 'rbac.authorization.k8s.io';
+
 export const resourceTypes: readonly ResourceType[] = [
   type('', 'v1', 'Namespace', 'namespaces', false, ['ns'], ['status']),
   type('', 'v1', 'Node', 'nodes', false, ['no'], ['status']),
-  type('', 'v1', 'Pod', 'pods', true, ['po'], ['status', 'portforward', 'log'], ['all']),
+  type('', 'v1', 'Pod', 'pods', true, ['po'], ['status', 'portforward', 'log', 'exec', 'attach'], ['all']),
   type('', 'v1', 'Service', 'services', true, ['svc'], ['status'], ['all']),
   type('', 'v1', 'Endpoints', 'endpoints', true, ['ep']),
   type('', 'v1', 'ConfigMap', 'configmaps', true, ['cm']),
@@ -69,6 +78,16 @@ export const resourceTypes: readonly ResourceType[] = [
     false,
   ),
   type('discovery.k8s.io', 'v1', 'EndpointSlice', 'endpointslices', true),
+  type(rbacGroup, 'v1', 'ClusterRole', 'clusterroles', false),
+  type(rbacGroup, 'v1', 'ClusterRoleBinding', 'clusterrolebindings', false),
+  type(rbacGroup, 'v1', 'Role', 'roles', true),
+  type(rbacGroup, 'v1', 'RoleBinding', 'rolebindings', true),
+  review('authentication.k8s.io', 'TokenReview', 'tokenreviews'),
+  review('authentication.k8s.io', 'SelfSubjectReview', 'selfsubjectreviews'),
+  review('authorization.k8s.io', 'SubjectAccessReview', 'subjectaccessreviews'),
+  review('authorization.k8s.io', 'SelfSubjectAccessReview', 'selfsubjectaccessreviews'),
+  review('authorization.k8s.io', 'SelfSubjectRulesReview', 'selfsubjectrulesreviews'),
+  review('authorization.k8s.io', 'LocalSubjectAccessReview', 'localsubjectaccessreviews', true),
 ];
 
 export function apiVersionOf(t: ResourceType): string {

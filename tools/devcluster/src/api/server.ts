@@ -1,18 +1,17 @@
 // The HTTPS handler: discovery, REST verbs on every served resource, list/watch with resourceVersions,
 // Table output for kubectl, Status errors, and the pods/portforward and pods/log subresources.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { createReadStream } from 'node:fs';
-import { open, stat } from 'node:fs/promises';
 import https from 'node:https';
 import type { Duplex } from 'node:stream';
 import { parse as parseYaml } from 'yaml';
-import type { Tokens } from './auth.js';
+import type { Authenticator, UserInfo } from './authn.js';
 import { patchTypeOf, type ApiCore, type DeleteOptions } from './core.js';
 import { ApiError, badRequest, notFound } from './errors.js';
 import { isRecord, type KubeObject } from './object.js';
 import { jsonPatch, mergePatch, strategicMergePatch } from './patch.js';
 import { decodeProtobufObject, isProtobuf } from './protobuf.js';
 import { openApiDocument, openApiRoot, openApiV2Protobuf } from './openapi.js';
+import { servePodLog, type PodLogFile } from './pod-logs.js';
 import { handlePortForwardUpgrade, type PodDialer } from './portforward.js';
 import {
   apiVersionOf,
@@ -22,24 +21,32 @@ import {
   resourceTypes,
   type ResourceType,
 } from './resources.js';
+import { impersonate } from './impersonation.js';
+import { forbidden, type Authorizer } from './rbac.js';
+import { requestInfo, type RequestAttributes } from './request-info.js';
+import type { Reviews } from './reviews.js';
+import { issuer, type TokenSigner } from './sa-tokens.js';
 import { matches, parseFieldSelector, parseLabelSelector } from './selectors.js';
 import type { StoreEvent } from './store.js';
 import { toTable, type IncludeObject } from './tables.js';
 
 export interface ApiServerOptions {
   readonly core: ApiCore;
-  readonly tokens: Tokens;
+  readonly authn: Authenticator;
+  readonly authz: Authorizer;
+  readonly reviews: Reviews;
+  readonly signer: TokenSigner;
   readonly tls: { key: string; cert: string };
+  /** The CA whose client certificates authenticate (CN = user, O = groups). */
+  readonly clientCa: string;
   readonly dialPod: PodDialer;
   /** The file a container's output goes to (for pods/log). */
-  readonly podLogFile?: (
-    namespace: string,
-    name: string,
-    container: string | undefined,
-  ) => string | undefined;
+  readonly podLogFile?: PodLogFile;
   /** Address advertised in /api's serverAddressByClientCIDRs. */
   readonly advertiseAddress: string;
   readonly bookmarkIntervalMs?: number;
+  /** The run's name, for the hint that answers pods/exec and pods/attach. */
+  readonly clusterName?: string;
   readonly log?: (msg: string) => void;
 }
 
@@ -52,7 +59,14 @@ interface Route {
 
 export function createApiServer(options: ApiServerOptions): https.Server {
   const handler = new Handler(options);
-  const server = https.createServer({ key: options.tls.key, cert: options.tls.cert }, (req, res) => {
+  const tls = {
+    key: options.tls.key,
+    cert: options.tls.cert,
+    ca: options.clientCa,
+    requestCert: true,
+    rejectUnauthorized: false,
+  };
+  const server = https.createServer(tls, (req, res) => {
     handler.handle(req, res).catch((err: unknown) => handler.fail(res, err));
   });
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
@@ -116,9 +130,16 @@ class Handler {
   upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     try {
       const url = new URL(req.url ?? '/', 'https://x');
-      const user = this.o.tokens.authenticate(req.headers.authorization);
-      if (!user) throw new ApiError(401, 'Unauthorized', 'Unauthorized');
+      const user = this.user(req);
+      const info = requestInfo(req.method ?? 'GET', url.pathname, url.searchParams);
+      this.authorize({ user, ...info });
+      // Streaming subresources also need `create`, whatever the method (as with the apiserver's
+      // AuthorizePodWebsocketUpgradeCreatePermission, on by default since 1.31).
+      if (info.verb !== 'create' && ['portforward', 'exec', 'attach'].includes(info.subresource))
+        this.authorize({ user, ...info, verb: 'create' });
       const route = this.route(url.pathname);
+      if (route?.type.plural === 'pods' && route.name && ['exec', 'attach'].includes(route.subresource ?? ''))
+        throw this.noExec(route.namespace ?? 'default', route.name, route.subresource ?? '');
       if (!route || route.type.plural !== 'pods' || route.subresource !== 'portforward' || !route.name) {
         throw notFound('', '', url.pathname);
       }
@@ -145,14 +166,16 @@ class Handler {
     const url = new URL(req.url ?? '/', 'https://x');
     const path = url.pathname.replace(/\/+$/, '') || '/';
     const method = req.method ?? 'GET';
+    const user = this.user(req);
+    this.authorize({ user, ...requestInfo(method, path, url.searchParams) });
     if (['/healthz', '/livez', '/readyz'].includes(path)) {
       res.writeHead(200, { 'Content-Type': 'text/plain' });
       res.end('ok');
       return;
     }
     if (path === '/version') return sendJson(res, 200, versionInfo());
-    const user = this.o.tokens.authenticate(req.headers.authorization);
-    if (!user) throw new ApiError(401, 'Unauthorized', 'Unauthorized');
+    if (path === '/.well-known/openid-configuration') return sendJson(res, 200, openIdConfiguration());
+    if (path === '/openid/v1/jwks') return sendJson(res, 200, this.o.signer.jwks());
     if (path === '/openapi/v3') return sendJson(res, 200, openApiRoot());
     if (path === '/openapi/v2') {
       // An empty OpenAPI v2 document (protobuf, as kubectl requests it): kubectl validates Lists
@@ -197,16 +220,7 @@ class Handler {
     }
 
     if (method === 'GET' && subresource === 'log' && name) {
-      this.core.get(t, namespace, name);
-      const container = q.get('container') ?? undefined;
-      const file = this.o.podLogFile?.(namespace ?? 'default', name, container);
-      res.writeHead(200, { 'Content-Type': 'text/plain', 'Transfer-Encoding': 'chunked' });
-      if (!file) return void res.end();
-      if (q.get('follow') !== 'true')
-        return void createReadStream(file)
-          .on('error', () => res.end())
-          .pipe(res);
-      return followFile(file, req, res);
+      return servePodLog(req, res, this.core.get(t, namespace, name), q, this.o.podLogFile);
     }
     if (subresource === 'scale' && name) {
       return this.scale(req, res, t, namespace, name, method);
@@ -214,13 +228,23 @@ class Handler {
     if (subresource === 'portforward') {
       throw new ApiError(400, 'BadRequest', 'Upgrade request required');
     }
+    if ((subresource === 'exec' || subresource === 'attach') && name) {
+      this.core.get(t, namespace, name);
+      throw this.noExec(namespace ?? 'default', name, subresource);
+    }
     if (method === 'POST' && subresource === 'token' && name) {
-      return this.tokenRequest(
-        res,
-        namespace ?? 'default',
-        name,
-        parseBody(await readBody(req), req.headers['content-type'] ?? ''),
-      );
+      const body = parseBody(await readBody(req), req.headers['content-type'] ?? '');
+      return sendJson(res, 201, this.o.reviews.tokenRequest(namespace ?? 'default', name, body));
+    }
+    if (t.virtual) {
+      if (method !== 'POST' || name !== undefined)
+        throw new ApiError(
+          405,
+          'MethodNotAllowed',
+          'the server does not allow this method on the requested resource',
+        );
+      const body = parseBody(await readBody(req), req.headers['content-type'] ?? '');
+      return sendJson(res, 201, this.o.reviews.create(t, namespace, body, user));
     }
 
     switch (method) {
@@ -239,7 +263,7 @@ class Handler {
             `the server does not allow this method on the requested resource`,
           );
         const body = parseBody(await readBody(req), req.headers['content-type'] ?? '');
-        const created = await this.core.create(t, namespace, body, { username: user }, q.has('dryRun'));
+        const created = await this.core.create(t, namespace, body, requestUser(user), q.has('dryRun'));
         return this.sendObject(res, 201, created, asTable, q);
       }
       case 'PUT': {
@@ -250,7 +274,8 @@ class Handler {
             'the server does not allow this method on the requested resource',
           );
         const body = parseBody(await readBody(req), req.headers['content-type'] ?? '');
-        return this.sendObject(res, 200, this.core.update(t, namespace, name, body, subresource), asTable, q);
+        const updated = this.core.update(t, namespace, name, body, subresource, requestUser(user));
+        return this.sendObject(res, 200, updated, asTable, q);
       }
       case 'PATCH': {
         if (name === undefined)
@@ -262,7 +287,7 @@ class Handler {
         const ct = req.headers['content-type'] ?? '';
         const pt = patchTypeOf(ct);
         const body = parseBody(await readBody(req), ct);
-        const patched = await this.core.patch(t, namespace, name, pt, body, subresource, { username: user });
+        const patched = await this.core.patch(t, namespace, name, pt, body, subresource, requestUser(user));
         return this.sendObject(res, 200, patched, asTable, q);
       }
       case 'DELETE': {
@@ -274,6 +299,33 @@ class Handler {
       }
       default:
         throw new ApiError(405, 'MethodNotAllowed', `method ${method} not allowed`);
+    }
+  }
+
+  /** devcluster runs no container runtime to attach to: say what to use instead. */
+  private noExec(namespace: string, pod: string, subresource: string): ApiError {
+    this.core.get(findResource('', 'v1', 'pods')!, namespace, pod);
+    const name = this.o.clusterName ? ` --name ${this.o.clusterName}` : '';
+    return new ApiError(
+      400,
+      'BadRequest',
+      `devcluster does not implement pods/${subresource}: run the command with "devcluster exec${name} pod/${namespace}/${pod} -- CMD..."`,
+    );
+  }
+
+  /** The authenticated user, or whom it impersonates (Impersonate-* headers). */
+  private user(req: IncomingMessage): UserInfo {
+    return impersonate(req, this.o.authn.authenticate(req), (a) => this.authorize(a));
+  }
+
+  /** RBAC on the request; 403 with the apiserver's message when denied. */
+  private authorize(a: RequestAttributes): void {
+    const d = this.o.authz.authorize(a);
+    if (!d.allowed) {
+      this.o.log?.(
+        `authz: denied ${a.user.username} ${a.verb} ${a.resourceRequest ? `${a.resource}${a.subresource ? `/${a.subresource}` : ''} ${a.namespace}/${a.name}` : a.path}`,
+      );
+      throw forbidden(a, d.reason);
     }
   }
 
@@ -449,29 +501,6 @@ class Handler {
     sendJson(res, 200, toScale(updated));
   }
 
-  private tokenRequest(res: ServerResponse, namespace: string, name: string, body: unknown): void {
-    const sa = this.core.store.mustGet('serviceaccounts', namespace, name);
-    const exp = Number(
-      (isRecord(body) && isRecord(body['spec']) ? body['spec']['expirationSeconds'] : undefined) ?? 3600,
-    );
-    const token = this.o.tokens.mintServiceAccountToken(namespace, name, exp);
-    sendJson(res, 201, {
-      kind: 'TokenRequest',
-      apiVersion: 'authentication.k8s.io/v1',
-      metadata: { name, namespace, creationTimestamp: null },
-      spec: {
-        audiences: ['https://kubernetes.default.svc.cluster.local'],
-        expirationSeconds: exp,
-        boundObjectRef: null,
-      },
-      status: {
-        token,
-        expirationTimestamp: new Date(Date.now() + exp * 1000).toISOString().replace(/\.\d+Z$/, 'Z'),
-      },
-    });
-    void sa;
-  }
-
   /**
    * Watch: without resourceVersion (or "0") the current objects come first as ADDED; with one, every
    * later change is replayed, or a 410 ERROR event is sent when that version is too old. Objects that
@@ -595,37 +624,6 @@ class Handler {
   }
 }
 
-/** Streams a growing file until the client goes away (`kubectl logs -f`). */
-function followFile(file: string, req: IncomingMessage, res: ServerResponse): void {
-  let offset = 0;
-  let busy = false;
-  const pump = () => {
-    if (busy) return;
-    busy = true;
-    stat(file)
-      .then(async (st) => {
-        if (st.size <= offset) return;
-        const fh = await open(file, 'r');
-        try {
-          const buf = Buffer.alloc(st.size - offset);
-          const { bytesRead } = await fh.read(buf, 0, buf.length, offset);
-          offset += bytesRead;
-          res.write(buf.subarray(0, bytesRead));
-        } finally {
-          await fh.close();
-        }
-      })
-      .catch(() => {
-        clearInterval(timer);
-        res.end();
-      })
-      .finally(() => (busy = false));
-  };
-  const timer = setInterval(pump, 250);
-  pump();
-  req.on('close', () => clearInterval(timer));
-}
-
 function includeObject(q: URLSearchParams): IncludeObject {
   const v = q.get('includeObject');
   return v === 'Object' || v === 'None' ? v : 'Metadata';
@@ -638,6 +636,20 @@ function deleteOptions(body: unknown, q: URLSearchParams): DeleteOptions {
   const pp = isRecord(body) ? body['propagationPolicy'] : q.get('propagationPolicy');
   if (pp === 'Foreground' || pp === 'Background' || pp === 'Orphan') out.propagationPolicy = pp;
   return out;
+}
+
+function requestUser(u: UserInfo): { username: string; uid?: string; groups: readonly string[] } {
+  return { username: u.username, ...(u.uid ? { uid: u.uid } : {}), groups: u.groups };
+}
+
+function openIdConfiguration(): Record<string, unknown> {
+  return {
+    issuer,
+    jwks_uri: `${issuer}/openid/v1/jwks`,
+    response_types_supported: ['id_token'],
+    subject_types_supported: ['public'],
+    id_token_signing_alg_values_supported: ['ES256'],
+  };
 }
 
 function versionInfo(): Record<string, string> {
@@ -673,7 +685,7 @@ function resourceList(group: string, version: string): Record<string, unknown> {
     });
     for (const sub of t.subresources) {
       const verbs =
-        sub === 'portforward'
+        sub === 'portforward' || sub === 'exec' || sub === 'attach'
           ? ['create', 'get']
           : sub === 'log'
             ? ['get']
@@ -683,11 +695,15 @@ function resourceList(group: string, version: string): Record<string, unknown> {
       const kind =
         sub === 'portforward'
           ? 'PodPortForwardOptions'
-          : sub === 'token'
-            ? 'TokenRequest'
-            : sub === 'scale'
-              ? 'Scale'
-              : t.kind;
+          : sub === 'exec'
+            ? 'PodExecOptions'
+            : sub === 'attach'
+              ? 'PodAttachOptions'
+              : sub === 'token'
+                ? 'TokenRequest'
+                : sub === 'scale'
+                  ? 'Scale'
+                  : t.kind;
       resources.push({ name: `${t.plural}/${sub}`, singularName: '', namespaced: t.namespaced, kind, verbs });
     }
   }

@@ -103,7 +103,13 @@ export class Store {
         { field: 'metadata.name', message: 'Required value: name or generateName is required' },
       ]);
     }
-    if (!nameRe.test(name) || name.length > 253) {
+    if (t.group === 'rbac.authorization.k8s.io') {
+      // RBAC names are path segments (system:basic-user): anything but "/", "%", "." and "..".
+      if (/[/%]/.test(name) || name === '.' || name === '..')
+        throw invalid(t.kind, t.group, name, [
+          { field: 'metadata.name', message: `Invalid value: "${name}": may not contain '/' or '%'` },
+        ]);
+    } else if (!nameRe.test(name) || name.length > 253) {
       throw invalid(t.kind, t.group, name, [
         {
           field: 'metadata.name',
@@ -208,8 +214,21 @@ export class Store {
       const last = dropped[dropped.length - 1];
       if (last) this.compactedRv = last.rv + 1;
     }
-    for (const l of this.listeners) l(event);
+    // A listener that changes the store (the kubelet reporting status on a new pod) must not have its
+    // event delivered before the one being dispatched: watchers see changes in resourceVersion order
+    // (ADDED Pending, then MODIFIED ContainerCreating, as from a real apiserver).
+    this.pending.push(event);
+    if (this.dispatching) return;
+    this.dispatching = true;
+    try {
+      for (let e = this.pending.shift(); e; e = this.pending.shift()) for (const l of this.listeners) l(e);
+    } finally {
+      this.dispatching = false;
+    }
   }
+
+  private readonly pending: StoreEvent[] = [];
+  private dispatching = false;
 
   private timestamp(): string {
     return this.now()

@@ -59,6 +59,22 @@ function podStatus(o: KubeObject): string {
 }
 
 const columnsByKind: Record<string, Column[]> = {
+  Event: [
+    {
+      name: 'Last Seen',
+      type: 'string',
+      cell: (o, now) => age(str(o['lastTimestamp']) ?? str(o.metadata.creationTimestamp), now),
+    },
+    { name: 'Type', type: 'string', cell: (o) => str(o['type']) ?? '' },
+    { name: 'Reason', type: 'string', cell: (o) => str(o['reason']) ?? '' },
+    {
+      name: 'Object',
+      type: 'string',
+      cell: (o) =>
+        `${(str(field(o, 'involvedObject', 'kind')) ?? '').toLowerCase()}/${str(field(o, 'involvedObject', 'name')) ?? ''}`,
+    },
+    { name: 'Message', type: 'string', cell: (o) => str(o['message']) ?? '' },
+  ],
   Pod: [
     nameCol,
     {

@@ -2,10 +2,12 @@
 // template changes (old ReplicaSets scale down as new pods become ready), and status counters.
 import { createHash } from 'node:crypto';
 import { ApiError } from '../api/errors.js';
+import { recordEvent } from '../api/events.js';
 import type { ApiCore } from '../api/core.js';
 import { labelSelectorMatches } from '../api/label-selector.js';
 import { clone, field, isRecord, str, type KubeObject } from '../api/object.js';
 import { resourceTypes } from '../api/resources.js';
+import type { Store } from '../api/store.js';
 import { Reconciler } from './reconciler.js';
 
 const podType = resourceTypes.find((t) => t.plural === 'pods')!;
@@ -115,10 +117,13 @@ function reconcileDeployments(core: ApiCore): void {
         spec: { replicas: desired, selector, template },
         status: { replicas: 0 },
       });
+      if (desired > 0) scaled(store, d, current, 0, desired);
     } else if (Number(field(current, 'spec', 'replicas')) !== desired) {
+      const from = Number(field(current, 'spec', 'replicas'));
       const upd = clone(current);
       (upd['spec'] as Record<string, unknown>)['replicas'] = desired;
       current = store.update('apps/replicasets', upd);
+      scaled(store, d, current, from, desired);
     }
     const newReady = Number(field(current, 'status', 'readyReplicas') ?? 0);
     for (const rs of owned) {
@@ -128,6 +133,7 @@ function reconcileDeployments(core: ApiCore): void {
         const upd = clone(rs);
         (upd['spec'] as Record<string, unknown>)['replicas'] = want;
         store.update('apps/replicasets', upd);
+        scaled(store, d, rs, Number(field(rs, 'spec', 'replicas') ?? 0), want);
       }
     }
     const all = store.list('apps/replicasets', ns).filter((rs) => ownedBy(rs, d));
@@ -230,7 +236,16 @@ async function reconcileReplicaSets(core: ApiCore): Promise<void> {
           });
         } catch (err) {
           if (err instanceof ApiError)
-            recordEvent(core, rs, 'FailedCreate', `Error creating: ${err.message}`);
+            recordEvent(
+              core.store,
+              { ...rs, apiVersion: 'apps/v1', kind: 'ReplicaSet' },
+              {
+                type: 'Warning',
+                reason: 'FailedCreate',
+                message: `Error creating: ${err.message}`,
+                component: 'replicaset-controller',
+              },
+            );
           throw err;
         }
       }
@@ -253,32 +268,6 @@ async function reconcileReplicaSets(core: ApiCore): Promise<void> {
     store.update('apps/replicasets', { ...fresh, status }, { subresource: 'status' });
   }
   void rsType;
-}
-
-function recordEvent(core: ApiCore, obj: KubeObject, reason: string, message: string): void {
-  try {
-    core.store.create('events', {
-      metadata: {
-        generateName: `${obj.metadata.name ?? ''}.`,
-        namespace: obj.metadata.namespace ?? 'default',
-      },
-      involvedObject: {
-        kind: obj.kind,
-        name: obj.metadata.name,
-        namespace: obj.metadata.namespace,
-        uid: obj.metadata.uid,
-      },
-      reason,
-      message,
-      type: 'Warning',
-      count: 1,
-      firstTimestamp: now(),
-      lastTimestamp: now(),
-      source: { component: 'devcluster' },
-    });
-  } catch {
-    /* best effort */
-  }
 }
 
 /** Deletes objects whose owner no longer exists (background cascading deletion). */
@@ -313,4 +302,18 @@ function collectGarbage(core: ApiCore): void {
       }
     }
   }
+}
+
+/** The deployment controller's ScalingReplicaSet event. */
+function scaled(store: Store, d: KubeObject, rs: KubeObject, from: number, to: number): void {
+  recordEvent(
+    store,
+    { ...d, apiVersion: 'apps/v1', kind: 'Deployment' },
+    {
+      type: 'Normal',
+      reason: 'ScalingReplicaSet',
+      message: `Scaled ${to > from ? 'up' : 'down'} replica set ${rs.metadata.name ?? ''} from ${from} to ${to}`,
+      component: 'deployment-controller',
+    },
+  );
 }

@@ -41,8 +41,11 @@ export function loadImageMap(files: readonly string[]): ImageMap {
     for (const [name, entry] of Object.entries(parsed as Record<string, unknown>)) {
       if (name.startsWith('$')) continue; // "$comment" keys
       const e = entry as Partial<ImageEntry>;
-      if (!Array.isArray(e.command) || e.command.length === 0)
-        throw new Error(`image map ${f}: "${name}" needs a non-empty "command" array`);
+      // An image may have no ENTRYPOINT (busybox: CMD ["sh"]); then it needs a CMD.
+      if (!Array.isArray(e.command) || (e.command.length === 0 && (e.args ?? []).length === 0))
+        throw new Error(
+          `image map ${f}: "${name}" needs a "command" array, or "command": [] and non-empty "args"`,
+        );
       out[name] = e as ImageEntry;
     }
   }
@@ -77,13 +80,16 @@ export function resolveProgram(
     .map((c) => images[c])
     .find((e) => e !== undefined);
   const env = Object.fromEntries(Object.entries(entry?.env ?? {}).map(([k, v]) => [k, expand(v)]));
-  if (command && command.length > 0) {
-    const [first, ...rest] = command;
+  // The first word of a command the image does not run itself: one of its programs, else a host program.
+  const program = (argv: readonly string[]): string[] => {
+    const [first, ...rest] = argv;
     const mapped = entry?.commands?.[first ?? ''] ?? entry?.commands?.[path.basename(first ?? '')];
-    const head = mapped ? mapped.map(expand) : [first ?? ''];
-    return { argv: [...head, ...rest, ...(args ?? [])], env };
-  }
+    return [...(mapped ? mapped.map(expand) : [first ?? '']), ...rest];
+  };
+  if (command && command.length > 0) return { argv: [...program(command), ...(args ?? [])], env };
   if (!entry)
     return `image "${image}" is not mapped to a program (add it to ${defaultImagesFile} or a --images file)`;
+  // No ENTRYPOINT: the args (or the image's CMD) are the command, as with `kubectl run bb --image=busybox -- sleep 1`.
+  if (entry.command.length === 0) return { argv: program((args ?? entry.args ?? []).map(expand)), env };
   return { argv: [...entry.command.map(expand), ...(args ?? entry.args ?? []).map(expand)], env };
 }

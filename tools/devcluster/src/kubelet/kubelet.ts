@@ -3,10 +3,11 @@
 // pod's namespace (own mount and UTS namespaces with the service-account files and the pod's hostname),
 // restarts containers per restartPolicy, runs readiness probes and reports pod status.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, openSync, closeSync, existsSync } from 'node:fs';
+import { closeSync, copyFileSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { Tokens } from '../api/auth.js';
+import { recordEvent } from '../api/events.js';
+import type { TokenSigner } from '../api/sa-tokens.js';
 import { clone, field, isRecord, str, type KubeObject } from '../api/object.js';
 import type { Store, StoreEvent } from '../api/store.js';
 import {
@@ -19,6 +20,7 @@ import {
 } from '../net/topology.js';
 import { containerEnv, expandVars } from './env.js';
 import { resolveProgram, type ImageMap } from './images.js';
+import { writeProjectedMounts } from './projected.js';
 import { runProbe } from './probes.js';
 
 type Rec = Record<string, unknown>;
@@ -30,7 +32,8 @@ export interface KubeletOptions {
   readonly names: Names;
   readonly stateDir: string;
   readonly images: () => ImageMap;
-  readonly tokens: Tokens;
+  /** Signs the pods' projected service-account tokens (what the kubelet gets from TokenRequest). */
+  readonly signer: TokenSigner;
   readonly caPem: string;
   /** Allocates unique pod namespace ids across all kubelets of the cluster. */
   readonly nextPodId: () => number;
@@ -51,6 +54,8 @@ interface ContainerState {
   livenessTimer?: NodeJS.Timeout | undefined;
   restartTimer?: NodeJS.Timeout | undefined;
   init: boolean;
+  /** Why the container cannot be set up (CreateContainerConfigError), e.g. a mount devcluster cannot provide. */
+  configError?: string | undefined;
 }
 
 interface PodRuntime {
@@ -59,6 +64,9 @@ interface PodRuntime {
   readonly name: string;
   pod: KubeObject;
   id?: number;
+  /** The network namespace its containers run in: its own, or the node's (router) with hostNetwork. */
+  netns?: string;
+  hostNetwork?: boolean;
   ip?: string;
   dir: string;
   containers: ContainerState[];
@@ -72,16 +80,32 @@ interface PodRuntime {
 export const containerSetup = [
   'set -e',
   'hostname "$DEVCLUSTER_HOSTNAME"',
+  // The sources live under the host's /run, which the private tmpfs hides: read them first.
+  'm=""',
+  'if [ -n "$DEVCLUSTER_MOUNTS_DIR" ]; then m="$(tar -C "$DEVCLUSTER_MOUNTS_DIR" -cf - . | base64 -w0)"; fi',
   'if [ -n "$DEVCLUSTER_SA_DIR" ]; then',
   '  t="$(cat "$DEVCLUSTER_SA_DIR/token")"; c="$(cat "$DEVCLUSTER_SA_DIR/ca.crt")"; n="$(cat "$DEVCLUSTER_SA_DIR/namespace")"',
-  '  mount -t tmpfs -o mode=755 devcluster-run /run',
+  'fi',
+  'if [ -n "$DEVCLUSTER_SA_DIR" ] || [ -n "$m" ]; then mount -t tmpfs -o mode=755 devcluster-run /run; fi',
+  'if [ -n "$DEVCLUSTER_SA_DIR" ]; then',
   '  d=/run/secrets/kubernetes.io/serviceaccount',
   '  mkdir -p "$d"',
   `  printf '%s' "$t" > "$d/token"; printf '%s\\n' "$c" > "$d/ca.crt"; printf '%s' "$n" > "$d/namespace"`,
   'fi',
-  'unset DEVCLUSTER_SA_DIR DEVCLUSTER_HOSTNAME',
+  `if [ -n "$m" ]; then printf '%s' "$m" | base64 -d | tar -C / -xf -; fi`,
+  'unset DEVCLUSTER_SA_DIR DEVCLUSTER_HOSTNAME DEVCLUSTER_MOUNTS_DIR',
   'exec "$@"',
 ].join('\n');
+
+/** What a probe checks, for its failure events. */
+function probeTarget(probe: Record<string, unknown>): string {
+  const http = probe['httpGet'];
+  if (isRecord(http))
+    return `HTTP probe to port ${String(http['port'])}${String(http['path'] ?? '/')} failed`;
+  const tcp = probe['tcpSocket'];
+  if (isRecord(tcp)) return `dial tcp port ${String(tcp['port'])}: connection refused`;
+  return 'command failed';
+}
 
 function now(): string {
   return new Date().toISOString().replace(/\.\d+Z$/, 'Z');
@@ -104,12 +128,17 @@ export class Kubelet {
     for (const p of this.o.store.list('pods')) this.onEvent({ type: 'ADDED', key: 'pods', rv: 0, object: p });
   }
 
-  /** Where a container's output goes (for pods/log). */
-  logFile(namespace: string, name: string, container: string | undefined): string | undefined {
+  /** Where a container's output goes (for pods/log); `previous`: that of its last terminated run. */
+  logFile(
+    namespace: string,
+    name: string,
+    container: string | undefined,
+    previous = false,
+  ): string | undefined {
     for (const rt of this.pods.values()) {
       if (rt.namespace === namespace && rt.name === name) {
         const c = container ?? rt.containers.find((x) => !x.init)?.name;
-        return c ? path.join(rt.dir, `${c}.log`) : undefined;
+        return c ? path.join(rt.dir, previous ? `${c}.previous.log` : `${c}.log`) : undefined;
       }
     }
     return undefined;
@@ -118,8 +147,7 @@ export class Kubelet {
   /** The pod's network namespace name, for exec. */
   podNetns(namespace: string, name: string): string | undefined {
     for (const rt of this.pods.values()) {
-      if (rt.namespace === namespace && rt.name === name && rt.id !== undefined)
-        return this.o.names.pod(rt.id);
+      if (rt.namespace === namespace && rt.name === name && rt.netns !== undefined) return rt.netns;
     }
     return undefined;
   }
@@ -196,29 +224,101 @@ export class Kubelet {
       startTime: now(),
     };
     this.pods.set(uid, rt);
-    rt.ip = this.allocateIp();
-    rt.id = this.o.nextPodId();
+    rt.hostNetwork = spec['hostNetwork'] === true;
+    if (rt.hostNetwork) {
+      // The node's network namespace and address, as a real kubelet runs hostNetwork pods.
+      rt.ip = nodeGateway(this.o.nodeIndex);
+      rt.netns = this.o.names.router;
+    } else {
+      rt.ip = this.allocateIp();
+      rt.id = this.o.nextPodId();
+      rt.netns = this.o.names.pod(rt.id);
+    }
     this.report(rt);
     await mkdir(rt.dir, { recursive: true });
     const hostname = str(spec['hostname']) || name;
     const search = [`${ns}.svc.${clusterDomain}`, `svc.${clusterDomain}`, clusterDomain];
-    await createPodNetwork(this.o.names, rt.id, this.o.nodeIndex, rt.ip, {
-      resolvConf: `search ${search.join(' ')}\nnameserver ${kubeDnsServiceIp}\noptions ndots:5\n`,
-      hosts:
-        `127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n${rt.ip}\t${hostname}\n` +
-        hostAliasLines(spec['hostAliases']),
-    });
-    await writeFile(path.join(rt.dir, 'netns'), this.o.names.pod(rt.id));
+    if (rt.id !== undefined)
+      await createPodNetwork(this.o.names, rt.id, this.o.nodeIndex, rt.ip, {
+        resolvConf: `search ${search.join(' ')}\nnameserver ${kubeDnsServiceIp}\noptions ndots:5\n`,
+        hosts:
+          `127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n${rt.ip}\t${hostname}\n` +
+          hostAliasLines(spec['hostAliases']),
+      });
+    await writeFile(path.join(rt.dir, 'netns'), rt.netns);
     if (spec['automountServiceAccountToken'] !== false) {
       const sa = str(spec['serviceAccountName']) ?? 'default';
       const saDir = path.join(rt.dir, 'sa');
       await mkdir(saDir, { recursive: true });
-      await writeFile(path.join(saDir, 'token'), this.o.tokens.mintServiceAccountToken(ns, sa));
+      await writeFile(path.join(saDir, 'token'), this.podToken(pod, sa));
       await writeFile(path.join(saDir, 'ca.crt'), this.o.caPem);
       await writeFile(path.join(saDir, 'namespace'), ns);
     }
+    const sa = str(spec['serviceAccountName']) ?? 'default';
+    for (const c of rt.containers) {
+      c.configError = await writeProjectedMounts(pod, c.spec, path.join(rt.dir, 'mounts', c.name), {
+        store: this.o.store,
+        token: (audience, expirationSeconds) => this.podToken(pod, sa, { audience, expirationSeconds }),
+      });
+    }
     if (rt.stopping) return;
     this.advance(rt);
+  }
+
+  /**
+   * The projected token of the pod's kube-api-access volume: audience and expiry from its
+   * serviceAccountToken source, bound to the pod (and node), so it stops working once the pod is gone.
+   */
+  private podToken(
+    pod: KubeObject,
+    saName: string,
+    projected?: { audience: string | undefined; expirationSeconds: number },
+  ): string {
+    const ns = pod.metadata.namespace ?? 'default';
+    const sa = this.o.store.get('serviceaccounts', ns, saName);
+    const volumes = field(pod, 'spec', 'volumes');
+    const source = (Array.isArray(volumes) ? volumes : [])
+      .filter((v) => String(field(v, 'name')).startsWith('kube-api-access-'))
+      .flatMap((v) => {
+        const sources = field(v, 'projected', 'sources');
+        return Array.isArray(sources) ? sources : [];
+      })
+      .map((src) => field(src, 'serviceAccountToken'))
+      .find((t) => t !== undefined);
+    const audience = projected ? projected.audience : str(field(source, 'audience'));
+    const exp = projected ? projected.expirationSeconds : Number(field(source, 'expirationSeconds') ?? 3607);
+    const node = this.o.store.get('nodes', undefined, this.o.nodeName);
+    return this.o.signer.mintProjected({
+      namespace: ns,
+      serviceAccount: { name: saName, uid: sa?.metadata.uid ?? '' },
+      ...(audience ? { audiences: [audience] } : {}),
+      expirationSeconds: exp,
+      bound: { kind: 'Pod', name: pod.metadata.name ?? '', uid: pod.metadata.uid ?? '' },
+      node: { name: this.o.nodeName, uid: node?.metadata.uid ?? '' },
+    }).token;
+  }
+
+  /** An event about the pod (or one of its containers), as the kubelet records it. */
+  private event(
+    rt: PodRuntime,
+    c: ContainerState | undefined,
+    type: 'Normal' | 'Warning',
+    reason: string,
+    message: string,
+  ): void {
+    const pod = this.o.store.get('pods', rt.namespace, rt.name) ?? rt.pod;
+    recordEvent(
+      this.o.store,
+      { ...pod, apiVersion: 'v1', kind: 'Pod' },
+      {
+        type,
+        reason,
+        message,
+        component: 'kubelet',
+        host: this.o.nodeName,
+        ...(c ? { fieldPath: `spec.${c.init ? 'initContainers' : 'containers'}{${c.name}}` } : {}),
+      },
+    );
   }
 
   /** Starts the next init container, or all app containers once init is done. */
@@ -242,6 +342,12 @@ export class Kubelet {
 
   private startContainer(rt: PodRuntime, c: ContainerState): void {
     const spec = c.spec;
+    if (c.configError) {
+      c.state = { waiting: { reason: 'CreateContainerConfigError', message: c.configError } };
+      this.event(rt, c, 'Warning', 'Failed', `Error: ${c.configError}`);
+      this.report(rt);
+      return;
+    }
     const pod = this.o.store.get('pods', rt.namespace, rt.name) ?? rt.pod;
     const strList = (v: unknown) => (Array.isArray(v) ? v.map(String) : undefined);
     const resolved = resolveProgram(
@@ -269,16 +375,18 @@ export class Kubelet {
     const base: Record<string, string> = {
       PATH: process.env['PATH'] ?? '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
       HOME: '/root',
-      HOSTNAME: str(field(pod, 'spec', 'hostname')) || rt.name,
+      HOSTNAME: rt.hostNetwork ? this.o.nodeName : str(field(pod, 'spec', 'hostname')) || rt.name,
       ...resolved.env,
     };
     const env = containerEnv(this.o.store, pod, spec, base);
     const argv = resolved.argv.map((a) => expandVars(a, env));
     const saDir = path.join(rt.dir, 'sa');
+    const mountsDir = path.join(rt.dir, 'mounts', c.name);
     const logPath = path.join(rt.dir, `${c.name}.log`);
     mkdirSync(rt.dir, { recursive: true });
-    const fd = openSync(logPath, 'a');
-    const netns = this.o.names.pod(rt.id ?? 0);
+    // A restarted container starts a new log (the last run's is kept for `kubectl logs --previous`).
+    const fd = openSync(logPath, c.restartCount > 0 ? 'w' : 'a');
+    const netns = rt.netns ?? '';
     const cwd = str(spec['workingDir']) ?? '/';
     const proc = spawn(
       'ip',
@@ -289,12 +397,22 @@ export class Kubelet {
           ...env,
           DEVCLUSTER_HOSTNAME: base['HOSTNAME'] ?? rt.name,
           DEVCLUSTER_SA_DIR: existsSync(saDir) ? saDir : '',
+          DEVCLUSTER_MOUNTS_DIR: existsSync(mountsDir) ? mountsDir : '',
         },
         stdio: ['ignore', fd, fd],
         detached: true,
       },
     );
     closeSync(fd);
+    this.event(
+      rt,
+      c,
+      'Normal',
+      'Pulled',
+      `Container image "${String(spec['image'] ?? '')}" already present on machine`,
+    );
+    this.event(rt, c, 'Normal', 'Created', `Created container: ${c.name}`);
+    this.event(rt, c, 'Normal', 'Started', `Started container ${c.name}`);
     c.proc = proc;
     c.startedAt = now();
     c.ready = false;
@@ -340,8 +458,17 @@ export class Kubelet {
       return;
     }
     c.lastState = terminated;
+    const logPath = path.join(rt.dir, `${c.name}.log`);
+    if (existsSync(logPath)) copyFileSync(logPath, path.join(rt.dir, `${c.name}.previous.log`));
     c.restartCount++;
     const delay = Math.min(1000 * 2 ** (c.restartCount - 1), 10000);
+    this.event(
+      rt,
+      c,
+      'Warning',
+      'BackOff',
+      `Back-off restarting failed container ${c.name} in pod ${rt.name}_${rt.namespace}(${rt.uid})`,
+    );
     c.state = {
       waiting: {
         reason: 'CrashLoopBackOff',
@@ -372,7 +499,7 @@ export class Kubelet {
     const proc = c.proc;
     const tick = async () => {
       if (rt.stopping || c.proc !== proc || !rt.ip) return;
-      const ok = await runProbe(readiness, rt.ip, this.o.names.pod(rt.id ?? 0), c.spec);
+      const ok = await runProbe(readiness, rt.ip, rt.netns ?? '', c.spec);
       if (rt.stopping || c.proc !== proc) return;
       if (ok) {
         successes++;
@@ -385,6 +512,8 @@ export class Kubelet {
       } else {
         failures++;
         successes = 0;
+        if (c.everReady || failures >= failureThreshold)
+          this.event(rt, c, 'Warning', 'Unhealthy', `Readiness probe failed: ${probeTarget(readiness)}`);
         if (c.ready && failures >= failureThreshold) {
           c.ready = false;
           this.report(rt);
@@ -406,10 +535,18 @@ export class Kubelet {
     let failures = 0;
     const tick = async () => {
       if (rt.stopping || c.proc !== proc || !rt.ip || !proc) return;
-      const ok = await runProbe(liveness, rt.ip, this.o.names.pod(rt.id ?? 0), c.spec);
+      const ok = await runProbe(liveness, rt.ip, rt.netns ?? '', c.spec);
       if (rt.stopping || c.proc !== proc) return;
       failures = ok ? 0 : failures + 1;
+      if (!ok) this.event(rt, c, 'Warning', 'Unhealthy', `Liveness probe failed: ${probeTarget(liveness)}`);
       if (failures >= failureThreshold) {
+        this.event(
+          rt,
+          c,
+          'Normal',
+          'Killing',
+          `Container ${c.name} failed liveness probe, will be restarted`,
+        );
         this.o.log(
           `kubelet ${this.o.nodeName}: ${rt.namespace}/${rt.name}/${c.name} failed its liveness probe, restarting`,
         );
@@ -466,7 +603,7 @@ export class Kubelet {
     const status: Rec = {
       phase,
       conditions: [
-        cond('PodReadyToStartContainers', rt.id !== undefined),
+        cond('PodReadyToStartContainers', rt.netns !== undefined),
         cond('Initialized', rt.initDone),
         cond('Ready', allReady && !rt.stopping),
         cond('ContainersReady', allReady),
@@ -508,6 +645,8 @@ export class Kubelet {
           p.exitCode !== null || p.signalCode !== null ? r() : p.once('exit', () => r()),
         ),
     );
+    for (const c of rt.containers)
+      if (c.proc && finalize) this.event(rt, c, 'Normal', 'Killing', `Stopping container ${c.name}`);
     for (const p of procs) signalGroup(p, 'SIGTERM');
     const graceMs = Math.min(Math.max(graceSeconds, 0), 30) * 1000;
     let timer: NodeJS.Timeout | undefined;
@@ -515,7 +654,7 @@ export class Kubelet {
     if (timer) clearTimeout(timer);
     for (const p of procs) signalGroup(p, 'SIGKILL');
     if (rt.id !== undefined) await deletePodNetwork(this.o.names, rt.id);
-    if (rt.ip) this.usedIps.delete(Number(rt.ip.split('.')[3]));
+    if (rt.ip && rt.id !== undefined) this.usedIps.delete(Number(rt.ip.split('.')[3]));
     await rm(rt.dir, { recursive: true, force: true });
     this.pods.delete(rt.uid);
     if (finalize) this.finalize(rt.pod);

@@ -12,9 +12,14 @@ interface Target {
   port: number;
 }
 
+/** Marks a pod reaching itself through its Service (hairpin) for masquerade, then DNATs. */
 function endpointRules(t: Target, proto: string): string {
-  return `    meta l4proto ${proto} dnat to ${t.ip}:${t.port}`;
+  return `    ip saddr ${t.ip} meta mark set ${hairpinMark}\n    meta l4proto ${proto} dnat to ${t.ip}:${t.port}`;
 }
+
+// kube-proxy's KUBE-MARK-MASQ bit: a hairpinned connection leaves with the node's (bridge) address as
+// source, so the pod's answer goes back through the router and its conntrack entry.
+const hairpinMark = '0x4000';
 
 export function renderProxyRules(
   table: string,
@@ -74,6 +79,7 @@ export function renderProxyRules(
     ...chains,
     `  chain prerouting {\n    type nat hook prerouting priority dstnat; policy accept;\n    jump services\n  }`,
     `  chain output {\n    type nat hook output priority -100; policy accept;\n    jump services\n  }`,
+    `  chain postrouting {\n    type nat hook postrouting priority srcnat; policy accept;\n    meta mark ${hairpinMark} masquerade\n  }`,
     `  chain forward {`,
     `    type filter hook forward priority filter; policy accept;`,
     `    iifname "${workstationLink}" drop`,

@@ -132,6 +132,9 @@ export async function createPodNetwork(
     [
       `link add ${link} type veth peer name eth0 netns ${ns}`,
       `link set ${link} master ${names.bridge(node)}`,
+      // Hairpin: a pod reaching itself through its Service's ClusterIP (DNATed back to it while the
+      // bridge handles the frame, as br_netfilter does) must be sent back out the port it came in on.
+      `link set ${link} type bridge_slave hairpin on`,
       `link set ${link} up`,
     ],
     names.router,
@@ -147,6 +150,9 @@ export async function createPodNetwork(
     ],
     ns,
   );
+  // The address may have belonged to a pod that just went away: drop the router's neighbour entry for
+  // it, or traffic goes to the old MAC until the entry goes stale (20-45 s).
+  await run('ip', ['-n', names.router, 'neigh', 'flush', 'to', ip], { allowFailure: true });
   return { netns: ns, ip };
 }
 
