@@ -9,7 +9,7 @@ import { controlRequest } from './control.js';
 import { containerSetup } from './kubelet/kubelet.js';
 import type { NodeInfo } from './nodes.js';
 import { createRouterNamespace, Names, removeRun, validateName } from './net/topology.js';
-import { files, stateDirOf, type ClusterConfig, type ReadyInfo } from './state.js';
+import { files, processRuns, stateDirOf, type ClusterConfig, type ReadyInfo } from './state.js';
 import { writeUserKubeconfig, type UserKubeconfigOptions, type UserKubeconfigs } from './users.js';
 
 export interface DevClusterOptions {
@@ -72,15 +72,6 @@ export function requireRoot(): void {
   }
 }
 
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 function readReady(name: string): ReadyInfo | undefined {
   try {
     return JSON.parse(readFileSync(path.join(stateDirOf(name), files.ready), 'utf8')) as ReadyInfo;
@@ -122,7 +113,7 @@ export async function startDevCluster(options: DevClusterOptions = {}): Promise<
     );
   }
   const existing = readPid(name);
-  if (existing && pidAlive(existing) && readReady(name)) {
+  if (existing && processRuns(existing) && readReady(name)) {
     throw new DevClusterError(
       `devcluster "${name}" is already running (pid ${existing}); run "devcluster down --name ${name}" first`,
     );
@@ -211,7 +202,7 @@ function readLogTail(name: string): string {
 export function attachDevCluster(name = 'dc'): DevCluster {
   const ready = readReady(name);
   const pid = readPid(name);
-  if (!ready || !pid || !pidAlive(pid))
+  if (!ready || !pid || !processRuns(pid))
     throw new DevClusterError(
       `devcluster "${name}" is not running; start it with "devcluster up --name ${name}"`,
     );
@@ -221,20 +212,20 @@ export function attachDevCluster(name = 'dc'): DevCluster {
 export function clusterStatus(name = 'dc'): (ReadyInfo & { running: boolean }) | undefined {
   const ready = readReady(name);
   if (!ready) return undefined;
-  return { ...ready, running: pidAlive(ready.pid) };
+  return { ...ready, running: processRuns(ready.pid) };
 }
 
 export async function stopDevCluster(name = 'dc'): Promise<void> {
   requireRoot();
   const pid = readPid(name);
-  if (pid && pidAlive(pid)) {
+  if (pid && processRuns(pid)) {
     try {
       process.kill(pid, 'SIGTERM');
     } catch {
       /* gone */
     }
     const deadline = Date.now() + 15000;
-    while (pidAlive(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
+    while (processRuns(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
   }
   await cleanupRun(name);
 }

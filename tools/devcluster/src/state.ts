@@ -1,4 +1,5 @@
 // Where a run keeps its files: /run/devcluster/<name>/ (tmpfs; gone after reboot).
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 
 export const stateRoot = process.env['DEVCLUSTER_STATE_ROOT'] ?? '/run/devcluster';
@@ -58,3 +59,16 @@ export const files = {
   /** Developer kubeconfigs written by `devcluster kubeconfig --user NAME`. */
   users: 'users',
 } as const;
+
+/**
+ * Whether a process runs: a zombie (killed, not yet reaped by its parent, or orphaned under a PID 1 that
+ * does not reap) counts as gone, although signal 0 still reaches it.
+ */
+export function processRuns(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat[stat.lastIndexOf(')') + 2] !== 'Z';
+  } catch {
+    return false;
+  }
+}

@@ -5,7 +5,7 @@
 import { statSync } from 'node:fs';
 import path from 'node:path';
 import { cleanupRun } from './cluster.js';
-import { files, stateDirOf } from './state.js';
+import { files, processRuns, stateDirOf } from './state.js';
 
 const [name = '', pidArg = ''] = process.argv.slice(2);
 const supervisor = Number(pidArg);
@@ -23,19 +23,10 @@ const configMtime = (): number | undefined => {
 };
 const started = configMtime();
 
-const alive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-};
-
 const log = (msg: string) => process.stdout.write(`${new Date().toISOString()} watchdog: ${msg}\n`);
 
 const timer = setInterval(() => {
-  if (alive(supervisor)) return;
+  if (processRuns(supervisor)) return; // a zombie counts as dead: PID 1 here may never reap it
   clearInterval(timer);
   if (started === undefined || configMtime() !== started) process.exit(0); // `down` or a new `up`
   log(`supervisor ${supervisor} died without cleaning up: removing devcluster "${name}"`);

@@ -8,6 +8,7 @@ import { promisify } from 'node:util';
 import * as k8s from '@kubernetes/client-node';
 import { createCa, issueServerCert } from '../src/api/certs.js';
 import { startDevCluster, type DevCluster } from '../src/cluster.js';
+import { processRuns } from '../src/state.js';
 
 const run = promisify(execFile);
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -87,14 +88,7 @@ async function namespacePids(prefix: string): Promise<number[]> {
 }
 
 /** Running (a zombie waiting for PID 1 to reap it is not). */
-function alive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-  } catch {
-    return false;
-  }
-}
+const alive = processRuns;
 
 describeRoot('devcluster end to end', () => {
   beforeAll(async () => {
