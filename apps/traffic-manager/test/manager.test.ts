@@ -6,7 +6,12 @@ import { status, type ServiceError } from '@grpc/grpc-js';
 
 import type { manager } from '@telepresence/rpc';
 import { type DialRequest, type ManagerClient } from '@telepresence/rpc';
-import { ConnId, openTunnel, serveDialer } from '@telepresence/tunnel';
+import {
+  ConnId,
+  TUNNEL_INITIAL_CONNECTION_WINDOW_BYTES,
+  openTunnel,
+  serveDialer,
+} from '@telepresence/tunnel';
 
 import { QTYPE, RCODE, decodeRecord, encodeRecord } from '../src/dns/records.js';
 import { call, collect, startHarness, startTestDns, type Harness } from './harness.js';
@@ -257,10 +262,12 @@ describe('Manager gRPC service', () => {
           session.once('error', reject);
         });
         expect(session.remoteSettings.initialWindowSize).toBe(1024 * 1024);
-        // The connection window grows by a WINDOW_UPDATE right after SETTINGS.
-        for (let i = 0; i < 100 && session.state.remoteWindowSize !== 32 * 1024 * 1024; i++)
+        // The connection window opens by a WINDOW_UPDATE right after SETTINGS, to where it starts; it
+        // grows by BDP estimation up to GRPC_CONNECTION_WINDOW (libs/tunnel bdp.ts).
+        const start = TUNNEL_INITIAL_CONNECTION_WINDOW_BYTES;
+        for (let i = 0; i < 100 && session.state.remoteWindowSize !== start; i++)
           await new Promise((r) => setTimeout(r, 10));
-        expect(session.state.remoteWindowSize).toBe(32 * 1024 * 1024);
+        expect(session.state.remoteWindowSize).toBe(start);
       } finally {
         session.destroy();
         await tuned.close();

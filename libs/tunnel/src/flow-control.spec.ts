@@ -7,7 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { fastTunnelClient, withFastTunnelCodec } from './grpc-codec.js';
 import type { GrpcTunnelClient } from './grpc.js';
 import {
-  TUNNEL_CONNECTION_WINDOW_BYTES,
+  TUNNEL_INITIAL_CONNECTION_WINDOW_BYTES,
   TUNNEL_STREAM_WINDOW_BYTES,
   tuneTunnelServer,
   tunnelChannelOptions,
@@ -65,7 +65,7 @@ describe('tunnel flow-control windows', () => {
       expect(tuned.tuned).toBe(true);
       expect(await windowsOfServer(tuned.port)).toEqual({
         stream: TUNNEL_STREAM_WINDOW_BYTES,
-        connection: TUNNEL_CONNECTION_WINDOW_BYTES,
+        connection: TUNNEL_INITIAL_CONNECTION_WINDOW_BYTES, // grows by BDP up to the configured window
       });
       // The same check on grpc-js's defaults: the assertion above is about our change.
       expect(await windowsOfServer(plain.port)).toEqual({

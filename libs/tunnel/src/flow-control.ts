@@ -7,12 +7,18 @@
 // window is not.
 import type { ChannelOptions, Server } from '@grpc/grpc-js';
 import type { ServerHttp2Session } from 'node:http2';
+import { BdpWindow } from './bdp.js';
 import { onHttp2Servers } from './grpc-server-hooks.js';
 
 /** Per-stream receive window: what one paused flow may hold at the receiver, on top of maxBufferedBytes. */
 export const TUNNEL_STREAM_WINDOW_BYTES = 2 * 1024 * 1024;
-/** Per-connection receive window on servers: in flight per round trip for all the flows of a connection. */
+/**
+ * Largest per-connection receive window: in flight per round trip for all the flows of a connection.
+ * Connections start at TUNNEL_INITIAL_CONNECTION_WINDOW_BYTES and grow towards it by BDP (bdp.ts).
+ */
 export const TUNNEL_CONNECTION_WINDOW_BYTES = 16 * 1024 * 1024;
+/** Where a connection's receive window starts (bytes in the pipes in front of a new flow's dial). */
+export const TUNNEL_INITIAL_CONNECTION_WINDOW_BYTES = 512 * 1024;
 /**
  * node:http2's maxSessionMemory (MB) on tunnel connections, both ends. Node counts every stream and every
  * byte written to a stream that the peer's window does not yet let out, and refuses new streams
@@ -30,6 +36,8 @@ export interface TunnelWindows {
   streamWindowBytes?: number;
   /** Servers only (grpc-js clients use one value for both). Default TUNNEL_CONNECTION_WINDOW_BYTES. */
   connectionWindowBytes?: number;
+  /** Servers only: where the connection window starts. Default TUNNEL_INITIAL_CONNECTION_WINDOW_BYTES. */
+  initialConnectionWindowBytes?: number;
 }
 
 /**
@@ -54,10 +62,16 @@ export function tuneTunnelServer(server: Server, windows: TunnelWindows = {}): b
     windows.connectionWindowBytes ?? TUNNEL_CONNECTION_WINDOW_BYTES,
     'connectionWindowBytes',
   );
+  const initial = checkedWindow(
+    windows.initialConnectionWindowBytes ?? TUNNEL_INITIAL_CONNECTION_WINDOW_BYTES,
+    'initialConnectionWindowBytes',
+  );
   return onHttp2Servers(
     server,
     (http2Server) =>
-      http2Server.on('session', (session: ServerHttp2Session) => session.setLocalWindowSize(connection)),
+      http2Server.on('session', (session: ServerHttp2Session) =>
+        BdpWindow.attach(session, initial, connection),
+      ),
     (common) => {
       common.settings = { ...common.settings, initialWindowSize: stream };
       common.maxSessionMemory = TUNNEL_SESSION_MEMORY_MB;

@@ -57,7 +57,7 @@ export function serveTunnelCalls(
       if (event === 'stream' && (args[1] as IncomingHttpHeaders)[':path'] === path) {
         const stream = args[0] as ServerHttp2Stream;
         if (acceptable(stream, args[1] as IncomingHttpHeaders))
-          onChannel(http2ServerChannel(stream, maxMessageBytes));
+          onChannel(http2ServerChannel(stream, maxMessageBytes, undefined, args[1] as IncomingHttpHeaders));
         return true;
       }
       return emit.call(this, event, ...args);

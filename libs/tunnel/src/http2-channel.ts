@@ -3,10 +3,25 @@
 // path. grpc-js costs about 2.5x the CPU per byte of node:http2 itself, and a flow crosses three
 // HTTP/2 endpoints (client, manager twice, agent): see README "Transports". Peers may be grpc-js; the
 // bytes on the wire are the same.
-import http2, { type ClientHttp2Stream, type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
+import http2, {
+  type ClientHttp2Stream,
+  type IncomingHttpHeaders,
+  type OutgoingHttpHeaders,
+  type ServerHttp2Stream,
+} from 'node:http2';
 import { status as GrpcStatus } from '@grpc/grpc-js';
+import { bdpWindowOf, type BdpWindow } from './bdp.js';
 import { STATUS_FOR, type ChannelHandlers, type FrameChannel } from './channel.js';
 import { TunnelError } from './errors.js';
+import {
+  EARLY_FRAMES_STATUS,
+  FRAMES_HEADER,
+  MAX_HELD_BYTES,
+  decodeFrames,
+  encodeFrames,
+  headerAction,
+  openOfRequest,
+} from './handshake-headers.js';
 import {
   dataMessageHeader,
   dataOfMessagePieces,
@@ -132,7 +147,7 @@ export class GrpcMessageReader {
   }
 }
 
-/** The client side of a Tunnel call made with `session.request(...)`. */
+/** The client side of a Tunnel call made with `session.request(...)` (handshake in DATA). */
 export function http2ClientChannel(
   stream: ClientHttp2Stream,
   maxMessageBytes = DEFAULT_MAX_MESSAGE_BYTES,
@@ -151,8 +166,9 @@ export function http2ServerChannel(
   stream: ServerHttp2Stream,
   maxMessageBytes = DEFAULT_MAX_MESSAGE_BYTES,
   abortLingerMs = ABORT_LINGER_MS,
+  requestHeaders?: IncomingHttpHeaders,
 ): FrameChannel {
-  return new Http2Channel(stream, 'server', maxMessageBytes, abortLingerMs);
+  return new Http2Channel(stream, 'server', maxMessageBytes, abortLingerMs, openOfRequest(requestHeaders));
 }
 
 type Status = { code: number; message: string };
@@ -172,13 +188,26 @@ class Http2Channel implements FrameChannel {
   private status: Status | undefined;
   /** When a write is really done (see http2-writes.ts); undefined on a stream without a session. */
   private readonly writes: SessionWrites | undefined;
+  private readonly bdp: BdpWindow | undefined;
+  /** Server: the OPEN the request headers carried; its copy in DATA, the first message, is dropped. */
+  private duplicateOpen: Buffer | undefined;
+  /** Server, for a client that takes answers in headers: frames held for the response headers. */
+  private held: Buffer[] | undefined;
+  private heldBytes = 0;
+  private earlySent = false;
 
   constructor(
     private readonly stream: AnyStream,
     private readonly side: 'client' | 'server',
     maxMessageBytes: number,
     private readonly abortLingerMs: number,
+    private readonly headerOpen?: Buffer,
   ) {
+    this.bdp = bdpWindowOf(stream.session);
+    if (headerOpen !== undefined) {
+      this.duplicateOpen = headerOpen;
+      this.held = [];
+    }
     this.reader = new GrpcMessageReader(
       maxMessageBytes,
       (m) => this.onMessage(m),
@@ -210,6 +239,9 @@ class Http2Channel implements FrameChannel {
     const channel = Http2Channel.of(this);
     channel.report(channel.transportError(channel.closeReason()));
   }
+  private static onInfoHeaders(this: AnyStream, headers: IncomingHttpHeaders): void {
+    Http2Channel.of(this).framesOfHeaders(headers);
+  }
   private static onResponse(this: AnyStream, headers: IncomingHttpHeaders): void {
     Http2Channel.of(this).onResponseHeaders(headers);
   }
@@ -229,12 +261,17 @@ class Http2Channel implements FrameChannel {
     stream.on('close', Http2Channel.onClose);
     if (this.side === 'client') {
       const client = stream as ClientHttp2Stream;
+      client.on('headers', Http2Channel.onInfoHeaders);
       client.on('response', Http2Channel.onResponse);
       client.on('trailers', Http2Channel.onTrailers);
     }
+    const open = this.headerOpen;
+    // After the caller's synchronous setup (acceptStream waits for OPEN once start() returned).
+    if (open !== undefined) queueMicrotask(() => !this.finished && handlers.frame(open));
   }
 
   private onData(chunk: Buffer): void {
+    this.bdp?.received(chunk.length);
     if (this.finished) return;
     try {
       this.reader.push(chunk);
@@ -251,6 +288,10 @@ class Http2Channel implements FrameChannel {
   }
 
   send(frame: Buffer, done: () => void, wire?: Buffer): void {
+    if (this.held !== undefined && this.holdForHeaders(frame)) {
+      done();
+      return;
+    }
     const body = wire ?? serializeTunnelMessage({ payload: frame });
     this.writeMessage(Buffer.allocUnsafe(PREFIX_BYTES), [body], body.length, done);
   }
@@ -334,7 +375,10 @@ class Http2Channel implements FrameChannel {
     const server = stream as ServerHttp2Stream;
     if (!server.headersSent) {
       // Trailers-only response: the status rides on the headers.
-      server.respond({ ...RESPONSE_HEADERS, ...statusHeaders(this.status) }, { endStream: true });
+      server.respond(
+        { ...RESPONSE_HEADERS, ...this.takeHeld(), ...statusHeaders(this.status) },
+        { endStream: true },
+      );
       return;
     }
     server.end(); // the status follows the data already written, as trailers
@@ -345,11 +389,39 @@ class Http2Channel implements FrameChannel {
     server.once('close', () => clearTimeout(linger));
   }
 
+  /**
+   * A control frame sent before the response headers, to a client that takes answers in headers:
+   * OPEN_OK goes out at once in a 103, the others wait for the 200 (which the dial result sends).
+   * False for a frame that goes as DATA (the headers go first, with what is held).
+   */
+  private holdForHeaders(frame: Buffer): boolean {
+    const server = this.stream as ServerHttp2Stream;
+    if (server.headersSent || server.destroyed || server.writableEnded) return false;
+    const action = headerAction(frame);
+    if (action === 'data' || this.heldBytes + frame.length > MAX_HELD_BYTES) return false;
+    if (action === 'early' && !this.earlySent) {
+      this.earlySent = true;
+      server.additionalHeaders({ ':status': EARLY_FRAMES_STATUS, [FRAMES_HEADER]: encodeFrames([frame]) });
+      return true;
+    }
+    this.held!.push(Buffer.from(frame)); // the caller may reuse its buffer once done() ran
+    this.heldBytes += frame.length;
+    if (action === 'hold-last') this.respondOnce();
+    return true;
+  }
+
+  /** The held frames as a response header (and nothing held from now on). */
+  private takeHeld(): OutgoingHttpHeaders {
+    const held = this.held;
+    this.held = undefined;
+    return held === undefined || held.length === 0 ? {} : { [FRAMES_HEADER]: encodeFrames(held) };
+  }
+
   private respondOnce(): void {
     if (this.side !== 'server') return;
     const server = this.stream as ServerHttp2Stream;
     if (server.headersSent || server.destroyed) return;
-    server.respond(RESPONSE_HEADERS, { waitForTrailers: true });
+    server.respond({ ...RESPONSE_HEADERS, ...this.takeHeld() }, { waitForTrailers: true });
     server.on('wantTrailers', Http2Channel.onWantTrailers); // emitted once
   }
 
@@ -361,6 +433,11 @@ class Http2Channel implements FrameChannel {
   private onMessage(message: Buffer): void {
     if (this.finished) return;
     const m = deserializeTunnelMessage(message);
+    const duplicate = this.duplicateOpen;
+    if (duplicate !== undefined) {
+      this.duplicateOpen = undefined;
+      if (m.payload.equals(duplicate)) return;
+    }
     this.handlers?.frame(m.payload, m.wire);
   }
 
@@ -379,7 +456,24 @@ class Http2Channel implements FrameChannel {
       this.report(this.transportError(`HTTP status ${httpStatus} instead of a gRPC response`));
       return;
     }
+    this.framesOfHeaders(headers);
     if (headers['grpc-status'] !== undefined) this.takeStatus(headers);
+  }
+
+  /** Client: control frames the server sent in headers (a 103 or the response), ahead of its DATA. */
+  private framesOfHeaders(headers: IncomingHttpHeaders): void {
+    let frames: Buffer[] | undefined;
+    try {
+      frames = decodeFrames(headers, FRAMES_HEADER);
+    } catch (e) {
+      this.fail(GrpcStatus.INTERNAL, '');
+      this.report(this.transportError((e as Error).message));
+      return;
+    }
+    for (const f of frames ?? []) {
+      if (this.finished) return;
+      this.handlers?.frame(f);
+    }
   }
 
   private takeStatus(headers: IncomingHttpHeaders): void {

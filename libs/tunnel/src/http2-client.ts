@@ -7,9 +7,12 @@ import http2, { type ClientHttp2Session } from 'node:http2';
 import net from 'node:net';
 import type { FrameChannel } from './channel.js';
 import { TunnelError, socketErrorCode } from './errors.js';
-import { DEFAULT_MAX_MESSAGE_BYTES, http2ClientChannel } from './http2-channel.js';
+import { BdpWindow } from './bdp.js';
+import { DEFAULT_MAX_MESSAGE_BYTES } from './http2-channel.js';
+import { http2RequestChannel } from './http2-request-channel.js';
 import {
   TUNNEL_CONNECTION_WINDOW_BYTES,
+  TUNNEL_INITIAL_CONNECTION_WINDOW_BYTES,
   TUNNEL_SESSION_MEMORY_MB,
   TUNNEL_STREAM_WINDOW_BYTES,
   checkedWindow,
@@ -23,8 +26,13 @@ export interface Http2TunnelClientOptions {
   path?: string;
   /** Receive window per flow (the memory a paused flow may hold here). Default 2 MiB. */
   streamWindowBytes?: number;
-  /** Receive window of the connection (in flight per round trip for all flows). Default 16 MiB. */
+  /**
+   * Largest receive window of the connection (in flight per round trip for all flows). Default 16 MiB.
+   * It starts at initialConnectionWindowBytes and grows by BDP estimation (bdp.ts).
+   */
   connectionWindowBytes?: number;
+  /** Default TUNNEL_INITIAL_CONNECTION_WINDOW_BYTES (at most connectionWindowBytes). */
+  initialConnectionWindowBytes?: number;
   /** PING interval; a connection that does not answer within keepAliveTimeoutMs is dropped. 0 = none. */
   keepAliveMs?: number;
   keepAliveTimeoutMs?: number;
@@ -45,6 +53,7 @@ export class Http2TunnelClient implements TunnelChannelOpener {
   private readonly path: string;
   private readonly streamWindow: number;
   private readonly connectionWindow: number;
+  private readonly initialConnectionWindow: number;
   private readonly keepAliveMs: number;
   private readonly keepAliveTimeoutMs: number;
   private readonly maxMessageBytes: number;
@@ -70,6 +79,10 @@ export class Http2TunnelClient implements TunnelChannelOpener {
       options.connectionWindowBytes ?? TUNNEL_CONNECTION_WINDOW_BYTES,
       'connectionWindowBytes',
     );
+    this.initialConnectionWindow = checkedWindow(
+      options.initialConnectionWindowBytes ?? TUNNEL_INITIAL_CONNECTION_WINDOW_BYTES,
+      'initialConnectionWindowBytes',
+    );
     this.keepAliveMs = options.keepAliveMs ?? 10_000;
     this.keepAliveTimeoutMs = options.keepAliveTimeoutMs ?? 5_000;
     this.maxMessageBytes = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
@@ -78,16 +91,24 @@ export class Http2TunnelClient implements TunnelChannelOpener {
     this.now = options.now ?? Date.now;
   }
 
-  /** Starts a Tunnel call. Throws a TunnelError after close(). */
+  /**
+   * Starts a Tunnel call (its request goes out with the first frame, an OPEN in its headers). Throws a
+   * TunnelError after close() or while a failed connection's backoff runs.
+   */
   openChannel(): FrameChannel {
     if (this.closed) throw new TunnelError('transport', `the tunnel client for ${this.address} is closed`);
-    const stream = this.connection().request({
-      ':method': 'POST',
-      ':path': this.path,
-      'content-type': 'application/grpc',
-      te: 'trailers',
-    });
-    return http2ClientChannel(stream, this.maxMessageBytes);
+    const session = this.connection();
+    return http2RequestChannel(
+      (extra) =>
+        session.request({
+          ':method': 'POST',
+          ':path': this.path,
+          'content-type': 'application/grpc',
+          te: 'trailers',
+          ...extra,
+        }),
+      this.maxMessageBytes,
+    );
   }
 
   /**
@@ -171,7 +192,7 @@ export class Http2TunnelClient implements TunnelChannelOpener {
     session.on('goaway', retire);
     session.on('close', retire);
     session.once('connect', () => {
-      if (!session.destroyed) session.setLocalWindowSize(this.connectionWindow);
+      if (!session.destroyed) BdpWindow.attach(session, this.initialConnectionWindow, this.connectionWindow);
     });
     if (this.keepAliveMs > 0) this.keepAlive(session);
     return session;

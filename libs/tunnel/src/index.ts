@@ -63,6 +63,9 @@ export {
   http2ClientChannel,
   http2ServerChannel,
 } from './http2-channel.js';
+export { http2RequestChannel } from './http2-request-channel.js';
+export { FRAMES_HEADER, OPEN_HEADER } from './handshake-headers.js';
+export { BdpWindow, bdpWindowOf } from './bdp.js';
 export {
   Http2TunnelClient,
   MANAGER_TUNNEL_PATH,
@@ -80,6 +83,7 @@ export {
   MAX_WINDOW_BYTES,
   MIN_WINDOW_BYTES,
   TUNNEL_CONNECTION_WINDOW_BYTES,
+  TUNNEL_INITIAL_CONNECTION_WINDOW_BYTES,
   TUNNEL_STREAM_WINDOW_BYTES,
   tunnelChannelOptions,
   tuneTunnelServer,

@@ -1,0 +1,250 @@
+// The handshake in HTTP/2 HEADERS (handshake-headers.ts): what goes in which headers, the DATA handshake
+// with peers that do not advertise it (both ways), dial results from a spliced peer, version mismatch,
+// and a new flow's dial answer arriving ahead of the bulk data queued on the connection before it.
+import http2, { type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
+import type { AddressInfo } from 'node:net';
+import {
+  ConnId,
+  FRAMES_HEADER,
+  Http2TunnelClient,
+  MANAGER_TUNNEL_PATH,
+  OPEN_HEADER,
+  acceptStream,
+  decodeMessage,
+  http2ClientChannel,
+  http2ServerChannel,
+  openStream,
+  splice,
+  type FrameChannel,
+  type Http2TunnelClientOptions,
+  type OpenInit,
+  type TunnelStream,
+} from '../src/index.js';
+import { TUNNEL_SESSION_MEMORY_MB } from '../src/flow-control.js';
+
+interface Call {
+  stream: ServerHttp2Stream;
+  headers: IncomingHttpHeaders;
+  channel: FrameChannel;
+}
+
+/** A plain node:http2 server whose calls are http2ServerChannels, as serveTunnelCalls makes them. */
+async function server(onCall: (call: Call) => void, clientOptions: Http2TunnelClientOptions = {}) {
+  const calls: Call[] = [];
+  const s = http2.createServer({ maxSessionMemory: TUNNEL_SESSION_MEMORY_MB });
+  s.on('stream', (stream, headers) => {
+    const call = { stream, headers, channel: http2ServerChannel(stream, undefined, undefined, headers) };
+    calls.push(call);
+    onCall(call);
+  });
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const port = (s.address() as AddressInfo).port;
+  const client = new Http2TunnelClient(`127.0.0.1:${port}`, clientOptions);
+  /** A client that does not advertise (an older peer): handshake in DATA. */
+  const older = http2.connect(`http://127.0.0.1:${port}`);
+  older.on('error', () => {});
+  const olderChannel = (): FrameChannel =>
+    http2ClientChannel(
+      older.request({ ':method': 'POST', ':path': MANAGER_TUNNEL_PATH, 'content-type': 'application/grpc' }),
+    );
+  return {
+    calls,
+    client,
+    olderChannel,
+    close: async () => {
+      client.destroy();
+      older.destroy();
+      await new Promise<void>((r) => s.close(() => r()));
+    },
+  };
+}
+
+let nextPort = 1;
+const init = (): OpenInit => ({
+  id: ConnId.of('tcp', { ip: '127.0.0.1', port: nextPort++ }, { ip: '10.0.0.1', port: 80 }),
+  sessionId: 'session-1',
+  dialTimeoutMs: 1000,
+});
+
+/** The tunnel messages in a `-bin` header, by name ('open-ok', 'dial-ok', ...). */
+function messagesIn(headers: Record<string, unknown> | undefined): string[] {
+  const v = headers?.[FRAMES_HEADER];
+  if (v === undefined) return [];
+  const parts = (Array.isArray(v) ? v : [v]).flatMap((x) => String(x).split(','));
+  return parts.map((p) => decodeMessage(Buffer.from(p.trim(), 'base64')).type);
+}
+
+/** Accepts, answers DIAL_OK at once, echoes. */
+function echoDialer({ channel }: Call): void {
+  void acceptStream(channel).then((s) => {
+    s.dialOk();
+    s.on('data', (c: Buffer) => s.write(Buffer.from(c)));
+    s.on('end', () => s.end());
+    s.resume();
+  });
+}
+
+async function echo(s: TunnelStream, text: string): Promise<string> {
+  const got: Buffer[] = [];
+  s.on('data', (c: Buffer) => got.push(Buffer.from(c)));
+  const ended = new Promise<void>((r) => s.once('end', () => r()));
+  s.resume();
+  s.write(Buffer.from(text));
+  s.end();
+  await ended;
+  return Buffer.concat(got).toString();
+}
+
+describe('the handshake in HTTP/2 headers', () => {
+  it('OPEN rides in the request, OPEN_OK in a 103 and DIAL_OK in the response; data follows as before', async () => {
+    const srv = await server(echoDialer);
+    try {
+      const s = await openStream(srv.client.openChannel(), init());
+      expect(await s.dialed).toEqual({ ok: true });
+      expect(await echo(s, 'hello')).toBe('hello');
+      expect((await s.done).reason).toBe('eof');
+      const [call] = srv.calls;
+      expect(call!.headers[OPEN_HEADER]).toBeDefined();
+      const info = (call!.stream as unknown as { sentInfoHeaders?: Record<string, unknown>[] })
+        .sentInfoHeaders;
+      expect(info?.map((h) => [h[':status'], messagesIn(h)])).toEqual([[103, ['open-ok']]]);
+      expect(messagesIn(call!.stream.sentHeaders)).toEqual(['dial-ok']);
+    } finally {
+      await srv.close();
+    }
+  });
+
+  it('DIAL_REJECT goes in the response headers and ends the flow with its reason', async () => {
+    const srv = await server(({ channel }) => {
+      void acceptStream(channel).then((s) => s.dialReject('ECONNREFUSED', 'nothing listens'));
+    });
+    try {
+      const s = await openStream(srv.client.openChannel(), init());
+      expect(await s.dialed).toEqual({ ok: false, reason: 'ECONNREFUSED', message: 'nothing listens' });
+      expect((await s.done).reason).toBe('dial-rejected');
+      expect(messagesIn(srv.calls[0]!.stream.sentHeaders)).toEqual(['dial-reject']);
+    } finally {
+      await srv.close();
+    }
+  });
+
+  it('a client that does not advertise it gets the handshake in DATA', async () => {
+    const srv = await server(echoDialer);
+    try {
+      const s = await openStream(srv.olderChannel(), init());
+      expect(await s.dialed).toEqual({ ok: true });
+      expect(await echo(s, 'older client')).toBe('older client');
+      const [call] = srv.calls;
+      expect(call!.headers[OPEN_HEADER]).toBeUndefined();
+      expect(messagesIn(call!.stream.sentHeaders)).toEqual([]);
+      expect((call!.stream as unknown as { sentInfoHeaders?: unknown[] }).sentInfoHeaders ?? []).toEqual([]);
+    } finally {
+      await srv.close();
+    }
+  });
+
+  it('a server that ignores the header takes the OPEN the client also sends in DATA', async () => {
+    // The server channel is made without the request headers: an older server.
+    const s2 = http2.createServer();
+    s2.on('stream', (stream) => echoDialer({ stream, headers: {}, channel: http2ServerChannel(stream) }));
+    await new Promise<void>((r) => s2.listen(0, '127.0.0.1', r));
+    const client = new Http2TunnelClient(`127.0.0.1:${(s2.address() as AddressInfo).port}`);
+    try {
+      const s = await openStream(client.openChannel(), init());
+      expect(await s.dialed).toEqual({ ok: true });
+      expect(await echo(s, 'older server')).toBe('older server');
+    } finally {
+      client.destroy();
+      await new Promise<void>((r) => s2.close(() => r()));
+    }
+  });
+
+  it('a version mismatch fails both ends with "version" (OPEN_OK early, DISCONNECT in the response)', async () => {
+    const accepted: Promise<unknown>[] = [];
+    const srv = await server(({ channel }) => accepted.push(acceptStream(channel).catch((e: unknown) => e)));
+    try {
+      await expect(
+        openStream(srv.client.openChannel(), init(), { versionRange: [5, 6] }),
+      ).rejects.toMatchObject({
+        code: 'version',
+      });
+      expect(await accepted[0]).toMatchObject({ code: 'version' });
+    } finally {
+      await srv.close();
+    }
+  });
+
+  it('a DIAL_OK from a spliced peer (an agent, handshake in DATA) reaches the client in the response headers', async () => {
+    const streams: TunnelStream[] = [];
+    let spliced!: Promise<unknown>;
+    const srv = await server(({ channel }) => {
+      void acceptStream(channel).then((s) => {
+        streams.push(s);
+        if (streams.length === 2) spliced = splice(streams[0]!, streams[1]!);
+      });
+    });
+    try {
+      const id = init();
+      const client = await openStream(srv.client.openChannel(), id);
+      // The agent opens the matching stream (the manager asked it to), dials, and answers DIAL_OK.
+      const agent = await openStream(srv.olderChannel(), id);
+      agent.on('data', (c: Buffer) => agent.write(Buffer.from(c)));
+      agent.on('end', () => agent.end());
+      agent.resume();
+      agent.dialOk();
+      expect(await client.dialed).toEqual({ ok: true });
+      expect(await echo(client, 'via the agent')).toBe('via the agent');
+      await spliced;
+      const [clientCall, agentCall] = srv.calls;
+      expect(messagesIn(clientCall!.stream.sentHeaders)).toEqual(['dial-ok']);
+      expect(messagesIn(agentCall!.stream.sentHeaders)).toEqual([]);
+    } finally {
+      await srv.close();
+    }
+  });
+
+  it("a new flow's dial answer arrives ahead of the bulk data queued before it on the connection", async () => {
+    const BULK_FLOWS = 4;
+    const PER_FLOW = 8 * 1024 * 1024;
+    const WINDOW = 1024 * 1024; // the client's connection window grows (BDP) to this at most
+    const chunk = Buffer.alloc(128 * 1024, 7);
+    const srv = await server(
+      ({ channel }) => {
+        void acceptStream(channel, { maxBufferedBytes: 64 * 1024 * 1024 }).then((s) => {
+          s.dialOk();
+          if (s.id.destination.port === 81) return; // the probe: dial answer only
+          for (let n = 0; n < PER_FLOW; n += chunk.length) s.write(chunk); // all queued at once
+        });
+      },
+      { connectionWindowBytes: WINDOW },
+    );
+    try {
+      let bulkReceived = 0;
+      let firstBulk!: () => void;
+      const bulkFlowing = new Promise<void>((r) => (firstBulk = r));
+      for (let i = 0; i < BULK_FLOWS; i++) {
+        const s = await openStream(srv.client.openChannel(), init());
+        s.on('data', (c: Buffer) => {
+          bulkReceived += c.length;
+          firstBulk();
+        });
+        s.resume();
+      }
+      await bulkFlowing;
+      const atOpen = bulkReceived;
+      const probe = await openStream(srv.client.openChannel(), {
+        ...init(),
+        id: ConnId.of('tcp', { ip: '127.0.0.1', port: 1 }, { ip: '10.0.0.1', port: 81 }),
+      });
+      expect(await probe.dialed).toEqual({ ok: true });
+      const behind = bulkReceived - atOpen;
+      const total = BULK_FLOWS * PER_FLOW;
+      // Meaningful only while most of the bulk was still queued when the probe opened.
+      expect(total - atOpen).toBeGreaterThan(total / 2);
+      // Behind the answer: at most what was in flight (the connection window), not the queue.
+      expect(behind).toBeLessThanOrEqual(WINDOW + chunk.length);
+    } finally {
+      await srv.close();
+    }
+  });
+});
