@@ -106,7 +106,11 @@ export async function createWorkstation(names: Names, resolvConf: string): Promi
     names.router,
   );
   // Only the link's own subnet: no route to pod or service addresses.
-  await ipBatch(['link set lo up', `addr add ${workstationIp}/24 dev eth0`, 'link set eth0 up'], ws);
+  await ipBatch(['link set lo up', `addr add ${workstationIp}/24 dev eth0`], ws);
+  // No duplicate address detection on eth0: its IPv6 link-local address (and local route) is there when
+  // `up` returns, not a second later, so the workstation's routes do not change under a test's feet.
+  await sysctl(ws, { 'net.ipv6.conf.eth0.accept_dad': '0' });
+  await ipBatch(['link set eth0 up'], ws);
 }
 
 export interface PodNetwork {
