@@ -2,7 +2,8 @@
 # The demo: a simulated cluster (tools/devcluster), the chart rendered with `helm template` and applied,
 # the client connected from the cluster's workstation namespace, and the echo service reached by name.
 # Prints each step; removes everything it created on the way out (also on failure or Ctrl-C).
-# Needs root (network namespaces, a TUN device, nft). Env: DEMO_NAME (default tpdemo), DEMO_KEEP=1 to
+# Needs root (network namespaces, a TUN device, nft). Env: DEMO_NAME (default tpdemo), DEMO_EXTRA_IMAGES=FILE
+# (another devcluster image map, e.g. tools/loadgen/images.json), DEMO_KEEP=1 to
 # leave the cluster and the connection up at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
