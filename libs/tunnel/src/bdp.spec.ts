@@ -77,11 +77,23 @@ describe('BdpWindow', () => {
     }
   });
 
-  it('stays where it started for a trickle that never fills it', async () => {
+  it('never probes for small messages (interactive flows pay no PING per exchange)', async () => {
     const r = await receiver(256 * 1024, 16 * 1024 * 1024);
     try {
       await send(r.port, 40, 1024, 5);
       expect(await r.received).toBe(40 * 1024);
+      expect(r.window()!.window).toBe(256 * 1024);
+      expect(r.pingsSent()).toBe(0);
+    } finally {
+      await r.close();
+    }
+  });
+
+  it('stays where it started for full frames that trickle and never fill it', async () => {
+    const r = await receiver(256 * 1024, 16 * 1024 * 1024);
+    try {
+      await send(r.port, 20, 32 * 1024, 20);
+      expect(await r.received).toBe(20 * 32 * 1024);
       expect(r.window()!.window).toBe(256 * 1024);
       expect(r.pingsSent()).toBeGreaterThan(0); // it measured, and saw no reason to grow
     } finally {
