@@ -61,7 +61,7 @@ async function server(onCall: (call: Call) => void, clientOptions: Http2TunnelCl
 
 let nextPort = 1;
 const init = (): OpenInit => ({
-  id: ConnId.of('tcp', { ip: '127.0.0.1', port: nextPort++ }, { ip: '10.0.0.1', port: 80 }),
+  id: ConnId.of('tcp', { ip: '127.0.0.1', port: nextPort++ }, { ip: '198.18.0.1', port: 80 }),
   sessionId: 'session-1',
   dialTimeoutMs: 1000,
 });
@@ -234,7 +234,7 @@ describe('the handshake in HTTP/2 headers', () => {
       const atOpen = bulkReceived;
       const probe = await openStream(srv.client.openChannel(), {
         ...init(),
-        id: ConnId.of('tcp', { ip: '127.0.0.1', port: 1 }, { ip: '10.0.0.1', port: 81 }),
+        id: ConnId.of('tcp', { ip: '127.0.0.1', port: 1 }, { ip: '198.18.0.1', port: 81 }),
       });
       expect(await probe.dialed).toEqual({ ok: true });
       const behind = bulkReceived - atOpen;
