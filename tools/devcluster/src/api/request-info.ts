@@ -17,7 +17,8 @@ export interface RequestAttributes {
 
 export type RequestInfo = Omit<RequestAttributes, 'user'>;
 
-const nonResource = (path: string, method: string): RequestInfo => ({
+/** The attributes of a request for a non-resource URL (`/version`, `/healthz`, ...). */
+export const nonResource = (path: string, method: string): RequestInfo => ({
   verb: method.toLowerCase(),
   resourceRequest: false,
   path,

@@ -5,7 +5,7 @@ import type { Authenticator, UserInfo } from './authn.js';
 import { ApiError, badRequest, invalid, notFound } from './errors.js';
 import { field, isRecord, str, type KubeObject } from './object.js';
 import type { Authorizer, PolicyRule } from './rbac.js';
-import type { RequestAttributes } from './request-info.js';
+import { nonResource, type RequestAttributes } from './request-info.js';
 import type { ResourceType } from './resources.js';
 import { apiAudiences, type BoundObject, type TokenSigner } from './sa-tokens.js';
 import type { Store } from './store.js';
@@ -127,18 +127,7 @@ export class Reviews {
           namespace: str(ra['namespace']) ?? '',
           name: str(ra['name']) ?? '',
         }
-      : {
-          user,
-          verb: str(rec(na)['verb']) ?? '',
-          resourceRequest: false,
-          path: str(rec(na)['path']) ?? '',
-          apiGroup: '',
-          apiVersion: '',
-          resource: '',
-          subresource: '',
-          namespace: '',
-          name: '',
-        };
+      : { user, ...nonResource(str(rec(na)['path']) ?? '', ''), verb: str(rec(na)['verb']) ?? '' };
     const d = this.d.authz.authorize(a);
     return { allowed: d.allowed, ...(d.reason ? { reason: d.reason } : {}) };
   }
