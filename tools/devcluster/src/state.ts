@@ -10,6 +10,7 @@ export interface ClusterConfig {
   readonly recursiveDns: boolean;
   readonly imageFiles: readonly string[];
   readonly upstreamZone: string;
+  readonly tokenRefreshFraction?: number;
   readonly stateDir: string;
   /** File descriptor (inherited) of a listening socket on the host's loopback for the API server. */
   readonly hostListenFd?: number;

@@ -143,6 +143,7 @@ async function main(): Promise<void> {
         caPem: ca.cert,
         nextPodId: () => ++podIds,
         log,
+        ...(cfg.tokenRefreshFraction !== undefined ? { tokenRefreshFraction: cfg.tokenRefreshFraction } : {}),
       }),
     deletePod: (ns, name, graceSeconds) =>
       core.delete(type('pods'), ns, name, { gracePeriodSeconds: graceSeconds }),

@@ -79,7 +79,13 @@ describeRoot('devcluster authentication and RBAC with kubectl', () => {
   jest.setTimeout(120_000);
 
   beforeAll(async () => {
-    cluster = await startDevCluster({ name, nodes: 1, images: [path.join(here, 'fixtures/images.json')] });
+    // Tokens are refreshed after 0.5% of their lifetime (a 600 s token every 3 s) so rotation shows here.
+    cluster = await startDevCluster({
+      name,
+      nodes: 1,
+      images: [path.join(here, 'fixtures/images.json')],
+      tokenRefreshFraction: 0.005,
+    });
     const r = await devcluster(['kubeconfig', '--name', name, '--host', '--user', 'dev', '--group', 'devs']);
     expect(r.stderr).toBe('');
     dev = r.stdout.trim();
@@ -290,7 +296,8 @@ subjects: [{ apiGroup: rbac.authorization.k8s.io, kind: User, name: dev }]
             {
               name: 'c',
               image: 'busybox',
-              command: ['sleep', '3600'],
+              // Prints the token it sees every second (its own view of the volume, for the rotation below).
+              command: ['sh', '-c', 'while true; do cat /run/secrets/tokens/token; echo; sleep 1; done'],
               volumeMounts: [{ name: 'tp-token', mountPath, readOnly: true }],
             },
           ],
@@ -332,6 +339,34 @@ subjects: [{ apiGroup: rbac.authorization.k8s.io, kind: User, name: dev }]
     ).toContain('BEGIN CERTIFICATE');
     // Not for the API server itself.
     expect((await withToken(token, ['auth', 'whoami'])).stderr).toContain('Unauthorized');
+
+    // The kubelet replaces the file before the token expires (here after 3 s): a new token for the same
+    // pod and audience, issued later; the old one stays valid until its own expiry.
+    const rotated = await waitFor('the projected token refreshed', async () => {
+      const r = await cluster.exec('pod/default/with-token', ['cat', '/var/run/secrets/tokens/token']);
+      const t = r.stdout.trim();
+      return r.code === 0 && t !== '' && t !== token ? t : undefined;
+    });
+    const newClaims = JSON.parse(Buffer.from(rotated.split('.')[1] ?? '', 'base64url').toString()) as Record<
+      string,
+      any
+    >;
+    expect(newClaims['iat']).toBeGreaterThan(claims['iat']);
+    expect(newClaims['exp'] - newClaims['iat']).toBe(600);
+    const again = await tokenReview(rotated, ['telepresence']);
+    expect(again['user'].extra['authentication.kubernetes.io/pod-name']).toEqual(['with-token']);
+    expect((await tokenReview(token, ['telepresence']))['authenticated']).toBe(true);
+    // The running container sees the new token too, not only a new `exec`.
+    await waitFor('the container printing the new token', async () =>
+      (await kubectl(['logs', 'with-token'])).stdout.includes(rotated) ? true : undefined,
+    );
+
+    const tooShort = JSON.parse(pod('short-token', '/run/secrets/tokens')) as any;
+    tooShort.spec.volumes[0].projected.sources[0].serviceAccountToken.expirationSeconds = 60;
+    const refused = await kubectl(['apply', '-f', '-'], JSON.stringify(tooShort));
+    expect(refused.stderr).toContain(
+      'spec.volumes[0].projected.sources[0].serviceAccountToken.expirationSeconds: Invalid value: 60: may not specify a duration less than 10 minutes',
+    );
 
     await kubectl(['apply', '-f', '-'], pod('elsewhere', '/etc/tokens'));
     const waiting = await waitFor('elsewhere refused', async () => {

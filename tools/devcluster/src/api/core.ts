@@ -472,6 +472,32 @@ function validatePod(pod: KubeObject): void {
     if (!str(field(c, 'image')))
       throw invalid('Pod', '', name, [{ field: `spec.containers[${i}].image`, message: 'Required value' }]);
   });
+  validateProjectedTokens(pod, name);
+}
+
+/** A projected serviceAccountToken lives 10 minutes to 2^32 seconds, as TokenRequest allows. */
+function validateProjectedTokens(pod: KubeObject, name: string): void {
+  const volumes = field(pod, 'spec', 'volumes');
+  (Array.isArray(volumes) ? volumes : []).forEach((v: unknown, i) => {
+    const sources = field(v, 'projected', 'sources');
+    (Array.isArray(sources) ? sources : []).forEach((src: unknown, j) => {
+      const exp = field(src, 'serviceAccountToken', 'expirationSeconds');
+      if (exp === undefined || exp === null) return;
+      const where = `spec.volumes[${i}].projected.sources[${j}].serviceAccountToken.expirationSeconds`;
+      const n = Number(exp);
+      if (n < 600)
+        throw invalid('Pod', '', name, [
+          { field: where, message: `Invalid value: ${n}: may not specify a duration less than 10 minutes` },
+        ]);
+      if (n > 2 ** 32)
+        throw invalid('Pod', '', name, [
+          {
+            field: where,
+            message: `Invalid value: ${n}: may not specify a duration larger than 2^32 seconds`,
+          },
+        ]);
+    });
+  });
 }
 
 /** Pod spec is immutable except container images and a few fields, as the apiserver enforces. */

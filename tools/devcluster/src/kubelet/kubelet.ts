@@ -22,6 +22,13 @@ import { containerEnv, expandVars } from './env.js';
 import { resolveProgram, type ImageMap } from './images.js';
 import { writeProjectedMounts } from './projected.js';
 import { runProbe } from './probes.js';
+import {
+  defaultRefreshFraction,
+  replaceFile,
+  TokenRotation,
+  writeInContainer,
+  type RotatedToken,
+} from './token-rotation.js';
 
 type Rec = Record<string, unknown>;
 
@@ -38,6 +45,8 @@ export interface KubeletOptions {
   /** Allocates unique pod namespace ids across all kubelets of the cluster. */
   readonly nextPodId: () => number;
   readonly log: (msg: string) => void;
+  /** Share of a projected token's lifetime after which it is replaced (a real kubelet's: 0.8). */
+  readonly tokenRefreshFraction?: number;
 }
 
 interface ContainerState {
@@ -56,6 +65,9 @@ interface ContainerState {
   init: boolean;
   /** Why the container cannot be set up (CreateContainerConfigError), e.g. a mount devcluster cannot provide. */
   configError?: string | undefined;
+  /** Its service-account tokens, refreshed while it runs. */
+  tokens: RotatedToken[];
+  rotation?: TokenRotation | undefined;
 }
 
 interface PodRuntime {
@@ -208,6 +220,7 @@ export class Kubelet {
       state: { waiting: { reason: init ? 'PodInitializing' : 'ContainerCreating' } },
       lastState: {},
       init,
+      tokens: [],
     });
     const rt: PodRuntime = {
       uid,
@@ -255,14 +268,44 @@ export class Kubelet {
       await writeFile(path.join(saDir, 'namespace'), ns);
     }
     const sa = str(spec['serviceAccountName']) ?? 'default';
+    const apiAccess =
+      spec['automountServiceAccountToken'] !== false
+        ? [this.apiAccessToken(pod, path.join(rt.dir, 'sa', 'token'))]
+        : [];
     for (const c of rt.containers) {
-      c.configError = await writeProjectedMounts(pod, c.spec, path.join(rt.dir, 'mounts', c.name), {
+      const mounts = await writeProjectedMounts(pod, c.spec, path.join(rt.dir, 'mounts', c.name), {
         store: this.o.store,
         token: (audience, expirationSeconds) => this.podToken(pod, sa, { audience, expirationSeconds }),
       });
+      c.configError = mounts.error;
+      c.tokens = [...apiAccess, ...mounts.tokens];
     }
     if (rt.stopping) return;
     this.advance(rt);
+  }
+
+  /** The kube-api-access token as the container sees it, for its refresh. */
+  private apiAccessToken(pod: KubeObject, mirror: string): RotatedToken {
+    const source = this.apiAccessSource(pod);
+    return {
+      file: '/run/secrets/kubernetes.io/serviceaccount/token',
+      mirror,
+      audience: str(field(source, 'audience')),
+      expirationSeconds: Number(field(source, 'expirationSeconds') ?? 3607),
+    };
+  }
+
+  /** The serviceAccountToken source of the pod's kube-api-access volume. */
+  private apiAccessSource(pod: KubeObject): unknown {
+    const volumes = field(pod, 'spec', 'volumes');
+    return (Array.isArray(volumes) ? volumes : [])
+      .filter((v) => String(field(v, 'name')).startsWith('kube-api-access-'))
+      .flatMap((v) => {
+        const sources = field(v, 'projected', 'sources');
+        return Array.isArray(sources) ? sources : [];
+      })
+      .map((src) => field(src, 'serviceAccountToken'))
+      .find((t) => t !== undefined);
   }
 
   /**
@@ -276,15 +319,7 @@ export class Kubelet {
   ): string {
     const ns = pod.metadata.namespace ?? 'default';
     const sa = this.o.store.get('serviceaccounts', ns, saName);
-    const volumes = field(pod, 'spec', 'volumes');
-    const source = (Array.isArray(volumes) ? volumes : [])
-      .filter((v) => String(field(v, 'name')).startsWith('kube-api-access-'))
-      .flatMap((v) => {
-        const sources = field(v, 'projected', 'sources');
-        return Array.isArray(sources) ? sources : [];
-      })
-      .map((src) => field(src, 'serviceAccountToken'))
-      .find((t) => t !== undefined);
+    const source = this.apiAccessSource(pod);
     const audience = projected ? projected.audience : str(field(source, 'audience'));
     const exp = projected ? projected.expirationSeconds : Number(field(source, 'expirationSeconds') ?? 3607);
     const node = this.o.store.get('nodes', undefined, this.o.nodeName);
@@ -419,8 +454,25 @@ export class Kubelet {
     c.state = { running: { startedAt: c.startedAt } };
     proc.on('error', (err) => this.o.log(`kubelet: ${rt.name}/${c.name}: ${err.message}`));
     proc.on('exit', (code, signal) => this.onExit(rt, c, proc, code, signal));
+    this.startTokenRotation(rt, c, proc);
     if (!c.init) this.startProbes(rt, c);
     this.report(rt);
+  }
+
+  private startTokenRotation(rt: PodRuntime, c: ContainerState, proc: ChildProcess): void {
+    const pid = proc.pid;
+    if (pid === undefined || c.tokens.length === 0) return;
+    const sa = str(field(rt.pod, 'spec', 'serviceAccountName')) ?? 'default';
+    c.rotation = new TokenRotation(c.tokens, {
+      fraction: this.o.tokenRefreshFraction ?? defaultRefreshFraction,
+      mint: (t) =>
+        this.podToken(rt.pod, sa, { audience: t.audience, expirationSeconds: t.expirationSeconds }),
+      write: async (t, content) => {
+        await replaceFile(t.mirror, content);
+        await writeInContainer(pid, t.file, content);
+      },
+      log: this.o.log,
+    });
   }
 
   private onExit(
@@ -432,6 +484,7 @@ export class Kubelet {
   ): void {
     if (c.proc !== proc) return;
     c.proc = undefined;
+    c.rotation?.stop();
     if (c.probeTimer) clearTimeout(c.probeTimer);
     if (c.livenessTimer) clearTimeout(c.livenessTimer);
     c.ready = false;
@@ -637,6 +690,7 @@ export class Kubelet {
       if (c.probeTimer) clearTimeout(c.probeTimer);
       if (c.livenessTimer) clearTimeout(c.livenessTimer);
       if (c.restartTimer) clearTimeout(c.restartTimer);
+      c.rotation?.stop();
       return c.proc ? [c.proc] : [];
     });
     const exited = procs.map(

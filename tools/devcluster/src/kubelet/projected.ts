@@ -3,10 +3,12 @@
 // their paths, and the container's setup copies them into its private /run. Sources: serviceAccountToken
 // (audience, expirationSeconds, bound to the pod), configMap items, downwardAPI metadata fields.
 // Containers share the host's file system except /run, so a mountPath must lie under /run or /var/run.
+// The service-account tokens written are returned so that the kubelet can rotate them (token-rotation.ts).
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { field, isRecord, str, type KubeObject } from '../api/object.js';
 import type { Store } from '../api/store.js';
+import type { RotatedToken } from './token-rotation.js';
 
 type Rec = Record<string, unknown>;
 
@@ -27,16 +29,21 @@ export function runPath(mountPath: string): string | { error: string } {
   };
 }
 
-/**
- * Writes the projected volumes of one container's mounts under `dir`; the error (a missing config map,
- * a mount path devcluster cannot provide) that keeps the container from starting, if any.
- */
+export interface ProjectedMounts {
+  /** Why the container cannot be set up (a missing config map, a mount path devcluster cannot provide). */
+  readonly error?: string;
+  /** The service-account tokens written, by their path inside the container. */
+  readonly tokens: readonly RotatedToken[];
+}
+
+/** Writes the projected volumes of one container's mounts under `dir` (a mirror of their paths). */
 export async function writeProjectedMounts(
   pod: KubeObject,
   container: Rec,
   dir: string,
   deps: ProjectedDeps,
-): Promise<string | undefined> {
+): Promise<ProjectedMounts> {
+  const tokens: RotatedToken[] = [];
   const volumes = field(pod, 'spec', 'volumes');
   const mounts = container['volumeMounts'];
   for (const m of Array.isArray(mounts) ? mounts.filter(isRecord) : []) {
@@ -46,27 +53,32 @@ export async function writeProjectedMounts(
     const sources = field(vol, 'projected', 'sources');
     if (!Array.isArray(sources)) continue;
     const target = runPath(str(m['mountPath']) ?? '');
-    if (typeof target !== 'string') return target.error;
+    if (typeof target !== 'string') return { error: target.error, tokens };
     const base = path.join(dir, target);
     for (const src of sources.filter(isRecord)) {
       const files = sourceFiles(pod, src, deps);
-      if (typeof files === 'string') return files;
-      for (const [rel, content] of files) {
+      if (typeof files === 'string') return { error: files, tokens };
+      for (const [rel, content, token] of files) {
         const file = path.join(base, rel);
-        if (!file.startsWith(base)) return `projected volume ${name}: bad path ${rel}`;
+        if (!file.startsWith(base + path.sep))
+          return { error: `projected volume ${name}: bad path ${rel}`, tokens };
         await mkdir(path.dirname(file), { recursive: true });
         await writeFile(file, content, { mode: 0o644 });
+        if (token) tokens.push({ ...token, file: `/${path.posix.join(target, rel)}`, mirror: file });
       }
     }
   }
-  return undefined;
+  return { tokens };
 }
 
-function sourceFiles(pod: KubeObject, src: Rec, deps: ProjectedDeps): [string, string][] | string {
+type SourceFile = [rel: string, content: string, token?: Omit<RotatedToken, 'file' | 'mirror'>];
+
+function sourceFiles(pod: KubeObject, src: Rec, deps: ProjectedDeps): SourceFile[] | string {
   const sat = src['serviceAccountToken'];
   if (isRecord(sat)) {
     const exp = Number(sat['expirationSeconds'] ?? 3600);
-    return [[str(sat['path']) ?? 'token', deps.token(str(sat['audience']), exp)]];
+    const audience = str(sat['audience']);
+    return [[str(sat['path']) ?? 'token', deps.token(audience, exp), { audience, expirationSeconds: exp }]];
   }
   const cm = src['configMap'];
   if (isRecord(cm)) {
