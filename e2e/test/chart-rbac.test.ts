@@ -244,15 +244,31 @@ describeRoot('the chart RBAC on devcluster', () => {
       });
     });
 
-    it('services create (own namespace): the service CIDR by the dummy-service trick', async () => {
-      await withoutRule('Role', 'traffic-manager', 0, async () => {
+    it('servicecidrs list: the service CIDR from the ServiceCIDR API, else by the dummy-service trick', async () => {
+      await withoutRule('ClusterRole', cr, 3, async () => {
         const pod = await restartManager();
         await expectLog(
           pod,
-          "could not determine the service subnet (no ServiceCIDR API, dummy-service trick failed); set the chart value serviceCIDR (env SERVICE_CIDR) to the cluster's service CIDR",
-          forbiddenText('create', 'services', '', inNs(ns)),
+          'may not list servicecidrs.networking.k8s.io (the chart grants it: see charts/telepresence/README.md); trying the dummy-service trick',
+          forbiddenText('list', 'servicecidrs', 'networking.k8s.io', clusterScope),
+        );
+        await until('the service subnet by the dummy-service trick', async () =>
+          (await logOf(pod)).find((e) => e.msg === 'service subnet 198.19.0.0/20 (found by dummy-service)'),
         );
       });
+    });
+
+    it('services create (own namespace): the service CIDR by the dummy-service trick (clusters without the ServiceCIDR API)', async () => {
+      await withoutRule('ClusterRole', cr, 3, () =>
+        withoutRule('Role', 'traffic-manager', 0, async () => {
+          const pod = await restartManager();
+          await expectLog(
+            pod,
+            "could not determine the service subnet (no ServiceCIDR API, dummy-service trick failed); set the chart value serviceCIDR (env SERVICE_CIDR) to the cluster's service CIDR",
+            forbiddenText('create', 'services', '', inNs(ns)),
+          );
+        }),
+      );
     });
 
     // services delete t2-tst-dummy (Role rule 1) is needed only when the dummy Service was created (its
@@ -280,9 +296,6 @@ describeRoot('the chart RBAC on devcluster', () => {
         });
       },
     );
-
-    // servicecidrs list (networking.k8s.io): devcluster does not serve the ServiceCIDR API (404 with or
-    // without the rule), so the manager always uses the dummy-service trick here; see the chart README.
   });
 
   describe('the client as developer "dev" with only the telepresence-client role', () => {

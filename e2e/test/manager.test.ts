@@ -108,8 +108,8 @@ describeRoot('traffic-manager on devcluster', () => {
     }, 60_000);
     afterAll(() => conn?.close());
 
-    it('finds the service subnet by the dummy-service trick and leaves no dummy Service', async () => {
-      await waitForLog(pod, /service subnet 198\.19\.0\.0\/20 \(found by dummy-service\)/);
+    it('finds the service subnet by the ServiceCIDR API and creates no dummy Service', async () => {
+      await waitForLog(pod, /service subnet 198\.19\.0\.0\/20 \(found by serviceCIDR-api\)/);
       const err = await core
         .readNamespacedService({ namespace, name: 't2-tst-dummy' })
         .catch((e: unknown) => e);

@@ -315,6 +315,22 @@ async function bootstrap(core: ApiCore): Promise<void> {
   for (const ns of ['default', 'kube-system', 'kube-public', 'kube-node-lease']) {
     await core.create(type('namespaces'), undefined, { metadata: { name: ns } });
   }
+  // The default ServiceCIDR a 1.33+ apiserver creates from --service-cluster-ip-range.
+  core.store.create('networking.k8s.io/servicecidrs', {
+    metadata: { name: 'kubernetes' },
+    spec: { cidrs: [serviceCidr] },
+    status: {
+      conditions: [
+        {
+          type: 'Ready',
+          status: 'True',
+          reason: '',
+          message: 'Kubernetes Service CIDR is ready',
+          lastTransitionTime: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
+        },
+      ],
+    },
+  });
   await core.create(type('services'), 'default', {
     metadata: {
       name: 'kubernetes',

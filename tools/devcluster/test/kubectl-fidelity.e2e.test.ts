@@ -225,6 +225,43 @@ describeRoot('kubectl on devcluster behaves as on a real cluster', () => {
     }
   });
 
+  it('a new pod that takes the address of a deleted one is reachable at once (the router forgets the old MAC)', async () => {
+    const ipOf = (pod: string) => field(pod, '{.status.podIP}');
+    const running = (pod: string) =>
+      waitFor(`${pod} running`, async () =>
+        (await field(pod, '{.status.phase}')) === 'Running' ? true : undefined,
+      );
+    const ask = async (ip: string) => {
+      const r = await cluster.exec('pod/default/bb', ['curl', '-s', '-m', '2', `http://${ip}:8080/`]);
+      return r.code === 0 ? (JSON.parse(r.stdout) as { pod: string }).pod : undefined;
+    };
+    await kubectl(['run', 'first', '--image=echo', '--restart=Never']);
+    await running('first');
+    const ip = await ipOf('first');
+    // The router learns first's MAC.
+    expect(await waitFor('first answering', () => ask(ip))).toBe('first');
+    await kubectl(['delete', 'pod', 'first', '--grace-period=0', '--wait=true']);
+    await kubectl(['run', 'second', '--image=echo', '--restart=Never']);
+    await running('second');
+    expect(await ipOf('second')).toBe(ip); // the lowest free address again
+    // A stale neighbour entry would send second's traffic to first's MAC for 20-45 s.
+    expect(await waitFor('second answering on the reused address', () => ask(ip), 8_000)).toBe('second');
+  });
+
+  it('serves the default ServiceCIDR of a 1.33+ apiserver', async () => {
+    const r = await kubectl(['get', 'servicecidrs']);
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toMatch(/^NAME\s+CIDRS\s+AGE\nkubernetes\s+198\.19\.0\.0\/20\s+\S+\n$/);
+    const ready = await kubectl([
+      'get',
+      'servicecidr',
+      'kubernetes',
+      '-o',
+      'jsonpath={.status.conditions[?(@.type=="Ready")].status}',
+    ]);
+    expect(ready.stdout).toBe('True');
+  });
+
   it('exec names devcluster exec', async () => {
     const r = await kubectl(['exec', 'bb', '--', 'ls']);
     expect(r.code).not.toBe(0);

@@ -78,6 +78,7 @@ export const resourceTypes: readonly ResourceType[] = [
     false,
   ),
   type('discovery.k8s.io', 'v1', 'EndpointSlice', 'endpointslices', true),
+  type('networking.k8s.io', 'v1', 'ServiceCIDR', 'servicecidrs', false, [], ['status']),
   type(rbacGroup, 'v1', 'ClusterRole', 'clusterroles', false),
   type(rbacGroup, 'v1', 'ClusterRoleBinding', 'clusterrolebindings', false),
   type(rbacGroup, 'v1', 'Role', 'roles', true),

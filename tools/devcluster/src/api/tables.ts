@@ -225,6 +225,18 @@ const columnsByKind: Record<string, Column[]> = {
     { name: 'Status', type: 'string', cell: (o) => str(field(o, 'status', 'phase')) ?? 'Active' },
     ageCol,
   ],
+  ServiceCIDR: [
+    nameCol,
+    {
+      name: 'CIDRs',
+      type: 'string',
+      cell: (o) =>
+        arr(field(o, 'spec', 'cidrs'))
+          .map(String)
+          .join(','),
+    },
+    ageCol,
+  ],
   Endpoints: [
     nameCol,
     {
