@@ -1,9 +1,10 @@
-// pods/log: a container's output file, with `tailLines`, `previous` (the last terminated run, or the
-// apiserver's error when there is none) and `follow`. devcluster keeps no per-line timestamps, so
-// `sinceSeconds`, `sinceTime` and `timestamps` answer 400 with a clear message instead of being ignored.
+// pods/log: a container's output (the kubelet's CRI log file), with `tailLines`, `sinceSeconds`,
+// `sinceTime`, `timestamps`, `previous` (the last terminated run, or the apiserver's error when there is
+// none) and `follow`.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { existsSync } from 'node:fs';
 import { open, readFile, stat } from 'node:fs/promises';
+import { parseEntries, type LogEntry } from '../kubelet/container-log.js';
 import { ApiError, badRequest } from './errors.js';
 import { field, str, type KubeObject } from './object.js';
 
@@ -21,12 +22,7 @@ export async function servePodLog(
   q: URLSearchParams,
   logFile: PodLogFile | undefined,
 ): Promise<void> {
-  for (const unsupported of ['sinceSeconds', 'sinceTime', 'timestamps']) {
-    if (q.has(unsupported) && q.get(unsupported) !== 'false')
-      throw badRequest(
-        `devcluster keeps no timestamps for container output: ${unsupported} (kubectl logs --since/--since-time/--timestamps) is not supported`,
-      );
-  }
+  const render = new LogRenderer({ timestamps: q.get('timestamps') === 'true', sinceMs: sinceOf(q) });
   const ns = pod.metadata.namespace ?? 'default';
   const name = pod.metadata.name ?? '';
   const containers = field(pod, 'spec', 'containers');
@@ -47,26 +43,66 @@ export async function servePodLog(
   res.writeHead(200, { 'Content-Type': 'text/plain', 'Transfer-Encoding': 'chunked' });
   if (!file) return void res.end();
   const text = await readFile(file).catch(() => Buffer.alloc(0));
-  const start = tail === undefined ? 0 : tailStart(text, tail);
-  res.write(text.subarray(start));
+  const complete = text.lastIndexOf(0x0a) + 1;
+  const lines = render.lines(parseEntries(text.subarray(0, complete)));
+  res.write(Buffer.concat(tail === undefined ? lines : lines.slice(Math.max(0, lines.length - tail))));
   if (q.get('follow') !== 'true' || previous) return void res.end();
-  followFile(file, text.length, req, res);
+  followFile(file, complete, render, req, res);
 }
 
-/** Offset of the last `n` lines (a final line without newline counts). */
-export function tailStart(text: Buffer, n: number): number {
-  if (n === 0) return text.length;
-  let end = text.length;
-  if (end > 0 && text[end - 1] === 0x0a) end--;
-  let seen = 0;
-  for (let i = end - 1; i >= 0; i--) {
-    if (text[i] === 0x0a && ++seen === n) return i + 1;
+/** The earliest entry time to show, from sinceSeconds or sinceTime (validated like the apiserver). */
+function sinceOf(q: URLSearchParams): number | undefined {
+  const seconds = q.get('sinceSeconds');
+  const time = q.get('sinceTime');
+  if (seconds !== null && time !== null)
+    throw badRequest('at most one of `sinceTime` or `sinceSeconds` may be specified');
+  if (seconds !== null) {
+    const n = Number(seconds);
+    if (!Number.isInteger(n) || n < 1)
+      throw badRequest(`sinceSeconds: Invalid value: ${seconds}: must be greater than 0`);
+    return Date.now() - n * 1000;
   }
-  return 0;
+  if (time !== null) {
+    const ms = Date.parse(time);
+    if (Number.isNaN(ms)) throw badRequest(`sinceTime: Invalid value: "${time}": must be an RFC 3339 time`);
+    return ms;
+  }
+  return undefined;
 }
+
+/** Turns log entries into output lines: P pieces joined, the `since` filter, optional timestamps. */
+export class LogRenderer {
+  private pending: LogEntry[] = [];
+
+  constructor(private readonly o: { timestamps: boolean; sinceMs: number | undefined }) {}
+
+  lines(entries: readonly LogEntry[]): Buffer[] {
+    const out: Buffer[] = [];
+    for (const e of entries) {
+      this.pending.push(e);
+      if (!e.full) continue;
+      const first = this.pending[0]!;
+      const text = Buffer.concat(this.pending.map((p) => p.text));
+      this.pending = [];
+      if (this.o.sinceMs !== undefined && first.ms < this.o.sinceMs) continue;
+      out.push(
+        Buffer.concat([this.o.timestamps ? Buffer.from(`${first.time} `) : Buffer.alloc(0), text, newline]),
+      );
+    }
+    return out;
+  }
+}
+
+const newline = Buffer.from('\n');
 
 /** Streams what is appended to a file from `offset` until the client goes away (`kubectl logs -f`). */
-function followFile(file: string, offset: number, req: IncomingMessage, res: ServerResponse): void {
+function followFile(
+  file: string,
+  offset: number,
+  render: LogRenderer,
+  req: IncomingMessage,
+  res: ServerResponse,
+): void {
   let busy = false;
   const pump = () => {
     if (busy) return;
@@ -79,8 +115,10 @@ function followFile(file: string, offset: number, req: IncomingMessage, res: Ser
         try {
           const buf = Buffer.alloc(st.size - offset);
           const { bytesRead } = await fh.read(buf, 0, buf.length, offset);
-          offset += bytesRead;
-          res.write(buf.subarray(0, bytesRead));
+          const complete = buf.subarray(0, bytesRead).lastIndexOf(0x0a) + 1;
+          offset += complete;
+          const lines = render.lines(parseEntries(buf.subarray(0, complete)));
+          if (lines.length > 0) res.write(Buffer.concat(lines));
         } finally {
           await fh.close();
         }

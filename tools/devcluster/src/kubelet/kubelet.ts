@@ -3,7 +3,7 @@
 // pod's namespace (own mount and UTS namespaces with the service-account files and the pod's hostname),
 // restarts containers per restartPolicy, runs readiness probes and reports pod status.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, copyFileSync, existsSync, mkdirSync, openSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { recordEvent } from '../api/events.js';
@@ -20,6 +20,7 @@ import {
 } from '../net/topology.js';
 import { containerEnv, expandVars } from './env.js';
 import { resolveProgram, type ImageMap } from './images.js';
+import { ContainerLog } from './container-log.js';
 import { writeProjectedMounts } from './projected.js';
 import { runProbe } from './probes.js';
 import {
@@ -420,7 +421,7 @@ export class Kubelet {
     const logPath = path.join(rt.dir, `${c.name}.log`);
     mkdirSync(rt.dir, { recursive: true });
     // A restarted container starts a new log (the last run's is kept for `kubectl logs --previous`).
-    const fd = openSync(logPath, c.restartCount > 0 ? 'w' : 'a');
+    const log = new ContainerLog(logPath, { fresh: c.restartCount > 0 });
     const netns = rt.netns ?? '';
     const cwd = str(spec['workingDir']) ?? '/';
     const proc = spawn(
@@ -434,11 +435,12 @@ export class Kubelet {
           DEVCLUSTER_SA_DIR: existsSync(saDir) ? saDir : '',
           DEVCLUSTER_MOUNTS_DIR: existsSync(mountsDir) ? mountsDir : '',
         },
-        stdio: ['ignore', fd, fd],
+        stdio: ['ignore', 'pipe', 'pipe'],
         detached: true,
       },
     );
-    closeSync(fd);
+    log.attach(proc.stdout, 'stdout');
+    log.attach(proc.stderr, 'stderr');
     this.event(
       rt,
       c,
@@ -453,7 +455,15 @@ export class Kubelet {
     c.ready = false;
     c.state = { running: { startedAt: c.startedAt } };
     proc.on('error', (err) => this.o.log(`kubelet: ${rt.name}/${c.name}: ${err.message}`));
-    proc.on('exit', (code, signal) => this.onExit(rt, c, proc, code, signal));
+    // The run's output is complete (and `--previous` may copy it) once its pipes have closed.
+    proc.on(
+      'exit',
+      (code, signal) =>
+        void log.drained(1000).then(() => {
+          log.close();
+          this.onExit(rt, c, proc, code, signal);
+        }),
+    );
     this.startTokenRotation(rt, c, proc);
     if (!c.init) this.startProbes(rt, c);
     this.report(rt);
