@@ -1,8 +1,8 @@
-// A minimal OpenAPI v3 description: enough for kubectl to see that the server validates fields itself
-// (every PATCH operation is tagged with its group/version/kind and accepts `fieldValidation`), so it
-// skips client-side schema validation. kubectl then computes strategic merge patches from its
-// built-in types.
+// The OpenAPI v3 description: every PATCH operation is tagged with its group/version/kind and accepts
+// `fieldValidation`, so kubectl leaves field validation to the server (and computes strategic merge
+// patches from its built-in types); the kinds' schemas (openapi-schemas.ts) serve `kubectl explain`.
 import { createHash } from 'node:crypto';
+import { kindSchema } from './openapi-schemas.js';
 import { resourceTypes } from './resources.js';
 
 function gvPath(group: string, version: string): string {
@@ -15,7 +15,16 @@ function gvs(): { group: string; version: string }[] {
   return [...seen.values()];
 }
 
+const documents = new Map<string, Record<string, unknown> | undefined>();
+
+/** The document of one group/version (built once: the served kinds never change). */
 export function openApiDocument(group: string, version: string): Record<string, unknown> | undefined {
+  const key = gvPath(group, version);
+  if (!documents.has(key)) documents.set(key, buildDocument(group, version));
+  return documents.get(key);
+}
+
+function buildDocument(group: string, version: string): Record<string, unknown> | undefined {
   const types = resourceTypes.filter((t) => t.group === group && t.version === version);
   if (types.length === 0) return undefined;
   const paths: Record<string, unknown> = {};
@@ -38,8 +47,9 @@ export function openApiDocument(group: string, version: string): Record<string, 
     paths[`${base}/{name}`] = { get: op('get'), put: op('put'), patch: op('patch'), delete: op('delete') };
     paths[base] = { get: op('list'), post: op('post') };
   }
-  const schemas: Record<string, unknown> = {};
+  const schemas: Record<string, Record<string, unknown>> = {};
   for (const t of types) {
+    if (kindSchema(t, schemas)) continue;
     schemas[`io.k8s.devcluster.${t.group || 'core'}.${t.version}.${t.kind}`] = {
       type: 'object',
       'x-kubernetes-group-version-kind': [{ group: t.group, version: t.version, kind: t.kind }],

@@ -3,7 +3,7 @@
 // pod's namespace (own mount and UTS namespaces with the service-account files and the pod's hostname),
 // restarts containers per restartPolicy, runs readiness probes and reports pod status.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, renameSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { recordEvent } from '../api/events.js';
@@ -522,7 +522,12 @@ export class Kubelet {
     }
     c.lastState = terminated;
     const logPath = path.join(rt.dir, `${c.name}.log`);
-    if (existsSync(logPath)) copyFileSync(logPath, path.join(rt.dir, `${c.name}.previous.log`));
+    const previousPath = path.join(rt.dir, `${c.name}.previous.log`);
+    if (existsSync(logPath)) {
+      // By rename, so that `logs -p` never reads half a copy.
+      copyFileSync(logPath, `${previousPath}.tmp`);
+      renameSync(`${previousPath}.tmp`, previousPath);
+    }
     c.restartCount++;
     const delay = Math.min(1000 * 2 ** (c.restartCount - 1), 10000);
     this.event(
