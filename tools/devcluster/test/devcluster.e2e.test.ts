@@ -297,7 +297,7 @@ describeRoot('devcluster end to end', () => {
     }
   }, 30000);
 
-  it('item 3: a MutatingWebhookConfiguration changes pods at creation; failurePolicy is honoured', async () => {
+  it('item 3: mutating webhooks change pods at creation, then validating webhooks may refuse any kind; failurePolicy is honoured', async () => {
     const ca = await createCa('webhook-ca');
     const tls = await issueServerCert(ca, 'wh', ['wh.default.svc'], []);
     const caBundle = Buffer.from(ca.cert).toString('base64');
@@ -375,6 +375,44 @@ describeRoot('devcluster end to end', () => {
     };
     expect(got.metadata.labels['mutated']).toBe('true');
     expect(got.metadata.annotations['devcluster.test/seen-by']).toMatch(/^wh-/);
+
+    // Validating webhooks see the mutated object and refuse with their message; other kinds too.
+    const validating = {
+      apiVersion: 'admissionregistration.k8s.io/v1',
+      kind: 'ValidatingWebhookConfiguration',
+      metadata: { name: 'deny' },
+      webhooks: [
+        {
+          name: 'deny.devcluster.test',
+          clientConfig: {
+            service: { name: 'wh', namespace: 'default', path: '/validate', port: 443 },
+            caBundle,
+          },
+          rules: [
+            {
+              operations: ['CREATE'],
+              apiGroups: [''],
+              apiVersions: ['v1'],
+              resources: ['pods', 'configmaps'],
+            },
+          ],
+          failurePolicy: 'Fail',
+          sideEffects: 'None',
+          admissionReviewVersions: ['v1'],
+        },
+      ],
+    };
+    expect((await kubectl(['apply', '-f', '-'], JSON.stringify(validating))).code).toBe(0);
+    expect((await kubectl(['create', '-f', '-'], pod('validated', 'yes'))).code).toBe(0);
+    const cm = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'denied', labels: { deny: 'yes' } } };
+    const refusedCm = await kubectl(['create', '-f', '-'], JSON.stringify(cm));
+    expect(refusedCm.code).not.toBe(0);
+    expect(refusedCm.stderr).toContain(
+      'admission webhook "deny.devcluster.test" denied the request: label deny=yes',
+    );
+    expect((await kubectl(['get', 'configmap', 'denied'])).stderr).toContain('not found');
+    await kubectl(['delete', 'validatingwebhookconfiguration', 'deny']);
+    await kubectl(['delete', 'pod', 'validated', '--wait=false']);
 
     expect(
       (await kubectl(['apply', '-f', '-'], JSON.stringify(hook('broken', 'nope', 'broken', 'Ignore')))).code,

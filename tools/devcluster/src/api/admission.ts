@@ -1,5 +1,7 @@
-// Mutating admission webhooks: AdmissionReview v1 over HTTPS to the configured service or URL, the
-// caBundle as the only trusted CA, JSONPatch responses applied, failurePolicy honoured.
+// Admission webhooks: AdmissionReview v1 over HTTPS to the configured service or URL, the caBundle as
+// the only trusted CA, failurePolicy honoured. Mutating webhooks run one after another and their
+// JSONPatch responses are applied; validating webhooks run afterwards, all at once, and any denial
+// refuses the request.
 import { randomUUID } from 'node:crypto';
 import https from 'node:https';
 import { ApiError } from './errors.js';
@@ -50,6 +52,15 @@ export class WebhookCaller {
       }
     }
     return obj;
+  }
+
+  /** Runs every matching validating webhook (in parallel, as the apiserver does); throws on a denial. */
+  async validate(req: AdmissionRequest): Promise<void> {
+    const hooks = this.store
+      .list('admissionregistration.k8s.io/validatingwebhookconfigurations')
+      .flatMap((cfg) => (Array.isArray(cfg['webhooks']) ? (cfg['webhooks'] as unknown[]) : []))
+      .filter((hook): hook is Rec => isRecord(hook) && this.matches(hook, req, req.object));
+    await Promise.all(hooks.map((hook) => this.callOne(hook, req)));
   }
 
   private matches(hook: Rec, req: AdmissionRequest, obj: KubeObject): boolean {

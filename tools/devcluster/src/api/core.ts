@@ -163,6 +163,13 @@ export class ApiCore {
     this.options.admit?.(t, user, out);
     if (dryRun) return out;
     try {
+      await this.options.webhooks?.validate({
+        type: t,
+        operation: 'CREATE',
+        namespace: out.metadata.namespace,
+        object: out,
+        user,
+      });
       const created = this.store.create(key, out);
       if (key === 'namespaces') this.populateNamespace(created.metadata.name ?? '');
       if (scheduledTo)
