@@ -105,6 +105,11 @@ export class DnsService {
     });
   }
 
+  /** Forgets every cached answer (e.g. the intercepts changed: answers from agents may be stale). */
+  flush(): void {
+    this.server.flush();
+  }
+
   status(): {
     mode: string;
     probeReason: string;
