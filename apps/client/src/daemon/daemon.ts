@@ -88,7 +88,7 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
       return connecting;
     },
     status: () => session?.status() ?? { ...NOT_CONNECTED, logFile: paths.logFile },
-    list: () => connected().intercepts.list(),
+    list: (namespace) => connected().intercepts.list(namespace),
     intercept: (req) => connected().intercepts.intercept(req),
     leave: (name) => connected().intercepts.leave(name),
     quit: async () => {

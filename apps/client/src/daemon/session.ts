@@ -7,6 +7,7 @@ import dns from 'node:dns/promises';
 import net from 'node:net';
 import { startDialResponder, type DialResponder } from '../intercept/dial-responder.js';
 import { InterceptController } from '../intercept/intercepts.js';
+import { EngagementKeeper } from '../intercept/reengage.js';
 import os from 'node:os';
 import { status as GrpcStatus, type ServiceError, type ClientReadableStream } from '@grpc/grpc-js';
 import type { daemon } from '@telepresence/rpc';
@@ -135,12 +136,17 @@ export class Session {
   private reconnectTimer: NodeJS.Timeout | undefined;
   private backoffMs = 100;
   private closed = false;
+  private arriving: Promise<void> | undefined;
   private dialResponder: DialResponder | undefined;
+  /** Keeps the user's intercepts across sessions (a restarted manager forgets them). */
+  private readonly engagements: EngagementKeeper;
   /** list / intercept / leave for this session (intercept/intercepts.ts). */
   readonly intercepts = new InterceptController({
     client: () => this.api.client,
     session: () => this.session,
     namespace: () => this.kube.namespace,
+    engagements: () => this.engagements,
+    onChange: () => this.dns?.flush(),
   });
   private queue: Promise<void> = Promise.resolve();
   private firstInfo!: { resolve: (ci: ClusterInfo) => void; reject: (e: unknown) => void };
@@ -152,6 +158,12 @@ export class Session {
     private readonly fileLayer: ConfigLayer,
   ) {
     this.log = deps.log.child({ component: 'session' });
+    this.engagements = new EngagementKeeper({
+      client: () => this.api.client,
+      session: () => this.session,
+      log: this.log,
+      onChange: () => this.dns?.flush(),
+    });
   }
 
   static async connect(
@@ -229,6 +241,7 @@ export class Session {
       session: () => this.session,
       log: this.log,
     });
+    this.engagements.start();
 
     progress('Waiting for cluster info');
     const first = new Promise<ClusterInfo>((resolve, reject) => (this.firstInfo = { resolve, reject }));
@@ -304,6 +317,7 @@ export class Session {
       version: VERSION,
     });
     this.log.info({ session: this.session.sessionId }, 'arrived as client');
+    this.engagements.sessionChanged();
   }
 
   private async remain(): Promise<void> {
@@ -313,13 +327,18 @@ export class Session {
       if (this.outage.startsWith('keep-alive')) this.outage = '';
     } catch (e) {
       if (isGrpcError(e) && e.code === GrpcStatus.NOT_FOUND) {
-        this.log.warn('session expired at the traffic-manager; arriving again');
-        try {
-          await this.arrive();
-          this.restartWatch();
-        } catch (e2) {
-          this.setOutage(`keep-alive: ${(e2 as Error).message}`);
-        }
+        // One arrival at a time: the watch and the keep-alive both notice, and two sessions would split
+        // the re-created intercepts between them.
+        this.arriving ??= (async () => {
+          this.log.warn('session expired at the traffic-manager; arriving again');
+          try {
+            await this.arrive();
+            this.restartWatch();
+          } catch (e2) {
+            this.setOutage(`keep-alive: ${(e2 as Error).message}`);
+          }
+        })().finally(() => (this.arriving = undefined));
+        await this.arriving;
       } else {
         this.setOutage(`keep-alive: ${isGrpcError(e) ? e.details || e.message : (e as Error).message}`);
       }
@@ -465,6 +484,7 @@ export class Session {
             clusterDomain: dns.clusterDomain,
             recursion: { dns: dns.recursion },
             probeReason: dns.probeReason,
+            mappedNamespacesReason: '',
           }
         : undefined,
       counters: {
@@ -478,6 +498,7 @@ export class Session {
       outage: [this.outage, this.routeWarning].filter((s) => s !== '').join('; '),
       logFile: this.deps.logFile,
       tunName: this.vif?.name ?? '',
+      intercepts: this.engagements.lines(),
     };
   }
 
@@ -489,6 +510,7 @@ export class Session {
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
     this.watch?.cancel();
     this.dialResponder?.stop();
+    this.engagements.stop();
     const step = async (what: string, fn: () => Promise<void> | void): Promise<void> => {
       try {
         await fn();
