@@ -11,6 +11,7 @@ import { recoverLeftovers } from './recovery.js';
 import { serveDaemon, type DaemonController } from './server.js';
 import { Session, VERSION } from './session.js';
 import { NOT_CONNECTED } from './not-connected.js';
+import { alreadyConnectedError, connectDifferences } from './connect-diff.js';
 import { StateFile } from './state-file.js';
 
 export interface DaemonOptions {
@@ -48,9 +49,10 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
           hint: 'run telepresence connect again in a moment',
         });
       if (session !== undefined) {
-        progress(
-          'Already connected (the flags of this connect are ignored; run telepresence quit first to change them)',
-        );
+        // New flags are never ignored silently: the same settings report the connection, others fail.
+        const differences = connectDifferences(session.activeRequest, req);
+        if (differences.length > 0) throw alreadyConnectedError(differences);
+        progress('Already connected with these settings');
         return session.status();
       }
       if (connecting !== undefined) {

@@ -182,6 +182,15 @@ export class Session {
     }
   }
 
+  /** The Connect request in effect, defaults resolved (connect-diff.ts compares a new one with it). */
+  get activeRequest(): daemon.ConnectRequest {
+    return {
+      ...this.request,
+      namespace: this.kube.namespace,
+      managerNamespace: this.request.managerNamespace || 'ambassador',
+    };
+  }
+
   private get flags(): ConfigLayer {
     return flagsLayer(this.request);
   }
