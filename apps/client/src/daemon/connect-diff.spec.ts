@@ -39,7 +39,7 @@ describe('connectDifferences', () => {
     ],
     [{ context: 'prod' }, '--context is "(default)" (asked: "prod")'],
     [{ configYaml: 'dns: {}' }, 'the config file changed since this connection was made'],
-  ])('names %p', (over, phrase) => {
+  ] as Array<[Partial<daemon.ConnectRequest>, string]>)('names %p', (over, phrase) => {
     expect(
       connectDifferences(active, request({ ...over, neverProxy: over.neverProxy ?? ['198.18.5.0/24'] })),
     ).toEqual([phrase]);

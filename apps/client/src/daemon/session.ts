@@ -16,6 +16,7 @@ import type { Logger } from 'pino';
 import { mergeConfig, type ClientConfig, type ConfigLayer } from '../config/config.js';
 import { openManagerForward, type ManagerForward } from '../k8s/port-forward.js';
 import { loadKube, type KubeAccess } from '../k8s/kube.js';
+import { kubeNamespaceSource, NamespaceWatch } from '../k8s/namespace-watch.js';
 import {
   createManagerClient,
   createTunnelClient,
@@ -137,6 +138,8 @@ export class Session {
   private backoffMs = 100;
   private closed = false;
   private arriving: Promise<void> | undefined;
+  /** The mapped namespaces, following the cluster (k8s/namespace-watch.ts). */
+  private namespaces: NamespaceWatch | undefined;
   private dialResponder: DialResponder | undefined;
   /** Keeps the user's intercepts across sessions (a restarted manager forgets them). */
   private readonly engagements: EngagementKeeper;
@@ -289,6 +292,13 @@ export class Session {
     }));
 
     progress('Configuring DNS');
+    this.namespaces = await NamespaceWatch.start({
+      source: kubeNamespaceSource(this.kube.config),
+      connected: this.kube.namespace,
+      narrowTo: this.config.cluster.mappedNamespaces,
+      log: this.log,
+      onChange: () => this.clusterInfo && this.dns?.updateRouting(this.dnsRouting(this.clusterInfo)),
+    });
     // The VIF's DNS address lets systemd-resolved route the cluster's domains through the TUN.
     const localRoutes = await (this.deps.readRoutes ?? (() => readRoutes(this.deps.run)))();
     const vifDns =
@@ -417,7 +427,7 @@ export class Session {
     return {
       clusterDomain: (ci.dns?.clusterDomain || 'cluster.local.').replace(/\.$/, ''),
       connectedNamespace: this.kube.namespace,
-      mappedNamespaces: this.config.cluster.mappedNamespaces,
+      mappedNamespaces: this.namespaces?.current().namespaces ?? this.config.cluster.mappedNamespaces,
       includeSuffixes: this.config.dns.includeSuffixes,
       excludeSuffixes: this.config.dns.excludeSuffixes,
     };
@@ -493,7 +503,7 @@ export class Session {
             clusterDomain: dns.clusterDomain,
             recursion: { dns: dns.recursion },
             probeReason: dns.probeReason,
-            mappedNamespacesReason: '',
+            mappedNamespacesReason: this.namespaces?.current().reason ?? '',
           }
         : undefined,
       counters: {
@@ -520,6 +530,7 @@ export class Session {
     this.watch?.cancel();
     this.dialResponder?.stop();
     this.engagements.stop();
+    this.namespaces?.stop();
     const step = async (what: string, fn: () => Promise<void> | void): Promise<void> => {
       try {
         await fn();

@@ -33,7 +33,7 @@ async function closedPort(): Promise<number> {
 describe('unreachable API server messages', () => {
   it('connection refused: names the server, ECONNREFUSED, and what to check (real socket, client-node)', async () => {
     const server = `https://127.0.0.1:${await closedPort()}`;
-    const err = await findManagerPod(kubeConfig(server), 'ambassador').catch((e: unknown) => e as Error);
+    const err = (await findManagerPod(kubeConfig(server), 'ambassador').catch((e: unknown) => e)) as Error;
     expect(err.message).toBe(
       `cannot reach the Kubernetes API server at ${server} (listing pods in namespace "ambassador"): connection refused (ECONNREFUSED)`,
     );
@@ -72,7 +72,7 @@ describe('unreachable API server messages', () => {
     await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
     try {
       const server = `https://127.0.0.1:${(srv.address() as net.AddressInfo).port}`;
-      const err = await findManagerPod(kubeConfig(server), 'ambassador').catch((e: unknown) => e as Error);
+      const err = (await findManagerPod(kubeConfig(server), 'ambassador').catch((e: unknown) => e)) as Error;
       expect(err.message).toMatch(
         new RegExp(
           `^cannot reach the Kubernetes API server at ${server.replace(/\./g, '\\.')} .*: its TLS certificate is not accepted \\(DEPTH_ZERO_SELF_SIGNED_CERT\\)$`,
