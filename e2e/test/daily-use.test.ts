@@ -89,7 +89,45 @@ spec:
         - name: other
           image: echo:latest
           ports: [{ name: http, containerPort: 8080 }]
+---
+apiVersion: v1
+kind: Service
+metadata: { name: other, namespace: team-b }
+spec:
+  selector: { app: other }
+  ports: [{ name: http, port: 80, targetPort: http }]
+${namespacedService('team-c', 'third')}
 `;
+
+/** A namespace with one echo deployment and its service (port 80). */
+function namespacedService(namespace: string, name: string): string {
+  return `---
+apiVersion: v1
+kind: Namespace
+metadata: { name: ${namespace} }
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: { name: ${name}, namespace: ${namespace}, labels: { app: ${name} } }
+spec:
+  replicas: 1
+  selector: { matchLabels: { app: ${name} } }
+  template:
+    metadata: { labels: { app: ${name} } }
+    spec:
+      containers:
+        - name: ${name}
+          image: echo:latest
+          ports: [{ name: http, containerPort: 8080 }]
+---
+apiVersion: v1
+kind: Service
+metadata: { name: ${name}, namespace: ${namespace} }
+spec:
+  selector: { app: ${name} }
+  ports: [{ name: http, port: 80, targetPort: http }]
+`;
+}
 
 // The workstation's local server: port 8080, says it is local.
 const localServer = `require('http').createServer((q, s) => s.end(JSON.stringify({ local: true }))).listen(8080, '127.0.0.1')`;
@@ -109,6 +147,7 @@ interface Status {
   neverProxiedSubnets: string[];
   outage: string;
   intercepts: InterceptLine[];
+  dns: { mappedNamespaces: string[]; mappedNamespacesReason: string };
 }
 
 describeRoot('daily use (issue 18) on devcluster', () => {
@@ -147,6 +186,13 @@ describeRoot('daily use (issue 18) on devcluster', () => {
     );
     return r.code === 0 && (JSON.parse(r.stdout) as { local?: boolean }).local === true;
   };
+  const kubectlRun = (...args: string[]) =>
+    execAsync(kubectl, ['--kubeconfig', cluster.hostKubeconfig, ...args]);
+  /** curl from the workstation: the Host header the echo server saw, or undefined when it fails. */
+  const curlWs = async (url: string): Promise<string | undefined> => {
+    const r = await ws(['curl', '-sS', '--max-time', '5', url]);
+    return r.code === 0 ? (JSON.parse(r.out) as { headers: { host: string } }).headers.host : undefined;
+  };
   const scaleManager = (replicas: number) =>
     execAsync(kubectl, [
       '--kubeconfig',
@@ -168,7 +214,7 @@ describeRoot('daily use (issue 18) on devcluster', () => {
   beforeAll(async () => {
     work = mkdtempSync(path.join(tmpdir(), 'daily-e2e-'));
     runDir = path.join(work, 'run');
-    cluster = await startCluster('i18dly', { randomChars: 3 });
+    cluster = await startCluster('i18d', { randomChars: 2 });
     ({ core } = await installManager(cluster));
     await apply(cluster, manifests);
     await until(
@@ -177,7 +223,8 @@ describeRoot('daily use (issue 18) on devcluster', () => {
         (await pods(managerNamespace, 'app.kubernetes.io/name=traffic-manager')).length === 1 &&
         (await pods('default', 'app=hello')).length === 1 &&
         (await pods('default', 'app=web')).length === 1 &&
-        (await pods('team-b', 'app=other')).length === 1
+        (await pods('team-b', 'app=other')).length === 1 &&
+        (await pods('team-c', 'app=third')).length === 1
           ? true
           : undefined,
       180_000,
@@ -263,7 +310,6 @@ describeRoot('daily use (issue 18) on devcluster', () => {
       async () => ((await helloIsLocal()) ? true : undefined),
       30_000,
     );
-    // eslint-disable-next-line no-console
     console.log(`intercept back ${Date.now() - readyAt} ms after the new traffic-manager was ready`);
     const after = await until('status: the intercept ACTIVE, no outage', async () => {
       const s = await status();
@@ -278,5 +324,89 @@ describeRoot('daily use (issue 18) on devcluster', () => {
     // The very next lookup (not after a wait): before the fix the cached answer lasted up to 60 s.
     expect(await dig(AGENT_ONLY)).toBe('');
     expect((await status()).intercepts).toEqual([]);
+  });
+
+  it('maps every namespace (one made after connect too; a deleted one stops), --mapped-namespaces narrows; connect | head -1 ends quietly', async () => {
+    const st = await status();
+    expect(st.dns.mappedNamespaces).toEqual(
+      expect.arrayContaining(['ambassador', 'default', 'team-b', 'team-c']),
+    );
+    expect(st.dns.mappedNamespacesReason).toBe(
+      'all namespaces you may list (followed as they are created and deleted)',
+    );
+    expect((await tp('status')).out).toMatch(
+      /Mapped namespaces: .*team-b, team-c.* \(all namespaces you may list/,
+    );
+    // <svc>.<ns> for namespaces other than the connected one (the bug: NXDOMAIN).
+    expect(await curlWs('http://other.team-b/')).toBe('other.team-b');
+    expect(await curlWs('http://third.team-c/')).toBe('third.team-c');
+
+    // A namespace made after connect resolves without reconnecting.
+    await apply(cluster, namespacedService('team-d', 'fourth'));
+    await until('fourth.team-d through the workstation', async () =>
+      (await curlWs('http://fourth.team-d/')) === 'fourth.team-d' ? true : undefined,
+    );
+    expect((await status()).dns.mappedNamespaces).toContain('team-d');
+
+    // Deleted: no longer mapped, the name stops resolving.
+    expect((await kubectlRun('delete', 'namespace', 'team-d', '--wait=false')).code).toBe(0);
+    await until('team-d unmapped', async () =>
+      (await status()).dns.mappedNamespaces.includes('team-d') ? undefined : true,
+    );
+    expect(await dig('fourth.team-d')).toBe('');
+
+    // Narrowed (and connect piped into head -1: no EPIPE stack trace, status 0).
+    expect((await tp('quit')).code).toBe(0);
+    const piped = await ws(
+      [
+        'bash',
+        '-o',
+        'pipefail',
+        '-c',
+        `node ${cli} connect --kubeconfig ${cluster.kubeconfig} --mapped-namespaces team-b | head -1`,
+      ],
+      180_000,
+    );
+    expect({ code: piped.code, err: piped.err, lines: piped.out.trim().split('\n').length }).toEqual({
+      code: 0,
+      err: '',
+      lines: 1,
+    });
+    const narrowed = await until('connected again', async () => {
+      const s = await status();
+      return s.connected ? s : undefined;
+    });
+    expect(narrowed.dns.mappedNamespaces).toEqual(['team-b']);
+    expect(narrowed.dns.mappedNamespacesReason).toBe(
+      'narrowed by --mapped-namespaces / cluster.mappedNamespaces',
+    );
+    expect(await curlWs('http://other.team-b/')).toBe('other.team-b');
+    expect(await dig('third.team-c')).toBe('');
+    expect(await curlWs('http://third.team-c.svc.cluster.local/')).toBe('third.team-c.svc.cluster.local');
+  });
+
+  it('connect while connected: the same flags report the connection; other flags fail naming the difference and change nothing', async () => {
+    const same = await tp('connect', '--kubeconfig', cluster.kubeconfig, '--mapped-namespaces', 'team-b');
+    expect({ code: same.code, err: same.err }).toEqual({ code: 0, err: '' });
+    expect(same.out).toMatch(/Already connected with these settings/);
+
+    const other = await tp(
+      'connect',
+      '--kubeconfig',
+      cluster.kubeconfig,
+      '--namespace',
+      'team-c',
+      '--never-proxy',
+      '198.18.5.0/24',
+    );
+    expect(other.code).toBe(1);
+    expect(other.err).toBe(
+      'telepresence connect: already connected with other settings: --namespace is "default" (asked: "team-c"); ' +
+        '--never-proxy is none (asked: 198.18.5.0/24); nothing was changed; run telepresence quit, then connect with the new settings\n',
+    );
+    const st = await status();
+    expect(st.namespace).toBe('default');
+    expect(st.neverProxiedSubnets).not.toContain('198.18.5.0/24');
+    expect(st.dns.mappedNamespaces).toEqual(['team-b']);
   });
 });
