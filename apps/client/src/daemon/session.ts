@@ -480,6 +480,10 @@ export class Session {
     this.dns?.updateRouting(this.dnsRouting(ci));
   }
 
+  private isNamespace(name: string): boolean {
+    return this.namespaces?.current().namespaces.includes(name) ?? false;
+  }
+
   status(): daemon.StatusResponse {
     const dns = this.dns?.status();
     const counters = this.vif?.counters;
@@ -499,7 +503,8 @@ export class Session {
             upstream: dns.upstream,
             includeSuffixes: dns.includeSuffixes,
             excludeSuffixes: dns.excludeSuffixes,
-            mappedNamespaces: dns.mappedNamespaces,
+            // The namespaces (the server's routes also hold `svc`, which is no namespace).
+            mappedNamespaces: dns.mappedNamespaces.filter((r) => r !== 'svc' || this.isNamespace('svc')),
             clusterDomain: dns.clusterDomain,
             recursion: { dns: dns.recursion },
             probeReason: dns.probeReason,

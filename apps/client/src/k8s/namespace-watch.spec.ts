@@ -120,4 +120,21 @@ describe('NamespaceWatch', () => {
     await tick();
     expect(watch!.current().namespaces).toEqual(['default', 'kube-system', 'shop']);
   });
+
+  it('does not hold connect up when the API server does not answer the first list', async () => {
+    source.list = () => new Promise(() => undefined);
+    watch = await NamespaceWatch.start({
+      source,
+      connected: 'default',
+      narrowTo: [],
+      log: pino({ level: 'silent' }),
+      onChange: () => undefined,
+      firstListTimeoutMs: 10,
+    });
+    expect(watch.current()).toEqual({
+      namespaces: ['default'],
+      reason:
+        'namespaces could not be listed (no answer in 10 ms): only the connected namespace is mapped until they can',
+    });
+  });
 });

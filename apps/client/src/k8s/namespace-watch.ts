@@ -35,6 +35,8 @@ export interface NamespaceWatchOptions {
   /** Called with the new set whenever it changes (not for the first one, which start() returns). */
   readonly onChange: (mapped: MappedNamespaces) => void;
   readonly retryMs?: { initial: number; max: number };
+  /** How long connect waits for the first list before going on with the fallback set. Default 5 s. */
+  readonly firstListTimeoutMs?: number;
 }
 
 /** An HTTP 403 from the API server (as client-node reports it). */
@@ -74,8 +76,15 @@ export class NamespaceWatch {
    */
   static async start(options: NamespaceWatchOptions): Promise<NamespaceWatch> {
     const w = new NamespaceWatch(options);
+    const timeoutMs = options.firstListTimeoutMs ?? 5000;
+    let timer: NodeJS.Timeout | undefined;
     try {
-      const first = await options.source.list();
+      const first = await Promise.race([
+        options.source.list(),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error(`no answer in ${timeoutMs} ms`)), timeoutMs);
+        }),
+      ]);
       w.reset(first.names, false);
       void w.run(first.resourceVersion);
     } catch (e) {
@@ -83,6 +92,8 @@ export class NamespaceWatch {
       options.log.warn({ err: errorText(e), mapped: w.mapped.namespaces }, 'cannot list namespaces');
       // Forbidden stays forbidden for this session; anything else is retried by the watch loop.
       if (!isForbidden(e)) void w.run(undefined);
+    } finally {
+      clearTimeout(timer);
     }
     return w;
   }
@@ -96,12 +107,12 @@ export class NamespaceWatch {
   }
 
   private fallback(e: unknown): MappedNamespaces {
-    const extra = this.options.narrowTo.length > 0 ? ' and --mapped-namespaces' : '';
+    const extra = this.options.narrowTo.length > 0 ? ' and --mapped-namespaces are' : ' is';
     return {
       namespaces: sorted([this.options.connected, ...this.options.narrowTo]),
       reason: isForbidden(e)
-        ? `you may not list namespaces (${errorText(e)}): only the connected namespace${extra} are mapped`
-        : `namespaces could not be listed (${errorText(e)}): only the connected namespace${extra} are mapped until they can`,
+        ? `you may not list namespaces (${errorText(e)}): only the connected namespace${extra} mapped`
+        : `namespaces could not be listed (${errorText(e)}): only the connected namespace${extra} mapped until they can`,
     };
   }
 
