@@ -111,10 +111,12 @@ describe('NamespaceWatch', () => {
   });
 
   it('when listing fails for another reason, falls back and recovers when it works', async () => {
-    source.listError = new Error('connect ECONNREFUSED');
+    source.listError = new TypeError('fetch failed', { cause: { code: 'ECONNREFUSED' } });
     await start();
     expect(watch!.current().namespaces).toEqual(['default']);
-    expect(watch!.current().reason).toMatch(/could not be listed \(connect ECONNREFUSED\)/);
+    expect(watch!.current().reason).toBe(
+      'namespaces could not be listed (the API server: connection refused (ECONNREFUSED)): only the connected namespace is mapped until they can',
+    );
     source.listError = undefined;
     await tick();
     await tick();

@@ -7,6 +7,8 @@
 import { ApiException, CoreV1Api, Watch, type KubeConfig, type V1Namespace } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 
+import { explainNetworkCode, networkCode } from './api-errors.js';
+
 export interface MappedNamespaces {
   /** Sorted, unique. */
   readonly namespaces: readonly string[];
@@ -55,6 +57,9 @@ function errorText(e: unknown): string {
     }
     return `HTTP ${e.code}`;
   }
+  const code = networkCode(e);
+  const known = code === undefined ? undefined : explainNetworkCode(code);
+  if (known !== undefined) return `the API server: ${known.cause}`;
   return e instanceof Error ? e.message : String(e);
 }
 
