@@ -34,6 +34,7 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
 
   let session: Session | undefined;
   let connecting: Promise<daemon.StatusResponse> | undefined;
+  let connectingRequest: daemon.ConnectRequest | undefined;
   let quitting = false;
 
   const connected = (): Session => {
@@ -56,9 +57,12 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
         return session.status();
       }
       if (connecting !== undefined) {
+        const differences = connectDifferences(connectingRequest ?? req, req);
+        if (differences.length > 0) throw alreadyConnectedError(differences);
         progress('A connect is already in progress; waiting for it');
         return connecting;
       }
+      connectingRequest = req;
       const fileLayer = parseConfigYaml(req.configYaml, 'config.yml');
       connecting = Session.connect(
         {
