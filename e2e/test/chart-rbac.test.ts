@@ -311,6 +311,14 @@ describeRoot('the chart RBAC on devcluster', () => {
       expect({ code: c.code, err: c.err }).toEqual({ code: 0, err: '' });
       const list = JSON.parse((await tp('list', '-o', 'json')).out) as Array<{ name: string }>;
       expect(list.map((w) => w.name)).toEqual(expect.arrayContaining(['echo', 'web']));
+      // The role grants no cluster-wide namespace list: the connected namespace is mapped, and status says why.
+      const st = JSON.parse((await tp('status', '-o', 'json')).out) as {
+        dns: { mappedNamespaces: string[]; mappedNamespacesReason: string };
+      };
+      expect(st.dns.mappedNamespaces).toEqual(['default']);
+      expect(st.dns.mappedNamespacesReason).toMatch(
+        /^you may not list namespaces \(namespaces is forbidden: User "dev" cannot list resource "namespaces" in API group "" at the cluster scope.*\): only the connected namespace is mapped$/,
+      );
     });
 
     it('deployments list (injector role): the workloads list shows', async () => {

@@ -104,6 +104,28 @@ describeRoot('client DNS on devcluster', () => {
       expect(await getent(home, 'www.example.test')).toBe(UPSTREAM_DNS);
     });
 
+    it('routes every namespace through resolved, following creations and deletions (issue 18)', async () => {
+      await cli.connect();
+      expect((await cli.status()).dns?.mode).toBe('systemd-resolved');
+      expect(await home.resolvectl(['status', 'tel0'])).toContain('~ambassador');
+      // A namespace and service made after connect: resolved routes the namespace to us without reconnecting.
+      await tp.core.createNamespace({ body: { metadata: { name: 'team-r' } } });
+      const svc = await tp.core.createNamespacedService({
+        namespace: 'team-r',
+        body: { metadata: { name: 'db' }, spec: { ports: [{ port: 5432 }] } },
+      });
+      await until('~team-r on the link', async () =>
+        (await home.resolvectl(['status', 'tel0'])).includes('~team-r') ? true : undefined,
+      );
+      expect(await getent(home, 'db.team-r')).toBe(svc.spec?.clusterIP);
+      await tp.core.deleteNamespace({ name: 'team-r' });
+      await until('~team-r gone from the link', async () =>
+        (await home.resolvectl(['status', 'tel0'])).includes('~team-r') ? undefined : true,
+      );
+      expect(await getent(home, 'db.team-r')).toBe('exit 2');
+      expect((await cli.quit()).code).toBe(0);
+    });
+
     it('picks the overriding resolver when resolved is not running, and status says so', async () => {
       await cli.quit(); // in case the test before failed half-way
       await home.stopResolved();

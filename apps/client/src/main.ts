@@ -3,6 +3,7 @@
 // the root pino logger.
 import { fileURLToPath } from 'node:url';
 import { CommanderError } from 'commander';
+import { endQuietlyOnEpipe } from './cli/epipe.js';
 import { buildProgram } from './cli/program.js';
 import type { DaemonPaths } from './daemon/paths.js';
 import { prepareRunDir } from './daemon/server.js';
@@ -48,6 +49,8 @@ async function watchdogMain(paths: DaemonPaths): Promise<void> {
   await runWatchdog(paths, run, log, process.stdin);
   process.exit(0);
 }
+
+endQuietlyOnEpipe([process.stdout, process.stderr], (code) => process.exit(code));
 
 const program = buildProgram({
   env: process.env,

@@ -94,6 +94,10 @@ async function main(): Promise<void> {
       'grpc.keepalive_time_ms': 10_000,
       'grpc.keepalive_timeout_ms': 5_000,
       'grpc.keepalive_permit_without_calls': 1,
+      // A restarted manager is back in seconds; grpc-js's default (up to 120 s between attempts) would keep
+      // the agent, and so the intercepts it serves, away from it long after (issue 18: 30 s budget).
+      'grpc.initial_reconnect_backoff_ms': 200,
+      'grpc.max_reconnect_backoff_ms': 2_000,
       'grpc.max_receive_message_length': 8 * 1024 * 1024,
     },
   );

@@ -18,7 +18,11 @@ export interface BackoffOptions {
   jitter: number;
 }
 
-export const DEFAULT_BACKOFF: BackoffOptions = { initialMs: 500, maxMs: 15_000, multiplier: 2, jitter: 0.2 };
+/**
+ * Between arrivals. Capped at 3 s: after a manager restart the agent must be back within seconds, since
+ * intercepts re-created by their clients are only ACTIVE once the workload's agents arrived (issue 18).
+ */
+export const DEFAULT_BACKOFF: BackoffOptions = { initialMs: 500, maxMs: 3_000, multiplier: 2, jitter: 0.2 };
 
 export interface SessionLoopDeps {
   readonly api: AgentManagerApi;

@@ -1,4 +1,4 @@
-import { formatList, parsePortSpec } from './intercept-commands.js';
+import { formatList, interceptMessage, parsePortSpec } from './intercept-commands.js';
 
 describe('parsePortSpec', () => {
   it.each([
@@ -34,5 +34,25 @@ describe('formatList', () => {
   });
   it('prints JSON for scripts', () => {
     expect(JSON.parse(formatList(res, 'json'))).toEqual(res.workloads);
+  });
+});
+
+describe('interceptMessage', () => {
+  const res = { name: 'hello', state: 'ACTIVE', message: '' };
+  it('says where the traffic goes', () => {
+    expect(
+      interceptMessage(res, { workload: 'hello', servicePort: '80', localPort: 18080, localOnly: false }),
+    ).toBe('Intercept hello: ACTIVE; traffic for hello port 80 goes to 127.0.0.1:18080');
+  });
+  it('says that a local-only intercept redirects nothing', () => {
+    const text = interceptMessage(res, {
+      workload: 'hello',
+      servicePort: '80',
+      localPort: 18080,
+      localOnly: true,
+    });
+    expect(text).toMatch(/^Intercept hello: ACTIVE; local-only: no traffic of hello is redirected/);
+    expect(text).not.toMatch(/goes to 127\.0\.0\.1/);
+    expect(text).toContain('`leave hello` ends it');
   });
 });

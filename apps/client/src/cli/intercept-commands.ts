@@ -45,6 +45,20 @@ export function formatList(res: daemon.ListResponse, format: OutputFormat): stri
     .join('\n');
 }
 
+/** What `intercept` tells the user it did. A local-only intercept redirects nothing (issue 18 item 8). */
+export function interceptMessage(
+  res: daemon.InterceptResponse,
+  req: { workload: string; servicePort: string; localPort: number; localOnly: boolean },
+): string {
+  const head = `Intercept ${res.name}: ${res.state}${res.message === '' ? '' : ` (${res.message})`}`;
+  if (req.localOnly)
+    return (
+      `${head}; local-only: no traffic of ${req.workload} is redirected and no traffic-agent is installed ` +
+      `(outbound traffic and DNS still go through the traffic-manager); \`leave ${res.name}\` ends it`
+    );
+  return `${head}; traffic for ${req.workload}${req.servicePort === '' ? '' : ` port ${req.servicePort}`} goes to 127.0.0.1:${req.localPort}`;
+}
+
 function call<Req, Res>(
   client: DaemonClient,
   method: 'list' | 'intercept' | 'leave',
@@ -91,14 +105,18 @@ export function addInterceptCommands(program: Command, deps: InterceptCommandDep
 
   program
     .command('list')
-    .description('List the workloads of the connected namespace, their agents and intercepts')
+    .description(
+      'List the workloads of a namespace (default: the connected one), their agents and intercepts',
+    )
+    .option('-n, --namespace <ns>', 'the namespace to list (default: the connected one)')
     .addOption(outputOption())
     .action(
       withDaemon(
         'list',
-        (o: { output?: string }) => o.output,
-        async (client, fmt) => {
-          deps.out(formatList(await call<daemon.ListRequest, daemon.ListResponse>(client, 'list', {}), fmt));
+        (o: { output?: string; namespace?: string }) => o.output,
+        async (client, fmt, o: { output?: string; namespace?: string }) => {
+          const req = { namespace: o.namespace ?? '' };
+          deps.out(formatList(await call<daemon.ListRequest, daemon.ListResponse>(client, 'list', req), fmt));
         },
       ),
     );
@@ -114,7 +132,7 @@ export function addInterceptCommands(program: Command, deps: InterceptCommandDep
     .command('intercept <workload>')
     .description("Send a workload's incoming traffic for a port to a port on this workstation")
     .requiredOption('-p, --port <LOCAL[:SERVICE_PORT]>', 'local port, and the service port name or number')
-    .option('--local-only', 'no cluster intercept: only DNS and routing for the workload namespace')
+    .option('--local-only', 'redirect nothing: record the intercept only (no traffic-agent is installed)')
     .option('--name <name>', 'name of the intercept (default: the workload name)')
     .option('-n, --namespace <ns>', "the workload's namespace (default: the connected one)")
     .addOption(outputOption())
@@ -135,8 +153,7 @@ export function addInterceptCommands(program: Command, deps: InterceptCommandDep
           if (fmt === 'json') deps.out(JSON.stringify(res));
           else
             deps.out(
-              `Intercept ${res.name}: ${res.state}${res.message === '' ? '' : ` (${res.message})`}; ` +
-                `traffic for ${workload}${servicePort === '' ? '' : ` port ${servicePort}`} goes to 127.0.0.1:${localPort}`,
+              interceptMessage(res, { workload, servicePort, localPort, localOnly: o.localOnly === true }),
             );
         },
       ),

@@ -21,11 +21,13 @@ const connected: daemon.StatusResponse = {
     clusterDomain: 'cluster.local',
     recursion: { dns: 'not-detected' },
     probeReason: '',
+    mappedNamespacesReason: '',
   },
   counters: { flowsOpen: 1, flowsTotal: 5, bytesOut: 100, bytesIn: 2000, dnsQueries: 7, dnsCacheHits: 3 },
   outage: '',
   logFile: '/run/telepresence/daemon.log',
   tunName: 'tel0',
+  intercepts: [],
 };
 
 describe('CLI output', () => {
@@ -39,10 +41,83 @@ describe('CLI output', () => {
   Never proxied:     198.18.1.5/32
   DNS:               overriding resolver on 127.0.0.1:40053, other names to 198.19.255.1
   Cluster domain:    cluster.local
+  Mapped namespaces: (none)
   Recursion check:   not-detected
   Flows:             1 open, 5 total, 100 bytes out, 2000 bytes in
   DNS queries:       7 (3 from cache)
+  Intercepts:        (none)
   Daemon log:        /run/telepresence/daemon.log`);
+  });
+
+  const intercepts: daemon.InterceptLine[] = [
+    {
+      name: 'echo',
+      workload: 'echo',
+      namespace: 'default',
+      servicePort: 'http',
+      localPort: 8080,
+      localOnly: false,
+      state: 'ACTIVE',
+      message: '',
+    },
+    {
+      name: 'db',
+      workload: 'db',
+      namespace: 'default',
+      servicePort: '',
+      localPort: 5432,
+      localOnly: false,
+      state: 'RE-CREATING',
+      message: 'the traffic-manager lost it',
+    },
+    {
+      name: 'lo',
+      workload: 'web',
+      namespace: 'default',
+      servicePort: '',
+      localPort: 9000,
+      localOnly: true,
+      state: 'ACTIVE',
+      message: '',
+    },
+  ];
+
+  it('lists intercepts in the human status: name, namespace/workload, ports, state and why', () => {
+    const text = formatStatus({ ...connected, intercepts }, 'human').split('\n');
+    expect(text.slice(text.indexOf('  Intercepts:        3'), -1)).toEqual([
+      '  Intercepts:        3',
+      '    echo: default/echo, port http -> 127.0.0.1:8080, ACTIVE',
+      '    db: default/db, service port -> 127.0.0.1:5432, RE-CREATING (the traffic-manager lost it)',
+      '    lo: default/web, local-only, nothing redirected, ACTIVE',
+    ]);
+  });
+
+  it('lists intercepts and the mapped namespaces with why in the JSON status', () => {
+    const json = JSON.parse(
+      formatStatus(
+        {
+          ...connected,
+          intercepts,
+          dns: {
+            ...connected.dns!,
+            mappedNamespaces: ['a', 'b'],
+            mappedNamespacesReason: 'from --mapped-namespaces',
+          },
+        },
+        'json',
+      ),
+    ) as ReturnType<typeof statusJson>;
+    expect(json.intercepts).toEqual(intercepts);
+    expect(json.dns).toMatchObject({
+      mappedNamespaces: ['a', 'b'],
+      mappedNamespacesReason: 'from --mapped-namespaces',
+    });
+    expect(
+      formatStatus(
+        { ...connected, dns: { ...connected.dns!, mappedNamespaces: ['a'], mappedNamespacesReason: 'why' } },
+        'human',
+      ),
+    ).toContain('  Mapped namespaces: a (why)');
   });
 
   it('shows an outage on the first line', () => {

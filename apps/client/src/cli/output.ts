@@ -56,9 +56,11 @@ export interface StatusJson {
     includeSuffixes: string[];
     excludeSuffixes: string[];
     mappedNamespaces: string[];
+    mappedNamespacesReason: string;
     recursionCheck: string;
   };
   counters?: daemon.Counters;
+  intercepts?: daemon.InterceptLine[];
   outage?: string;
   logFile: string;
 }
@@ -85,11 +87,13 @@ export function statusJson(s: daemon.StatusResponse): StatusJson {
             includeSuffixes: s.dns.includeSuffixes,
             excludeSuffixes: s.dns.excludeSuffixes,
             mappedNamespaces: s.dns.mappedNamespaces,
+            mappedNamespacesReason: s.dns.mappedNamespacesReason,
             recursionCheck: s.dns.recursion?.dns ?? '',
           },
         }
       : {}),
     ...(s.counters ? { counters: s.counters } : {}),
+    intercepts: s.intercepts,
     outage: s.outage,
     logFile: s.logFile,
   };
@@ -117,6 +121,7 @@ export function formatStatus(s: daemon.StatusResponse, format: OutputFormat): st
       `  DNS:               ${s.dns.mode} resolver on ${s.dns.localAddress}, other names to ${s.dns.upstream}`,
       ...(s.dns.probeReason === '' ? [] : [`  DNS chosen:        ${s.dns.probeReason}`]),
       `  Cluster domain:    ${s.dns.clusterDomain}`,
+      `  Mapped namespaces: ${list(s.dns.mappedNamespaces)}${s.dns.mappedNamespacesReason === '' ? '' : ` (${s.dns.mappedNamespacesReason})`}`,
       `  Recursion check:   ${s.dns.recursion?.dns ?? 'not-yet'}`,
     );
   }
@@ -126,8 +131,24 @@ export function formatStatus(s: daemon.StatusResponse, format: OutputFormat): st
       `  DNS queries:       ${c.dnsQueries} (${c.dnsCacheHits} from cache)`,
     );
   }
+  lines.push(...interceptLines(s.intercepts));
   lines.push(`  Daemon log:        ${s.logFile}`);
   return lines.join('\n');
+}
+
+/** One line per intercept: name, workload and namespace, port mapping, state (and why, when not active). */
+export function interceptLines(intercepts: readonly daemon.InterceptLine[]): string[] {
+  if (intercepts.length === 0) return ['  Intercepts:        (none)'];
+  return [
+    `  Intercepts:        ${intercepts.length}`,
+    ...intercepts.map((i) => {
+      const ports = i.localOnly
+        ? 'local-only, nothing redirected'
+        : `${i.servicePort === '' ? 'service port' : `port ${i.servicePort}`} -> 127.0.0.1:${i.localPort}`;
+      const why = i.message === '' ? '' : ` (${i.message})`;
+      return `    ${i.name}: ${i.namespace}/${i.workload}, ${ports}, ${i.state}${why}`;
+    }),
+  ];
 }
 
 export function formatConnected(s: daemon.StatusResponse, format: OutputFormat): string {

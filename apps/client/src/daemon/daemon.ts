@@ -11,6 +11,7 @@ import { recoverLeftovers } from './recovery.js';
 import { serveDaemon, type DaemonController } from './server.js';
 import { Session, VERSION } from './session.js';
 import { NOT_CONNECTED } from './not-connected.js';
+import { alreadyConnectedError, connectDifferences } from './connect-diff.js';
 import { StateFile } from './state-file.js';
 
 export interface DaemonOptions {
@@ -33,6 +34,7 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
 
   let session: Session | undefined;
   let connecting: Promise<daemon.StatusResponse> | undefined;
+  let connectingRequest: daemon.ConnectRequest | undefined;
   let quitting = false;
 
   const connected = (): Session => {
@@ -48,15 +50,19 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
           hint: 'run telepresence connect again in a moment',
         });
       if (session !== undefined) {
-        progress(
-          'Already connected (the flags of this connect are ignored; run telepresence quit first to change them)',
-        );
+        // New flags are never ignored silently: the same settings report the connection, others fail.
+        const differences = connectDifferences(session.activeRequest, req);
+        if (differences.length > 0) throw alreadyConnectedError(differences);
+        progress('Already connected with these settings');
         return session.status();
       }
       if (connecting !== undefined) {
+        const differences = connectDifferences(connectingRequest ?? req, req);
+        if (differences.length > 0) throw alreadyConnectedError(differences);
         progress('A connect is already in progress; waiting for it');
         return connecting;
       }
+      connectingRequest = req;
       const fileLayer = parseConfigYaml(req.configYaml, 'config.yml');
       connecting = Session.connect(
         {
@@ -88,7 +94,7 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
       return connecting;
     },
     status: () => session?.status() ?? { ...NOT_CONNECTED, logFile: paths.logFile },
-    list: () => connected().intercepts.list(),
+    list: (namespace) => connected().intercepts.list(namespace),
     intercept: (req) => connected().intercepts.intercept(req),
     leave: (name) => connected().intercepts.leave(name),
     quit: async () => {

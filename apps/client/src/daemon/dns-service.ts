@@ -105,6 +105,15 @@ export class DnsService {
     });
   }
 
+  /** Forgets every cached answer (e.g. the intercepts changed: answers from agents may be stale). */
+  flush(): void {
+    this.server.flush();
+    // And the OS's copies (systemd-resolved keeps our answers for their TTL).
+    this.hook.flushCaches?.().catch((err: unknown) => {
+      this.log.warn({ err: String(err) }, 'flushing the OS resolver cache failed');
+    });
+  }
+
   status(): {
     mode: string;
     probeReason: string;

@@ -15,4 +15,5 @@ export const NOT_CONNECTED: daemon.StatusResponse = {
   outage: '',
   logFile: '',
   tunName: '',
+  intercepts: [],
 };

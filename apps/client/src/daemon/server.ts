@@ -19,7 +19,7 @@ export interface DaemonController {
   status(): daemon.StatusResponse;
   /** Disconnects; the daemon exits after the reply is sent. */
   quit(): Promise<void>;
-  list?(): Promise<daemon.ListResponse>;
+  list?(namespace: string): Promise<daemon.ListResponse>;
   intercept?(req: daemon.InterceptRequest): Promise<daemon.InterceptResponse>;
   leave?(name: string): Promise<void>;
 }
@@ -95,7 +95,7 @@ export async function serveDaemon(
         .catch((e: unknown) => cb({ code: status.INTERNAL, details: errorText(e) }, null))
         .finally(onQuit);
     },
-    list: handled(controller.list && (() => controller.list!()), 'list'),
+    list: handled(controller.list && ((r: daemon.ListRequest) => controller.list!(r.namespace)), 'list'),
     intercept: handled(
       controller.intercept && ((r: daemon.InterceptRequest) => controller.intercept!(r)),
       'intercept',

@@ -7,6 +7,7 @@ import dns from 'node:dns/promises';
 import net from 'node:net';
 import { startDialResponder, type DialResponder } from '../intercept/dial-responder.js';
 import { InterceptController } from '../intercept/intercepts.js';
+import { EngagementKeeper } from '../intercept/reengage.js';
 import os from 'node:os';
 import { status as GrpcStatus, type ServiceError, type ClientReadableStream } from '@grpc/grpc-js';
 import type { daemon } from '@telepresence/rpc';
@@ -15,6 +16,7 @@ import type { Logger } from 'pino';
 import { mergeConfig, type ClientConfig, type ConfigLayer } from '../config/config.js';
 import { openManagerForward, type ManagerForward } from '../k8s/port-forward.js';
 import { loadKube, type KubeAccess } from '../k8s/kube.js';
+import { kubeNamespaceSource, NamespaceWatch } from '../k8s/namespace-watch.js';
 import {
   createManagerClient,
   createTunnelClient,
@@ -135,12 +137,19 @@ export class Session {
   private reconnectTimer: NodeJS.Timeout | undefined;
   private backoffMs = 100;
   private closed = false;
+  private arriving: Promise<void> | undefined;
+  /** The mapped namespaces, following the cluster (k8s/namespace-watch.ts). */
+  private namespaces: NamespaceWatch | undefined;
   private dialResponder: DialResponder | undefined;
+  /** Keeps the user's intercepts across sessions (a restarted manager forgets them). */
+  private readonly engagements: EngagementKeeper;
   /** list / intercept / leave for this session (intercept/intercepts.ts). */
   readonly intercepts = new InterceptController({
     client: () => this.api.client,
     session: () => this.session,
     namespace: () => this.kube.namespace,
+    engagements: () => this.engagements,
+    onChange: () => this.dns?.flush(),
   });
   private queue: Promise<void> = Promise.resolve();
   private firstInfo!: { resolve: (ci: ClusterInfo) => void; reject: (e: unknown) => void };
@@ -152,6 +161,12 @@ export class Session {
     private readonly fileLayer: ConfigLayer,
   ) {
     this.log = deps.log.child({ component: 'session' });
+    this.engagements = new EngagementKeeper({
+      client: () => this.api.client,
+      session: () => this.session,
+      log: this.log,
+      onChange: () => this.dns?.flush(),
+    });
   }
 
   static async connect(
@@ -168,6 +183,15 @@ export class Session {
       await s.close();
       throw e;
     }
+  }
+
+  /** The Connect request in effect, defaults resolved (connect-diff.ts compares a new one with it). */
+  get activeRequest(): daemon.ConnectRequest {
+    return {
+      ...this.request,
+      namespace: this.kube.namespace,
+      managerNamespace: this.request.managerNamespace || 'ambassador',
+    };
   }
 
   private get flags(): ConfigLayer {
@@ -229,6 +253,7 @@ export class Session {
       session: () => this.session,
       log: this.log,
     });
+    this.engagements.start();
 
     progress('Waiting for cluster info');
     const first = new Promise<ClusterInfo>((resolve, reject) => (this.firstInfo = { resolve, reject }));
@@ -267,6 +292,13 @@ export class Session {
     }));
 
     progress('Configuring DNS');
+    this.namespaces = await NamespaceWatch.start({
+      source: kubeNamespaceSource(this.kube.config),
+      connected: this.kube.namespace,
+      narrowTo: this.config.cluster.mappedNamespaces,
+      log: this.log,
+      onChange: () => this.clusterInfo && this.dns?.updateRouting(this.dnsRouting(this.clusterInfo)),
+    });
     // The VIF's DNS address lets systemd-resolved route the cluster's domains through the TUN.
     const localRoutes = await (this.deps.readRoutes ?? (() => readRoutes(this.deps.run)))();
     const vifDns =
@@ -304,6 +336,7 @@ export class Session {
       version: VERSION,
     });
     this.log.info({ session: this.session.sessionId }, 'arrived as client');
+    this.engagements.sessionChanged();
   }
 
   private async remain(): Promise<void> {
@@ -313,13 +346,18 @@ export class Session {
       if (this.outage.startsWith('keep-alive')) this.outage = '';
     } catch (e) {
       if (isGrpcError(e) && e.code === GrpcStatus.NOT_FOUND) {
-        this.log.warn('session expired at the traffic-manager; arriving again');
-        try {
-          await this.arrive();
-          this.restartWatch();
-        } catch (e2) {
-          this.setOutage(`keep-alive: ${(e2 as Error).message}`);
-        }
+        // One arrival at a time: the watch and the keep-alive both notice, and two sessions would split
+        // the re-created intercepts between them.
+        this.arriving ??= (async () => {
+          this.log.warn('session expired at the traffic-manager; arriving again');
+          try {
+            await this.arrive();
+            this.restartWatch();
+          } catch (e2) {
+            this.setOutage(`keep-alive: ${(e2 as Error).message}`);
+          }
+        })().finally(() => (this.arriving = undefined));
+        await this.arriving;
       } else {
         this.setOutage(`keep-alive: ${isGrpcError(e) ? e.details || e.message : (e as Error).message}`);
       }
@@ -389,7 +427,7 @@ export class Session {
     return {
       clusterDomain: (ci.dns?.clusterDomain || 'cluster.local.').replace(/\.$/, ''),
       connectedNamespace: this.kube.namespace,
-      mappedNamespaces: this.config.cluster.mappedNamespaces,
+      mappedNamespaces: this.namespaces?.current().namespaces ?? this.config.cluster.mappedNamespaces,
       includeSuffixes: this.config.dns.includeSuffixes,
       excludeSuffixes: this.config.dns.excludeSuffixes,
     };
@@ -442,6 +480,10 @@ export class Session {
     this.dns?.updateRouting(this.dnsRouting(ci));
   }
 
+  private isNamespace(name: string): boolean {
+    return this.namespaces?.current().namespaces.includes(name) ?? false;
+  }
+
   status(): daemon.StatusResponse {
     const dns = this.dns?.status();
     const counters = this.vif?.counters;
@@ -461,10 +503,12 @@ export class Session {
             upstream: dns.upstream,
             includeSuffixes: dns.includeSuffixes,
             excludeSuffixes: dns.excludeSuffixes,
-            mappedNamespaces: dns.mappedNamespaces,
+            // The namespaces (the server's routes also hold `svc`, which is no namespace).
+            mappedNamespaces: dns.mappedNamespaces.filter((r) => r !== 'svc' || this.isNamespace('svc')),
             clusterDomain: dns.clusterDomain,
             recursion: { dns: dns.recursion },
             probeReason: dns.probeReason,
+            mappedNamespacesReason: this.namespaces?.current().reason ?? '',
           }
         : undefined,
       counters: {
@@ -478,6 +522,7 @@ export class Session {
       outage: [this.outage, this.routeWarning].filter((s) => s !== '').join('; '),
       logFile: this.deps.logFile,
       tunName: this.vif?.name ?? '',
+      intercepts: this.engagements.lines(),
     };
   }
 
@@ -489,6 +534,8 @@ export class Session {
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
     this.watch?.cancel();
     this.dialResponder?.stop();
+    this.engagements.stop();
+    this.namespaces?.stop();
     const step = async (what: string, fn: () => Promise<void> | void): Promise<void> => {
       try {
         await fn();

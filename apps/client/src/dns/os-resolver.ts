@@ -28,6 +28,8 @@ export interface OsResolverHook {
    * mechanisms that route by domain; rewrites nothing when the set is unchanged.
    */
   setDomains?(domains: OsDnsDomains): Promise<void>;
+  /** Drops the OS resolver's cached answers (ours among them), for mechanisms that cache. */
+  flushCaches?(): Promise<void>;
 }
 
 /** What the VIF offers DNS (reference 4.9): an address routed into the TUN whose DNS flows it serves. */

@@ -87,6 +87,9 @@ export function createResolvedHook(options: ResolvedHookOptions): OsResolverHook
       // must not be answered from there.
       await resolve1.flushCaches();
     },
+    async flushCaches(): Promise<void> {
+      if (touched && !removed) await resolve1.flushCaches();
+    },
     async remove(): Promise<void> {
       if (removed) return;
       removed = true;

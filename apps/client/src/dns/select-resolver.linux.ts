@@ -136,6 +136,9 @@ function probingHook(
       domains = next;
       await active.setDomains?.(next);
     },
+    async flushCaches(): Promise<void> {
+      await active.flushCaches?.();
+    },
     async remove(): Promise<void> {
       try {
         await resolved.remove();

@@ -5,6 +5,7 @@ import { Metadata, status, type ServiceError } from '@grpc/grpc-js';
 import { manager, type ManagerClient, type common, type daemon } from '@telepresence/rpc';
 
 import { TpError } from '../util/errors.js';
+import { RECREATING, type EngagementKeeper } from './reengage.js';
 
 export interface InterceptDeps {
   readonly client: () => ManagerClient;
@@ -14,6 +15,10 @@ export interface InterceptDeps {
   /** How long `intercept` waits for the workload's agent before answering WAITING. */
   readonly waitActiveMs?: number;
   readonly callTimeoutMs?: number;
+  /** Remembers the user's intercepts so that they are re-created on a new session (reengage.ts). */
+  readonly engagements?: () => EngagementKeeper;
+  /** Called after this client's intercepts changed (cached DNS answers from agents are then stale). */
+  readonly onChange?: () => void;
 }
 
 const STATE_NAMES: Record<number, string> = {
@@ -71,16 +76,34 @@ export class InterceptController {
     });
   }
 
-  async list(): Promise<daemon.ListResponse> {
+  /** The workloads of a namespace (default: the connected one) with their intercepts. */
+  async list(namespace = ''): Promise<daemon.ListResponse> {
     const session = this.sessionOrThrow();
+    const ns = namespace === '' ? this.deps.namespace() : namespace;
     const res = await this.unary<manager.ListWorkloadsRequest, manager.ListWorkloadsResponse>(
       'listWorkloads',
-      { session, namespace: this.deps.namespace() },
+      { session, namespace: ns },
       'list',
+    );
+    // Intercepts the manager lost (restart) show as RE-CREATING until the keeper has them back.
+    const recreating = (this.deps.engagements?.().lines() ?? []).filter(
+      (l) => l.state === RECREATING && l.namespace === ns,
     );
     return {
       workloads: res.workloads.map((w) => {
         const mine = w.intercepts.find((i) => i.clientSessionId === session.sessionId) ?? w.intercepts[0];
+        const lost =
+          mine?.clientSessionId === session.sessionId
+            ? undefined
+            : recreating.find((l) => l.workload === w.name);
+        if (lost !== undefined)
+          return {
+            name: w.name,
+            namespace: w.namespace,
+            agent: w.agents.length > 0,
+            interceptState: RECREATING,
+            interceptMessage: lost.message,
+          };
         return {
           name: w.name,
           namespace: w.namespace,
@@ -116,6 +139,8 @@ export class InterceptController {
       { session, spec },
       'intercept',
     );
+    this.deps.engagements?.().remember(spec, session.sessionId);
+    this.deps.onChange?.();
     let info = created.intercept;
     if (info !== undefined && info.state !== manager.InterceptState.INTERCEPT_STATE_ACTIVE)
       info = (await this.waitActive(session, spec.name)) ?? info;
@@ -150,10 +175,22 @@ export class InterceptController {
     const session = this.sessionOrThrow();
     if (name === '')
       throw new TpError('user', 'leave needs the intercept name', { hint: 'see telepresence list' });
-    await this.unary<manager.RemoveInterceptRequest, manager.RemoveInterceptResponse>(
-      'removeIntercept',
-      { session, name },
-      'leave',
-    );
+    try {
+      await this.unary<manager.RemoveInterceptRequest, manager.RemoveInterceptResponse>(
+        'removeIntercept',
+        { session, name },
+        'leave',
+      );
+    } catch (e) {
+      // One the manager lost (restart) and not re-created yet: leaving it means not re-creating it.
+      const lost = this.deps
+        .engagements?.()
+        .lines()
+        .some((l) => l.name === name && l.state === RECREATING);
+      if (lost !== true) throw e;
+    } finally {
+      this.deps.onChange?.();
+    }
+    this.deps.engagements?.().forget(name);
   }
 }

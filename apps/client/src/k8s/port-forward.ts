@@ -14,6 +14,7 @@ import {
 import WebSocket from 'ws';
 import type { Logger } from 'pino';
 import { TpError } from '../util/errors.js';
+import { unreachableApiServer } from './api-errors.js';
 
 export const MANAGER_SELECTORS = ['app=traffic-manager', 'app.kubernetes.io/name=traffic-manager'];
 export const DEFAULT_API_PORT = 8081;
@@ -47,6 +48,12 @@ export async function findManagerPod(kc: KubeConfig, namespace: string): Promise
     try {
       pods = (await core.listNamespacedPod({ namespace, labelSelector })).items;
     } catch (e) {
+      const unreachable = unreachableApiServer(
+        e,
+        kc.getCurrentCluster()?.server ?? '(no server)',
+        `listing pods in namespace "${namespace}"`,
+      );
+      if (unreachable !== undefined) throw unreachable;
       throw new TpError('cluster', `listing pods in namespace "${namespace}": ${apiMessage(e)}`, {
         hint: isForbidden(e)
           ? `you need "list" on pods in namespace "${namespace}": ask for the telepresence-client ClusterRole (chart value clientRbac)`

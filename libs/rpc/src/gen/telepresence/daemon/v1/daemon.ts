@@ -79,6 +79,8 @@ export interface DNSStatus {
   clusterDomain: string;
   recursion: RecursionState | undefined;
   probeReason: string;
+  /** Why mapped_namespaces is what it is (e.g. "all namespaces you may list", or why it is narrowed). */
+  mappedNamespacesReason: string;
 }
 
 export interface Counters {
@@ -106,6 +108,21 @@ export interface StatusResponse {
   outage: string;
   logFile: string;
   tunName: string;
+  /** This client's intercepts, as the daemon keeps them (also while they are being re-created). */
+  intercepts: InterceptLine[];
+}
+
+export interface InterceptLine {
+  name: string;
+  workload: string;
+  namespace: string;
+  /** The service port (name or number; empty: the only one) whose traffic goes to local_port. */
+  servicePort: string;
+  localPort: number;
+  localOnly: boolean;
+  /** "ACTIVE", "WAITING", "BROKEN", or "RE-CREATING" while the traffic-manager does not have it. */
+  state: string;
+  message: string;
 }
 
 export interface QuitRequest {
@@ -115,6 +132,8 @@ export interface QuitResponse {
 }
 
 export interface ListRequest {
+  /** Empty: the connected namespace. */
+  namespace: string;
 }
 
 export interface WorkloadLine {
@@ -837,6 +856,7 @@ function createBaseDNSStatus(): DNSStatus {
     clusterDomain: "",
     recursion: undefined,
     probeReason: "",
+    mappedNamespacesReason: "",
   };
 }
 
@@ -868,6 +888,9 @@ export const DNSStatus: MessageFns<DNSStatus> = {
     }
     if (message.probeReason !== "") {
       writer.uint32(74).string(message.probeReason);
+    }
+    if (message.mappedNamespacesReason !== "") {
+      writer.uint32(82).string(message.mappedNamespacesReason);
     }
     return writer;
   },
@@ -957,6 +980,14 @@ export const DNSStatus: MessageFns<DNSStatus> = {
             message.probeReason = reader.string();
             continue;
           }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.mappedNamespacesReason = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1004,6 +1035,11 @@ export const DNSStatus: MessageFns<DNSStatus> = {
         : isSet(object.probe_reason)
         ? globalThis.String(object.probe_reason)
         : "",
+      mappedNamespacesReason: isSet(object.mappedNamespacesReason)
+        ? globalThis.String(object.mappedNamespacesReason)
+        : isSet(object.mapped_namespaces_reason)
+        ? globalThis.String(object.mapped_namespaces_reason)
+        : "",
     };
   },
 
@@ -1036,6 +1072,9 @@ export const DNSStatus: MessageFns<DNSStatus> = {
     if (message.probeReason !== "") {
       obj.probeReason = message.probeReason;
     }
+    if (message.mappedNamespacesReason !== "") {
+      obj.mappedNamespacesReason = message.mappedNamespacesReason;
+    }
     return obj;
   },
 
@@ -1055,6 +1094,7 @@ export const DNSStatus: MessageFns<DNSStatus> = {
       ? RecursionState.fromPartial(object.recursion)
       : undefined;
     message.probeReason = object.probeReason ?? "";
+    message.mappedNamespacesReason = object.mappedNamespacesReason ?? "";
     return message;
   },
 };
@@ -1246,6 +1286,7 @@ function createBaseStatusResponse(): StatusResponse {
     outage: "",
     logFile: "",
     tunName: "",
+    intercepts: [],
   };
 }
 
@@ -1286,6 +1327,9 @@ export const StatusResponse: MessageFns<StatusResponse> = {
     }
     if (message.tunName !== "") {
       writer.uint32(98).string(message.tunName);
+    }
+    for (const v of message.intercepts) {
+      InterceptLine.encode(v!, writer.uint32(106).fork()).join();
     }
     return writer;
   },
@@ -1399,6 +1443,14 @@ export const StatusResponse: MessageFns<StatusResponse> = {
             message.tunName = reader.string();
             continue;
           }
+          case 13: {
+            if (tag !== 106) {
+              break;
+            }
+
+            message.intercepts.push(InterceptLine.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1453,6 +1505,9 @@ export const StatusResponse: MessageFns<StatusResponse> = {
         : isSet(object.tun_name)
         ? globalThis.String(object.tun_name)
         : "",
+      intercepts: globalThis.Array.isArray(object?.intercepts)
+        ? object.intercepts.map((e: any) => InterceptLine.fromJSON(e))
+        : [],
     };
   },
 
@@ -1494,6 +1549,9 @@ export const StatusResponse: MessageFns<StatusResponse> = {
     if (message.tunName !== "") {
       obj.tunName = message.tunName;
     }
+    if (message.intercepts?.length) {
+      obj.intercepts = message.intercepts.map((e) => InterceptLine.toJSON(e));
+    }
     return obj;
   },
 
@@ -1516,6 +1574,209 @@ export const StatusResponse: MessageFns<StatusResponse> = {
     message.outage = object.outage ?? "";
     message.logFile = object.logFile ?? "";
     message.tunName = object.tunName ?? "";
+    message.intercepts = object.intercepts?.map((e) => InterceptLine.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseInterceptLine(): InterceptLine {
+  return {
+    name: "",
+    workload: "",
+    namespace: "",
+    servicePort: "",
+    localPort: 0,
+    localOnly: false,
+    state: "",
+    message: "",
+  };
+}
+
+export const InterceptLine: MessageFns<InterceptLine> = {
+  encode(message: InterceptLine, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    if (message.workload !== "") {
+      writer.uint32(18).string(message.workload);
+    }
+    if (message.namespace !== "") {
+      writer.uint32(26).string(message.namespace);
+    }
+    if (message.servicePort !== "") {
+      writer.uint32(34).string(message.servicePort);
+    }
+    if (message.localPort !== 0) {
+      writer.uint32(40).int32(message.localPort);
+    }
+    if (message.localOnly !== false) {
+      writer.uint32(48).bool(message.localOnly);
+    }
+    if (message.state !== "") {
+      writer.uint32(58).string(message.state);
+    }
+    if (message.message !== "") {
+      writer.uint32(66).string(message.message);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): InterceptLine {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseInterceptLine();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.workload = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.namespace = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.servicePort = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.localPort = reader.int32();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.localOnly = reader.bool();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.state = reader.string();
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.message = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): InterceptLine {
+    return {
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      workload: isSet(object.workload) ? globalThis.String(object.workload) : "",
+      namespace: isSet(object.namespace) ? globalThis.String(object.namespace) : "",
+      servicePort: isSet(object.servicePort)
+        ? globalThis.String(object.servicePort)
+        : isSet(object.service_port)
+        ? globalThis.String(object.service_port)
+        : "",
+      localPort: isSet(object.localPort)
+        ? globalThis.Number(object.localPort)
+        : isSet(object.local_port)
+        ? globalThis.Number(object.local_port)
+        : 0,
+      localOnly: isSet(object.localOnly)
+        ? globalThis.Boolean(object.localOnly)
+        : isSet(object.local_only)
+        ? globalThis.Boolean(object.local_only)
+        : false,
+      state: isSet(object.state) ? globalThis.String(object.state) : "",
+      message: isSet(object.message) ? globalThis.String(object.message) : "",
+    };
+  },
+
+  toJSON(message: InterceptLine): unknown {
+    const obj: any = {};
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.workload !== "") {
+      obj.workload = message.workload;
+    }
+    if (message.namespace !== "") {
+      obj.namespace = message.namespace;
+    }
+    if (message.servicePort !== "") {
+      obj.servicePort = message.servicePort;
+    }
+    if (message.localPort !== 0) {
+      obj.localPort = Math.round(message.localPort);
+    }
+    if (message.localOnly !== false) {
+      obj.localOnly = message.localOnly;
+    }
+    if (message.state !== "") {
+      obj.state = message.state;
+    }
+    if (message.message !== "") {
+      obj.message = message.message;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<InterceptLine>): InterceptLine {
+    return InterceptLine.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<InterceptLine>): InterceptLine {
+    const message = createBaseInterceptLine();
+    message.name = object.name ?? "";
+    message.workload = object.workload ?? "";
+    message.namespace = object.namespace ?? "";
+    message.servicePort = object.servicePort ?? "";
+    message.localPort = object.localPort ?? 0;
+    message.localOnly = object.localOnly ?? false;
+    message.state = object.state ?? "";
+    message.message = object.message ?? "";
     return message;
   },
 };
@@ -1625,11 +1886,14 @@ export const QuitResponse: MessageFns<QuitResponse> = {
 };
 
 function createBaseListRequest(): ListRequest {
-  return {};
+  return { namespace: "" };
 }
 
 export const ListRequest: MessageFns<ListRequest> = {
-  encode(_: ListRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+  encode(message: ListRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.namespace !== "") {
+      writer.uint32(10).string(message.namespace);
+    }
     return writer;
   },
 
@@ -1646,6 +1910,14 @@ export const ListRequest: MessageFns<ListRequest> = {
       while (reader.pos < end) {
         const tag = reader.uint32();
         switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.namespace = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1658,20 +1930,24 @@ export const ListRequest: MessageFns<ListRequest> = {
     }
   },
 
-  fromJSON(_: any): ListRequest {
-    return {};
+  fromJSON(object: any): ListRequest {
+    return { namespace: isSet(object.namespace) ? globalThis.String(object.namespace) : "" };
   },
 
-  toJSON(_: ListRequest): unknown {
+  toJSON(message: ListRequest): unknown {
     const obj: any = {};
+    if (message.namespace !== "") {
+      obj.namespace = message.namespace;
+    }
     return obj;
   },
 
   create(base?: DeepPartial<ListRequest>): ListRequest {
     return ListRequest.fromPartial(base ?? {});
   },
-  fromPartial(_: DeepPartial<ListRequest>): ListRequest {
+  fromPartial(object: DeepPartial<ListRequest>): ListRequest {
     const message = createBaseListRequest();
+    message.namespace = object.namespace ?? "";
     return message;
   },
 };
