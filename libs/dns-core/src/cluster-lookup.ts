@@ -64,12 +64,11 @@ export async function lookupCandidates(
   signal?: AbortSignal,
 ): Promise<CandidateLookupResult> {
   const asked = question.name.replace(/\.+$/, '');
-  const outcomes = candidates.map(
-    (fqdn): Promise<Outcome> =>
-      exact.query(fqdn, question.qtype).then(
-        (records) => (records.length > 0 ? { records } : { failure: 'nodata' }),
-        (e: unknown) => ({ failure: lookupFailureOf(e) }),
-      ),
+  const outcomes = candidates.map((fqdn): Promise<Outcome> =>
+    exact.query(fqdn, question.qtype).then(
+      (records) => (records.length > 0 ? { records } : { failure: 'nodata' }),
+      (e: unknown) => ({ failure: lookupFailureOf(e) }),
+    ),
   );
   const aborted = abortedOutcome(signal);
   let sawNoData = false;

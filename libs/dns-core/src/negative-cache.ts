@@ -27,7 +27,10 @@ export interface NegativeCachingLookup extends ExactLookup {
   readonly size: number;
 }
 
-export function withNegativeCache(exact: ExactLookup, options: NegativeCacheOptions = {}): NegativeCachingLookup {
+export function withNegativeCache(
+  exact: ExactLookup,
+  options: NegativeCacheOptions = {},
+): NegativeCachingLookup {
   const ttlMs = options.ttlMs ?? NEGATIVE_TTL_MS;
   const maxEntries = options.maxEntries ?? 10_000;
   const now = options.now ?? Date.now;

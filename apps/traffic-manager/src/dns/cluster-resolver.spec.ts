@@ -1,7 +1,7 @@
 import type { Answer } from 'dns-packet';
 
 import { DnsQueryError, lookupInCluster, type DnsBackend } from './cluster-resolver.js';
-import { Qtype as QTYPE, Rcode as RCODE, decodeRecord } from '@telepresence/dns-core';
+import { Qtype as QTYPE, Rcode as RCODE, decodeRecord, withNegativeCache } from '@telepresence/dns-core';
 import type { SearchContext } from './search-context.js';
 
 const ctx: SearchContext = {
@@ -92,7 +92,9 @@ describe('lookupInCluster', () => {
       },
     };
     const budget = new AbortController();
-    const pending = lookupInCluster({ name: 'echo.', type: QTYPE.A }, ctx, hanging, { signal: budget.signal });
+    const pending = lookupInCluster({ name: 'echo.', type: QTYPE.A }, ctx, hanging, {
+      signal: budget.signal,
+    });
     budget.abort();
     const r = await pending;
     expect(r.answer.rcode).toBe(RCODE.SERVFAIL);
@@ -103,5 +105,28 @@ describe('lookupInCluster', () => {
   it('NOTIMP for unsupported types', async () => {
     const r = await lookupInCluster({ name: 'echo.', type: 255 }, ctx, tableBackend(table));
     expect(r.answer.rcode).toBe(RCODE.NOTIMP);
+  });
+});
+
+describe('relative names that do not exist (issue 18.4)', () => {
+  it('cost one cluster query per search candidate for A and AAAA together, and none again soon after', async () => {
+    const asked: string[] = [];
+    const backend = withNegativeCache(tableBackend(table, asked));
+    const both = () =>
+      Promise.all([
+        lookupInCluster({ name: 'nope', type: QTYPE.A }, ctx, backend),
+        lookupInCluster({ name: 'nope', type: QTYPE.AAAA }, ctx, backend),
+      ]);
+    const [a, aaaa] = await both();
+    expect([a.answer.rcode, aaaa.answer.rcode]).toEqual([RCODE.NXDOMAIN, RCODE.NXDOMAIN]);
+    // Before: 4 candidates x 2 types, one after another = 8 queries in 4 rounds.
+    expect(asked).toEqual([
+      'nope.team.svc.cluster.local',
+      'nope.svc.cluster.local',
+      'nope.cluster.local',
+      'nope',
+    ]);
+    await both();
+    expect(asked).toHaveLength(4);
   });
 });

@@ -4,9 +4,21 @@ import { openDgramEndpoint } from './dgram-endpoint.js';
 import { loadNativeUdp } from './native-addon.js';
 import type { NativeUdp } from './native-addon.js';
 import { openNativeEndpoint } from './native-endpoint.js';
-import type { UdpEndpoint, UdpEndpointOptions, UdpHandler, UdpTransportChoice, UdpTransportKind } from './types.js';
+import type {
+  UdpEndpoint,
+  UdpEndpointOptions,
+  UdpHandler,
+  UdpTransportChoice,
+  UdpTransportKind,
+} from './types.js';
 
-export type { UdpEndpoint, UdpEndpointOptions, UdpHandler, UdpTransportChoice, UdpTransportKind } from './types.js';
+export type {
+  UdpEndpoint,
+  UdpEndpointOptions,
+  UdpHandler,
+  UdpTransportChoice,
+  UdpTransportKind,
+} from './types.js';
 
 /**
  * Which transport `choice` gives on this machine for `address`, and why. `load` is for tests. A scoped IPv6
