@@ -45,14 +45,16 @@ it('reuses one UDP socket and ignores replies with a wrong id or question', asyn
   }
 });
 
+/** 60 A records: more than a UDP reply holds, so the answer comes over TCP. */
+const tooManyForUdp = () =>
+  Array.from({ length: 60 }, (_, i) => ({
+    type: 'A' as const,
+    name: 'many.test',
+    data: `198.18.1.${i + 1}`,
+  }));
+
 it('retries over TCP when the UDP reply is truncated', async () => {
-  const server = await startUpstream(
-    Array.from({ length: 60 }, (_, i) => ({
-      type: 'A' as const,
-      name: 'many.test',
-      data: `198.18.1.${i + 1}`,
-    })),
-  );
+  const server = await startUpstream(tooManyForUdp());
   const upstream = createUdpTcpUpstream({ address: '127.0.0.1', port: server.port, timeoutMs: 10_000 });
   try {
     const r = await upstream.exchange({ name: 'many.test', qtype: 1 }, new AbortController().signal);
@@ -90,13 +92,7 @@ it('times out, honours the caller signal and rejects bad addresses', async () =>
 });
 
 it('sends from the sockets it is given, in turn, and opens TCP through connectTcp', async () => {
-  const server = await startUpstream(
-    Array.from({ length: 60 }, (_, i) => ({
-      type: 'A' as const,
-      name: 'many.test',
-      data: `198.18.1.${i + 1}`,
-    })),
-  );
+  const server = await startUpstream(tooManyForUdp());
   const pool = await Promise.all(
     [0, 1].map(async () => {
       const s = dgram.createSocket('udp4');

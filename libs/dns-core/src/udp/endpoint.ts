@@ -12,14 +12,6 @@ import type {
   UdpTransportKind,
 } from './types.js';
 
-export type {
-  UdpEndpoint,
-  UdpEndpointOptions,
-  UdpHandler,
-  UdpTransportChoice,
-  UdpTransportKind,
-} from './types.js';
-
 /**
  * Which transport `choice` gives on this machine for `address`, and why. `load` is for tests. A scoped IPv6
  * address ("fe80::1%eth0") stays on node:dgram, which resolves the scope; the addon binds plain addresses.
