@@ -13,7 +13,15 @@ export {
 } from './routing.js';
 export type { DnsRoutingConfig, NormalizedDnsConfig, RouteDecision, RouteRule } from './routing.js';
 export { SEARCH_MARKER, hasLabelSuffix, normalizeDomain } from './names.js';
-export { CLUSTER_TTL_S, Qtype, Rcode, SUPPORTED_TYPES, qtypeNumber, supportedTypeOf } from './types.js';
+export {
+  CLUSTER_TTL_S,
+  Qtype,
+  Rcode,
+  SUPPORTED_TYPES,
+  qtypeName,
+  qtypeNumber,
+  supportedTypeOf,
+} from './types.js';
 export type { ClusterAnswer, ClusterQuestion, ClusterResolver, SupportedType } from './types.js';
 export {
   encodeRecord,

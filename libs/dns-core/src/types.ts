@@ -28,7 +28,19 @@ export const Qtype = {
   TXT: 16,
   AAAA: 28,
   SRV: 33,
+  NAPTR: 35,
+  DS: 43,
+  DNSKEY: 48,
+  SPF: 99,
+  CAA: 257,
 } as const;
+
+const QTYPE_NAMES = new Map<number, string>(Object.entries(Qtype).map(([name, n]) => [n, name] as const));
+
+/** The name of a qtype number in Qtype ("A", "AAAA"...), or undefined. */
+export function qtypeName(qtype: number): string | undefined {
+  return QTYPE_NAMES.get(qtype);
+}
 
 /** The record types the cluster can be asked for (reference 4.2 step 3). */
 export const SUPPORTED_TYPES = ['A', 'AAAA', 'CNAME', 'PTR', 'SRV', 'TXT', 'MX', 'NS'] as const;

@@ -8,6 +8,7 @@ import net from 'node:net';
 import { randomInt } from 'node:crypto';
 import dnsPacket from 'dns-packet';
 import { createDeadline } from './deadline.js';
+import { qtypeName } from './types.js';
 import type { Answer, RecordType } from 'dns-packet';
 
 export interface UpstreamQuestion {
@@ -60,24 +61,8 @@ const OUR_PAYLOAD = 1232;
 
 function typeName(qtype: number): RecordType {
   // dns-packet names unknown numbers "UNKNOWN_<n>" and its encoder accepts that form back.
-  return qtypeNames.get(qtype) ?? (`UNKNOWN_${qtype}` as RecordType);
+  return (qtypeName(qtype) ?? `UNKNOWN_${qtype}`) as RecordType;
 }
-const qtypeNames = new Map<number, RecordType>([
-  [1, 'A'],
-  [2, 'NS'],
-  [5, 'CNAME'],
-  [6, 'SOA'],
-  [12, 'PTR'],
-  [15, 'MX'],
-  [16, 'TXT'],
-  [28, 'AAAA'],
-  [33, 'SRV'],
-  [35, 'NAPTR'],
-  [43, 'DS'],
-  [48, 'DNSKEY'],
-  [99, 'SPF' as RecordType],
-  [257, 'CAA'],
-]);
 
 function encodeQuery(id: number, q: UpstreamQuestion): Buffer {
   return dnsPacket.encode({

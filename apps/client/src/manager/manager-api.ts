@@ -1,5 +1,6 @@
 // Promise wrappers over the generated ManagerClient for the calls the client makes, each with a deadline.
 import { Metadata, credentials, type ServiceError } from '@grpc/grpc-js';
+import { Rcode } from '@telepresence/dns-core';
 import { Http2TunnelClient, fastTunnelClient, type TunnelClient } from '@telepresence/tunnel';
 import { ManagerService, type ManagerClient, type manager, type common } from '@telepresence/rpc';
 
@@ -125,7 +126,7 @@ export class ManagerApi {
       { session, question },
       timeoutMs,
       signal,
-    ).then((r) => r.answer ?? { rcode: 2, records: [] });
+    ).then((r) => r.answer ?? { rcode: Rcode.SERVFAIL, records: [] });
   }
 
   close(): void {
