@@ -21,7 +21,7 @@ export function jestConfig(overrides = {}) {
       ],
     },
     moduleNameMapper: {
-      '^@telepresence/(subnets|tunnel|dns-core|rpc|netstack)$': path.join(root, 'libs/$1/src/index.ts'),
+      '^@telepresence/(subnets|tunnel|dns-core|rpc|netstack|exec)$': path.join(root, 'libs/$1/src/index.ts'),
       '^(\\.{1,2}/.*)\\.js$': '$1',
     },
     testMatch: ['<rootDir>/src/**/*.spec.ts', '<rootDir>/test/**/*.test.ts'],

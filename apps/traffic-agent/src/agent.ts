@@ -1,8 +1,8 @@
 // Wires the agent's parts together (create, wire, start). main.ts supplies the real environment; tests
 // supply a loopback manager, a fake resolver and ports 0.
-import { isIPv4 } from 'node:net';
 
 import type { common, manager } from '@telepresence/rpc';
+import { ipTextToBytes } from '@telepresence/subnets';
 
 import type { AgentConfig, InterceptPort } from './config.js';
 import { tunnelInbound } from './inbound.js';
@@ -40,25 +40,13 @@ export interface RunningAgent {
 }
 
 export function agentInfo(config: AgentConfig): manager.AgentInfo {
-  const ip = config.podIp;
-  const bytes = isIPv4(ip)
-    ? Buffer.from(ip.split('.').map(Number))
-    : Buffer.from(expandIPv6(ip).flatMap((g) => [g >> 8, g & 0xff]));
   return {
     name: config.workload,
     namespace: config.namespace,
     podName: config.podName,
-    podIp: bytes,
+    podIp: config.podIp === '' ? Buffer.alloc(0) : ipTextToBytes(config.podIp),
     version: AGENT_VERSION,
   };
-}
-
-function expandIPv6(ip: string): number[] {
-  const [head = '', tail = ''] = ip.split('::');
-  const parse = (s: string) => (s === '' ? [] : s.split(':').map((h) => parseInt(h, 16)));
-  const h = parse(head);
-  const t = parse(tail);
-  return ip.includes('::') ? [...h, ...new Array<number>(8 - h.length - t.length).fill(0), ...t] : h;
 }
 
 export async function startAgent(deps: AgentDeps): Promise<RunningAgent> {

@@ -20,19 +20,22 @@ import { installRedirects } from './port-redirect.linux.js';
  * manager (what an intercept waits for) does not need them.
  */
 function lazyPodResolver(
-  config: { resolvConfPath: string; hostsPath: string },
+  config: { resolvConfPath: string; hostsPath: string; namespace: string },
   log: { warn(obj: object, msg: string): void },
 ): (q: common.DNSQuestion) => Promise<common.DNSAnswer> {
   let ready: Promise<(q: common.DNSQuestion) => Promise<common.DNSAnswer>> | undefined;
   const load = async () => {
-    const { lookupInPod, nodeExactLookup, parseHosts, parseResolvConf } = await import('./pod-resolver.js');
+    const { lookupInPod, nodeExactLookup, parseHosts } = await import('./pod-resolver.js');
+    const { clusterDomainFromSearch, parseResolvConf } = await import('@telepresence/dns-core');
     let resolvText = '';
     try {
       resolvText = readFileSync(config.resolvConfPath, 'utf8');
     } catch (e) {
       log.warn({ err: String(e), path: config.resolvConfPath }, 'cannot read resolv.conf; using defaults');
     }
-    const resolvConf = parseResolvConf(resolvText);
+    const parsed = parseResolvConf(resolvText);
+    const clusterDomain = clusterDomainFromSearch(parsed.search, config.namespace);
+    const resolvConf = clusterDomain === undefined ? parsed : { ...parsed, clusterDomain };
     const exact = nodeExactLookup(resolvConf.nameservers);
     // The pod's hosts file, re-read at most once a second (it can change: the kubelet owns it).
     let hosts: { at: number; table: HostsTable } | undefined;

@@ -71,7 +71,22 @@ describe('lookupInPod', () => {
     expect(a.records.map(decode)).toEqual([
       expect.objectContaining({ name: 'echo', type: 'A', ttl: 4, data: '198.19.0.33' }),
     ]);
-    expect(exact.asked).toEqual(['echo.team-a.svc.cluster.local']);
+    // Every candidate in one round (issue 18.4); the first in search order that has records answers.
+    expect(exact.asked).toEqual([
+      'echo.team-a.svc.cluster.local',
+      'echo.svc.cluster.local',
+      'echo.cluster.local',
+      'echo',
+    ]);
+  });
+  it('prefers an earlier candidate over a later one that answers first', async () => {
+    const exact = fake({ 'echo.svc.cluster.local': ['198.19.0.2'], echo: ['198.51.100.1'] });
+    const a = await lookupInPod({ name: 'echo', type: 1 }, podConf, exact);
+    expect(a.records.map(decode)).toEqual([expect.objectContaining({ data: '198.19.0.2' })]);
+  });
+  it('tries a name in the cluster domain only as it is', () => {
+    const conf = { ...podConf, clusterDomain: 'cluster.local' };
+    expect(candidateNames('echo.team-b.svc.cluster.local.', conf)).toEqual(['echo.team-b.svc.cluster.local']);
   });
   it('NXDOMAIN only when every candidate is', async () => {
     expect((await lookupInPod({ name: 'nope', type: 1 }, podConf, fake({}))).rcode).toBe(3);

@@ -1,37 +1,32 @@
 // DNS lookups in the agent pod's own DNS context (seed "Cluster side DNS lookups"): the pod's resolv.conf
-// nameservers, search list and ndots, so a single label resolves in the pod's namespace. Answers carry
-// the records named as asked with a short TTL, so the manager's union of several agents' answers
-// de-duplicates byte-identical records.
-import dnsPacket from 'dns-packet';
+// nameservers, search list and ndots, so a single label resolves in the pod's namespace. The search rule,
+// the lookup round and the negative cache are dns-core's, shared with the traffic-manager; what is the
+// agent's own is the pod's hosts file. Answers carry the records named as asked with the cluster TTL, so
+// the manager's union of several agents' answers de-duplicates byte-identical records.
 import type { Answer } from 'dns-packet';
 
-import { nodeDnsQuery, readResolvConf } from '@telepresence/dns-core';
+import {
+  CLUSTER_TTL_S,
+  Qtype,
+  Rcode,
+  encodeRecord,
+  lookupCandidates,
+  nodeDnsQuery,
+  searchCandidates,
+  withNegativeCache,
+  type ExactLookup,
+  type ResolvConf,
+} from '@telepresence/dns-core';
 import type { common } from '@telepresence/rpc';
 
-export const ANSWER_TTL_S = 4;
-export const RCODE = { NOERROR: 0, SERVFAIL: 2, NXDOMAIN: 3, NOTIMP: 4 } as const;
-export const QTYPE = { A: 1, CNAME: 5, PTR: 12, MX: 15, TXT: 16, AAAA: 28, SRV: 33 } as const;
+export { parseResolvConf, type ResolvConf, type ExactLookup } from '@telepresence/dns-core';
 
-export interface ResolvConf {
-  readonly nameservers: readonly string[];
-  readonly search: readonly string[];
-  readonly ndots: number;
-}
+/** The pod's resolv.conf, and its cluster domain when known (names in it are not searched). */
+export type PodDnsContext = ResolvConf & { readonly clusterDomain?: string };
 
-/** Parses resolv.conf text; unknown lines are ignored (as libc does). */
-export function parseResolvConf(text: string): ResolvConf {
-  const { nameservers, search, ndots } = readResolvConf(text);
-  return { nameservers, search: search.map((d) => d.replace(/\.$/, '')), ndots };
-}
-
-/** Names to try, like the pod's stub resolver: enough dots -> as is first, else the search list first. */
-export function candidateNames(name: string, conf: ResolvConf): string[] {
-  const bare = name.replace(/\.+$/, '').toLowerCase();
-  if (bare === '') return [];
-  if (name.endsWith('.') && bare.includes('.') && bare.split('.').length - 1 >= conf.ndots) return [bare];
-  const dots = bare.split('.').length - 1;
-  const searched = conf.search.map((d) => `${bare}.${d}`);
-  return [...new Set(dots >= conf.ndots ? [bare, ...searched] : [...searched, bare])];
+/** Names to try, like the pod's stub resolver (dns-core searchCandidates). */
+export function candidateNames(name: string, conf: PodDnsContext): string[] {
+  return searchCandidates(name, conf);
 }
 
 /** The pod's hosts file (/etc/hosts: its own hostname, hostAliases): name -> addresses. */
@@ -52,24 +47,9 @@ export function parseHosts(text: string): HostsTable {
   return out;
 }
 
-/** Answers one exact name; rejects with an error whose `code` is node:dns's (ENOTFOUND, ENODATA...). */
-export interface ExactLookup {
-  query(fqdn: string, qtype: number): Promise<Answer[]>;
-}
-
-interface RecordCodec {
-  encode(record: Answer): Buffer;
-}
-// dns-packet exports its per-record codec, but @types/dns-packet does not declare it.
-const answerCodec = (dnsPacket as unknown as { answer: RecordCodec }).answer;
-
-export function encodeRecord(record: Answer): Buffer {
-  return answerCodec.encode(record);
-}
-
-/** node:dns (c-ares) against the given nameservers ("ip" or "ip:port"). */
+/** node:dns (c-ares) against the given nameservers ("ip" or "ip:port"), NXDOMAIN/NODATA kept briefly. */
 export function nodeExactLookup(nameservers: readonly string[], timeoutMs = 2000): ExactLookup {
-  return nodeDnsQuery({ servers: nameservers, timeoutMs, ttlS: ANSWER_TTL_S });
+  return withNegativeCache(nodeDnsQuery({ servers: nameservers, timeoutMs, ttlS: CLUSTER_TTL_S }));
 }
 
 /**
@@ -80,47 +60,26 @@ export function nodeExactLookup(nameservers: readonly string[], timeoutMs = 2000
  */
 export async function lookupInPod(
   question: common.DNSQuestion,
-  conf: ResolvConf,
+  conf: PodDnsContext,
   exact: ExactLookup,
   hosts: HostsTable = new Map(),
 ): Promise<common.DNSAnswer> {
   const asked = question.name.replace(/\.+$/, '');
-  let sawNoData = false;
-  let sawFailure = false;
   const candidates = candidateNames(question.name, conf);
   // Like the pod's own resolver (files before dns): its hosts file answers A/AAAA first.
-  if (question.type === QTYPE.A || question.type === QTYPE.AAAA) {
+  if (question.type === Qtype.A || question.type === Qtype.AAAA) {
     for (const fqdn of [asked.toLowerCase(), ...candidates]) {
-      const ips = (hosts.get(fqdn) ?? []).filter((ip) => (question.type === QTYPE.A) === !ip.includes(':'));
+      const ips = (hosts.get(fqdn) ?? []).filter((ip) => (question.type === Qtype.A) === !ip.includes(':'));
       if (ips.length === 0) continue;
-      const type = question.type === QTYPE.A ? 'A' : 'AAAA';
+      const type = question.type === Qtype.A ? 'A' : 'AAAA';
       return {
-        rcode: RCODE.NOERROR,
+        rcode: Rcode.NOERROR,
         records: ips.map((data) =>
-          encodeRecord({ name: asked, type, ttl: ANSWER_TTL_S, class: 'IN', data } as Answer),
+          encodeRecord({ name: asked, type, ttl: CLUSTER_TTL_S, class: 'IN', data } as Answer),
         ),
       };
     }
   }
-  for (const fqdn of candidates) {
-    try {
-      const records = await exact.query(fqdn, question.type);
-      if (records.length === 0) {
-        sawNoData = true;
-        continue;
-      }
-      return {
-        rcode: RCODE.NOERROR,
-        records: records.map((r) => encodeRecord({ ...r, name: asked } as Answer)),
-      };
-    } catch (e) {
-      const code = (e as { code?: unknown }).code;
-      if (code === 'ENOTIMP') return { rcode: RCODE.NOTIMP, records: [] };
-      if (code === 'ENODATA') sawNoData = true;
-      else if (code !== 'ENOTFOUND') sawFailure = true;
-    }
-  }
-  if (sawNoData) return { rcode: RCODE.NOERROR, records: [] };
-  if (sawFailure) return { rcode: RCODE.SERVFAIL, records: [] };
-  return { rcode: RCODE.NXDOMAIN, records: [] };
+  const r = await lookupCandidates({ name: question.name, qtype: question.type }, candidates, exact);
+  return { rcode: r.rcode, records: r.answers.map(encodeRecord) };
 }

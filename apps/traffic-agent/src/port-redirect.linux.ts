@@ -4,7 +4,7 @@
 // network namespace only. The agent's own connections to the app originate in the pod (OUTPUT), so they
 // are not redirected and reach the app. The table is removed when the agent stops; a stale one from a
 // crashed agent is replaced on start.
-import { execFile } from 'node:child_process';
+import { run } from '@telepresence/exec';
 
 import type { InterceptPort } from './config.js';
 
@@ -12,13 +12,9 @@ export const REDIRECT_TABLE = 'telepresence_agent';
 
 export type RunNft = (script: string) => Promise<void>;
 
-export const runNft: RunNft = (script) =>
-  new Promise((resolve, reject) => {
-    const child = execFile('nft', ['-f', '-'], (err, _stdout, stderr) =>
-      err ? reject(new Error(`nft failed: ${stderr.trim() || err.message}`)) : resolve(),
-    );
-    child.stdin?.end(script);
-  });
+export const runNft: RunNft = async (script) => {
+  await run('nft', ['-f', '-'], { input: script });
+};
 
 /** The nft script that (re)creates the redirect table; exported for tests. */
 export function redirectScript(ports: readonly InterceptPort[]): string {

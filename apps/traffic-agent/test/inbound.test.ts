@@ -8,11 +8,11 @@ import { connect, type Socket } from 'node:net';
 import dnsPacket from 'dns-packet';
 import type { Answer } from 'dns-packet';
 
+import { encodeRecord } from '@telepresence/dns-core';
 import type { RunningTrafficManager } from '@telepresence/traffic-manager';
 import { ConnId, openTunnel, pumpSocket } from '@telepresence/tunnel';
 import type { manager } from '@telepresence/rpc';
 
-import { encodeRecord } from '../src/pod-resolver.js';
 import {
   httpPort,
   listen,

@@ -4,7 +4,7 @@ export type { ManagerConfig, PodCidrStrategy } from './config.js';
 export { startTrafficManager, TUNNEL_PROTOCOL_VERSION } from './traffic-manager.js';
 export type { RunningTrafficManager, TrafficManagerDeps } from './traffic-manager.js';
 export { subnetMath } from './cluster-info/subnet-math.js';
-export { parseResolvConf } from './cluster-info/resolv-conf.js';
+export { parseResolvConf } from '@telepresence/dns-core';
 export type { ClusterApi, ListWatchSource, WatchEvent } from './k8s/cluster-api.js';
 export { KubeApiError } from './k8s/cluster-api.js';
 export { MANAGER_VERSION } from './version.js';

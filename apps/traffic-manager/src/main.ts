@@ -5,7 +5,8 @@ import { readFileSync } from 'node:fs';
 import { KubeConfig } from '@kubernetes/client-node';
 import { pino } from 'pino';
 
-import { parseResolvConf } from './cluster-info/resolv-conf.js';
+import { parseResolvConf } from '@telepresence/dns-core';
+
 import { subnetMath } from './cluster-info/subnet-math.js';
 import { ConfigError, parseConfig } from './config.js';
 import { parseInjectorConfig } from './injector/injector-config.js';

@@ -3,6 +3,7 @@
 import { Server, ServerCredentials } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 
+import { clusterDomainFromSearch, DEFAULT_CLUSTER_DOMAIN, type ResolvConf } from '@telepresence/dns-core';
 import { ManagerService } from '@telepresence/rpc';
 import {
   MANAGER_TUNNEL_PATH,
@@ -13,11 +14,6 @@ import {
 
 import { ClusterInfoStore } from './cluster-info/cluster-info-store.js';
 import { runSubnetDiscovery } from './cluster-info/discovery.js';
-import {
-  clusterDomainFromSearch,
-  defaultClusterDomain,
-  type ResolvConf,
-} from './cluster-info/resolv-conf.js';
 import type { SubnetMath } from './cluster-info/subnet-math.js';
 import type { ManagerConfig } from './config.js';
 import { AgentDnsBroker } from './dns/agent-lookups.js';
@@ -81,7 +77,7 @@ export async function startTrafficManager(
   const clock = deps.clock ?? systemClock;
 
   const fromResolv = clusterDomainFromSearch(deps.resolvConf.search, config.namespace);
-  const clusterDomain = config.clusterDomain ?? fromResolv ?? defaultClusterDomain;
+  const clusterDomain = config.clusterDomain ?? fromResolv ?? DEFAULT_CLUSTER_DOMAIN;
   log.info(
     {
       clusterDomain,

@@ -13,7 +13,7 @@ import {
   serveDialer,
 } from '@telepresence/tunnel';
 
-import { QTYPE, RCODE, decodeRecord, encodeRecord } from '../src/dns/records.js';
+import { Qtype as QTYPE, Rcode as RCODE, decodeRecord, encodeRecord } from '@telepresence/dns-core';
 import { call, collect, startHarness, startTestDns, type Harness } from './harness.js';
 
 const clientInfo = { name: 'ws', namespace: 'default', installId: 'test', version: 'test' };

@@ -4,8 +4,11 @@ import { Resolver } from 'node:dns/promises';
 
 import type { Answer } from 'dns-packet';
 
+import { Qtype } from './types.js';
+
+const { A, CNAME, PTR, MX, TXT, AAAA, SRV } = Qtype;
 /** Query types nodeDnsQuery answers. */
-export const NODE_QUERY_TYPES = { A: 1, CNAME: 5, PTR: 12, MX: 15, TXT: 16, AAAA: 28, SRV: 33 } as const;
+export const NODE_QUERY_TYPES = { A, CNAME, PTR, MX, TXT, AAAA, SRV } as const;
 
 /** Rejection for a query type node:dns cannot ask; `code` is 'ENOTIMP' like c-ares's own. */
 export class UnsupportedQueryTypeError extends Error {

@@ -1,14 +1,8 @@
 import type { DnsServer } from './server.js';
+import type { RecursionState } from './recursion-state.js';
 import { RECURSION_CHECK_NAME } from './routing.js';
 
-/**
- * The recursion check's state (reference 4.7), for `telepresence status`:
- * - not-yet: no probe has reached the server;
- * - received: a probe arrived and the server is asking the cluster;
- * - detected: the cluster sent our own question back to us (a local cluster forwarding to the host);
- * - not-detected: the cluster answered (or the check timed out) without echoing.
- */
-export type RecursionState = 'not-yet' | 'received' | 'detected' | 'not-detected';
+export type { RecursionState } from './recursion-state.js';
 
 export interface RecursionCheckOptions {
   /** Fires the probe through the OS resolver, e.g. `(name) => dns.promises.lookup(name)`. Errors are ignored. */

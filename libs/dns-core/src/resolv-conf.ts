@@ -1,4 +1,6 @@
-// The lines of resolv.conf(5) that name lookups depend on, as written; callers normalize what they use.
+// resolv.conf(5): the lines that name lookups depend on (readResolvConf, as written) and the one normalized
+// form every app uses (parseResolvConf): the client's overriding resolver, the manager and the agents.
+import net from 'node:net';
 
 export interface ResolvConfLines {
   /** Each `nameserver` line's address, in order. */
@@ -27,4 +29,41 @@ export function readResolvConf(text: string): ResolvConfLines {
     }
   }
   return { nameservers, search, ndots };
+}
+
+/** resolv.conf as lookups use it. */
+export interface ResolvConf {
+  /** IP addresses only, IPv6 zones dropped (node:dns and our sockets take plain addresses). */
+  readonly nameservers: readonly string[];
+  /** Lowercase, without leading or trailing dots, empty entries dropped. */
+  readonly search: readonly string[];
+  readonly ndots: number;
+}
+
+/** readResolvConf, normalized the one way every caller needs. */
+export function parseResolvConf(text: string): ResolvConf {
+  const lines = readResolvConf(text);
+  return {
+    nameservers: lines.nameservers.map((ns) => ns.replace(/%.*$/, '')).filter((ip) => net.isIP(ip) !== 0),
+    search: lines.search
+      .map((d) => d.toLowerCase().replace(/^\.+/, '').replace(/\.+$/, ''))
+      .filter((d) => d.length > 0),
+    ndots: lines.ndots,
+  };
+}
+
+/** The domain when nothing says otherwise (reference 3.3 step 3). */
+export const DEFAULT_CLUSTER_DOMAIN = 'cluster.local';
+
+/**
+ * The cluster domain from a pod's search list, shaped `<ns>.svc.<cd> svc.<cd> <cd>` by the kubelet
+ * (reference 3.3). Undefined when the list does not have that shape.
+ */
+export function clusterDomainFromSearch(search: readonly string[], namespace: string): string | undefined {
+  const nsEntry = search.find((d) => d.startsWith(`${namespace}.svc.`));
+  if (nsEntry === undefined) {
+    return undefined;
+  }
+  const domain = nsEntry.slice(`${namespace}.svc.`.length);
+  return search.includes(`svc.${domain}`) && search.includes(domain) ? domain : undefined;
 }

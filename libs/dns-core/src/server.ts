@@ -12,7 +12,7 @@ import { rateLimitWarnings, silentLogger } from './logger.js';
 import type { DnsLogger } from './logger.js';
 import { isSingleLabel, SEARCH_MARKER } from './names.js';
 import { encodeSection } from './record-codec.js';
-import type { RecursionState } from './recursion.js';
+import type { RecursionState } from './recursion-state.js';
 import {
   decideRoute,
   explainRoute,
@@ -22,10 +22,10 @@ import {
   stripDropSuffixes,
 } from './routing.js';
 import type { DnsRoutingConfig, NormalizedDnsConfig, RouteDecision } from './routing.js';
-import { Rcode, supportedTypeOf } from './types.js';
+import { CLUSTER_TTL_S, Rcode, supportedTypeOf } from './types.js';
 import type { ClusterResolver, SupportedType } from './types.js';
 import { DnsTransport } from './transport.js';
-import type { UdpTransportChoice, UdpTransportKind } from './udp/endpoint.js';
+import type { UdpTransportChoice, UdpTransportKind } from './udp/types.js';
 import type { Upstream } from './upstream.js';
 import { EMPTY_SECTION, parseQuery, udpLimit, writeRejection, writeResponse } from './wire.js';
 import type { EncodedSection, ParsedQuery } from './wire.js';
@@ -53,7 +53,7 @@ export interface DnsServerOptions {
   readonly log?: DnsLogger;
   /** Clock for the cache (tests inject one). */
   readonly now?: () => number;
-  /** TTL put on every cluster answer. Default 4 s. */
+  /** TTL put on every cluster answer. Default CLUSTER_TTL_S (4 s). */
   readonly clusterTtlS?: number;
   /** How long cluster answers stay in the internal cache. Default 60 s. */
   readonly cacheTtlMs?: number;
@@ -192,7 +192,7 @@ export class DnsServer implements AsyncDisposable {
       now: options.now ?? Date.now,
     });
     this.#allowSource = options.allowSource ?? defaultAllowSource(options.address);
-    this.#clusterTtlS = options.clusterTtlS ?? 4;
+    this.#clusterTtlS = options.clusterTtlS ?? CLUSTER_TTL_S;
     this.#lookupTimeoutMs = options.lookupTimeoutMs ?? 4_000;
     this.#maxConcurrent = options.maxConcurrentQueries ?? 1024;
     // Every lookup in flight (at most maxConcurrent) listens on it: not a leak, so no warning at 11.

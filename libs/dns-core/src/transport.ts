@@ -3,7 +3,7 @@
 import net from 'node:net';
 import type { DnsLogger } from './logger.js';
 import { openUdpEndpoint } from './udp/endpoint.js';
-import type { UdpEndpoint, UdpTransportChoice, UdpTransportKind } from './udp/endpoint.js';
+import type { UdpEndpoint, UdpTransportChoice, UdpTransportKind } from './udp/types.js';
 import { MAX_QUERY_BYTES } from './wire.js';
 
 /**

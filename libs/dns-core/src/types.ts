@@ -11,20 +11,42 @@ export const Rcode = {
   BADVERS: 16,
 } as const;
 
-/** The record types the cluster can be asked for (reference 4.2 step 3). */
-export const SUPPORTED_TYPES = ['A', 'AAAA', 'CNAME', 'PTR', 'SRV', 'TXT', 'MX', 'NS'] as const;
-export type SupportedType = (typeof SUPPORTED_TYPES)[number];
+/**
+ * TTL of every record that comes from the cluster, on the manager's and agents' answers and the client's
+ * server alike: short, so workstation caches follow cluster changes (reference 4.5).
+ */
+export const CLUSTER_TTL_S = 4;
 
-const TYPE_NUMBERS: Readonly<Record<SupportedType, number>> = {
+/** The qtype numbers this project names (RFC 1035, 3596, 2782). */
+export const Qtype = {
   A: 1,
   NS: 2,
   CNAME: 5,
+  SOA: 6,
   PTR: 12,
   MX: 15,
   TXT: 16,
   AAAA: 28,
   SRV: 33,
-};
+  NAPTR: 35,
+  DS: 43,
+  DNSKEY: 48,
+  SPF: 99,
+  CAA: 257,
+} as const;
+
+const QTYPE_NAMES = new Map<number, string>(Object.entries(Qtype).map(([name, n]) => [n, name] as const));
+
+/** The name of a qtype number in Qtype ("A", "AAAA"...), or undefined. */
+export function qtypeName(qtype: number): string | undefined {
+  return QTYPE_NAMES.get(qtype);
+}
+
+/** The record types the cluster can be asked for (reference 4.2 step 3). */
+export const SUPPORTED_TYPES = ['A', 'AAAA', 'CNAME', 'PTR', 'SRV', 'TXT', 'MX', 'NS'] as const;
+export type SupportedType = (typeof SUPPORTED_TYPES)[number];
+
+const TYPE_NUMBERS: Readonly<Record<SupportedType, number>> = Qtype;
 const TYPE_NAMES = new Map<number, SupportedType>(SUPPORTED_TYPES.map((t) => [TYPE_NUMBERS[t], t] as const));
 
 /** qtype number (1, 28, ...) of a supported type: what `common.v1.DNSQuestion.type` carries. */

@@ -1,11 +1,14 @@
 // The fallback upstream: the nameserver the OS used before us. UDP over one reused socket (replies are
 // matched by ID and question, so a spoofed or late reply is ignored), a retry over TCP when the reply is
-// truncated, and a timeout on every exchange.
+// truncated, and a timeout on every exchange. Where the sockets come from is injectable: the client's
+// overriding resolver uses a pool bound before its redirect exists and registers each TCP source port
+// (apps/client dns/bypass-upstream.linux.ts); everyone else lets the upstream open its own.
 import dgram from 'node:dgram';
 import net from 'node:net';
 import { randomInt } from 'node:crypto';
 import dnsPacket from 'dns-packet';
 import { createDeadline } from './deadline.js';
+import { qtypeName } from './types.js';
 import type { Answer, RecordType } from 'dns-packet';
 
 export interface UpstreamQuestion {
@@ -36,6 +39,13 @@ export interface UdpTcpUpstreamOptions {
   readonly timeoutMs?: number;
   /** Most exchanges waiting at once; more are rejected at once. Default 1024. */
   readonly maxPending?: number;
+  /**
+   * UDP sockets to send from, already bound, used in turn; the upstream owns them (close() closes them).
+   * Default: one socket opened on first use.
+   */
+  readonly udpSockets?: readonly dgram.Socket[];
+  /** Opens the TCP connection for a truncated reply. Default: `net.connect({ host, port })`. */
+  readonly connectTcp?: (to: { readonly host: string; readonly port: number }) => Promise<net.Socket>;
 }
 
 export class UpstreamError extends Error {
@@ -51,24 +61,8 @@ const OUR_PAYLOAD = 1232;
 
 function typeName(qtype: number): RecordType {
   // dns-packet names unknown numbers "UNKNOWN_<n>" and its encoder accepts that form back.
-  return qtypeNames.get(qtype) ?? (`UNKNOWN_${qtype}` as RecordType);
+  return (qtypeName(qtype) ?? `UNKNOWN_${qtype}`) as RecordType;
 }
-const qtypeNames = new Map<number, RecordType>([
-  [1, 'A'],
-  [2, 'NS'],
-  [5, 'CNAME'],
-  [6, 'SOA'],
-  [12, 'PTR'],
-  [15, 'MX'],
-  [16, 'TXT'],
-  [28, 'AAAA'],
-  [33, 'SRV'],
-  [35, 'NAPTR'],
-  [43, 'DS'],
-  [48, 'DNSKEY'],
-  [99, 'SPF' as RecordType],
-  [257, 'CAA'],
-]);
 
 function encodeQuery(id: number, q: UpstreamQuestion): Buffer {
   return dnsPacket.encode({
@@ -130,12 +124,11 @@ export function createUdpTcpUpstream(options: UdpTcpUpstreamOptions): Upstream {
     throw new TypeError(`fallback upstream address "${options.address}" is not an IP address`);
   }
   const pending = new Map<number, Pending>();
-  let socket: dgram.Socket | undefined;
+  let sockets: dgram.Socket[] = [];
+  let next = 0;
   let closed = false;
 
-  const udp = (): dgram.Socket => {
-    if (socket) return socket;
-    const s = dgram.createSocket(family);
+  const listen = (s: dgram.Socket): dgram.Socket => {
     s.on('message', (msg, rinfo) => {
       if (rinfo.port !== port || rinfo.address !== options.address || msg.length < 2) return;
       pending.get(msg.readUInt16BE(0))?.resolve(msg);
@@ -144,9 +137,18 @@ export function createUdpTcpUpstream(options: UdpTcpUpstreamOptions): Upstream {
       // A socket error (e.g. ICMP unreachable surfacing) fails nothing by itself: exchanges time out.
     });
     s.unref();
-    socket = s;
     return s;
   };
+  if (options.udpSockets !== undefined) {
+    if (options.udpSockets.length === 0) throw new TypeError('udpSockets: give at least one socket');
+    sockets = options.udpSockets.map(listen);
+  }
+  const udp = (): dgram.Socket => {
+    if (sockets.length === 0) sockets = [listen(dgram.createSocket(family))];
+    return sockets[next++ % sockets.length]!;
+  };
+  const connectTcp =
+    options.connectTcp ?? ((to: { host: string; port: number }) => Promise.resolve(net.connect(to)));
 
   const newId = (): number => {
     for (let i = 0; i < 32; i++) {
@@ -156,9 +158,16 @@ export function createUdpTcpUpstream(options: UdpTcpUpstreamOptions): Upstream {
     throw new UpstreamError('no free DNS message id for the fallback upstream');
   };
 
-  const overTcp = (query: Buffer, signal: AbortSignal): Promise<Buffer> =>
-    new Promise((resolve, reject) => {
-      const conn = net.connect({ host: options.address, port });
+  const overTcp = async (query: Buffer, signal: AbortSignal): Promise<Buffer> => {
+    let conn: net.Socket;
+    try {
+      conn = await connectTcp({ host: options.address, port });
+    } catch (err) {
+      throw new UpstreamError(`fallback upstream TCP ${options.address}:${port}: ${(err as Error).message}`, {
+        cause: err,
+      });
+    }
+    return new Promise((resolve, reject) => {
       let buf = Buffer.alloc(0);
       const done = (err?: Error, reply?: Buffer) => {
         signal.removeEventListener('abort', onAbort);
@@ -168,12 +177,12 @@ export function createUdpTcpUpstream(options: UdpTcpUpstreamOptions): Upstream {
       };
       const onAbort = () =>
         done(new UpstreamError('fallback upstream timed out over TCP', { cause: signal.reason }));
+      if (signal.aborted) return onAbort();
       signal.addEventListener('abort', onAbort, { once: true });
-      conn.on('connect', () => {
-        const len = Buffer.alloc(2);
-        len.writeUInt16BE(query.length);
-        conn.write(Buffer.concat([len, query]));
-      });
+      const len = Buffer.alloc(2);
+      len.writeUInt16BE(query.length);
+      conn.write(Buffer.concat([len, query])); // queued until connected
+
       conn.on('data', (chunk) => {
         buf = Buffer.concat([buf, chunk]);
         if (buf.length >= 2 && buf.length >= 2 + buf.readUInt16BE(0))
@@ -190,6 +199,7 @@ export function createUdpTcpUpstream(options: UdpTcpUpstreamOptions): Upstream {
         done(new UpstreamError('fallback upstream closed the TCP connection without a reply')),
       );
     });
+  };
 
   return {
     async exchange(question, callerSignal) {
@@ -208,9 +218,10 @@ export function createUdpTcpUpstream(options: UdpTcpUpstreamOptions): Upstream {
       }
     },
     close() {
+      if (closed) return;
       closed = true;
-      socket?.close();
-      socket = undefined;
+      for (const s of sockets) s.close();
+      sockets = [];
     },
   };
 

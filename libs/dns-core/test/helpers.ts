@@ -93,10 +93,16 @@ async function bindUdpAndTcp(): Promise<{ udp: dgram.Socket; tcp: net.Server; po
 }
 
 /** A small upstream DNS server on loopback (UDP and TCP) answering from a table; UDP replies over 512 are truncated. */
-export async function startUpstream(
-  records: Answer[],
-): Promise<{ port: number; udpQueries: number; tcpQueries: number; close(): Promise<void> }> {
+export async function startUpstream(records: Answer[]): Promise<{
+  port: number;
+  udpQueries: number;
+  tcpQueries: number;
+  /** The source port of each UDP query, in order. */
+  udpSources: number[];
+  close(): Promise<void>;
+}> {
   const state = { udpQueries: 0, tcpQueries: 0 };
+  const udpSources: number[] = [];
   const answer = (msg: Buffer, tcp: boolean): Buffer => {
     const q = dnsPacket.decode(msg);
     const question = q.questions![0]!;
@@ -124,6 +130,7 @@ export async function startUpstream(
   const { udp, tcp, port } = await bindUdpAndTcp();
   udp.on('message', (msg, rinfo) => {
     state.udpQueries++;
+    udpSources.push(rinfo.port);
     udp.send(answer(msg, false), rinfo.port, rinfo.address);
   });
   tcp.on('connection', (s) => {
@@ -142,6 +149,7 @@ export async function startUpstream(
   });
   return {
     port,
+    udpSources,
     get udpQueries() {
       return state.udpQueries;
     },

@@ -3,7 +3,7 @@
 import { promises as dnsPromises } from 'node:dns';
 import dnsPacket from 'dns-packet';
 import { openDnsServer } from '../src/server.js';
-import type { UdpTransportKind } from '../src/udp/endpoint.js';
+import type { UdpTransportKind } from '../src/udp/types.js';
 import { MAX_QUERY_BYTES } from '../src/wire.js';
 import {
   ECHO,

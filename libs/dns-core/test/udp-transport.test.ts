@@ -3,7 +3,7 @@
 import dgram from 'node:dgram';
 import { silentLogger } from '../src/logger.js';
 import { openUdpEndpoint, selectUdpTransport } from '../src/udp/endpoint.js';
-import type { UdpEndpoint, UdpHandler, UdpTransportKind } from '../src/udp/endpoint.js';
+import type { UdpEndpoint, UdpHandler, UdpTransportKind } from '../src/udp/types.js';
 import { loadNativeUdp } from '../src/udp/native-addon.js';
 import type { NativeUdp } from '../src/udp/native-addon.js';
 import { NativeUdpEndpoint } from '../src/udp/native-endpoint.js';

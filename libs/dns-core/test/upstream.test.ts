@@ -1,5 +1,6 @@
 // The fallback upstream on its own: socket reuse, spoofed replies ignored, TCP retry, timeouts.
 import dgram from 'node:dgram';
+import net from 'node:net';
 import dnsPacket from 'dns-packet';
 import { createUdpTcpUpstream, UpstreamError } from '../src/upstream.js';
 import { startUpstream } from './helpers.js';
@@ -44,14 +45,16 @@ it('reuses one UDP socket and ignores replies with a wrong id or question', asyn
   }
 });
 
+/** 60 A records: more than a UDP reply holds, so the answer comes over TCP. */
+const tooManyForUdp = () =>
+  Array.from({ length: 60 }, (_, i) => ({
+    type: 'A' as const,
+    name: 'many.test',
+    data: `198.18.1.${i + 1}`,
+  }));
+
 it('retries over TCP when the UDP reply is truncated', async () => {
-  const server = await startUpstream(
-    Array.from({ length: 60 }, (_, i) => ({
-      type: 'A' as const,
-      name: 'many.test',
-      data: `198.18.1.${i + 1}`,
-    })),
-  );
+  const server = await startUpstream(tooManyForUdp());
   const upstream = createUdpTcpUpstream({ address: '127.0.0.1', port: server.port, timeoutMs: 10_000 });
   try {
     const r = await upstream.exchange({ name: 'many.test', qtype: 1 }, new AbortController().signal);
@@ -86,4 +89,40 @@ it('times out, honours the caller signal and rejects bad addresses', async () =>
     silent.close();
   }
   expect(() => createUdpTcpUpstream({ address: 'dns.example' })).toThrow(/not an IP address/);
+});
+
+it('sends from the sockets it is given, in turn, and opens TCP through connectTcp', async () => {
+  const server = await startUpstream(tooManyForUdp());
+  const pool = await Promise.all(
+    [0, 1].map(async () => {
+      const s = dgram.createSocket('udp4');
+      await new Promise<void>((r) => s.bind(0, '127.0.0.1', r));
+      return s;
+    }),
+  );
+  const poolPorts = pool.map((s) => s.address().port);
+  const tcpOpened: Array<{ host: string; port: number }> = [];
+  const upstream = createUdpTcpUpstream({
+    address: '127.0.0.1',
+    port: server.port,
+    timeoutMs: 10_000,
+    udpSockets: pool,
+    connectTcp: async (to) => {
+      tcpOpened.push(to);
+      return net.connect(to);
+    },
+  });
+  try {
+    const r = await upstream.exchange({ name: 'many.test', qtype: 1 }, new AbortController().signal);
+    expect(r.answers).toHaveLength(60);
+    expect(tcpOpened).toEqual([{ host: '127.0.0.1', port: server.port }]);
+    expect(new Set(server.udpSources)).toEqual(new Set(poolPorts.slice(0, 1)));
+    await upstream.exchange({ name: 'many.test', qtype: 1 }, new AbortController().signal);
+    expect(new Set(server.udpSources)).toEqual(new Set(poolPorts));
+  } finally {
+    upstream.close();
+    await server.close();
+  }
+  // The upstream owns the sockets it was given.
+  expect(() => pool[0]!.address()).toThrow();
 });

@@ -1,7 +1,16 @@
 // Public API of @telepresence/subnets: CIDR maths for IPv4 and IPv6. Explicit exports only.
 export { CidrError } from './errors.js';
 export type { CidrErrorKind } from './errors.js';
-export { familyBits, formatIp, ipFromBytes, ipToBytes, isLoopbackIp, parseIp } from './ip.js';
+export {
+  familyBits,
+  formatIp,
+  ipFromBytes,
+  ipTextFromBytes,
+  ipTextToBytes,
+  ipToBytes,
+  isLoopbackIp,
+  parseIp,
+} from './ip.js';
 export type { IpAddress, IpFamily } from './ip.js';
 export {
   cidrFromIpNet,

@@ -3,6 +3,7 @@ import { IPv4, IPv6, Validator } from 'ip-num';
 import { ip } from '../test/arbitraries.js';
 import { CidrError } from './errors.js';
 import { formatIp, ipFromBytes, ipToBytes, isLoopbackIp, parseIp } from './ip.js';
+import { ipTextFromBytes, ipTextToBytes } from './ip.js';
 
 describe('parseIp', () => {
   it.each([
@@ -93,6 +94,38 @@ describe('bytes', () => {
     expect(ipToBytes(parseIp('2001:db8::1'))).toEqual(Buffer.from('20010db8000000000000000000000001', 'hex'));
     expect(ipFromBytes(Buffer.from([198, 18, 0, 1]))).toEqual(parseIp('198.18.0.1'));
     expect(() => ipFromBytes(new Uint8Array(5))).toThrow('expected 4 (IPv4) or 16 (IPv6) bytes');
+  });
+});
+
+describe('text <-> bytes', () => {
+  it('converts IPv4, IPv6 and IPv4-mapped IPv6 both ways', () => {
+    expect(ipTextToBytes('198.18.0.1')).toEqual(Buffer.from([198, 18, 0, 1]));
+    expect(ipTextToBytes('2001:db8::1')).toEqual(Buffer.from('20010db8000000000000000000000001', 'hex'));
+    // IPv4-mapped: two earlier copies read "198.18.0.1" as one hex group and got 0:0:0:0:0:ffff:198:0.
+    const mapped = ipTextToBytes('::ffff:198.18.0.1');
+    expect(mapped).toEqual(Buffer.from('00000000000000000000ffffc6120001', 'hex'));
+    expect(ipTextFromBytes(mapped)).toBe('::ffff:198.18.0.1');
+    expect(ipTextToBytes('::FFFF:c612:1')).toEqual(mapped);
+    expect(ipTextFromBytes(Buffer.from([198, 18, 0, 1]))).toBe('198.18.0.1');
+    expect(ipTextFromBytes(ipTextToBytes('2001:0db8:0:0:1:0:0:1'))).toBe('2001:db8::1:0:0:1');
+    expect(ipTextFromBytes(ipTextToBytes('2001:db8::198.18.0.1'))).toBe('2001:db8::c612:1');
+  });
+
+  it('rejects what is not one address, and other byte lengths', () => {
+    expect(() => ipTextToBytes('198.18.0')).toThrow(CidrError);
+    expect(() => ipTextToBytes('fe80::1%eth0')).toThrow(CidrError);
+    expect(() => ipTextToBytes('')).toThrow(CidrError);
+    expect(() => ipTextFromBytes(new Uint8Array(5))).toThrow('expected 4 (IPv4) or 16 (IPv6) bytes');
+  });
+
+  it('round-trips every address', () => {
+    fc.assert(
+      fc.property(ip(), (address) => {
+        const bytes = ipTextToBytes(formatIp(address));
+        expect(bytes).toEqual(ipToBytes(address));
+        expect(ipTextFromBytes(bytes)).toBe(formatIp(address));
+      }),
+    );
   });
 });
 

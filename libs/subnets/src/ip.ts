@@ -58,6 +58,26 @@ export function ipFromBytes(bytes: Uint8Array): IpAddress {
   throw new CidrError('IP address', `<${bytes.length} bytes>`, 'expected 4 (IPv4) or 16 (IPv6) bytes');
 }
 
+/**
+ * An address in text as its 4 (IPv4) or 16 (IPv6) network-order bytes: the one text-to-bytes conversion
+ * of the project (gRPC fields, connection ids, D-Bus). `::ffff:198.18.0.1` stays 16 bytes.
+ * @throws CidrError when the text is not exactly one well-formed address.
+ */
+export function ipTextToBytes(text: string): Buffer {
+  const out = Buffer.alloc(16);
+  return parseIpInto(text, out, 'IP address') === 4 ? out.subarray(0, 4) : out;
+}
+
+/**
+ * RFC 5952 text of 4 or 16 address bytes (`::ffff:198.18.0.1` for IPv4-mapped ones).
+ * @throws CidrError for any other length.
+ */
+export function ipTextFromBytes(bytes: Uint8Array): string {
+  if (bytes.length === 4) return `${bytes[0]}.${bytes[1]}.${bytes[2]}.${bytes[3]}`;
+  if (bytes.length === 16) return formatIpv6(bytes);
+  throw new CidrError('IP address', `<${bytes.length} bytes>`, 'expected 4 (IPv4) or 16 (IPv6) bytes');
+}
+
 /** True for 127.0.0.0/8 and ::1. */
 export function isLoopbackIp(ip: IpAddress): boolean {
   return ip.family === 4 ? ip.address >> 24n === 127n : ip.address === 1n;

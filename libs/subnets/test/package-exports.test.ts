@@ -55,6 +55,8 @@ describe('@telepresence/subnets as a built package', () => {
         'formatRouteConflict',
         'hostMask',
         'ipFromBytes',
+        'ipTextFromBytes',
+        'ipTextToBytes',
         'ipToBytes',
         'isLoopback',
         'isLoopbackIp',

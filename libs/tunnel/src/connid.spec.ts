@@ -6,7 +6,8 @@ describe('ConnId', () => {
     ['tcp', '198.18.1.5', 40000, '198.19.0.20', 80, 13, 'tcp 198.18.1.5:40000 -> 198.19.0.20:80'],
     ['udp', '198.18.0.1', 53, '198.19.0.10', 53, 13, 'udp 198.18.0.1:53 -> 198.19.0.10:53'],
     ['tcp', '2001:db8::1', 1, '2001:db8:0:0:1::2', 443, 37, 'tcp [2001:db8::1]:1 -> [2001:db8::1:0:0:2]:443'],
-    ['udp', '::', 0, '::ffff:198.18.0.1', 65535, 37, 'udp [::]:0 -> [::ffff:c612:1]:65535'],
+    // RFC 5952 5: an IPv4-mapped address keeps its dotted quad.
+    ['udp', '::', 0, '::ffff:198.18.0.1', 65535, 37, 'udp [::]:0 -> [::ffff:198.18.0.1]:65535'],
   ] as const)('%s %s:%d -> %s:%d', (proto, sip, sport, dip, dport, len, text) => {
     const id = ConnId.of(proto, { ip: sip, port: sport }, { ip: dip, port: dport });
     expect(id.toBytes()).toHaveLength(len);

@@ -5,7 +5,7 @@
 //   IPv6: src(16) | srcPort(2, BE) | dst(16) | dstPort(2, BE) | proto(1)  = 37 bytes
 // proto is the IP protocol number (TCP 6, UDP 17). Unlike the original, both ends must have the same
 // address family: a flow cannot mix them, and rejecting it keeps decode(encode(x)) === x.
-import { isIPv4, isIPv6 } from 'node:net';
+import { ipTextFromBytes, ipTextToBytes } from '@telepresence/subnets';
 
 export type Protocol = 'tcp' | 'udp';
 
@@ -145,59 +145,14 @@ function checkPort(port: number): void {
   }
 }
 
-/** @internal IPv4 -> 4 bytes, IPv6 -> 16 bytes. */
+/** @internal IPv4 -> 4 bytes, IPv6 -> 16 bytes (libs/subnets' conversion, with ConnIdError). */
 export function ipToBytes(ip: string): Buffer {
-  if (isIPv4(ip)) return Buffer.from(ip.split('.').map(Number));
-  if (!isIPv6(ip) || ip.includes('%')) {
+  try {
+    return ipTextToBytes(ip);
+  } catch {
     throw new ConnIdError('bad-address', `${JSON.stringify(ip)} is not an IPv4 or IPv6 address`);
   }
-  let text = ip;
-  const tail: number[] = [];
-  const lastColon = text.lastIndexOf(':');
-  const maybeV4 = text.slice(lastColon + 1);
-  if (isIPv4(maybeV4)) {
-    const [a, b, c, d] = maybeV4.split('.').map(Number) as [number, number, number, number];
-    tail.push((a << 8) | b, (c << 8) | d);
-    text = text.slice(0, lastColon + 1) + '0'; // placeholder group, dropped below
-  }
-  const parseGroups = (s: string) => (s === '' ? [] : s.split(':').map((g) => parseInt(g, 16)));
-  const [head, rest] = text.split('::') as [string, string | undefined];
-  let groups: number[];
-  if (rest === undefined) {
-    groups = parseGroups(head);
-  } else {
-    const left = parseGroups(head);
-    const right = parseGroups(rest);
-    const fill = 8 - left.length - right.length - (tail.length > 0 ? 1 : 0);
-    groups = [...left, ...new Array<number>(Math.max(0, fill)).fill(0), ...right];
-  }
-  if (tail.length > 0) groups = [...groups.slice(0, -1), ...tail];
-  const out = Buffer.alloc(16);
-  groups.forEach((g, i) => out.writeUInt16BE(g, 2 * i));
-  return out;
 }
 
 /** @internal 4 or 16 bytes -> text (RFC 5952: lowercase, longest zero run compressed). */
-export function bytesToIp(bytes: Uint8Array): string {
-  if (bytes.length === 4) return Array.from(bytes).join('.');
-  const groups: number[] = [];
-  for (let i = 0; i < 16; i += 2) groups.push((bytes[i]! << 8) | bytes[i + 1]!);
-  let bestStart = -1;
-  let bestLen = 0;
-  for (let i = 0; i < 8;) {
-    if (groups[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && groups[j] === 0) j++;
-    if (j - i > bestLen && j - i >= 2) {
-      bestStart = i;
-      bestLen = j - i;
-    }
-    i = j;
-  }
-  const hex = (gs: number[]) => gs.map((g) => g.toString(16)).join(':');
-  if (bestStart < 0) return hex(groups);
-  return `${hex(groups.slice(0, bestStart))}::${hex(groups.slice(bestStart + bestLen))}`;
-}
+export const bytesToIp: (bytes: Uint8Array) => string = ipTextFromBytes;

@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import type { Logger } from 'pino';
-import { NFT_TABLE, removeRedirect } from '../dns/nft-redirect.js';
+import { NFT_TABLE, removeRedirect } from '../dns/nft-redirect.linux.js';
 import { CommandError, type Run } from '../util/exec.js';
 import type { DaemonPaths } from './paths.js';
 import { readState } from './state-file.js';

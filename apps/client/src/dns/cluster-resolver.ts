@@ -1,4 +1,5 @@
-// The ClusterResolver the DNS server uses: Manager.LookupDNS on behalf of our session.
+// The ClusterResolver the DNS server uses: Manager.LookupDNS on behalf of our session. The server's signal
+// (its timeout, shutdown) cancels the call.
 import {
   clusterAnswerFromWire,
   qtypeNumber,
@@ -15,11 +16,11 @@ export function managerClusterResolver(
 ): ClusterResolver {
   return {
     async resolve(question: ClusterQuestion, signal: AbortSignal): Promise<ClusterAnswer> {
-      signal.throwIfAborted();
       const answer = await api().lookupDns(
         session(),
         { name: question.name, type: qtypeNumber(question.type) },
         timeoutMs,
+        signal,
       );
       return clusterAnswerFromWire({ rcode: answer.rcode, records: answer.records });
     },

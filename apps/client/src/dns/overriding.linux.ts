@@ -5,16 +5,17 @@
 // next connect/quit deletes by name.
 import fs from 'node:fs/promises';
 import net from 'node:net';
-import { BypassUpstream } from './bypass-upstream.js';
+import { openBypassUpstream } from './bypass-upstream.linux.js';
 import {
   allowTcpSourcePort,
   installRedirect,
   localAddressFor,
   NFT_TABLE,
   removeRedirect,
-} from './nft-redirect.js';
-import type { OpenResolverHookOptions, OsResolverHook } from './os-resolver.js';
-import { chooseUpstream, parseResolvConf } from './resolv-conf.js';
+} from './nft-redirect.linux.js';
+import type { OpenResolverHookOptions, OsResolverHook } from './os-resolver-hook.js';
+import { parseResolvConf } from '@telepresence/dns-core';
+import { chooseUpstream } from './resolv-conf.js';
 import type { Run } from '../util/exec.js';
 
 export async function openOverridingResolver(
@@ -25,7 +26,7 @@ export async function openOverridingResolver(
   const text = await fs.readFile(resolvConfPath, 'utf8').catch(() => '');
   const conf = parseResolvConf(text);
   const upstream = chooseUpstream(options.upstream, conf, resolvConfPath);
-  const fallback = await BypassUpstream.open({
+  const fallback = await openBypassUpstream({
     address: upstream,
     allowTcpSourcePort: (port) => allowTcpSourcePort(run, upstream, port),
   });

@@ -10,7 +10,7 @@ import {
   type RecursionState,
 } from '@telepresence/dns-core';
 import { osDomains, RECURSION_CHECK_DOMAIN } from './os-domains.js';
-import type { OsResolverHook } from './os-resolver.js';
+import type { OsResolverHook } from './os-resolver-hook.js';
 
 export interface RecursionCheckWiring {
   readonly server: DnsServer;

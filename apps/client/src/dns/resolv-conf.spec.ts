@@ -1,19 +1,9 @@
-import { chooseUpstream, parseResolvConf } from './resolv-conf.js';
+import { parseResolvConf } from '@telepresence/dns-core';
+
+import { chooseUpstream } from './resolv-conf.js';
 
 describe('resolv.conf', () => {
-  const conf = parseResolvConf(`# generated
-search default.svc.cluster.local svc.cluster.local
-nameserver 198.19.255.1
-nameserver fe80::1%eth0 ; second
-options ndots:5
-nameserver not-an-ip
-`);
-  it('reads nameservers in order and the search list', () => {
-    expect(conf).toEqual({
-      nameservers: ['198.19.255.1', 'fe80::1'],
-      search: ['default.svc.cluster.local', 'svc.cluster.local'],
-    });
-  });
+  const conf = { nameservers: ['198.19.255.1', 'fe80::1'], search: [], ndots: 1 };
   it('prefers the configured upstream', () =>
     expect(chooseUpstream('198.19.255.9', conf, 'f')).toBe('198.19.255.9'));
   it('falls back to the first nameserver', () => expect(chooseUpstream('', conf, 'f')).toBe('198.19.255.1'));

@@ -1,25 +1,10 @@
-// Reads what the overriding resolver needs from /etc/resolv.conf: the primary nameserver (the one the
-// redirect takes over and the fallback keeps using) and the search list.
+// Which nameserver the overriding resolver takes over (the one the redirect captures and the fallback
+// keeps using); /etc/resolv.conf itself is parsed by dns-core's parseResolvConf.
 import net from 'node:net';
 
-import { readResolvConf } from '@telepresence/dns-core';
+import type { ResolvConf } from '@telepresence/dns-core';
 
 import { TpError } from '../util/errors.js';
-
-export interface ResolvConf {
-  readonly nameservers: readonly string[];
-  readonly search: readonly string[];
-}
-
-export function parseResolvConf(text: string): ResolvConf {
-  const lines = readResolvConf(text);
-  return {
-    nameservers: lines.nameservers
-      .map((ns) => ns.replace(/%.*$/, '')) // drop an IPv6 zone
-      .filter((ip) => net.isIP(ip) !== 0),
-    search: lines.search.filter((a) => a !== ''),
-  };
-}
 
 /** The upstream to take over: --dns / dns.upstream if set, else the first nameserver. */
 export function chooseUpstream(configured: string, conf: ResolvConf, source: string): string {

@@ -3,6 +3,7 @@
 // that stopped answering must not hang connect or quit.
 import net from 'node:net';
 import dbus from 'dbus-next';
+import { ipTextToBytes } from '@telepresence/subnets';
 
 const RESOLVE1 = 'org.freedesktop.resolve1';
 const RESOLVE1_PATH = '/org/freedesktop/resolve1';
@@ -31,8 +32,8 @@ export interface Resolve1Options {
 /** The D-Bus body of SetLinkDNS's `a(iay)`: (family, address bytes). */
 export function linkDnsBody(servers: readonly string[]): Array<[number, Buffer]> {
   return servers.map((s) => {
-    if (net.isIPv4(s)) return [AF_INET, Buffer.from(s.split('.').map(Number))];
-    if (net.isIPv6(s)) return [AF_INET6, ipv6Bytes(s)];
+    if (net.isIPv4(s)) return [AF_INET, ipTextToBytes(s)];
+    if (net.isIPv6(s)) return [AF_INET6, ipTextToBytes(s)];
     throw new TypeError(`DNS server "${s}" is not an IP address`);
   });
 }
@@ -40,17 +41,6 @@ export function linkDnsBody(servers: readonly string[]): Array<[number, Buffer]>
 /** The D-Bus body of SetLinkDomains's `a(sb)`: (domain, routingOnly). */
 export function linkDomainsBody(domains: readonly string[]): Array<[string, boolean]> {
   return domains.map((d) => (d.startsWith('~') ? [d.slice(1), true] : [d, false]));
-}
-
-function ipv6Bytes(ip: string): Buffer {
-  const [head = '', tail = ''] = ip.split('::') as [string, string?];
-  const parts = (p: string): number[] => (p === '' ? [] : p.split(':').map((h) => parseInt(h, 16)));
-  const h = parts(head);
-  const t = ip.includes('::') ? parts(tail) : [];
-  const groups = [...h, ...new Array<number>(8 - h.length - t.length).fill(0), ...t];
-  const out = Buffer.alloc(16);
-  groups.forEach((g, i) => out.writeUInt16BE(g, i * 2));
-  return out;
 }
 
 export function openResolve1(options: Resolve1Options = {}): Resolve1 {

@@ -1,6 +1,6 @@
 import { SANITY_CHECK_NAME } from '@telepresence/dns-core';
 import { osDomains } from './os-domains.js';
-import type { VifDns } from './os-resolver.js';
+import type { VifDns } from './os-resolver-hook.js';
 import { linkDnsBody, linkDomainsBody, type Resolve1 } from './resolved-bus.linux.js';
 import { createResolvedHook, resolvedLinkDomains, ResolvedNotRoutingError } from './resolved.linux.js';
 

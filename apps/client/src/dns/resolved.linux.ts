@@ -7,7 +7,7 @@
 import { SANITY_CHECK_NAME } from '@telepresence/dns-core';
 import { noFallback } from './no-fallback.js';
 import { sameDomains, type OsDnsDomains } from './os-domains.js';
-import type { OsResolverHook, VifDns } from './os-resolver.js';
+import type { OsResolverHook, VifDns } from './os-resolver-hook.js';
 import type { Resolve1 } from './resolved-bus.linux.js';
 
 export interface ResolvedHookOptions {

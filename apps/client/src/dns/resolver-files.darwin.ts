@@ -8,7 +8,7 @@ import path from 'node:path';
 import { SEARCH_MARKER } from '@telepresence/dns-core';
 import { noFallback } from './no-fallback.js';
 import type { OsDnsDomains } from './os-domains.js';
-import type { OpenResolverHookOptions, OsResolverHook } from './os-resolver.js';
+import type { OpenResolverHookOptions, OsResolverHook } from './os-resolver-hook.js';
 
 export const RESOLVER_DIR = '/etc/resolver';
 const PREFIX = 'telepresence.';

@@ -1,6 +1,6 @@
 import type { Upstream } from '@telepresence/dns-core';
 import { osDomains } from './os-domains.js';
-import type { OpenResolverHookOptions, OsResolverHook } from './os-resolver.js';
+import type { OpenResolverHookOptions, OsResolverHook } from './os-resolver-hook.js';
 import type { Resolve1 } from './resolved-bus.linux.js';
 import { openLinuxResolverHook } from './select-resolver.linux.js';
 

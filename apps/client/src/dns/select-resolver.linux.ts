@@ -5,7 +5,7 @@
 import dnsPromises from 'node:dns/promises';
 import type { Upstream } from '@telepresence/dns-core';
 import type { OsDnsDomains } from './os-domains.js';
-import type { DnsMode, OpenResolverHookOptions, OsResolverHook } from './os-resolver.js';
+import type { DnsMode, OpenResolverHookOptions, OsResolverHook } from './os-resolver-hook.js';
 import { openOverridingResolver } from './overriding.linux.js';
 import { createResolvedHook, ResolvedNotRoutingError } from './resolved.linux.js';
 import { openResolve1, type Resolve1 } from './resolved-bus.linux.js';

@@ -1,7 +1,7 @@
 // The Windows hook against a recording command runner: the exact PowerShell for a configuration, its
 // updates and its complete removal.
 import { osDomains } from './os-domains.js';
-import type { VifDns } from './os-resolver.js';
+import type { VifDns } from './os-resolver-hook.js';
 import { openWindowsDnsHook } from './windows-dns.win32.js';
 import type { Run } from '../util/exec.js';
 

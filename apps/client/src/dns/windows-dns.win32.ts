@@ -6,7 +6,7 @@
 import { createUdpTcpUpstream, SEARCH_MARKER } from '@telepresence/dns-core';
 import { noFallback } from './no-fallback.js';
 import { sameDomains, type OsDnsDomains } from './os-domains.js';
-import type { OpenResolverHookOptions, OsResolverHook } from './os-resolver.js';
+import type { OpenResolverHookOptions, OsResolverHook } from './os-resolver-hook.js';
 import type { Run } from '../util/exec.js';
 
 /** The NRPT rule comment that marks our rules (also those a crashed run left behind). */

@@ -1,5 +1,6 @@
 // Promise wrappers over the generated ManagerClient for the calls the client makes, each with a deadline.
 import { Metadata, credentials, type ServiceError } from '@grpc/grpc-js';
+import { Rcode } from '@telepresence/dns-core';
 import { Http2TunnelClient, fastTunnelClient, type TunnelClient } from '@telepresence/tunnel';
 import { ManagerService, type ManagerClient, type manager, type common } from '@telepresence/rpc';
 
@@ -51,11 +52,17 @@ function call<Req, Res>(
   method: Unary<Req, Res>,
   req: Req,
   timeoutMs: number,
+  signal?: AbortSignal,
 ): Promise<Res> {
   return new Promise((resolve, reject) => {
-    method.call(client, req, new Metadata(), deadline(timeoutMs), (err, res) =>
-      err ? reject(err) : resolve(res),
-    );
+    signal?.throwIfAborted();
+    const onAbort = (): void => (pending as { cancel?: () => void }).cancel?.(); // ends with CANCELLED
+    const pending = method.call(client, req, new Metadata(), deadline(timeoutMs), (err, res) => {
+      signal?.removeEventListener('abort', onAbort);
+      if (err) reject(err);
+      else resolve(res);
+    });
+    signal?.addEventListener('abort', onAbort, { once: true });
   });
 }
 
@@ -106,17 +113,20 @@ export class ManagerApi {
     ).then(() => undefined);
   }
 
+  /** `signal` cancels the call (the DNS server gave up on the question). */
   lookupDns(
     session: SessionInfo,
     question: common.DNSQuestion,
     timeoutMs: number,
+    signal?: AbortSignal,
   ): Promise<common.DNSAnswer> {
     return call(
       this.client,
       this.client.lookupDns as Unary<manager.LookupDNSRequest, manager.LookupDNSResponse>,
       { session, question },
       timeoutMs,
-    ).then((r) => r.answer ?? { rcode: 2, records: [] });
+      signal,
+    ).then((r) => r.answer ?? { rcode: Rcode.SERVFAIL, records: [] });
   }
 
   close(): void {

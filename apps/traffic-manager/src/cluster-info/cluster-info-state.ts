@@ -1,6 +1,6 @@
 import { manager } from '@telepresence/rpc';
+import { ipTextToBytes } from '@telepresence/subnets';
 
-import { ipToBytes } from '../util/ip.js';
 import type { SubnetMath } from './subnet-math.js';
 
 /** What the manager knows about the cluster's network, as plain strings. */
@@ -26,7 +26,7 @@ export function toClusterInfoMessage(state: ClusterInfoState, subnets: SubnetMat
   return manager.ClusterInfo.fromPartial({
     serviceSubnet: state.serviceSubnet === undefined ? undefined : subnets.toIpNet(state.serviceSubnet),
     podSubnets: nets(subnets.pruneCovered(state.podSubnets)),
-    managerPodIp: ipToBytes(state.managerPodIp),
+    managerPodIp: state.managerPodIp === '' ? Buffer.alloc(0) : ipTextToBytes(state.managerPodIp),
     managerPodPort: state.managerPodPort,
     managerNamespace: state.managerNamespace,
     routing: {

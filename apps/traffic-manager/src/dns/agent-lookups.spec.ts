@@ -1,5 +1,5 @@
 import { AgentDnsBroker, unionAnswers } from './agent-lookups.js';
-import { RCODE, encodeRecord } from './records.js';
+import { Rcode as RCODE, encodeRecord } from '@telepresence/dns-core';
 
 const a = (ip: string) => encodeRecord({ name: 'echo', type: 'A', ttl: 4, class: 'IN', data: ip });
 

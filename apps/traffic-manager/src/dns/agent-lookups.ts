@@ -3,10 +3,10 @@
 // client gets the unique union of the records they returned.
 import { randomUUID } from 'node:crypto';
 
+import { Rcode } from '@telepresence/dns-core';
 import type { common, manager } from '@telepresence/rpc';
 
 import { AsyncQueue } from '../util/async-queue.js';
-import { RCODE } from './records.js';
 
 interface Pending {
   readonly waitingFor: Set<string>;
@@ -129,11 +129,11 @@ export function unionAnswers(answers: readonly common.DNSAnswer[]): common.DNSAn
       }
     }
   }
-  if (records.length > 0 || answers.some((a) => a.rcode === RCODE.NOERROR)) {
-    return { rcode: RCODE.NOERROR, records };
+  if (records.length > 0 || answers.some((a) => a.rcode === Rcode.NOERROR)) {
+    return { rcode: Rcode.NOERROR, records };
   }
-  if (answers.some((a) => a.rcode === RCODE.NXDOMAIN)) {
-    return { rcode: RCODE.NXDOMAIN, records: [] };
+  if (answers.some((a) => a.rcode === Rcode.NXDOMAIN)) {
+    return { rcode: Rcode.NXDOMAIN, records: [] };
   }
-  return { rcode: answers[0]?.rcode ?? RCODE.SERVFAIL, records: [] };
+  return { rcode: answers[0]?.rcode ?? Rcode.SERVFAIL, records: [] };
 }

@@ -1,7 +1,7 @@
 import type { Answer } from 'dns-packet';
 
 import { DnsQueryError, lookupInCluster, type DnsBackend } from './cluster-resolver.js';
-import { QTYPE, RCODE, decodeRecord } from './records.js';
+import { Qtype as QTYPE, Rcode as RCODE, decodeRecord, withNegativeCache } from '@telepresence/dns-core';
 import type { SearchContext } from './search-context.js';
 
 const ctx: SearchContext = {
@@ -54,7 +54,13 @@ describe('lookupInCluster', () => {
     const asked: string[] = [];
     const r = await lookupInCluster({ name: 'echo.default', type: QTYPE.A }, ctx, tableBackend(table, asked));
     expect(decodeRecord(r.answer.records[0]!)).toMatchObject({ name: 'echo.default', data: '198.19.0.30' });
-    expect(asked).toEqual(['echo.default.team.svc.cluster.local', 'echo.default.svc.cluster.local']);
+    // Every candidate in one round (issue 18.4); the first in search order that has records answers.
+    expect(asked).toEqual([
+      'echo.default.team.svc.cluster.local',
+      'echo.default.svc.cluster.local',
+      'echo.default.cluster.local',
+      'echo.default',
+    ]);
   });
 
   it('NXDOMAIN only when every candidate is NXDOMAIN', async () => {
@@ -77,26 +83,50 @@ describe('lookupInCluster', () => {
     expect(r.answer.rcode).toBe(RCODE.SERVFAIL);
   });
 
-  it('stops trying candidates when the time budget is spent', async () => {
-    let t = 0;
+  it('answers SERVFAIL when the time budget ends before the candidates answer', async () => {
     const asked: string[] = [];
-    const slow: DnsBackend = {
+    const hanging: DnsBackend = {
       query: (fqdn) => {
         asked.push(fqdn);
-        t += 1000;
-        return Promise.reject(new DnsQueryError('servfail', 'timeout'));
+        return new Promise(() => {});
       },
     };
-    const r = await lookupInCluster({ name: 'echo.', type: QTYPE.A }, ctx, slow, {
-      budgetMs: 1500,
-      now: () => t,
+    const budget = new AbortController();
+    const pending = lookupInCluster({ name: 'echo.', type: QTYPE.A }, ctx, hanging, {
+      signal: budget.signal,
     });
+    budget.abort();
+    const r = await pending;
     expect(r.answer.rcode).toBe(RCODE.SERVFAIL);
-    expect(asked).toHaveLength(2);
+    // A slow resolver costs one timeout, not one per candidate: all were asked at once.
+    expect(asked).toHaveLength(4);
   });
 
   it('NOTIMP for unsupported types', async () => {
     const r = await lookupInCluster({ name: 'echo.', type: 255 }, ctx, tableBackend(table));
     expect(r.answer.rcode).toBe(RCODE.NOTIMP);
+  });
+});
+
+describe('relative names that do not exist (issue 18.4)', () => {
+  it('cost one cluster query per search candidate for A and AAAA together, and none again soon after', async () => {
+    const asked: string[] = [];
+    const backend = withNegativeCache(tableBackend(table, asked));
+    const both = () =>
+      Promise.all([
+        lookupInCluster({ name: 'nope', type: QTYPE.A }, ctx, backend),
+        lookupInCluster({ name: 'nope', type: QTYPE.AAAA }, ctx, backend),
+      ]);
+    const [a, aaaa] = await both();
+    expect([a.answer.rcode, aaaa.answer.rcode]).toEqual([RCODE.NXDOMAIN, RCODE.NXDOMAIN]);
+    // Before: 4 candidates x 2 types, one after another = 8 queries in 4 rounds.
+    expect(asked).toEqual([
+      'nope.team.svc.cluster.local',
+      'nope.svc.cluster.local',
+      'nope.cluster.local',
+      'nope',
+    ]);
+    await both();
+    expect(asked).toHaveLength(4);
   });
 });

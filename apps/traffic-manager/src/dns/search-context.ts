@@ -1,6 +1,8 @@
-// Which fully-qualified names to try for a client's question (reference 4.4, manager side). The manager runs
-// in its own namespace, but a client's single labels and "svc.ns" names mean the client's namespace: the
-// pod's search list is rebuilt with the client's namespace in the place of the manager's.
+// Which names the manager tries for a client's question (reference 4.4, manager side). The manager runs in
+// its own namespace, but a client's single labels and "svc.ns" names mean the client's namespace: the
+// pod's search list is rebuilt with the client's namespace in the place of the manager's, and dns-core's
+// searchCandidates applies it.
+import { searchCandidates } from '@telepresence/dns-core';
 
 export interface SearchContext {
   readonly clientNamespace: string;
@@ -19,26 +21,11 @@ export function clientSearchList(ctx: SearchContext): string[] {
   return [...new Set([...cluster, ...extra])];
 }
 
-/**
- * Names to try in order, like a stub resolver with the client's search list: a name with at least ndots
- * dots (or in the cluster domain, or a reverse-lookup name) is tried as is first; otherwise the search
- * list first. Names come back lowercase, without the trailing dot.
- */
+/** Names to try in order, lowercase, without the trailing dot (see dns-core searchCandidates). */
 export function candidateNames(name: string, ctx: SearchContext): string[] {
-  const bare = name.replace(/\.+$/, '').toLowerCase();
-  if (bare === '') {
-    return [];
-  }
-  const cd = ctx.clusterDomain;
-  if (
-    bare === cd ||
-    bare.endsWith(`.${cd}`) ||
-    bare.endsWith('.in-addr.arpa') ||
-    bare.endsWith('.ip6.arpa')
-  ) {
-    return [bare];
-  }
-  const dots = bare.split('.').length - 1;
-  const searched = clientSearchList(ctx).map((d) => `${bare}.${d}`);
-  return dots >= ctx.ndots ? [bare, ...searched] : [...searched, bare];
+  return searchCandidates(name, {
+    search: clientSearchList(ctx),
+    ndots: ctx.ndots,
+    clusterDomain: ctx.clusterDomain,
+  });
 }

@@ -187,6 +187,7 @@ export function createManagerServer(deps: ManagerServiceDeps): ManagerServer {
         question,
         deps.searchContext(client.client.namespace),
         deps.dnsBackend,
+        { signal: AbortSignal.timeout(deps.dnsBudgetMs) }, // a slow resolver answers SERVFAIL in time
       );
       deps.metrics.dnsLookups.inc({ result: result.result });
       log.debug(

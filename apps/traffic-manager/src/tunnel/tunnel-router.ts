@@ -9,6 +9,7 @@ import type { ServerWritableStream } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 
 import type { common, manager } from '@telepresence/rpc';
+import { ipTextFromBytes } from '@telepresence/subnets';
 import {
   TunnelError,
   acceptTunnel,
@@ -25,7 +26,6 @@ import {
 import type { InterceptStore } from '../intercepts/intercept-store.js';
 import type { DialResult, ManagerMetrics } from '../metrics.js';
 import type { AgentSession, ClientSession, Session, SessionRegistry } from '../sessions/session-registry.js';
-import { bytesToIp } from '../util/ip.js';
 import { DialRendezvous, NotWatchingError, RendezvousTimeoutError } from './dial-rendezvous.js';
 import type { TunnelBroker, TunnelCall } from './tunnel-broker.js';
 
@@ -185,7 +185,7 @@ export class TunnelRouter implements TunnelBroker {
       .filter((a) => this.rendezvous.isWatching(a.id));
     if (candidates.length === 0) return undefined;
     const dst = stream.id.destination.ip;
-    const exact = candidates.find((a) => a.agent.podIp.length > 0 && bytesToIp(a.agent.podIp) === dst);
+    const exact = candidates.find((a) => a.agent.podIp.length > 0 && ipTextFromBytes(a.agent.podIp) === dst);
     if (exact !== undefined) return exact;
     return candidates[this.roundRobin++ % candidates.length];
   }

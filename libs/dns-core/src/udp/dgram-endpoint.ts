@@ -1,7 +1,7 @@
 // The portable UDP transport: node:dgram, one callback and one Buffer per datagram, one send per reply.
 import dgram from 'node:dgram';
 import net from 'node:net';
-import type { UdpEndpoint, UdpEndpointOptions, UdpHandler } from './endpoint.js';
+import type { UdpEndpoint, UdpEndpointOptions, UdpHandler } from './types.js';
 
 export async function openDgramEndpoint(
   options: UdpEndpointOptions,

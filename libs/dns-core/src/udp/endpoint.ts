@@ -1,38 +1,16 @@
 // The UDP side of the DNS server behind one small interface, and the one place that picks how it is done:
 // the batched native transport on Linux (recvmmsg/sendmmsg, one JS call per batch) or node:dgram.
-import type { DnsLogger } from '../logger.js';
 import { openDgramEndpoint } from './dgram-endpoint.js';
 import { loadNativeUdp } from './native-addon.js';
 import type { NativeUdp } from './native-addon.js';
 import { openNativeEndpoint } from './native-endpoint.js';
-
-/**
- * One datagram in, one reply (or nothing) out. `msg` is only valid during the call (the native transport
- * reuses its receive buffer): copy it before keeping it across an await.
- */
-export type UdpHandler = (msg: Buffer, source: string) => Buffer | Promise<Buffer | undefined> | undefined;
-
-/** 'auto' (default): native where available, else dgram. 'native' fails when the addon is unavailable. */
-export type UdpTransportChoice = 'auto' | 'native' | 'dgram';
-export type UdpTransportKind = 'native' | 'dgram';
-
-export interface UdpEndpointOptions {
-  readonly address: string;
-  /** 0 lets the kernel pick. */
-  readonly port: number;
-  /** Asked of the kernel for both directions (capped at net.core.[rw]mem_max). */
-  readonly bufferBytes: number;
-  /** Bytes of the largest datagram handed to the handler; longer ones arrive cut to maxMessage + 1. */
-  readonly maxMessage: number;
-  readonly log: DnsLogger;
-}
-
-export interface UdpEndpoint {
-  readonly kind: UdpTransportKind;
-  readonly port: number;
-  /** Stops receiving and closes the socket; replies still pending are not sent. Idempotent. */
-  close(): Promise<void>;
-}
+import type {
+  UdpEndpoint,
+  UdpEndpointOptions,
+  UdpHandler,
+  UdpTransportChoice,
+  UdpTransportKind,
+} from './types.js';
 
 /**
  * Which transport `choice` gives on this machine for `address`, and why. `load` is for tests. A scoped IPv6

@@ -3,7 +3,7 @@
 // Replies the kernel cannot take yet (EAGAIN) wait in a bounded queue until the socket is writable.
 import { loadNativeUdp, META_STRIDE } from './native-addon.js';
 import type { NativeUdp, NativeUdpPoller } from './native-addon.js';
-import type { UdpEndpoint, UdpEndpointOptions, UdpHandler } from './endpoint.js';
+import type { UdpEndpoint, UdpEndpointOptions, UdpHandler } from './types.js';
 
 /** Datagrams per recvmmsg. */
 const BATCH = 64;

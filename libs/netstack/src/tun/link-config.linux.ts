@@ -1,9 +1,6 @@
 // Link configuration through iproute2 (`ip`): the only module that changes a link's address, MTU, state
 // and routes. Every command can target a network namespace.
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
-
-const run = promisify(execFile);
+import { run } from '@telepresence/exec';
 
 export interface LinkTarget {
   /** Link name, e.g. `tel0`. */
@@ -14,12 +11,7 @@ export interface LinkTarget {
 
 async function ip(target: LinkTarget, args: string[]): Promise<void> {
   const full = target.netns ? ['-n', target.netns, ...args] : args;
-  try {
-    await run('ip', full, { timeout: 10_000 });
-  } catch (err) {
-    const stderr = String((err as { stderr?: unknown }).stderr ?? '').trim();
-    throw new Error(`ip ${full.join(' ')} failed: ${stderr || (err as Error).message}`);
-  }
+  await run('ip', full, { timeoutMs: 10_000 });
 }
 
 export async function setMtu(t: LinkTarget, mtu: number): Promise<void> {

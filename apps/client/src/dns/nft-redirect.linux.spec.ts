@@ -1,4 +1,4 @@
-import { bypassTcpElementScript, redirectScript } from './nft-redirect.js';
+import { bypassTcpElementScript, redirectScript } from './nft-redirect.linux.js';
 
 describe('nft redirect rules', () => {
   it('redirects UDP and TCP 53 of an IPv4 upstream to loopback, bypassing our ports', () => {
