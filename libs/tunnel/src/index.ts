@@ -20,6 +20,7 @@ export {
   type Message,
   type MessageType,
 } from './codec.js';
+export { Backoff, sleep, type BackoffOptions } from './backoff.js';
 export { TunnelError, dialRejectReason, socketErrorCode, type TunnelErrorCode } from './errors.js';
 export { memoryLogger, silentLogger, type LogLine, type Logger } from './log.js';
 export {
