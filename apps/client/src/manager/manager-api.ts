@@ -1,5 +1,8 @@
-// Promise wrappers over the generated ManagerClient for the calls the client makes, each with a deadline.
-import { Metadata, credentials, type ServiceError } from '@grpc/grpc-js';
+// What the client needs from the traffic-manager, behind a small interface (`ManagerApi`) so the manager
+// connection and the session are tested with fakes; `GrpcManagerApi` implements it on the generated
+// grpc-js ManagerClient. Every call has a deadline and stops when its AbortSignal aborts; server streams
+// are async iterables. Calls carry the metadata of `callMetadata` (the hook for credentials).
+import { Metadata, credentials, status, type ClientReadableStream, type ServiceError } from '@grpc/grpc-js';
 import { Http2TunnelClient, fastTunnelClient, type TunnelClient } from '@telepresence/tunnel';
 import { ManagerService, type ManagerClient, type manager, type common } from '@telepresence/rpc';
 
@@ -15,6 +18,40 @@ const FastManagerClient = fastTunnelClient<ManagerClient>(ManagerService, 'telep
  * with 15 s / 5 s caps). An attempt costs a pod lookup and a port-forward: cheap at one per 2 s.
  */
 export const MANAGER_RETRY_MAX_MS = 2_000;
+
+/** Metadata for every manager call (authentication plugs in here); called per call. */
+export type CallMetadata = () => Metadata | Promise<Metadata>;
+
+export interface ManagerApi {
+  /** Resolves when the channel is connected; rejects after `timeoutMs`. */
+  waitForReady(timeoutMs: number): Promise<void>;
+  /** Makes the tunnels' own connection now (the first flow then does not wait for it). */
+  connectTunnels(): Promise<void>;
+  version(signal?: AbortSignal): Promise<manager.VersionResponse>;
+  arriveAsClient(info: manager.ClientInfo, signal?: AbortSignal): Promise<SessionInfo>;
+  remain(session: SessionInfo, signal?: AbortSignal): Promise<void>;
+  depart(session: SessionInfo, signal?: AbortSignal): Promise<void>;
+  /** Ends when the manager ends it, throws on error, ends quietly when `signal` aborts. */
+  watchClusterInfo(session: SessionInfo, signal: AbortSignal): AsyncIterable<ClusterInfo>;
+  lookupDns(session: SessionInfo, question: common.DNSQuestion, timeoutMs: number): Promise<common.DNSAnswer>;
+  /** The generated client, for the intercept and dial calls. */
+  readonly client: ManagerClient;
+  /** Where Tunnel calls are made (every flow through the VIF, every intercepted flow). */
+  readonly tunnels: TunnelClient;
+  close(): void;
+}
+
+/** True for a status that means "this session is gone: arrive again" rather than "try the call again". */
+export function isSessionGone(e: unknown): boolean {
+  return (e as Partial<ServiceError>).code === status.NOT_FOUND;
+}
+
+/** A gRPC error's details (its message if none), any other error's message. */
+export function errorText(e: unknown): string {
+  const err = e as Partial<ServiceError>;
+  if (typeof err.code === 'number' && err.details) return err.details;
+  return e instanceof Error ? e.message : String(e);
+}
 
 export function createManagerClient(address: string): ManagerClient {
   return new FastManagerClient(address, credentials.createInsecure(), {
@@ -35,10 +72,6 @@ export function createTunnelClient(address: string): Http2TunnelClient {
   return new Http2TunnelClient(address, { keepAliveMs: 10_000, keepAliveTimeoutMs: 5_000 });
 }
 
-function deadline(ms: number): { deadline: Date } {
-  return { deadline: new Date(Date.now() + ms) };
-}
-
 type Unary<Req, Res> = (
   req: Req,
   meta: Metadata,
@@ -46,77 +79,121 @@ type Unary<Req, Res> = (
   cb: (err: ServiceError | null, res: Res) => void,
 ) => unknown;
 
-function call<Req, Res>(
-  client: ManagerClient,
-  method: Unary<Req, Res>,
-  req: Req,
-  timeoutMs: number,
-): Promise<Res> {
-  return new Promise((resolve, reject) => {
-    method.call(client, req, new Metadata(), deadline(timeoutMs), (err, res) =>
-      err ? reject(err) : resolve(res),
-    );
-  });
+export interface GrpcManagerApiOptions {
+  /** Where Tunnel calls are made; the grpc-js client if not given. */
+  readonly tunnels?: TunnelClient & { close(): void; connect?(): Promise<void> };
+  readonly callTimeoutMs?: number;
+  readonly callMetadata?: CallMetadata;
 }
 
-export class ManagerApi {
+export class GrpcManagerApi implements ManagerApi {
+  readonly tunnels: TunnelClient & { close(): void; connect?(): Promise<void> };
+  private readonly timeoutMs: number;
+  private readonly metadata: CallMetadata;
+
   constructor(
     readonly client: ManagerClient,
-    /** Where Tunnel calls are made; the grpc-js client if not given. */
-    readonly tunnels: TunnelClient & { close(): void; connect?(): Promise<void> } = client,
-    private readonly timeoutMs = 15_000,
-  ) {}
-
-  version(): Promise<manager.VersionResponse> {
-    return call(
-      this.client,
-      this.client.version as Unary<manager.VersionRequest, manager.VersionResponse>,
-      {},
-      this.timeoutMs,
-    );
+    options: GrpcManagerApiOptions = {},
+  ) {
+    this.tunnels = options.tunnels ?? client;
+    this.timeoutMs = options.callTimeoutMs ?? 15_000;
+    this.metadata = options.callMetadata ?? (() => new Metadata());
   }
 
-  arriveAsClient(info: manager.ClientInfo): Promise<SessionInfo> {
-    return call(
-      this.client,
-      this.client.arriveAsClient as Unary<manager.ArriveAsClientRequest, manager.ArriveAsClientResponse>,
-      { client: info },
-      this.timeoutMs,
-    ).then((r) => {
-      if (r.session === undefined) throw new Error('manager returned no session');
-      return r.session;
+  /** One unary call with a deadline; aborting `signal` cancels it. */
+  private async unary<Req, Res>(
+    method: unknown,
+    req: Req,
+    signal?: AbortSignal,
+    timeoutMs = this.timeoutMs,
+  ): Promise<Res> {
+    signal?.throwIfAborted();
+    const meta = await this.metadata();
+    return new Promise<Res>((resolve, reject) => {
+      const cancel = (): void => call.cancel();
+      const call = (method as Unary<Req, Res>).call(
+        this.client,
+        req,
+        meta,
+        { deadline: new Date(Date.now() + timeoutMs) },
+        (err, res) => {
+          signal?.removeEventListener('abort', cancel);
+          if (err) reject(err);
+          else resolve(res);
+        },
+      ) as { cancel(): void };
+      signal?.addEventListener('abort', cancel, { once: true });
     });
   }
 
-  remain(session: SessionInfo): Promise<void> {
-    return call(
-      this.client,
-      this.client.remain as Unary<manager.RemainRequest, manager.RemainResponse>,
-      { session },
-      this.timeoutMs,
-    ).then(() => undefined);
+  waitForReady(timeoutMs: number): Promise<void> {
+    return new Promise((resolve, reject) =>
+      this.client.waitForReady(new Date(Date.now() + timeoutMs), (err) => (err ? reject(err) : resolve())),
+    );
   }
 
-  depart(session: SessionInfo, timeoutMs = 3000): Promise<void> {
-    return call(
-      this.client,
-      this.client.depart as Unary<manager.DepartRequest, manager.DepartResponse>,
-      { session },
-      timeoutMs,
-    ).then(() => undefined);
+  async connectTunnels(): Promise<void> {
+    await this.tunnels.connect?.();
   }
 
-  lookupDns(
+  version(signal?: AbortSignal): Promise<manager.VersionResponse> {
+    return this.unary(this.client.version, {}, signal);
+  }
+
+  async arriveAsClient(info: manager.ClientInfo, signal?: AbortSignal): Promise<SessionInfo> {
+    const r = await this.unary<manager.ArriveAsClientRequest, manager.ArriveAsClientResponse>(
+      this.client.arriveAsClient,
+      { client: info },
+      signal,
+    );
+    if (r.session === undefined) throw new Error('manager returned no session');
+    return r.session;
+  }
+
+  async remain(session: SessionInfo, signal?: AbortSignal): Promise<void> {
+    await this.unary(this.client.remain, { session }, signal);
+  }
+
+  async depart(session: SessionInfo, signal?: AbortSignal): Promise<void> {
+    await this.unary(this.client.depart, { session }, signal);
+  }
+
+  watchClusterInfo(session: SessionInfo, signal: AbortSignal): AsyncIterable<ClusterInfo> {
+    return this.stream((meta) => this.client.watchClusterInfo({ session }, meta), signal);
+  }
+
+  async lookupDns(
     session: SessionInfo,
     question: common.DNSQuestion,
     timeoutMs: number,
   ): Promise<common.DNSAnswer> {
-    return call(
-      this.client,
-      this.client.lookupDns as Unary<manager.LookupDNSRequest, manager.LookupDNSResponse>,
+    const r = await this.unary<manager.LookupDNSRequest, manager.LookupDNSResponse>(
+      this.client.lookupDns,
       { session, question },
+      undefined,
       timeoutMs,
-    ).then((r) => r.answer ?? { rcode: 2, records: [] });
+    );
+    return r.answer ?? { rcode: 2, records: [] };
+  }
+
+  /** A server stream as an async iterable; aborting cancels the call and ends the iteration quietly. */
+  private async *stream<T>(
+    open: (meta: Metadata) => ClientReadableStream<T>,
+    signal: AbortSignal,
+  ): AsyncGenerator<T> {
+    const call = open(await this.metadata());
+    const cancel = (): void => call.cancel();
+    if (signal.aborted) cancel();
+    else signal.addEventListener('abort', cancel, { once: true });
+    try {
+      for await (const item of call as AsyncIterable<T>) yield item;
+    } catch (e) {
+      if (signal.aborted && (e as Partial<ServiceError>).code === status.CANCELLED) return;
+      throw e;
+    } finally {
+      signal.removeEventListener('abort', cancel);
+      call.cancel();
+    }
   }
 
   close(): void {
