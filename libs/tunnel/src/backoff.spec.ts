@@ -8,6 +8,14 @@ describe('Backoff', () => {
     expect(b.next()).toBe(100);
   });
 
+  it('grows exponentially, is capped, and jitters both ways (the agent session loop settings)', () => {
+    const b = { initialMs: 100, maxMs: 1000, multiplier: 2, jitter: 0.2 };
+    const mid = new Backoff({ ...b, random: () => 0.5 });
+    expect([0, 1, 2, 3, 4, 5].map(() => mid.next())).toEqual([100, 200, 400, 800, 1000, 1000]);
+    expect(new Backoff({ ...b, random: () => 0 }).next()).toBe(80);
+    expect(new Backoff({ ...b, random: () => 1 }).next()).toBe(120);
+  });
+
   it('randomises each delay by the jitter fraction either way', () => {
     const low = new Backoff({ initialMs: 1000, jitter: 0.2, random: () => 0 });
     const high = new Backoff({ initialMs: 1000, jitter: 0.2, random: () => 1 });
