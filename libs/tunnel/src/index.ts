@@ -48,6 +48,7 @@ export {
 export { pumpSocket } from './tcp.js';
 export { pumpDatagrams, type DatagramPump } from './udp.js';
 export { dialTcp, serveDialer, type DialTcpOptions, type DialerOptions } from './dialer.js';
+export { answerDial, type AnswerDialOptions, type DialAnswer, type DialRequestLike } from './answer-dial.js';
 export { splice } from './splice.js';
 export {
   acceptTunnel,

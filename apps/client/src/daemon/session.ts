@@ -189,8 +189,7 @@ export class Session {
     await conn.arrive();
     // Inbound intercept flows: the manager asks this client to dial 127.0.0.1:LOCAL for them.
     this.dialResponder = system.startDialResponder({
-      client: () => conn.api.client,
-      tunnels: () => conn.api.tunnels,
+      api: conn.api,
       session: () => conn.session,
       log: this.log,
     });

@@ -33,6 +33,8 @@ export interface ManagerApi {
   depart(session: SessionInfo, signal?: AbortSignal): Promise<void>;
   /** Ends when the manager ends it, throws on error, ends quietly when `signal` aborts. */
   watchClusterInfo(session: SessionInfo, signal: AbortSignal): AsyncIterable<ClusterInfo>;
+  /** The manager's requests to dial intercepted flows here (intercept/dial-responder.ts). */
+  watchDial(session: SessionInfo, signal: AbortSignal): AsyncIterable<common.DialRequest>;
   lookupDns(session: SessionInfo, question: common.DNSQuestion, timeoutMs: number): Promise<common.DNSAnswer>;
   /** The generated client, for the intercept and dial calls. */
   readonly client: ManagerClient;
@@ -160,6 +162,10 @@ export class GrpcManagerApi implements ManagerApi {
 
   watchClusterInfo(session: SessionInfo, signal: AbortSignal): AsyncIterable<ClusterInfo> {
     return this.stream((meta) => this.client.watchClusterInfo({ session }, meta), signal);
+  }
+
+  watchDial(session: SessionInfo, signal: AbortSignal): AsyncIterable<common.DialRequest> {
+    return this.stream((meta) => this.client.watchDial({ session }, meta), signal);
   }
 
   async lookupDns(

@@ -78,6 +78,22 @@ export class FakeManagerApi implements ManagerApi {
   async depart(session: SessionInfo): Promise<void> {
     this.record(`depart ${session.sessionId}`, 'depart');
   }
+  /** Never asks for a dial; ends when the signal aborts. */
+  watchDial(session: SessionInfo, signal: AbortSignal): AsyncIterable<common.DialRequest> {
+    this.calls.push(`watch dial ${session.sessionId}`);
+    return {
+      [Symbol.asyncIterator]: () => ({
+        next: () =>
+          new Promise<IteratorResult<common.DialRequest>>((resolve) =>
+            signal.aborted
+              ? resolve({ done: true, value: undefined })
+              : signal.addEventListener('abort', () => resolve({ done: true, value: undefined }), {
+                  once: true,
+                }),
+          ),
+      }),
+    };
+  }
   async lookupDns(): Promise<common.DNSAnswer> {
     return { rcode: 3, records: [] };
   }
