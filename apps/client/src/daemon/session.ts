@@ -104,11 +104,7 @@ export class Session {
   private closed = false;
   private dialResponder: DialResponder | undefined;
   /** list / intercept / leave for this session (intercept/intercepts.ts). */
-  readonly intercepts = new InterceptController({
-    client: () => this.manager.api.client,
-    session: () => this.conn?.session,
-    namespace: () => this.kube?.namespace ?? '',
-  });
+  readonly intercepts: InterceptController;
   /** ClusterInfo changes, applied one after the other. */
   private queue: Promise<void> = Promise.resolve();
   private readonly log: Logger;
@@ -121,6 +117,12 @@ export class Session {
   ) {
     this.log = deps.log.child({ component: 'session' });
     this.system = deps.system ?? systemParts(deps.run);
+    this.intercepts = new InterceptController({
+      client: () => this.manager.api.client,
+      session: () => this.conn?.session,
+      namespace: () => this.kube?.namespace ?? '',
+      ...(deps.callMetadata === undefined ? {} : { callMetadata: deps.callMetadata }),
+    });
   }
 
   static async connect(

@@ -1,8 +1,15 @@
 // The daemon side of `telepresence list / intercept / leave`: thin calls to the manager's workload and
 // intercept API, with the manager's refusals turned into one-line user errors.
-import { Metadata, status, type ServiceError } from '@grpc/grpc-js';
+import { status, type ServiceError } from '@grpc/grpc-js';
 
-import { manager, type ManagerClient, type common, type daemon } from '@telepresence/rpc';
+import {
+  manager,
+  unaryCall,
+  type CallMetadata,
+  type ManagerClient,
+  type common,
+  type daemon,
+} from '@telepresence/rpc';
 
 import { TpError } from '../util/errors.js';
 
@@ -14,6 +21,8 @@ export interface InterceptDeps {
   /** How long `intercept` waits for the workload's agent before answering WAITING. */
   readonly waitActiveMs?: number;
   readonly callTimeoutMs?: number;
+  /** Metadata for every call (credentials), as the session's manager connection sends. */
+  readonly callMetadata?: CallMetadata;
 }
 
 const STATE_NAMES: Record<number, string> = {
@@ -57,18 +66,17 @@ export class InterceptController {
     return s;
   }
 
-  private unary<Req, Res>(method: string, req: Req, what: string): Promise<Res> {
+  private async unary<Req, Res>(method: string, req: Req, what: string): Promise<Res> {
     const client = this.deps.client();
-    const fn = (client as unknown as Record<string, (...a: unknown[]) => unknown>)[method]!;
-    return new Promise<Res>((resolve, reject) => {
-      fn.call(
-        client,
-        req,
-        new Metadata(),
-        { deadline: new Date(Date.now() + (this.deps.callTimeoutMs ?? 30_000)) },
-        (err: ServiceError | null, res: Res) => (err ? reject(fromManagerError(err, what)) : resolve(res)),
-      );
-    });
+    const fn = (client as unknown as Record<string, unknown>)[method];
+    try {
+      return await unaryCall<Req, Res>(client, fn, req, {
+        timeoutMs: this.deps.callTimeoutMs ?? 30_000,
+        metadata: this.deps.callMetadata,
+      });
+    } catch (e) {
+      throw fromManagerError(e, what);
+    }
   }
 
   async list(): Promise<daemon.ListResponse> {

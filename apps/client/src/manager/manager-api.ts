@@ -2,9 +2,17 @@
 // connection and the session are tested with fakes; `GrpcManagerApi` implements it on the generated
 // grpc-js ManagerClient. Every call has a deadline and stops when its AbortSignal aborts; server streams
 // are async iterables. Calls carry the metadata of `callMetadata` (the hook for credentials).
-import { Metadata, credentials, status, type ClientReadableStream, type ServiceError } from '@grpc/grpc-js';
+import { credentials, status, type ServiceError } from '@grpc/grpc-js';
 import { Http2TunnelClient, fastTunnelClient, type TunnelClient } from '@telepresence/tunnel';
-import { ManagerService, type ManagerClient, type manager, type common } from '@telepresence/rpc';
+import {
+  ManagerService,
+  serverStream,
+  unaryCall,
+  type CallMetadata,
+  type ManagerClient,
+  type manager,
+  type common,
+} from '@telepresence/rpc';
 
 export type SessionInfo = common.SessionInfo;
 export type ClusterInfo = manager.ClusterInfo;
@@ -19,8 +27,7 @@ const FastManagerClient = fastTunnelClient<ManagerClient>(ManagerService, 'telep
  */
 export const MANAGER_RETRY_MAX_MS = 2_000;
 
-/** Metadata for every manager call (authentication plugs in here); called per call. */
-export type CallMetadata = () => Metadata | Promise<Metadata>;
+export type { CallMetadata };
 
 export interface ManagerApi {
   /** Resolves when the channel is connected; rejects after `timeoutMs`. */
@@ -74,13 +81,6 @@ export function createTunnelClient(address: string): Http2TunnelClient {
   return new Http2TunnelClient(address, { keepAliveMs: 10_000, keepAliveTimeoutMs: 5_000 });
 }
 
-type Unary<Req, Res> = (
-  req: Req,
-  meta: Metadata,
-  opts: { deadline: Date },
-  cb: (err: ServiceError | null, res: Res) => void,
-) => unknown;
-
 export interface GrpcManagerApiOptions {
   /** Where Tunnel calls are made; the grpc-js client if not given. */
   readonly tunnels?: TunnelClient & { close(): void; connect?(): Promise<void> };
@@ -91,7 +91,7 @@ export interface GrpcManagerApiOptions {
 export class GrpcManagerApi implements ManagerApi {
   readonly tunnels: TunnelClient & { close(): void; connect?(): Promise<void> };
   private readonly timeoutMs: number;
-  private readonly metadata: CallMetadata;
+  private readonly metadata: CallMetadata | undefined;
 
   constructor(
     readonly client: ManagerClient,
@@ -99,33 +99,17 @@ export class GrpcManagerApi implements ManagerApi {
   ) {
     this.tunnels = options.tunnels ?? client;
     this.timeoutMs = options.callTimeoutMs ?? 15_000;
-    this.metadata = options.callMetadata ?? (() => new Metadata());
+    this.metadata = options.callMetadata;
   }
 
   /** One unary call with a deadline; aborting `signal` cancels it. */
-  private async unary<Req, Res>(
+  private unary<Req, Res>(
     method: unknown,
     req: Req,
     signal?: AbortSignal,
     timeoutMs = this.timeoutMs,
   ): Promise<Res> {
-    signal?.throwIfAborted();
-    const meta = await this.metadata();
-    return new Promise<Res>((resolve, reject) => {
-      const cancel = (): void => call.cancel();
-      const call = (method as Unary<Req, Res>).call(
-        this.client,
-        req,
-        meta,
-        { deadline: new Date(Date.now() + timeoutMs) },
-        (err, res) => {
-          signal?.removeEventListener('abort', cancel);
-          if (err) reject(err);
-          else resolve(res);
-        },
-      ) as { cancel(): void };
-      signal?.addEventListener('abort', cancel, { once: true });
-    });
+    return unaryCall<Req, Res>(this.client, method, req, { timeoutMs, signal, metadata: this.metadata });
   }
 
   waitForReady(timeoutMs: number): Promise<void> {
@@ -161,11 +145,11 @@ export class GrpcManagerApi implements ManagerApi {
   }
 
   watchClusterInfo(session: SessionInfo, signal: AbortSignal): AsyncIterable<ClusterInfo> {
-    return this.stream((meta) => this.client.watchClusterInfo({ session }, meta), signal);
+    return serverStream((meta) => this.client.watchClusterInfo({ session }, meta), signal, this.metadata);
   }
 
   watchDial(session: SessionInfo, signal: AbortSignal): AsyncIterable<common.DialRequest> {
-    return this.stream((meta) => this.client.watchDial({ session }, meta), signal);
+    return serverStream((meta) => this.client.watchDial({ session }, meta), signal, this.metadata);
   }
 
   async lookupDns(
@@ -180,26 +164,6 @@ export class GrpcManagerApi implements ManagerApi {
       timeoutMs,
     );
     return r.answer ?? { rcode: 2, records: [] };
-  }
-
-  /** A server stream as an async iterable; aborting cancels the call and ends the iteration quietly. */
-  private async *stream<T>(
-    open: (meta: Metadata) => ClientReadableStream<T>,
-    signal: AbortSignal,
-  ): AsyncGenerator<T> {
-    const call = open(await this.metadata());
-    const cancel = (): void => call.cancel();
-    if (signal.aborted) cancel();
-    else signal.addEventListener('abort', cancel, { once: true });
-    try {
-      for await (const item of call as AsyncIterable<T>) yield item;
-    } catch (e) {
-      if (signal.aborted && (e as Partial<ServiceError>).code === status.CANCELLED) return;
-      throw e;
-    } finally {
-      signal.removeEventListener('abort', cancel);
-      call.cancel();
-    }
   }
 
   close(): void {
