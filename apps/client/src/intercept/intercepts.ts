@@ -4,6 +4,7 @@ import { status, type ServiceError } from '@grpc/grpc-js';
 
 import {
   manager,
+  serverStream,
   unaryCall,
   type CallMetadata,
   type ManagerClient,
@@ -135,23 +136,31 @@ export class InterceptController {
   }
 
   /** Waits (bounded) for the intercept to become ACTIVE: the workload rolls and its agent arrives. */
-  private waitActive(session: common.SessionInfo, name: string): Promise<manager.InterceptInfo | undefined> {
-    return new Promise((resolve) => {
-      const call = this.deps.client().watchIntercepts({ session });
-      let last: manager.InterceptInfo | undefined;
-      const done = (): void => {
-        clearTimeout(timer);
-        call.cancel();
-        resolve(last);
-      };
-      const timer = setTimeout(done, this.deps.waitActiveMs ?? 60_000);
-      call.on('data', (snap: manager.InterceptSnapshot) => {
+  private async waitActive(
+    session: common.SessionInfo,
+    name: string,
+  ): Promise<manager.InterceptInfo | undefined> {
+    const client = this.deps.client();
+    const ctl = new AbortController();
+    const timer = setTimeout(() => ctl.abort(), this.deps.waitActiveMs ?? 60_000);
+    let last: manager.InterceptInfo | undefined;
+    try {
+      const snapshots = serverStream<manager.InterceptSnapshot>(
+        (m) => client.watchIntercepts({ session }, m),
+        ctl.signal,
+        this.deps.callMetadata,
+      );
+      for await (const snap of snapshots) {
         last = snap.intercepts.find((i) => i.spec?.name === name) ?? last;
-        if (last?.state === manager.InterceptState.INTERCEPT_STATE_ACTIVE) done();
-      });
-      call.on('error', done);
-      call.on('end', done);
-    });
+        if (last?.state === manager.InterceptState.INTERCEPT_STATE_ACTIVE) break;
+      }
+    } catch {
+      // the watch broke: answer with what we know
+    } finally {
+      clearTimeout(timer);
+      ctl.abort();
+    }
+    return last;
   }
 
   async leave(name: string): Promise<void> {
