@@ -8,6 +8,7 @@ import type { daemon } from '@telepresence/rpc';
 import { cidrFromIpNet, findRouteConflicts, formatCidr, parseCidr, type Cidr } from '@telepresence/subnets';
 import type { Logger } from 'pino';
 import { mergeConfig, type ClientConfig, type ConfigLayer } from '../config/config.js';
+import { flagsLayer, pushedLayer } from '../config/connect-layers.js';
 import type { DialResponder } from '../intercept/dial-responder.js';
 import { InterceptController } from '../intercept/intercepts.js';
 import type { KubeAccess } from '../k8s/kube.js';
@@ -23,6 +24,8 @@ import { systemParts, type SessionDns, type SessionSystem } from './session-syst
 import type { StateFile } from './state-file.js';
 
 export { VERSION };
+// The config layers of a connect (config/connect-layers.ts), re-exported for the daemon and its tests.
+export { flagsLayer, pushedLayer };
 
 export interface SessionDeps {
   readonly log: Logger;
@@ -40,55 +43,6 @@ export interface SessionDeps {
 }
 
 export type Progress = (step: string) => void;
-
-/** The flags of a Connect request as a config layer (the highest one). */
-export function flagsLayer(req: daemon.ConnectRequest): ConfigLayer {
-  const layer: ConfigLayer = {};
-  const check = (list: string[], flag: string): string[] => {
-    for (const c of list) {
-      try {
-        parseCidr(c);
-      } catch (e) {
-        throw new TpError('user', `--${flag} ${c}: ${(e as Error).message}`, {
-          hint: 'pass a CIDR such as 198.18.0.0/16',
-        });
-      }
-    }
-    return list;
-  };
-  if (req.alsoProxy.length + req.neverProxy.length + req.allowConflictingSubnets.length > 0) {
-    layer.routing = {
-      alsoProxy: check(req.alsoProxy, 'also-proxy'),
-      neverProxy: check(req.neverProxy, 'never-proxy'),
-      allowConflicting: check(req.allowConflictingSubnets, 'allow-conflicting-subnets'),
-    };
-  }
-  const dns: NonNullable<ConfigLayer['dns']> = {};
-  if (req.dns !== '') dns.upstream = req.dns;
-  if (req.dnsIncludeSuffixes.length > 0) dns.includeSuffixes = req.dnsIncludeSuffixes;
-  if (req.dnsExcludeSuffixes.length > 0) dns.excludeSuffixes = req.dnsExcludeSuffixes;
-  if (Object.keys(dns).length > 0) layer.dns = dns;
-  if (req.mappedNamespaces.length > 0) layer.cluster = { mappedNamespaces: req.mappedNamespaces };
-  return layer;
-}
-
-/** The chart's pushed client defaults, from ClusterInfo (the lowest layer). */
-export function pushedLayer(ci: ClusterInfo): ConfigLayer {
-  const cidrs = (list: readonly { ip: Buffer; mask: number }[] | undefined): string[] =>
-    (list ?? []).map((n) => formatCidr(cidrFromIpNet(n)));
-  const layer: ConfigLayer = {
-    routing: {
-      alsoProxy: cidrs(ci.routing?.alsoProxySubnets),
-      neverProxy: cidrs(ci.routing?.neverProxySubnets),
-      allowConflicting: cidrs(ci.routing?.allowConflictingSubnets),
-    },
-  };
-  const dns: NonNullable<ConfigLayer['dns']> = {};
-  if ((ci.dns?.includeSuffixes.length ?? 0) > 0) dns.includeSuffixes = ci.dns?.includeSuffixes ?? [];
-  if ((ci.dns?.excludeSuffixes.length ?? 0) > 0) dns.excludeSuffixes = ci.dns?.excludeSuffixes ?? [];
-  layer.dns = dns;
-  return layer;
-}
 
 export class Session {
   private conn: ManagerConnection | undefined;
