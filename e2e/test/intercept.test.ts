@@ -20,7 +20,12 @@ import { credentials } from '@grpc/grpc-js';
 import { AppsV1Api, type CoreV1Api, type KubeConfig, type V1Pod } from '@kubernetes/client-node';
 import { pino } from 'pino';
 
-import { InterceptController, startDialResponder, type DialResponder } from '@telepresence/client';
+import {
+  GrpcManagerApi,
+  InterceptController,
+  startDialResponder,
+  type DialResponder,
+} from '@telepresence/client';
 import type { DevCluster } from '@telepresence/devcluster';
 import { ManagerClient, type common, type manager } from '@telepresence/rpc';
 import { ConnId, openTunnel } from '@telepresence/tunnel';
@@ -214,7 +219,7 @@ describeRoot('intercepts on devcluster', () => {
       )
     ).session!;
     const log = pino({ level: process.env['TEST_LOG_LEVEL'] ?? 'silent' });
-    responder = startDialResponder({ client: () => client, session: () => session, log });
+    responder = startDialResponder({ api: new GrpcManagerApi(client), session: () => session, log });
     intercepts = new InterceptController({
       client: () => client,
       session: () => session,

@@ -1,3 +1,4 @@
 // Intercept handling, for e2e harnesses that drive the client's parts in-process.
 export { InterceptController, fromManagerError, stateName } from './intercept/intercepts.js';
 export { startDialResponder, type DialResponder } from './intercept/dial-responder.js';
+export { GrpcManagerApi, type ManagerApi } from './manager/manager-api.js';

@@ -5,7 +5,7 @@ import { memoryLogger } from '@telepresence/tunnel';
 
 import { fromTunnelLogger } from './log.js';
 import type { AgentManagerApi } from './manager-api.js';
-import { backoffDelay, runSessionLoop } from './session-loop.js';
+import { runSessionLoop } from './session-loop.js';
 
 /** A fake manager: arrivals may fail, Remain may fail, everything is recorded. */
 function fakeApi(script: { arriveFailures?: number; remainFailsOn?: number[] } = {}) {
@@ -145,16 +145,5 @@ describe('runSessionLoop', () => {
     stop.abort();
     await Promise.race([done, new Promise((r) => setTimeout(r, 100))]);
     expect(n).toBe(3);
-  });
-});
-
-describe('backoffDelay', () => {
-  it('grows exponentially, is capped, and jitters both ways', () => {
-    const b = { initialMs: 100, maxMs: 1000, multiplier: 2, jitter: 0.2 };
-    expect([0, 1, 2, 3, 4, 10].map((a) => backoffDelay(a, b, () => 0.5))).toEqual([
-      100, 200, 400, 800, 1000, 1000,
-    ]);
-    expect(backoffDelay(0, b, () => 0)).toBe(80);
-    expect(backoffDelay(0, b, () => 1)).toBe(120);
   });
 });

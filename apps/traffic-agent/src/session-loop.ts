@@ -6,17 +6,13 @@
 // or fails (its stream broke), or the caller aborts. Every path aborts the session's signal, so all its
 // tasks stop before the next arrival.
 import type { common, manager } from '@telepresence/rpc';
+import { Backoff, sleep, type BackoffOptions as TunnelBackoffOptions } from '@telepresence/tunnel';
 
 import type { Logger } from './log.js';
 import type { AgentManagerApi } from './manager-api.js';
 
-export interface BackoffOptions {
-  initialMs: number;
-  maxMs: number;
-  multiplier: number;
-  /** Fraction of the delay randomised either way. */
-  jitter: number;
-}
+/** libs/tunnel's Backoff options, all given (the agent's chart settings). */
+export type BackoffOptions = Required<Omit<TunnelBackoffOptions, 'random'>>;
 
 /**
  * Between arrivals. Capped at 3 s: after a manager restart the agent must be back within seconds, since
@@ -37,16 +33,9 @@ export interface SessionLoopDeps {
   readonly onState?: (state: 'arriving' | 'active' | 'lost' | 'stopped', detail?: string) => void;
 }
 
-export function backoffDelay(attempt: number, b: BackoffOptions, random: () => number): number {
-  const base = Math.min(b.maxMs, b.initialMs * b.multiplier ** attempt);
-  return Math.max(0, Math.round(base * (1 + b.jitter * (random() * 2 - 1))));
-}
-
 export async function runSessionLoop(deps: SessionLoopDeps, signal: AbortSignal): Promise<void> {
   const { api, log } = deps;
-  const backoff = deps.backoff ?? DEFAULT_BACKOFF;
-  const random = deps.random ?? Math.random;
-  let failures = 0;
+  const backoff = new Backoff({ ...(deps.backoff ?? DEFAULT_BACKOFF), random: deps.random ?? Math.random });
   while (!signal.aborted) {
     deps.onState?.('arriving');
     let session: common.SessionInfo;
@@ -54,12 +43,12 @@ export async function runSessionLoop(deps: SessionLoopDeps, signal: AbortSignal)
       session = await api.arrive(deps.agent, signal);
     } catch (e) {
       if (signal.aborted) break;
-      const delay = backoffDelay(failures++, backoff, random);
+      const delay = backoff.next();
       log.warn({ err: errorText(e), retryInMs: delay }, 'cannot arrive at the traffic-manager');
       await sleep(delay, signal);
       continue;
     }
-    failures = 0;
+    backoff.reset();
     log.info({ session: session.sessionId }, 'arrived at the traffic-manager');
     deps.onState?.('active');
     const why = await runSession(deps, session, signal);
@@ -68,7 +57,7 @@ export async function runSessionLoop(deps: SessionLoopDeps, signal: AbortSignal)
       break;
     }
     deps.onState?.('lost', why);
-    const delay = backoffDelay(failures++, backoff, random);
+    const delay = backoff.next();
     log.warn({ session: session.sessionId, why, retryInMs: delay }, 'session with the traffic-manager ended');
     await sleep(delay, signal);
   }
@@ -126,19 +115,4 @@ async function departQuietly(api: AgentManagerApi, session: common.SessionInfo, 
 export function errorText(e: unknown): string {
   if (e instanceof Error) return e.message;
   return String(e);
-}
-
-/** Resolves after ms or as soon as the signal aborts; never keeps the process alive. */
-export function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const done = (): void => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    timer.unref();
-    signal.addEventListener('abort', done, { once: true });
-  });
 }

@@ -3,7 +3,7 @@
 //    with the same conn id and dials the destination from its pod (libs/tunnel's dialer);
 //  - DNS: the manager asks it to resolve a client's name in the pod's DNS context;
 //  - intercepts: snapshots of its workload's intercepts drive the port forwarders.
-import { ConnId, openTunnel, serveDialer } from '@telepresence/tunnel';
+import { ConnIdError, answerDial } from '@telepresence/tunnel';
 
 import type { common, manager } from '@telepresence/rpc';
 
@@ -11,8 +11,6 @@ import type { InterceptTable } from './intercept-table.js';
 import type { Logger } from './log.js';
 import type { AgentManagerApi } from './manager-api.js';
 import { errorText } from './session-loop.js';
-
-const NS_PER_MS = 1_000_000;
 
 export interface SessionTaskDeps {
   readonly api: AgentManagerApi;
@@ -67,35 +65,31 @@ export async function dialFor(
   request: common.DialRequest,
 ): Promise<void> {
   const stats = deps.stats;
-  let id: ConnId;
+  const log = deps.log.child({ client: request.sessionId });
   try {
-    id = ConnId.fromBytes(request.connId);
-  } catch (e) {
-    deps.log.warn({ err: errorText(e) }, 'dial request with a bad connection id');
-    return;
-  }
-  const dialTimeoutMs =
-    request.dialTimeout > 0 ? Math.ceil(Number(request.dialTimeout) / NS_PER_MS) : deps.defaultDialTimeoutMs;
-  const log = deps.log.child({ connId: id.toString(), client: request.sessionId });
-  try {
-    const stream = await openTunnel(
-      deps.api.tunnels,
-      {
-        id,
-        sessionId: session.sessionId,
-        dialTimeoutMs,
-        roundtripLatencyMs: Number(request.roundtripLatency) / NS_PER_MS,
+    const { id, end } = await answerDial(deps.api.tunnels, request, {
+      sessionId: session.sessionId,
+      defaultDialTimeoutMs: deps.defaultDialTimeoutMs,
+      log,
+      onOpened: () => {
+        if (stats) stats.dials++;
       },
-      { log },
-    );
-    if (stats) stats.dials++;
-    const end = await serveDialer(stream, { defaultDialTimeoutMs: deps.defaultDialTimeoutMs });
+    });
     if (end.reason === 'dial-rejected' && stats) stats.dialFailures++;
     log.debug(
-      { reason: end.reason, sent: end.stats.bytesSent, received: end.stats.bytesReceived },
+      {
+        connId: id.toString(),
+        reason: end.reason,
+        sent: end.stats.bytesSent,
+        received: end.stats.bytesReceived,
+      },
       'dialed flow ended',
     );
   } catch (e) {
+    if (e instanceof ConnIdError) {
+      deps.log.warn({ err: errorText(e) }, 'dial request with a bad connection id');
+      return;
+    }
     if (stats) stats.dialFailures++;
     log.warn({ err: errorText(e) }, 'cannot answer a dial request');
   }

@@ -134,14 +134,19 @@ export async function startResolvedHome(netns: string, upstreamDns: string): Pro
       },
       async startResolved() {
         const child = spawn('nsenter', [...nsenter, path.join(root, 'lib/systemd/systemd-resolved')], {
-          stdio: 'ignore',
+          stdio: ['ignore', 'ignore', 'pipe'],
         });
+        // Its last words, should it exit before it is up (it logs to stderr without a journal).
+        let stderr = '';
+        child.stderr.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-2000)));
         resolved = child;
         await waitFor(
           'systemd-resolved',
           async () => (await exec(path.join(root, 'usr/bin/resolvectl'), ['status'])).code === 0,
           child,
-        );
+        ).catch((e: Error) => {
+          throw new Error(`${e.message}: ${stderr.trim()}`);
+        });
       },
       async stopResolved() {
         await stop(resolved);

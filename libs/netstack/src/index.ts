@@ -5,3 +5,4 @@ export type { PacketDevice, PacketBatch } from './device.js';
 export { TunDevice, TunOpenError, type OpenTunOptions } from './tun/tun-device.js';
 export * as linkConfig from './tun/link-config.linux.js';
 export type { TcpState } from './tcp/tcp-connection.js';
+export { MemoryDevice } from './testing/memory-device.js';

@@ -17,3 +17,4 @@ export type {
 export { ManagerClient, ManagerService, type ManagerServer } from './gen/telepresence/manager/v1/manager.js';
 export { AgentClient, AgentService, type AgentServer } from './gen/telepresence/agent/v1/agent.js';
 export { DaemonClient, DaemonService, type DaemonServer } from './gen/telepresence/daemon/v1/daemon.js';
+export { serverStream, unaryCall, type CallMetadata, type CallOptions, type UnaryMethod } from './calls.js';

@@ -1,10 +1,12 @@
 // The client side of Tunnel calls on a node:http2 connection of their own (see http2-channel.ts for
 // why not grpc-js). One connection carries every flow; it is made on first use and again after it
 // closed, went away (GOAWAY) or missed a keep-alive, so a restarted manager is reached by the next flow.
-// A connection that could not be made is not tried again before a backoff (200 ms doubling to 5 s):
+// A connection that could not be made is not tried again before a backoff (200 ms doubling to 5 s, 20 %
+// jitter):
 // meanwhile new flows fail at once with its error, instead of each making a port-forward of its own.
 import http2, { type ClientHttp2Session } from 'node:http2';
 import net from 'node:net';
+import { Backoff } from './backoff.js';
 import type { FrameChannel } from './channel.js';
 import { TunnelError, socketErrorCode } from './errors.js';
 import { BdpWindow } from './bdp.js';
@@ -40,6 +42,8 @@ export interface Http2TunnelClientOptions {
   /** Backoff after a failed connection attempt: first and longest. Default 200 ms and 5 s. */
   reconnectBackoffMs?: { initial: number; max: number };
   now?: () => number;
+  /** The backoff's jitter source (tests: () => 0.5 for none). */
+  random?: () => number;
 }
 
 /** Anything that opens tunnel calls as FrameChannels (see openTunnel). */
@@ -57,9 +61,8 @@ export class Http2TunnelClient implements TunnelChannelOpener {
   private readonly keepAliveMs: number;
   private readonly keepAliveTimeoutMs: number;
   private readonly maxMessageBytes: number;
-  private readonly backoff: { initial: number; max: number };
+  private readonly backoff: Backoff;
   private readonly now: () => number;
-  private nextBackoffMs: number;
   /** The last connection attempt that failed before connecting, while its backoff runs. */
   private failed: { until: number; error: Error } | undefined;
   /** Connections made (attempts, successful or not): for logs and tests. */
@@ -86,8 +89,13 @@ export class Http2TunnelClient implements TunnelChannelOpener {
     this.keepAliveMs = options.keepAliveMs ?? 10_000;
     this.keepAliveTimeoutMs = options.keepAliveTimeoutMs ?? 5_000;
     this.maxMessageBytes = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
-    this.backoff = options.reconnectBackoffMs ?? { initial: 200, max: 5_000 };
-    this.nextBackoffMs = this.backoff.initial;
+    const backoffMs = options.reconnectBackoffMs ?? { initial: 200, max: 5_000 };
+    this.backoff = new Backoff({
+      initialMs: backoffMs.initial,
+      maxMs: backoffMs.max,
+      multiplier: 2,
+      ...(options.random === undefined ? {} : { random: options.random }),
+    });
     this.now = options.now ?? Date.now;
   }
 
@@ -171,12 +179,11 @@ export class Http2TunnelClient implements TunnelChannelOpener {
     socket.once('connect', () => {
       connected = true;
       this.failed = undefined;
-      this.nextBackoffMs = this.backoff.initial;
+      this.backoff.reset();
     });
     socket.once('error', (e: Error) => {
       if (connected) return;
-      this.failed = { until: this.now() + this.nextBackoffMs, error: e };
-      this.nextBackoffMs = Math.min(this.nextBackoffMs * 2, this.backoff.max);
+      this.failed = { until: this.now() + this.backoff.next(), error: e };
     });
     const session = http2.connect(url, {
       settings: { initialWindowSize: this.streamWindow, enablePush: false },

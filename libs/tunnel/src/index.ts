@@ -20,6 +20,7 @@ export {
   type Message,
   type MessageType,
 } from './codec.js';
+export { Backoff, sleep, type BackoffOptions } from './backoff.js';
 export { TunnelError, dialRejectReason, socketErrorCode, type TunnelErrorCode } from './errors.js';
 export { memoryLogger, silentLogger, type LogLine, type Logger } from './log.js';
 export {
@@ -47,6 +48,7 @@ export {
 export { pumpSocket } from './tcp.js';
 export { pumpDatagrams, type DatagramPump } from './udp.js';
 export { dialTcp, serveDialer, type DialTcpOptions, type DialerOptions } from './dialer.js';
+export { answerDial, type AnswerDialOptions, type DialAnswer, type DialRequestLike } from './answer-dial.js';
 export { splice } from './splice.js';
 export {
   acceptTunnel,

@@ -353,6 +353,7 @@ describe('Http2TunnelClient connection', () => {
     const client = new Http2TunnelClient(`127.0.0.1:${port}`, {
       reconnectBackoffMs: { initial: 200, max: 300 },
       now: () => now,
+      random: () => 0.5,
     });
     try {
       await expect(startFlow(client, 9)).rejects.toThrow(/ECONNREFUSED/);

@@ -1,8 +1,16 @@
 // The daemon side of `telepresence list / intercept / leave`: thin calls to the manager's workload and
 // intercept API, with the manager's refusals turned into one-line user errors.
-import { Metadata, status, type ServiceError } from '@grpc/grpc-js';
+import { status, type ServiceError } from '@grpc/grpc-js';
 
-import { manager, type ManagerClient, type common, type daemon } from '@telepresence/rpc';
+import {
+  manager,
+  serverStream,
+  unaryCall,
+  type CallMetadata,
+  type ManagerClient,
+  type common,
+  type daemon,
+} from '@telepresence/rpc';
 
 import { TpError } from '../util/errors.js';
 import { RECREATING, type EngagementKeeper } from './reengage.js';
@@ -19,6 +27,8 @@ export interface InterceptDeps {
   readonly engagements?: () => EngagementKeeper;
   /** Called after this client's intercepts changed (cached DNS answers from agents are then stale). */
   readonly onChange?: () => void;
+  /** Metadata for every call (credentials), as the session's manager connection sends. */
+  readonly callMetadata?: CallMetadata;
 }
 
 const STATE_NAMES: Record<number, string> = {
@@ -62,18 +72,17 @@ export class InterceptController {
     return s;
   }
 
-  private unary<Req, Res>(method: string, req: Req, what: string): Promise<Res> {
+  private async unary<Req, Res>(method: string, req: Req, what: string): Promise<Res> {
     const client = this.deps.client();
-    const fn = (client as unknown as Record<string, (...a: unknown[]) => unknown>)[method]!;
-    return new Promise<Res>((resolve, reject) => {
-      fn.call(
-        client,
-        req,
-        new Metadata(),
-        { deadline: new Date(Date.now() + (this.deps.callTimeoutMs ?? 30_000)) },
-        (err: ServiceError | null, res: Res) => (err ? reject(fromManagerError(err, what)) : resolve(res)),
-      );
-    });
+    const fn = (client as unknown as Record<string, unknown>)[method];
+    try {
+      return await unaryCall<Req, Res>(client, fn, req, {
+        timeoutMs: this.deps.callTimeoutMs ?? 30_000,
+        metadata: this.deps.callMetadata,
+      });
+    } catch (e) {
+      throw fromManagerError(e, what);
+    }
   }
 
   /** The workloads of a namespace (default: the connected one) with their intercepts. */
@@ -152,23 +161,31 @@ export class InterceptController {
   }
 
   /** Waits (bounded) for the intercept to become ACTIVE: the workload rolls and its agent arrives. */
-  private waitActive(session: common.SessionInfo, name: string): Promise<manager.InterceptInfo | undefined> {
-    return new Promise((resolve) => {
-      const call = this.deps.client().watchIntercepts({ session });
-      let last: manager.InterceptInfo | undefined;
-      const done = (): void => {
-        clearTimeout(timer);
-        call.cancel();
-        resolve(last);
-      };
-      const timer = setTimeout(done, this.deps.waitActiveMs ?? 60_000);
-      call.on('data', (snap: manager.InterceptSnapshot) => {
+  private async waitActive(
+    session: common.SessionInfo,
+    name: string,
+  ): Promise<manager.InterceptInfo | undefined> {
+    const client = this.deps.client();
+    const ctl = new AbortController();
+    const timer = setTimeout(() => ctl.abort(), this.deps.waitActiveMs ?? 60_000);
+    let last: manager.InterceptInfo | undefined;
+    try {
+      const snapshots = serverStream<manager.InterceptSnapshot>(
+        (m) => client.watchIntercepts({ session }, m),
+        ctl.signal,
+        this.deps.callMetadata,
+      );
+      for await (const snap of snapshots) {
         last = snap.intercepts.find((i) => i.spec?.name === name) ?? last;
-        if (last?.state === manager.InterceptState.INTERCEPT_STATE_ACTIVE) done();
-      });
-      call.on('error', done);
-      call.on('end', done);
-    });
+        if (last?.state === manager.InterceptState.INTERCEPT_STATE_ACTIVE) break;
+      }
+    } catch {
+      // the watch broke: answer with what we know
+    } finally {
+      clearTimeout(timer);
+      ctl.abort();
+    }
+    return last;
   }
 
   async leave(name: string): Promise<void> {

@@ -8,7 +8,15 @@
 import { Metadata, type ClientReadableStream, type ServiceError } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 
-import { manager, type ManagerClient, type common, type daemon } from '@telepresence/rpc';
+import {
+  manager,
+  unaryCall,
+  type CallMetadata,
+  type ManagerClient,
+  type common,
+  type daemon,
+} from '@telepresence/rpc';
+import { Backoff } from '@telepresence/tunnel';
 
 /** State of an intercept the manager does not have (yet) on the current session. */
 export const RECREATING = 'RE-CREATING';
@@ -22,6 +30,8 @@ export interface EngagementKeeperDeps {
   readonly onChange?: () => void;
   readonly retryMs?: { initial: number; max: number };
   readonly callTimeoutMs?: number;
+  /** Metadata for every call (credentials), as the session's manager connection sends. */
+  readonly callMetadata?: CallMetadata;
 }
 
 interface Engagement {
@@ -57,7 +67,7 @@ export class EngagementKeeper {
   private call: ClientReadableStream<manager.InterceptSnapshot> | undefined;
   private watchTimer: NodeJS.Timeout | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
-  private delay: number;
+  private readonly backoff: Backoff;
   private creating = false;
   private stopped = true;
   private readonly retry: { initial: number; max: number };
@@ -65,7 +75,7 @@ export class EngagementKeeper {
 
   constructor(private readonly deps: EngagementKeeperDeps) {
     this.retry = deps.retryMs ?? { initial: 100, max: 2000 };
-    this.delay = this.retry.initial;
+    this.backoff = new Backoff({ initialMs: this.retry.initial, maxMs: this.retry.max, multiplier: 2 });
     this.log = deps.log.child({ component: 'engagements' });
   }
 
@@ -102,7 +112,7 @@ export class EngagementKeeper {
     c?.cancel();
     clearTimeout(this.watchTimer);
     this.watchTimer = undefined;
-    this.delay = this.retry.initial;
+    this.backoff.reset();
     this.watch();
   }
 
@@ -156,10 +166,22 @@ export class EngagementKeeper {
       this.scheduleWatch();
       return;
     }
-    const c = this.deps.client().watchIntercepts({ session });
+    if (this.deps.callMetadata === undefined) return this.openWatch(session, new Metadata());
+    void Promise.resolve(this.deps.callMetadata()).then(
+      (meta) => this.openWatch(session, meta),
+      (e: Error) => {
+        this.log.debug({ err: e.message }, 'no call metadata yet; watching again');
+        this.scheduleWatch();
+      },
+    );
+  }
+
+  private openWatch(session: common.SessionInfo, meta: Metadata): void {
+    if (this.stopped) return;
+    const c = this.deps.client().watchIntercepts({ session }, meta);
     this.call = c;
     c.on('data', (snap: manager.InterceptSnapshot) => {
-      this.delay = this.retry.initial;
+      this.backoff.reset();
       this.live = true;
       this.onSnapshot(session.sessionId, snap.intercepts);
     });
@@ -178,9 +200,8 @@ export class EngagementKeeper {
 
   private scheduleWatch(): void {
     if (this.stopped || this.watchTimer !== undefined) return;
-    this.watchTimer = setTimeout(() => this.watch(), this.delay);
+    this.watchTimer = setTimeout(() => this.watch(), this.backoff.next());
     this.watchTimer.unref();
-    this.delay = Math.min(this.retry.max, this.delay * 2);
   }
 
   private onSnapshot(sessionId: string, intercepts: manager.InterceptInfo[]): void {
@@ -233,15 +254,16 @@ export class EngagementKeeper {
     }
   }
 
-  private create(session: common.SessionInfo, spec: manager.InterceptSpec): Promise<void> {
+  private async create(session: common.SessionInfo, spec: manager.InterceptSpec): Promise<void> {
     const client = this.deps.client();
-    return new Promise((resolve, reject) => {
-      client.createIntercept(
-        { session, spec },
-        new Metadata(),
-        { deadline: new Date(Date.now() + (this.deps.callTimeoutMs ?? 30_000)) },
-        (err: ServiceError | null) => (err ? reject(err) : resolve()),
-      );
-    });
+    await unaryCall(
+      client,
+      client.createIntercept,
+      { session, spec },
+      {
+        timeoutMs: this.deps.callTimeoutMs ?? 30_000,
+        metadata: this.deps.callMetadata,
+      },
+    );
   }
 }

@@ -1,8 +1,19 @@
-// Promise wrappers over the generated ManagerClient for the calls the client makes, each with a deadline.
-import { Metadata, credentials, type ServiceError } from '@grpc/grpc-js';
+// What the client needs from the traffic-manager, behind a small interface (`ManagerApi`) so the manager
+// connection and the session are tested with fakes; `GrpcManagerApi` implements it on the generated
+// grpc-js ManagerClient. Every call has a deadline and stops when its AbortSignal aborts; server streams
+// are async iterables. Calls carry the metadata of `callMetadata` (the hook for credentials).
+import { credentials, status, type ServiceError } from '@grpc/grpc-js';
 import { Rcode } from '@telepresence/dns-core';
 import { Http2TunnelClient, fastTunnelClient, type TunnelClient } from '@telepresence/tunnel';
-import { ManagerService, type ManagerClient, type manager, type common } from '@telepresence/rpc';
+import {
+  ManagerService,
+  serverStream,
+  unaryCall,
+  type CallMetadata,
+  type ManagerClient,
+  type manager,
+  type common,
+} from '@telepresence/rpc';
 
 export type SessionInfo = common.SessionInfo;
 export type ClusterInfo = manager.ClusterInfo;
@@ -16,6 +27,47 @@ const FastManagerClient = fastTunnelClient<ManagerClient>(ManagerService, 'telep
  * with 15 s / 5 s caps). An attempt costs a pod lookup and a port-forward: cheap at one per 2 s.
  */
 export const MANAGER_RETRY_MAX_MS = 2_000;
+
+export type { CallMetadata };
+
+export interface ManagerApi {
+  /** Resolves when the channel is connected; rejects after `timeoutMs`. */
+  waitForReady(timeoutMs: number): Promise<void>;
+  /** Makes the tunnels' own connection now (the first flow then does not wait for it). */
+  connectTunnels(): Promise<void>;
+  version(signal?: AbortSignal): Promise<manager.VersionResponse>;
+  arriveAsClient(info: manager.ClientInfo, signal?: AbortSignal): Promise<SessionInfo>;
+  remain(session: SessionInfo, signal?: AbortSignal): Promise<void>;
+  depart(session: SessionInfo, signal?: AbortSignal): Promise<void>;
+  /** Ends when the manager ends it, throws on error, ends quietly when `signal` aborts. */
+  watchClusterInfo(session: SessionInfo, signal: AbortSignal): AsyncIterable<ClusterInfo>;
+  /** The manager's requests to dial intercepted flows here (intercept/dial-responder.ts). */
+  watchDial(session: SessionInfo, signal: AbortSignal): AsyncIterable<common.DialRequest>;
+  /** `signal` cancels the call (the DNS server gave up on the question). */
+  lookupDns(
+    session: SessionInfo,
+    question: common.DNSQuestion,
+    timeoutMs: number,
+    signal?: AbortSignal,
+  ): Promise<common.DNSAnswer>;
+  /** The generated client, for the intercept and dial calls. */
+  readonly client: ManagerClient;
+  /** Where Tunnel calls are made (every flow through the VIF, every intercepted flow). */
+  readonly tunnels: TunnelClient;
+  close(): void;
+}
+
+/** True for a status that means "this session is gone: arrive again" rather than "try the call again". */
+export function isSessionGone(e: unknown): boolean {
+  return (e as Partial<ServiceError>).code === status.NOT_FOUND;
+}
+
+/** A gRPC error's details (its message if none), any other error's message. */
+export function errorText(e: unknown): string {
+  const err = e as Partial<ServiceError>;
+  if (typeof err.code === 'number' && err.details) return err.details;
+  return e instanceof Error ? e.message : String(e);
+}
 
 export function createManagerClient(address: string): ManagerClient {
   return new FastManagerClient(address, credentials.createInsecure(), {
@@ -36,97 +88,91 @@ export function createTunnelClient(address: string): Http2TunnelClient {
   return new Http2TunnelClient(address, { keepAliveMs: 10_000, keepAliveTimeoutMs: 5_000 });
 }
 
-function deadline(ms: number): { deadline: Date } {
-  return { deadline: new Date(Date.now() + ms) };
+export interface GrpcManagerApiOptions {
+  /** Where Tunnel calls are made; the grpc-js client if not given. */
+  readonly tunnels?: TunnelClient & { close(): void; connect?(): Promise<void> };
+  readonly callTimeoutMs?: number;
+  readonly callMetadata?: CallMetadata;
 }
 
-type Unary<Req, Res> = (
-  req: Req,
-  meta: Metadata,
-  opts: { deadline: Date },
-  cb: (err: ServiceError | null, res: Res) => void,
-) => unknown;
+export class GrpcManagerApi implements ManagerApi {
+  readonly tunnels: TunnelClient & { close(): void; connect?(): Promise<void> };
+  private readonly timeoutMs: number;
+  private readonly metadata: CallMetadata | undefined;
 
-function call<Req, Res>(
-  client: ManagerClient,
-  method: Unary<Req, Res>,
-  req: Req,
-  timeoutMs: number,
-  signal?: AbortSignal,
-): Promise<Res> {
-  return new Promise((resolve, reject) => {
-    signal?.throwIfAborted();
-    const onAbort = (): void => (pending as { cancel?: () => void }).cancel?.(); // ends with CANCELLED
-    const pending = method.call(client, req, new Metadata(), deadline(timeoutMs), (err, res) => {
-      signal?.removeEventListener('abort', onAbort);
-      if (err) reject(err);
-      else resolve(res);
-    });
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
-}
-
-export class ManagerApi {
   constructor(
     readonly client: ManagerClient,
-    /** Where Tunnel calls are made; the grpc-js client if not given. */
-    readonly tunnels: TunnelClient & { close(): void; connect?(): Promise<void> } = client,
-    private readonly timeoutMs = 15_000,
-  ) {}
+    options: GrpcManagerApiOptions = {},
+  ) {
+    this.tunnels = options.tunnels ?? client;
+    this.timeoutMs = options.callTimeoutMs ?? 15_000;
+    this.metadata = options.callMetadata;
+  }
 
-  version(): Promise<manager.VersionResponse> {
-    return call(
-      this.client,
-      this.client.version as Unary<manager.VersionRequest, manager.VersionResponse>,
-      {},
-      this.timeoutMs,
+  /** One unary call with a deadline; aborting `signal` cancels it. */
+  private unary<Req, Res>(
+    method: unknown,
+    req: Req,
+    signal?: AbortSignal,
+    timeoutMs = this.timeoutMs,
+  ): Promise<Res> {
+    return unaryCall<Req, Res>(this.client, method, req, { timeoutMs, signal, metadata: this.metadata });
+  }
+
+  waitForReady(timeoutMs: number): Promise<void> {
+    return new Promise((resolve, reject) =>
+      this.client.waitForReady(new Date(Date.now() + timeoutMs), (err) => (err ? reject(err) : resolve())),
     );
   }
 
-  arriveAsClient(info: manager.ClientInfo): Promise<SessionInfo> {
-    return call(
-      this.client,
-      this.client.arriveAsClient as Unary<manager.ArriveAsClientRequest, manager.ArriveAsClientResponse>,
+  async connectTunnels(): Promise<void> {
+    await this.tunnels.connect?.();
+  }
+
+  version(signal?: AbortSignal): Promise<manager.VersionResponse> {
+    return this.unary(this.client.version, {}, signal);
+  }
+
+  async arriveAsClient(info: manager.ClientInfo, signal?: AbortSignal): Promise<SessionInfo> {
+    const r = await this.unary<manager.ArriveAsClientRequest, manager.ArriveAsClientResponse>(
+      this.client.arriveAsClient,
       { client: info },
-      this.timeoutMs,
-    ).then((r) => {
-      if (r.session === undefined) throw new Error('manager returned no session');
-      return r.session;
-    });
+      signal,
+    );
+    if (r.session === undefined) throw new Error('manager returned no session');
+    return r.session;
   }
 
-  remain(session: SessionInfo): Promise<void> {
-    return call(
-      this.client,
-      this.client.remain as Unary<manager.RemainRequest, manager.RemainResponse>,
-      { session },
-      this.timeoutMs,
-    ).then(() => undefined);
+  async remain(session: SessionInfo, signal?: AbortSignal): Promise<void> {
+    await this.unary(this.client.remain, { session }, signal);
   }
 
-  depart(session: SessionInfo, timeoutMs = 3000): Promise<void> {
-    return call(
-      this.client,
-      this.client.depart as Unary<manager.DepartRequest, manager.DepartResponse>,
-      { session },
-      timeoutMs,
-    ).then(() => undefined);
+  async depart(session: SessionInfo, signal?: AbortSignal): Promise<void> {
+    await this.unary(this.client.depart, { session }, signal);
+  }
+
+  watchClusterInfo(session: SessionInfo, signal: AbortSignal): AsyncIterable<ClusterInfo> {
+    return serverStream((meta) => this.client.watchClusterInfo({ session }, meta), signal, this.metadata);
+  }
+
+  watchDial(session: SessionInfo, signal: AbortSignal): AsyncIterable<common.DialRequest> {
+    return serverStream((meta) => this.client.watchDial({ session }, meta), signal, this.metadata);
   }
 
   /** `signal` cancels the call (the DNS server gave up on the question). */
-  lookupDns(
+  async lookupDns(
     session: SessionInfo,
     question: common.DNSQuestion,
     timeoutMs: number,
     signal?: AbortSignal,
   ): Promise<common.DNSAnswer> {
-    return call(
-      this.client,
-      this.client.lookupDns as Unary<manager.LookupDNSRequest, manager.LookupDNSResponse>,
+    const r = await this.unary<manager.LookupDNSRequest, manager.LookupDNSResponse>(
+      this.client.lookupDns,
       { session, question },
-      timeoutMs,
       signal,
-    ).then((r) => r.answer ?? { rcode: Rcode.SERVFAIL, records: [] });
+      timeoutMs,
+    );
+    return r.answer ?? { rcode: Rcode.SERVFAIL, records: [] };
   }
 
   close(): void {

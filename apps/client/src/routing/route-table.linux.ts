@@ -1,6 +1,9 @@
-// Reads the kernel's routes (all tables, both families) with `ip -j`, for the conflict check.
+// The kernel's route table: reads its routes (all tables, both families) with `ip -j`, for the conflict
+// check, and adds and deletes our TUN's routes over netlink.
+import { linkConfig } from '@telepresence/netstack';
 import { parseCidr, type Cidr } from '@telepresence/subnets';
 import type { ExistingRoute } from './conflicts.js';
+import type { RouteTable } from './route-table.js';
 import type { Run } from '../util/exec.js';
 
 interface IpRouteJson {
@@ -43,4 +46,12 @@ export async function readRoutes(run: Run): Promise<ExistingRoute[]> {
     run('ip', ['-j', '-6', 'route', 'show', 'table', 'all']).catch(() => '[]'), // IPv6 may be disabled
   ]);
   return [...parseIpRouteJson(v4, 4), ...parseIpRouteJson(v6, 6)];
+}
+
+export function linuxRouteTable(run: Run): RouteTable {
+  return {
+    read: () => readRoutes(run),
+    add: (link, cidr) => linkConfig.addRoute({ link }, cidr),
+    delete: (link, cidr) => linkConfig.deleteRoute({ link }, cidr),
+  };
 }

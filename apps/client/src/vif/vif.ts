@@ -1,18 +1,9 @@
 // The VIF: a TUN device (libs/netstack), routes for the routed set on it, and every accepted flow carried
 // to the cluster as a libs/tunnel stream over Manager.Tunnel. The stack answers a SYN only after the
 // manager's DialOK, so a closed port in the cluster is a real "connection refused" here.
-import { readFile } from 'node:fs/promises';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import {
-  Netstack,
-  TunDevice,
-  linkConfig,
-  type FlowHandler,
-  type FlowId,
-  type TcpFlow,
-  type UdpFlow,
-} from '@telepresence/netstack';
+import { Netstack, type FlowHandler, type FlowId, type TcpFlow, type UdpFlow } from '@telepresence/netstack';
 import { contains, formatCidr, parseIp, type Cidr } from '@telepresence/subnets';
 import { ConnId, openTunnel, pumpSocket, type TunnelClient, type TunnelStream } from '@telepresence/tunnel';
 import type { Logger } from 'pino';
@@ -20,6 +11,8 @@ import { AttemptSerializer, RecursionRefused } from './attempt-serializer.js';
 import { chooseDnsSubnet } from './dns-subnet.js';
 import type { VifDns } from '../dns/os-resolver.js';
 import { VifDnsForwarder } from '../dns/vif-dns-forwarder.js';
+import type { RouteTable } from '../routing/route-table.js';
+import type { OpenTun, Tun } from './tun.js';
 
 export interface VifCounters {
   flowsOpen: number;
@@ -39,6 +32,9 @@ export interface VifOptions {
   /** Called with the device name before anything is created under it (state file). */
   readonly beforeCreate: (tunName: string) => Promise<void>;
   readonly mtu?: number;
+  /** The TUN (tun.linux.ts) and the route table its routes go to (routing/route-table.linux.ts). */
+  readonly openTun: OpenTun;
+  readonly routeTable: RouteTable;
 }
 
 /** What pumpSocket needs of a socket beyond Duplex, shared by every flow (`this` is the flow). */
@@ -78,23 +74,21 @@ export class Vif {
 
   private constructor(
     readonly name: string,
-    private readonly device: TunDevice,
+    private readonly tun: Tun,
     private stack: Netstack | undefined,
     private readonly options: VifOptions,
   ) {}
 
   static async open(options: VifOptions): Promise<Vif> {
-    const device = TunDevice.open({ name: 'tel%d' });
-    const vif = new Vif(device.name, device, undefined, options);
+    const tun = options.openTun('tel%d');
+    const vif = new Vif(tun.name, tun, undefined, options);
     try {
-      await options.beforeCreate(device.name);
+      await options.beforeCreate(tun.name);
       // libs/netstack pays per packet, not per byte: its README recommends the largest MTU and a long
       // TUN queue (drops there cost the kernel's sender a slow recovery).
       const mtu = options.mtu ?? 65520;
-      await linkConfig.setMtu({ link: device.name }, mtu);
-      await linkConfig.setTxQueueLength({ link: device.name }, 10_000);
-      await linkConfig.setUp({ link: device.name });
-      vif.stack = new Netstack(device, vif.flowHandler(), {
+      await tun.bringUp(mtu, 10_000);
+      vif.stack = new Netstack(tun.device, vif.flowHandler(), {
         mtu,
         connectTimeoutMs: options.dialTimeoutMs + 2000,
       });
@@ -103,7 +97,7 @@ export class Vif {
       await vif.close();
       throw e;
     }
-    options.log.info({ tun: device.name }, 'VIF up');
+    options.log.info({ tun: tun.name }, 'VIF up');
     return vif;
   }
 
@@ -126,9 +120,10 @@ export class Vif {
     const key = (c: Cidr): string => formatCidr(c);
     const have = new Map(this.routes.map((c) => [key(c), c]));
     const next = new Map(want.map((c) => [key(c), c]));
-    for (const [k] of next) if (!have.has(k)) await linkConfig.addRoute({ link: this.name }, k);
+    const table = this.options.routeTable;
+    for (const [k] of next) if (!have.has(k)) await table.add(this.name, k);
     for (const [k] of have) {
-      if (!next.has(k)) await linkConfig.deleteRoute({ link: this.name }, k).catch(() => undefined);
+      if (!next.has(k)) await table.delete(this.name, k).catch(() => undefined);
     }
     this.routes = [...want];
     this.options.log.info({ routes: [...next.keys()] }, 'routes updated');
@@ -141,10 +136,10 @@ export class Vif {
    */
   async enableDns(avoid: readonly Cidr[]): Promise<VifDns> {
     const subnet = chooseDnsSubnet([...avoid, ...this.routes]);
-    await linkConfig.addAddress({ link: this.name }, subnet.tunAddress);
+    await this.tun.addAddress(subnet.tunAddress);
     const forwarder = new VifDnsForwarder({ dnsAddress: subnet.dnsAddress });
     this.dns = forwarder;
-    const ifindex = Number((await readFile(`/sys/class/net/${this.name}/ifindex`, 'utf8')).trim());
+    const ifindex = await this.tun.ifindex();
     this.options.log.info({ dns: subnet.dnsAddress, subnet: subnet.cidr }, 'VIF DNS address');
     return {
       name: this.name,
@@ -273,7 +268,7 @@ export class Vif {
     for (const s of this.streams) s.disconnect('daemon quitting');
     this.dns?.close();
     this.stack?.close();
-    this.device.close();
+    this.tun.close();
     this.routes = [];
   }
 }

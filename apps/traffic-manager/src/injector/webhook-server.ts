@@ -13,6 +13,7 @@ import type { AddressInfo } from 'node:net';
 
 import type { V1Pod } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
+import { Backoff } from '@telepresence/tunnel';
 
 import { decideInjection, type AgentSettings } from './agent-patch.js';
 import { createCa, issueServingCert, serviceDnsNames, type Ca, type Issued } from './certs.js';
@@ -227,18 +228,17 @@ export async function startAgentInjector(options: InjectorOptions): Promise<Runn
   // Until a sync succeeds (the configuration may be created after the manager starts), retry: soon at
   // first, then every 2 s. One retry chain at a time.
   let retryTimer: NodeJS.Timeout | undefined;
-  let retryDelayMs = RETRY_FIRST_MS;
+  const retryDelay = new Backoff({ initialMs: RETRY_FIRST_MS, maxMs: RETRY_MAX_MS, multiplier: 2 });
   const retryUntilSynced = (): void => {
     if (isSynced()) {
-      retryDelayMs = RETRY_FIRST_MS;
+      retryDelay.reset();
       return;
     }
     if (retryTimer !== undefined) return;
     retryTimer = setTimeout(() => {
       retryTimer = undefined;
       void syncCaBundle().then(retryUntilSynced);
-    }, retryDelayMs);
-    retryDelayMs = Math.min(retryDelayMs * 2, RETRY_MAX_MS);
+    }, retryDelay.next());
     retryTimer.unref();
   };
   retryUntilSynced();

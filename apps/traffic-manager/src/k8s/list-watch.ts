@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 
-import { Backoff, sleep } from '../util/backoff.js';
+import { Backoff, sleep } from '@telepresence/tunnel';
 import type { ListWatchSource, WatchEvent } from './cluster-api.js';
 
 export interface ListWatchHandlers<T> {

@@ -1,3 +1,7 @@
+// Retry backoff for every reconnecting loop of the project (manager watches, agent and client sessions,
+// the dial watch, the HTTP/2 tunnel connection): exponential with jitter, so that the clients of a
+// restarted manager do not all come back in the same millisecond.
+
 export interface BackoffOptions {
   initialMs?: number;
   maxMs?: number;

@@ -1,0 +1,79 @@
+// What a session does to the machine and the cluster, as one set of parts the session is given: the
+// kubeconfig, the manager's address (port-forward or a resolved --manager-address), the manager API, the
+// TUN and the route table, DNS and the dial responder. `systemParts` are the real ones (Linux TUN and
+// routes); unit tests give in-memory fakes (session.spec.ts).
+import dns from 'node:dns/promises';
+import net from 'node:net';
+import type { KubeConfig } from '@kubernetes/client-node';
+import type { Logger } from 'pino';
+import {
+  startDialResponder,
+  type DialResponder,
+  type DialResponderDeps,
+} from '../intercept/dial-responder.js';
+import { loadKube, type KubeAccess, type KubeOptions } from '../k8s/kube.js';
+import { kubeNamespaceSource, type NamespaceSource } from '../k8s/namespace-watch.js';
+import { openManagerForward, type ManagerForward } from '../k8s/port-forward.js';
+import {
+  GrpcManagerApi,
+  createManagerClient,
+  createTunnelClient,
+  type CallMetadata,
+  type ManagerApi,
+} from '../manager/manager-api.js';
+import type { RouteTable } from '../routing/route-table.js';
+import { linuxRouteTable } from '../routing/route-table.linux.js';
+import { TpError } from '../util/errors.js';
+import type { Run } from '../util/exec.js';
+import type { OpenTun } from '../vif/tun.js';
+import { openLinuxTun } from '../vif/tun.linux.js';
+import { DnsService, type DnsServiceOptions } from './dns-service.js';
+
+/** What the session uses of its DNS service. */
+export type SessionDns = Pick<DnsService, 'status' | 'updateRouting' | 'flush' | 'close'>;
+
+export interface SessionSystem {
+  loadKube(options: KubeOptions): Promise<KubeAccess>;
+  openManagerForward(kc: KubeConfig, namespace: string, log: Logger): Promise<ManagerForward>;
+  /** The cluster's namespaces as the user sees them (list and watch), for the mapped namespaces. */
+  namespaceSource(kc: KubeConfig): NamespaceSource;
+  /** The IPs of a --manager-address host (kept out of the routed set). */
+  resolveManagerHost(address: string): Promise<string[]>;
+  /** The manager API at HOST:PORT; `callMetadata` goes with every call (credentials). */
+  dialManager(address: string, callMetadata?: CallMetadata): ManagerApi;
+  readonly openTun: OpenTun;
+  readonly routeTable: RouteTable;
+  startDns(options: DnsServiceOptions): Promise<SessionDns>;
+  startDialResponder(deps: DialResponderDeps): DialResponder;
+}
+
+export function systemParts(run: Run): SessionSystem {
+  return {
+    loadKube,
+    openManagerForward,
+    namespaceSource: kubeNamespaceSource,
+    resolveManagerHost: resolveHostOf,
+    dialManager: (address, callMetadata) =>
+      new GrpcManagerApi(createManagerClient(address), {
+        tunnels: createTunnelClient(address),
+        ...(callMetadata === undefined ? {} : { callMetadata }),
+      }),
+    openTun: openLinuxTun,
+    routeTable: linuxRouteTable(run),
+    startDns: (options) => DnsService.start(options),
+    startDialResponder,
+  };
+}
+
+/** The IPs of a HOST:PORT (or [v6]:PORT) manager address. */
+async function resolveHostOf(address: string): Promise<string[]> {
+  const host = address.replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
+  if (net.isIP(host) !== 0) return [host];
+  try {
+    return (await dns.lookup(host, { all: true })).map((a) => a.address);
+  } catch (e) {
+    throw new TpError('user', `cannot resolve --manager-address host "${host}": ${(e as Error).message}`, {
+      hint: 'pass HOST:PORT with a resolvable host or an IP',
+    });
+  }
+}
