@@ -5,6 +5,8 @@ import { readFileSync } from 'node:fs';
 import { KubeConfig } from '@kubernetes/client-node';
 import { pino } from 'pino';
 
+import { jwtAudiences, parseAuthConfig } from './auth/auth-config.js';
+import { kubeAuthApi } from './auth/kube-auth-api.js';
 import { parseResolvConf } from './cluster-info/resolv-conf.js';
 import { subnetMath } from './cluster-info/subnet-math.js';
 import { ConfigError, parseConfig } from './config.js';
@@ -13,6 +15,9 @@ import { restInjectorApi } from './injector/injector-api.js';
 import { createClientNodeApi } from './k8s/client-node-api.js';
 import { startTrafficManager } from './traffic-manager.js';
 import { MANAGER_VERSION } from './version.js';
+
+/** The manager's own token: its `aud` names the audience the API server accepts (clients' own tokens). */
+const SERVICE_ACCOUNT_TOKEN = '/var/run/secrets/kubernetes.io/serviceaccount/token';
 
 async function main(): Promise<void> {
   let config;
@@ -24,6 +29,19 @@ async function main(): Promise<void> {
       process.exit(2);
     }
     throw e;
+  }
+  let authConfig;
+  try {
+    authConfig = parseAuthConfig(process.env, () => {
+      try {
+        return jwtAudiences(readFileSync(SERVICE_ACCOUNT_TOKEN, 'utf8'));
+      } catch {
+        return []; // outside a pod: only agents and clients' service-account tokens are accepted
+      }
+    });
+  } catch (e) {
+    process.stderr.write(`invalid traffic-manager configuration:\n  - ${(e as Error).message}\n`);
+    process.exit(2);
   }
   const log = pino({ level: config.logLevel, base: { app: 'traffic-manager', version: MANAGER_VERSION } });
   log.info(
@@ -60,6 +78,7 @@ async function main(): Promise<void> {
     resolvConf: parseResolvConf(resolvText),
     version: MANAGER_VERSION,
     injector: { api: restInjectorApi(kc), config: parseInjectorConfig(process.env, config) },
+    auth: { api: kubeAuthApi(kc), config: authConfig },
   });
 
   const shutdown = (signal: string): void => {

@@ -11,6 +11,11 @@ import {
   withFastTunnelCodec,
 } from '@telepresence/tunnel';
 
+import type { AuthApi } from './auth/auth-api.js';
+import type { AuthConfig } from './auth/auth-config.js';
+import { createAuthMetrics } from './auth/auth-metrics.js';
+import { CallAuth } from './auth/caller-auth.js';
+import { guardManagerServer } from './auth/guard.js';
 import { ClusterInfoStore } from './cluster-info/cluster-info-store.js';
 import { runSubnetDiscovery } from './cluster-info/discovery.js';
 import {
@@ -48,9 +53,11 @@ export interface TrafficManagerDeps {
   readonly clock?: Clock;
   readonly dnsBackend?: DnsBackend;
   readonly defaultMetrics?: boolean;
-  /** Builds the tunnel side once the other parts exist; undefined = Tunnel/WatchDial answer UNIMPLEMENTED. */
+  /** Caller authentication (auth/); undefined = mode disabled (every caller is trusted). */
+  readonly auth?: { readonly api: AuthApi; readonly config: AuthConfig };
   /** The agent-injector webhook and agent enabling; undefined = neither (intercepts need agents running). */
   readonly injector?: { readonly api: InjectorApi; readonly config: InjectorConfig };
+  /** Builds the tunnel side once the other parts exist; undefined = Tunnel/WatchDial answer UNIMPLEMENTED. */
   readonly tunnels?: (parts: {
     sessions: SessionRegistry;
     intercepts: InterceptStore;
@@ -169,6 +176,25 @@ export async function startTrafficManager(
         }),
   });
 
+  const auth =
+    deps.auth === undefined || deps.auth.config.mode === 'disabled'
+      ? undefined
+      : new CallAuth({
+          api: deps.auth.api,
+          mode: deps.auth.config.mode,
+          reviewTtlMs: deps.auth.config.reviewTtlMs,
+          apiAudiences: deps.auth.config.apiAudiences,
+          sessions,
+          metrics: createAuthMetrics(metrics.registry),
+          log,
+          clock,
+        });
+  log.info({ mode: auth?.mode ?? 'disabled' }, `caller authentication: ${auth?.mode ?? 'disabled'}`);
+  const guard =
+    auth === undefined
+      ? undefined
+      : guardManagerServer(impl, { auth, sessions, managerNamespace: config.namespace, tunnels });
+
   const server = new Server({
     'grpc.max_receive_message_length': config.grpcMaxReceiveBytes,
     // Detect dead clients (a killed port-forward) instead of holding their streams forever.
@@ -186,12 +212,13 @@ export async function startTrafficManager(
     !serveTunnelCalls(
       server,
       MANAGER_TUNNEL_PATH,
-      (channel) => tunnels.tunnel(channel),
+      (channel, headers) =>
+        tunnels.tunnel(channel, guard?.tunnelAdmission(headers.authorization)),
       config.grpcMaxReceiveBytes,
     )
   )
     log.warn('this grpc-js cannot hand Tunnel calls to node:http2; they go through grpc-js');
-  server.addService(withFastTunnelCodec(ManagerService), impl);
+  server.addService(withFastTunnelCodec(ManagerService), guard?.impl ?? impl);
   const grpcPort = await new Promise<number>((resolve, reject) =>
     server.bindAsync(
       `${config.serverHost}:${config.serverPort}`,
