@@ -1,8 +1,8 @@
 // Puts CallAuth in front of every Manager handler: one table says what each call needs; the handlers
 // themselves stay as they are. Tunnel calls (served on node:http2 ahead of grpc-js) are admitted by
 // tunnelAdmission, which the tunnel router asks once the stream has named its session.
+import type { Metadata } from '@grpc/grpc-js';
 import {
-  Metadata,
   status,
   type ServerUnaryCall,
   type ServerWritableStream,
