@@ -24,6 +24,8 @@ export const MANAGER_TUNNEL_PATH = '/telepresence.manager.v1.Manager/Tunnel';
 export interface Http2TunnelClientOptions {
   /** Method path. Default MANAGER_TUNNEL_PATH. */
   path?: string;
+  /** Extra request headers of every call, asked per call (e.g. `authorization` with a rotating token). */
+  headers?: () => Record<string, string>;
   /** Receive window per flow (the memory a paused flow may hold here). Default 2 MiB. */
   streamWindowBytes?: number;
   /**
@@ -51,6 +53,7 @@ export class Http2TunnelClient implements TunnelChannelOpener {
   private session: ClientHttp2Session | undefined;
   private closed = false;
   private readonly path: string;
+  private readonly headers: (() => Record<string, string>) | undefined;
   private readonly streamWindow: number;
   private readonly connectionWindow: number;
   private readonly initialConnectionWindow: number;
@@ -71,6 +74,7 @@ export class Http2TunnelClient implements TunnelChannelOpener {
     options: Http2TunnelClientOptions = {},
   ) {
     this.path = options.path ?? MANAGER_TUNNEL_PATH;
+    this.headers = options.headers;
     this.streamWindow = checkedWindow(
       options.streamWindowBytes ?? TUNNEL_STREAM_WINDOW_BYTES,
       'streamWindowBytes',
@@ -105,6 +109,7 @@ export class Http2TunnelClient implements TunnelChannelOpener {
           ':path': this.path,
           'content-type': 'application/grpc',
           te: 'trailers',
+          ...this.headers?.(),
           ...extra,
         }),
       this.maxMessageBytes,

@@ -1,11 +1,12 @@
 // The manager's caller authentication settings (chart value auth.*), parsed from the environment.
+import { AGENT_TOKEN_AUDIENCE } from '../injector/agent-patch.js';
 import { parseDurationMs } from '../util/units.js';
 
 export type AuthMode = 'enforcing' | 'permissive' | 'disabled';
 export const AUTH_MODES: readonly AuthMode[] = ['enforcing', 'permissive', 'disabled'];
 
 /** The audience of the projected token the injector mounts into agents (only agents present it). */
-export const AGENT_AUDIENCE = 'telepresence-agent';
+export const AGENT_AUDIENCE = AGENT_TOKEN_AUDIENCE;
 /** The audience of the tokens clients request for a service account (apps/client manager-token.ts). */
 export const CLIENT_AUDIENCE = 'telepresence-manager';
 

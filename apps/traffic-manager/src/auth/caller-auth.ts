@@ -6,6 +6,7 @@ import { status } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 
 import { StatusError } from '../grpc/status-error.js';
+import { AGENT_CONTAINER } from '../injector/agent-patch.js';
 import { KubeApiError } from '../k8s/cluster-api.js';
 import type { SessionRegistry } from '../sessions/session-registry.js';
 import type { Clock } from '../util/clock.js';
@@ -26,9 +27,6 @@ import {
   type Identity,
 } from './identity.js';
 import { ReviewCache } from './review-cache.js';
-
-/** The container the agent-injector adds (injector/agent-patch.ts AGENT_CONTAINER). */
-const AGENT_CONTAINER = 'traffic-agent';
 
 /** A refusal: UNAUTHENTICATED (no or bad token) or PERMISSION_DENIED, with what is missing. */
 export class AuthRefusal extends StatusError {}
