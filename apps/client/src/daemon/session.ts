@@ -15,6 +15,7 @@ import type { Logger } from 'pino';
 import { mergeConfig, type ClientConfig, type ConfigLayer } from '../config/config.js';
 import { openManagerForward, type ManagerForward } from '../k8s/port-forward.js';
 import { loadKube, type KubeAccess } from '../k8s/kube.js';
+import { managerAuthError, obtainManagerToken, type ManagerToken } from '../k8s/manager-token.js';
 import {
   createManagerClient,
   createTunnelClient,
@@ -132,6 +133,7 @@ export class Session {
   private routeWarning = '';
   private watch: ClientReadableStream<ClusterInfo> | undefined;
   private remainTimer: NodeJS.Timeout | undefined;
+  private managerToken: ManagerToken | undefined;
   private reconnectTimer: NodeJS.Timeout | undefined;
   private backoffMs = 100;
   private closed = false;
@@ -198,7 +200,12 @@ export class Session {
       this.forward = await openManagerForward(this.kube.config, managerNamespace, this.log);
       address = this.forward.address;
     }
-    this.api = new ManagerApi(createManagerClient(address), createTunnelClient(address));
+    // Who we are to the manager (a Kubernetes token it verifies; k8s/manager-token.ts).
+    this.managerToken = await obtainManagerToken(this.kube.config, managerNamespace, (e) =>
+      this.log.warn({ err: String(e) }, 'cannot renew the traffic-manager token'),
+    );
+    const token = (): string | undefined => this.managerToken?.current();
+    this.api = new ManagerApi(createManagerClient(address, token), createTunnelClient(address, token));
     const connectMs = this.config.timeouts.trafficManagerConnectMs;
     await new Promise<void>((resolve, reject) =>
       this.api.client.waitForReady(new Date(Date.now() + connectMs), (err) =>
@@ -297,12 +304,16 @@ export class Session {
   }
 
   private async arrive(): Promise<void> {
-    this.session = await this.api.arriveAsClient({
-      name: `${os.userInfo().username}@${os.hostname()}`,
-      namespace: this.kube.namespace,
-      installId: os.hostname(),
-      version: VERSION,
-    });
+    this.session = await this.api
+      .arriveAsClient({
+        name: `${os.userInfo().username}@${os.hostname()}`,
+        namespace: this.kube.namespace,
+        installId: os.hostname(),
+        version: VERSION,
+      })
+      .catch((e: unknown) => {
+        throw managerAuthError(e, this.managerToken) ?? e;
+      });
     this.log.info({ session: this.session.sessionId }, 'arrived as client');
   }
 
@@ -486,6 +497,7 @@ export class Session {
     if (this.closed) return;
     this.closed = true;
     if (this.remainTimer) clearInterval(this.remainTimer);
+    this.managerToken?.close();
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
     this.watch?.cancel();
     this.dialResponder?.stop();

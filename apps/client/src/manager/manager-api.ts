@@ -3,6 +3,8 @@ import { Metadata, credentials, type ServiceError } from '@grpc/grpc-js';
 import { Http2TunnelClient, fastTunnelClient, type TunnelClient } from '@telepresence/tunnel';
 import { ManagerService, type ManagerClient, type manager, type common } from '@telepresence/rpc';
 
+import { bearerHeaders, bearerInterceptor } from '../k8s/manager-token.js';
+
 export type SessionInfo = common.SessionInfo;
 export type ClusterInfo = manager.ClusterInfo;
 
@@ -16,8 +18,10 @@ const FastManagerClient = fastTunnelClient<ManagerClient>(ManagerService, 'telep
  */
 export const MANAGER_RETRY_MAX_MS = 2_000;
 
-export function createManagerClient(address: string): ManagerClient {
+/** `token`: the bearer token every call carries (k8s/manager-token.ts). */
+export function createManagerClient(address: string, token?: () => string | undefined): ManagerClient {
   return new FastManagerClient(address, credentials.createInsecure(), {
+    ...(token === undefined ? {} : { interceptors: [bearerInterceptor(token)] }),
     'grpc.keepalive_time_ms': 10_000,
     'grpc.keepalive_timeout_ms': 5_000,
     'grpc.initial_reconnect_backoff_ms': 200,
@@ -31,8 +35,12 @@ export function createManagerClient(address: string): ManagerClient {
  * straight, beside the grpc-js channel, which would cost about 2.5x the CPU per byte. Same windows and
  * keep-alive as the channel.
  */
-export function createTunnelClient(address: string): Http2TunnelClient {
-  return new Http2TunnelClient(address, { keepAliveMs: 10_000, keepAliveTimeoutMs: 5_000 });
+export function createTunnelClient(address: string, token?: () => string | undefined): Http2TunnelClient {
+  return new Http2TunnelClient(address, {
+    keepAliveMs: 10_000,
+    keepAliveTimeoutMs: 5_000,
+    ...(token === undefined ? {} : { headers: bearerHeaders(token) }),
+  });
 }
 
 function deadline(ms: number): { deadline: Date } {
