@@ -172,7 +172,7 @@ describeRoot('the authenticated traffic-manager on devcluster', () => {
   beforeAll(async () => {
     work = mkdtempSync(path.join(tmpdir(), 'auth-e2e-'));
     runDir = path.join(work, 'run');
-    cluster = await startCluster('i19a', { randomChars: 3 });
+    cluster = await startCluster('i19', { randomChars: 3 });
     ({ kc, core } = await installManager(cluster, { values: ['clientRbac.create=true'] }));
     rbac = kc.makeApiClient(RbacAuthorizationV1Api);
     await apply(cluster, `${echoFixtureYaml()}\n---\n${webYaml}`);
@@ -208,7 +208,7 @@ describeRoot('the authenticated traffic-manager on devcluster', () => {
     const withPodToken = await runProbe('pod', session.sessionId);
     expect(withPodToken.arriveAsClient.code).toBe(status.PERMISSION_DENIED);
     expect(withPodToken.arriveAsClient.details).toContain(
-      `"system:serviceaccount:default:default" may not create pods/portforward in namespace "${ns}"`,
+      `(system:serviceaccount:default:default) may not create pods/portforward in namespace "${ns}" (needed to connect to the traffic-manager)`,
     );
     expect(withPodToken.arriveAsAgent.code).toBe(status.PERMISSION_DENIED);
     expect(withPodToken.arriveAsAgent.details).toContain('audience "telepresence-agent"');
