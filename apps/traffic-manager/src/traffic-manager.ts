@@ -212,8 +212,7 @@ export async function startTrafficManager(
     !serveTunnelCalls(
       server,
       MANAGER_TUNNEL_PATH,
-      (channel, headers) =>
-        tunnels.tunnel(channel, guard?.tunnelAdmission(headers.authorization)),
+      (channel, headers) => tunnels.tunnel(channel, guard?.tunnelAdmission(headers.authorization)),
       config.grpcMaxReceiveBytes,
     )
   )
