@@ -6,7 +6,8 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { pino } from 'pino';
 
 import { jwtAudiences, parseAuthConfig } from './auth/auth-config.js';
-import { kubeAuthApi } from './auth/kube-auth-api.js';
+import { CA_CONFIGMAP, CA_CONFIGMAP_KEY } from './auth/api-tls.js';
+import { kubeAuthApi, publishCaConfigMap } from './auth/kube-auth-api.js';
 import { parseResolvConf } from './cluster-info/resolv-conf.js';
 import { subnetMath } from './cluster-info/subnet-math.js';
 import { ConfigError, parseConfig } from './config.js';
@@ -79,6 +80,14 @@ async function main(): Promise<void> {
     version: MANAGER_VERSION,
     injector: { api: restInjectorApi(kc), config: parseInjectorConfig(process.env, config) },
     auth: { api: kubeAuthApi(kc), config: authConfig },
+    ...(authConfig.tlsPort === 0
+      ? {}
+      : {
+          apiTls: {
+            port: authConfig.tlsPort,
+            publish: publishCaConfigMap(kc, config.namespace, CA_CONFIGMAP, CA_CONFIGMAP_KEY),
+          },
+        }),
   });
 
   const shutdown = (signal: string): void => {

@@ -14,6 +14,7 @@ import {
 import type { AuthApi } from './auth/auth-api.js';
 import type { AuthConfig } from './auth/auth-config.js';
 import { createAuthMetrics } from './auth/auth-metrics.js';
+import { startApiTls, type ApiTls } from './auth/api-tls.js';
 import { CallAuth } from './auth/caller-auth.js';
 import { guardManagerServer } from './auth/guard.js';
 import { ClusterInfoStore } from './cluster-info/cluster-info-store.js';
@@ -55,6 +56,11 @@ export interface TrafficManagerDeps {
   readonly defaultMetrics?: boolean;
   /** Caller authentication (auth/); undefined = mode disabled (every caller is trusted). */
   readonly auth?: { readonly api: AuthApi; readonly config: AuthConfig };
+  /**
+   * A second gRPC port with TLS (certificate generated and renewed here) for clients that reach the
+   * manager directly; `publish` writes the CA bundle where clients read it. Undefined = no TLS port.
+   */
+  readonly apiTls?: { readonly port: number; readonly publish: (caBundlePem: string) => Promise<void> };
   /** The agent-injector webhook and agent enabling; undefined = neither (intercepts need agents running). */
   readonly injector?: { readonly api: InjectorApi; readonly config: InjectorConfig };
   /** Builds the tunnel side once the other parts exist; undefined = Tunnel/WatchDial answer UNIMPLEMENTED. */
@@ -68,6 +74,8 @@ export interface TrafficManagerDeps {
 
 export interface RunningTrafficManager {
   readonly grpcPort: number;
+  /** The TLS port of the gRPC API and its certificates, when deps.apiTls asked for one. */
+  readonly tls: { readonly port: number; readonly certs: ApiTls } | undefined;
   /** Undefined when the metrics server is disabled (METRICS_PORT=0 is "any port" in tests: see metricsPort). */
   readonly metricsPort: number | undefined;
   readonly sessions: SessionRegistry;
@@ -229,6 +237,29 @@ export async function startTrafficManager(
     ),
   );
   log.info({ port: grpcPort }, 'gRPC API listening');
+  let apiTls: ApiTls | undefined;
+  let tlsPort: number | undefined;
+  if (deps.apiTls !== undefined) {
+    apiTls = await startApiTls({
+      namespace: config.namespace,
+      serviceName: 'traffic-manager',
+      clusterDomain,
+      publish: deps.apiTls.publish,
+      log,
+    });
+    const tls = apiTls;
+    const wanted = `${config.serverHost}:${deps.apiTls.port}`;
+    tlsPort = await new Promise<number>((resolve, reject) =>
+      server.bindAsync(wanted, tls.credentials, (err, port) =>
+        err ? reject(new Error(`cannot listen on ${wanted}: ${err.message}`)) : resolve(port),
+      ),
+    ).catch((e: unknown) => {
+      tls.close();
+      server.forceShutdown();
+      throw e;
+    });
+    log.info({ port: tlsPort }, 'gRPC API listening with TLS');
+  }
 
   let metricsServer: Awaited<ReturnType<typeof startMetricsServer>> | undefined;
   if (options.metricsEnabled ?? config.metricsPort !== 0) {
@@ -284,6 +315,7 @@ export async function startTrafficManager(
   let closing: Promise<void> | undefined;
   return {
     grpcPort,
+    tls: apiTls === undefined || tlsPort === undefined ? undefined : { port: tlsPort, certs: apiTls },
     metricsPort: metricsServer?.port,
     sessions,
     clusterInfo,
@@ -292,6 +324,7 @@ export async function startTrafficManager(
     close() {
       closing ??= (async () => {
         discovery.abort();
+        apiTls?.close();
         await injector?.close();
         sessions.close();
         await new Promise<void>((resolve) => {

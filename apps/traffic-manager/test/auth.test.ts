@@ -145,7 +145,7 @@ describe('Manager caller authentication', () => {
     api.grants.add(FakeAuthApi.grant('bob', connect));
     h = await startHarness(
       { AGENT_SESSION_TTL: '2s' },
-      { auth: { api, config: { mode, reviewTtlMs: 200, apiAudiences: [API_AUD] } } },
+      { auth: { api, config: { mode, reviewTtlMs: 200, apiAudiences: [API_AUD], tlsPort: 0 } } },
     );
   }
   async function stop(): Promise<void> {

@@ -318,6 +318,30 @@ describe('charts/telepresence', () => {
     expect(() => render({ auth: { mode: 'strict' } })).toThrow(/mode/);
   });
 
+  it('apiTLS: a TLS port, the CA ConfigMap and the rules to write and read it, only when a port is set', () => {
+    expect(render().some((m) => m.metadata.name === 'traffic-manager-ca')).toBe(false);
+    const manifests = render({ apiTLS: { port: 8082 }, clientRbac: { create: true } });
+    expect(managerEnv(manifests)['TLS_PORT']).toBe('8082');
+    expect(manifests.some((m) => m.kind === 'ConfigMap' && m.metadata.name === 'traffic-manager-ca')).toBe(
+      true,
+    );
+    const rules = (kind: string, name: string) =>
+      (manifests.find((m) => m.kind === kind && m.metadata.name === name) as unknown as { rules: unknown[] })
+        .rules;
+    expect(rules('Role', 'traffic-manager')).toContainEqual({
+      apiGroups: [''],
+      resources: ['configmaps'],
+      resourceNames: ['traffic-manager-ca'],
+      verbs: ['get', 'update'],
+    });
+    expect(rules('ClusterRole', 'telepresence-client-ambassador')).toContainEqual({
+      apiGroups: [''],
+      resources: ['configmaps'],
+      resourceNames: ['traffic-manager-ca'],
+      verbs: ['get'],
+    });
+  });
+
   it('renders the optional client ClusterRole and its RoleBinding in the manager namespace', () => {
     expect(render().some((m) => m.metadata.name.startsWith('telepresence-client'))).toBe(false);
     const manifests = render({

@@ -67,7 +67,7 @@ async function manager(kc: KubeConfig, mode: AuthMode): Promise<RunningTrafficMa
       version: 'bench',
       defaultMetrics: false,
       clusterId: 'bench',
-      auth: { api: kubeAuthApi(kc), config: { mode, reviewTtlMs: 5000, apiAudiences: [] } },
+      auth: { api: kubeAuthApi(kc), config: { mode, reviewTtlMs: 5000, apiAudiences: [], tlsPort: 0 } },
     },
     { metricsEnabled: false },
   );

@@ -20,6 +20,8 @@ export interface AuthConfig {
    * `aud` of the manager's own service-account token, which the kubelet requested for the API server).
    */
   readonly apiAudiences: readonly string[];
+  /** TLS_PORT: the gRPC API also with TLS on this port (auth/api-tls.ts); 0 = not. */
+  readonly tlsPort: number;
 }
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -36,11 +38,16 @@ export function parseAuthConfig(env: Env, ownTokenAudiences: () => readonly stri
     throw new Error(
       `AUTH_REVIEW_TTL: "${ttlRaw}" must be more than 0 and at most 5s (the clients' keep-alive period)`,
     );
+  const tlsText = (env['TLS_PORT'] ?? '').trim();
+  const tlsPort = tlsText === '' ? 0 : Number(tlsText);
+  if (!Number.isInteger(tlsPort) || tlsPort < 0 || tlsPort > 65535)
+    throw new Error(`TLS_PORT: "${tlsText}" is not a port number (0 turns TLS off)`);
   const listed = (env['API_AUDIENCES'] ?? '').split(/[\s,]+/).filter((a) => a !== '');
   return {
     mode,
     reviewTtlMs,
     apiAudiences: mode === 'disabled' ? [] : listed.length > 0 ? listed : ownTokenAudiences(),
+    tlsPort,
   };
 }
 

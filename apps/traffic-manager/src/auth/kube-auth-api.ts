@@ -88,3 +88,29 @@ export function kubeAuthApi(kc: KubeConfig): AuthApi {
     },
   };
 }
+
+/**
+ * Writes the API CA bundle into the chart's ConfigMap (auth/api-tls.ts CA_CONFIGMAP): get and update on
+ * that one object, which the chart creates (empty) so the manager needs no create right.
+ */
+export function publishCaConfigMap(
+  kc: KubeConfig,
+  namespace: string,
+  name: string,
+  key: string,
+): (pem: string) => Promise<void> {
+  const core = kc.makeApiClient(CoreV1Api);
+  return async (pem) => {
+    try {
+      const cm = await core.readNamespacedConfigMap({ name, namespace });
+      if (cm.data?.[key] === pem) return;
+      await core.replaceNamespacedConfigMap({
+        name,
+        namespace,
+        body: { ...cm, data: { ...cm.data, [key]: pem } },
+      });
+    } catch (e) {
+      throw apiError(e, `update configmap ${namespace}/${name}`);
+    }
+  };
+}
