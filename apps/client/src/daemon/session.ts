@@ -15,6 +15,7 @@ import type { Logger } from 'pino';
 import { mergeConfig, type ClientConfig, type ConfigLayer } from '../config/config.js';
 import { openManagerForward, type ManagerForward } from '../k8s/port-forward.js';
 import { loadKube, type KubeAccess } from '../k8s/kube.js';
+import { managerTls, parseManagerAddress } from '../k8s/manager-tls.js';
 import { managerAuthError, obtainManagerToken, type ManagerToken } from '../k8s/manager-token.js';
 import {
   createManagerClient,
@@ -194,7 +195,8 @@ export class Session {
         ? `Connecting to the traffic-manager at ${this.request.managerAddress}`
         : `Connecting to the traffic-manager in namespace ${managerNamespace}`,
     );
-    let address = this.request.managerAddress;
+    const direct = parseManagerAddress(this.request.managerAddress);
+    let address = direct.address;
     if (address !== '') this.managerIps = await resolveHostOf(address);
     else {
       this.forward = await openManagerForward(this.kube.config, managerNamespace, this.log);
@@ -205,7 +207,12 @@ export class Session {
       this.log.warn({ err: String(e) }, 'cannot renew the traffic-manager token'),
     );
     const token = (): string | undefined => this.managerToken?.current();
-    this.api = new ManagerApi(createManagerClient(address, token), createTunnelClient(address, token));
+    // --manager-address https://HOST:PORT: verified with the CA the cluster publishes (k8s/manager-tls.ts).
+    const tls = direct.tls ? await managerTls(this.kube.config, managerNamespace) : undefined;
+    this.api = new ManagerApi(
+      createManagerClient(address, token, tls),
+      createTunnelClient(address, token, tls),
+    );
     const connectMs = this.config.timeouts.trafficManagerConnectMs;
     await new Promise<void>((resolve, reject) =>
       this.api.client.waitForReady(new Date(Date.now() + connectMs), (err) =>

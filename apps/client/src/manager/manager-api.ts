@@ -3,6 +3,7 @@ import { Metadata, credentials, type ServiceError } from '@grpc/grpc-js';
 import { Http2TunnelClient, fastTunnelClient, type TunnelClient } from '@telepresence/tunnel';
 import { ManagerService, type ManagerClient, type manager, type common } from '@telepresence/rpc';
 
+import type { ManagerTls } from '../k8s/manager-tls.js';
 import { bearerHeaders, bearerInterceptor } from '../k8s/manager-token.js';
 
 export type SessionInfo = common.SessionInfo;
@@ -18,10 +19,21 @@ const FastManagerClient = fastTunnelClient<ManagerClient>(ManagerService, 'telep
  */
 export const MANAGER_RETRY_MAX_MS = 2_000;
 
-/** `token`: the bearer token every call carries (k8s/manager-token.ts). */
-export function createManagerClient(address: string, token?: () => string | undefined): ManagerClient {
-  return new FastManagerClient(address, credentials.createInsecure(), {
+/**
+ * `token`: the bearer token every call carries (k8s/manager-token.ts); `tls`: verify the manager with
+ * this CA and name (k8s/manager-tls.ts), for a manager reached directly.
+ */
+export function createManagerClient(
+  address: string,
+  token?: () => string | undefined,
+  tls?: ManagerTls,
+): ManagerClient {
+  const creds = tls === undefined ? credentials.createInsecure() : credentials.createSsl(Buffer.from(tls.ca));
+  return new FastManagerClient(address, creds, {
     ...(token === undefined ? {} : { interceptors: [bearerInterceptor(token)] }),
+    ...(tls === undefined
+      ? {}
+      : { 'grpc.ssl_target_name_override': tls.servername, 'grpc.default_authority': tls.servername }),
     'grpc.keepalive_time_ms': 10_000,
     'grpc.keepalive_timeout_ms': 5_000,
     'grpc.initial_reconnect_backoff_ms': 200,
@@ -35,11 +47,16 @@ export function createManagerClient(address: string, token?: () => string | unde
  * straight, beside the grpc-js channel, which would cost about 2.5x the CPU per byte. Same windows and
  * keep-alive as the channel.
  */
-export function createTunnelClient(address: string, token?: () => string | undefined): Http2TunnelClient {
+export function createTunnelClient(
+  address: string,
+  token?: () => string | undefined,
+  tls?: ManagerTls,
+): Http2TunnelClient {
   return new Http2TunnelClient(address, {
     keepAliveMs: 10_000,
     keepAliveTimeoutMs: 5_000,
     ...(token === undefined ? {} : { headers: bearerHeaders(token) }),
+    ...(tls === undefined ? {} : { tls: { ca: tls.ca, servername: tls.servername } }),
   });
 }
 
