@@ -296,6 +296,8 @@ describeRoot('the chart RBAC on devcluster', () => {
         });
       },
     );
+
+    // tokenreviews and subjectaccessreviews create (rules 4, 5): with the client, below.
   });
 
   describe('the client as developer "dev" with only the telepresence-client role', () => {
@@ -386,6 +388,40 @@ describeRoot('the chart RBAC on devcluster', () => {
       );
       expect((await tp('leave', 'web')).code).toBe(0);
       expect((await tp('quit')).code).toBe(0);
+    });
+
+    it.each([
+      ['tokenreviews', 'authentication.k8s.io', 4],
+      ['subjectaccessreviews', 'authorization.k8s.io', 5],
+    ])(
+      '%s create (manager rule %s/%i): caller authentication; connect fails naming it',
+      async (resource, group, index) => {
+        // Reviews are reused for auth.reviewTTL (5 s): wait out the last connect's.
+        await new Promise((r) => setTimeout(r, 5500));
+        await withoutRule('ClusterRole', `traffic-manager-${ns}`, Number(index), async () => {
+          const c = await tp('connect', '--kubeconfig', devKubeconfig);
+          expect(c.code).not.toBe(0);
+          expect(c.out + c.err).toContain(
+            `the traffic-manager lacks a Kubernetes permission (see the RBAC rules in charts/telepresence/README.md)`,
+          );
+          expect(c.out + c.err).toContain(`cannot create resource "${String(resource)}"`);
+          await expectLog(
+            pod,
+            'cannot review callers: the traffic-manager lacks a Kubernetes permission',
+            forbiddenText('create', String(resource), String(group), clusterScope),
+          );
+        });
+      },
+    );
+
+    it('without serviceaccounts/token on traffic-manager-client, a certificate user cannot connect (naming it)', async () => {
+      await withoutRule('ClusterRole', `telepresence-client-${ns}`, 2, async () => {
+        const c = await tp('connect', '--kubeconfig', devKubeconfig);
+        expect(c.code).not.toBe(0);
+        expect(c.out + c.err).toContain(
+          `you may not create serviceaccounts/token "traffic-manager-client" in namespace "${ns}": needed to authenticate to the traffic-manager`,
+        );
+      });
     });
 
     it('without pods/portforward, connect fails naming the permission', async () => {

@@ -32,11 +32,13 @@ import { ConnId, openTunnel } from '@telepresence/tunnel';
 
 import {
   apply,
+  bearerOptions,
   decodeRecord,
   describeRoot,
   echoFixtureYaml,
   installManager,
   isReady,
+  managerClientToken,
   managerNamespace as mgrNs,
   poller,
   portForward,
@@ -208,7 +210,11 @@ describeRoot('intercepts on devcluster', () => {
         : undefined,
     );
     pf = await portForward(kc, mgrNs, mgrPod.metadata!.name!, 8081);
-    client = new ManagerClient(`127.0.0.1:${pf.port}`, credentials.createInsecure());
+    client = new ManagerClient(
+      `127.0.0.1:${pf.port}`,
+      credentials.createInsecure(),
+      bearerOptions(await managerClientToken(kc, mgrNs)),
+    );
     session = (
       await call(
         client,

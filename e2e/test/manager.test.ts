@@ -15,11 +15,13 @@ import { ConnId, openTunnel } from '@telepresence/tunnel';
 
 import {
   apply,
+  bearerOptions,
   clusterApi,
   decodeRecord,
   describeRoot,
   echoFixtureYaml,
   isReady,
+  managerClientToken,
   managerNamespace as namespace,
   poller,
   portForward,
@@ -68,7 +70,11 @@ describeRoot('traffic-manager on devcluster', () => {
 
   async function connectManager(pod: V1Pod) {
     const api = await portForward(kc, namespace, pod.metadata!.name!, 8081);
-    const client = new ManagerClient(`127.0.0.1:${api.port}`, credentials.createInsecure());
+    const client = new ManagerClient(
+      `127.0.0.1:${api.port}`,
+      credentials.createInsecure(),
+      bearerOptions(await managerClientToken(kc, namespace)),
+    );
     return {
       client,
       async close() {

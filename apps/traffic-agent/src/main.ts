@@ -11,6 +11,7 @@ import { Http2TunnelClient, fastTunnelClient } from '@telepresence/tunnel';
 import { AGENT_VERSION, startAgent } from './agent.js';
 import { ConfigError, parseAgentConfig } from './config.js';
 import { grpcManagerApi } from './manager-api.js';
+import { bearerHeaders, bearerInterceptor, tokenFile } from './manager-token.js';
 import type { HostsTable } from './pod-resolver.js';
 import { installRedirects } from './port-redirect.linux.js';
 
@@ -85,6 +86,11 @@ async function main(): Promise<void> {
   );
 
   const removeRedirects = await installRedirects(config.ports);
+  // The pod's token proves to the manager which pod this agent runs in (AGENT_TOKEN_FILE, set by the injector).
+  const token = tokenFile(
+    process.env['AGENT_TOKEN_FILE'] ?? '/var/run/secrets/telepresence.io/agent/token',
+    (m) => log.warn(`${m}; the traffic-manager refuses agents without it unless its auth.mode is disabled`),
+  );
   const FastManagerClient = fastTunnelClient<ManagerClient>(
     ManagerService,
     'telepresence.manager.v1.Manager',
@@ -102,6 +108,7 @@ async function main(): Promise<void> {
       'grpc.initial_reconnect_backoff_ms': 200,
       'grpc.max_reconnect_backoff_ms': 2_000,
       'grpc.max_receive_message_length': 8 * 1024 * 1024,
+      interceptors: [bearerInterceptor(token)],
     },
   );
   // Intercepted flows go on node:http2 straight (grpc-js costs about 2.5x its CPU per byte). Its receive
@@ -110,6 +117,7 @@ async function main(): Promise<void> {
   const tunnels = new Http2TunnelClient(`${config.managerHost}:${config.managerPort}`, {
     streamWindowBytes: 512 * 1024,
     connectionWindowBytes: 4 * 1024 * 1024,
+    headers: bearerHeaders(token),
   });
   const agent = await startAgent({
     config,

@@ -10,3 +10,6 @@ export { KubeApiError } from './k8s/cluster-api.js';
 export { MANAGER_VERSION } from './version.js';
 export { FakeClusterApi, FakeCollection, fakeNode, fakePod } from './k8s/cluster-api.fake.js';
 export type { FakeClusterApiOptions } from './k8s/cluster-api.fake.js';
+export { kubeAuthApi } from './auth/kube-auth-api.js';
+export type { AuthApi } from './auth/auth-api.js';
+export type { AuthConfig, AuthMode } from './auth/auth-config.js';

@@ -7,6 +7,9 @@ import { pino } from 'pino';
 
 import { parseResolvConf } from '@telepresence/dns-core';
 
+import { jwtAudiences, parseAuthConfig } from './auth/auth-config.js';
+import { CA_CONFIGMAP, CA_CONFIGMAP_KEY } from './auth/api-tls.js';
+import { kubeAuthApi, publishCaConfigMap } from './auth/kube-auth-api.js';
 import { subnetMath } from './cluster-info/subnet-math.js';
 import { ConfigError, parseConfig } from './config.js';
 import { parseInjectorConfig } from './injector/injector-config.js';
@@ -14,6 +17,9 @@ import { restInjectorApi } from './injector/injector-api.js';
 import { createClientNodeApi } from './k8s/client-node-api.js';
 import { startTrafficManager } from './traffic-manager.js';
 import { MANAGER_VERSION } from './version.js';
+
+/** The manager's own token: its `aud` names the audience the API server accepts (clients' own tokens). */
+const SERVICE_ACCOUNT_TOKEN = '/var/run/secrets/kubernetes.io/serviceaccount/token';
 
 async function main(): Promise<void> {
   let config;
@@ -25,6 +31,19 @@ async function main(): Promise<void> {
       process.exit(2);
     }
     throw e;
+  }
+  let authConfig;
+  try {
+    authConfig = parseAuthConfig(process.env, () => {
+      try {
+        return jwtAudiences(readFileSync(SERVICE_ACCOUNT_TOKEN, 'utf8'));
+      } catch {
+        return []; // outside a pod: only agents and clients' service-account tokens are accepted
+      }
+    });
+  } catch (e) {
+    process.stderr.write(`invalid traffic-manager configuration:\n  - ${(e as Error).message}\n`);
+    process.exit(2);
   }
   const log = pino({ level: config.logLevel, base: { app: 'traffic-manager', version: MANAGER_VERSION } });
   log.info(
@@ -61,6 +80,15 @@ async function main(): Promise<void> {
     resolvConf: parseResolvConf(resolvText),
     version: MANAGER_VERSION,
     injector: { api: restInjectorApi(kc), config: parseInjectorConfig(process.env, config) },
+    auth: { api: kubeAuthApi(kc), config: authConfig },
+    ...(authConfig.tlsPort === 0
+      ? {}
+      : {
+          apiTls: {
+            port: authConfig.tlsPort,
+            publish: publishCaConfigMap(kc, config.namespace, CA_CONFIGMAP, CA_CONFIGMAP_KEY),
+          },
+        }),
   });
 
   const shutdown = (signal: string): void => {

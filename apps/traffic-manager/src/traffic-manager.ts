@@ -12,6 +12,12 @@ import {
   withFastTunnelCodec,
 } from '@telepresence/tunnel';
 
+import type { AuthApi } from './auth/auth-api.js';
+import type { AuthConfig } from './auth/auth-config.js';
+import { createAuthMetrics } from './auth/auth-metrics.js';
+import { startApiTls, type ApiTls } from './auth/api-tls.js';
+import { CallAuth } from './auth/caller-auth.js';
+import { guardManagerServer } from './auth/guard.js';
 import { ClusterInfoStore } from './cluster-info/cluster-info-store.js';
 import { runSubnetDiscovery } from './cluster-info/discovery.js';
 import type { SubnetMath } from './cluster-info/subnet-math.js';
@@ -44,9 +50,16 @@ export interface TrafficManagerDeps {
   readonly clock?: Clock;
   readonly dnsBackend?: DnsBackend;
   readonly defaultMetrics?: boolean;
-  /** Builds the tunnel side once the other parts exist; undefined = Tunnel/WatchDial answer UNIMPLEMENTED. */
+  /** Caller authentication (auth/); undefined = mode disabled (every caller is trusted). */
+  readonly auth?: { readonly api: AuthApi; readonly config: AuthConfig };
+  /**
+   * A second gRPC port with TLS (certificate generated and renewed here) for clients that reach the
+   * manager directly; `publish` writes the CA bundle where clients read it. Undefined = no TLS port.
+   */
+  readonly apiTls?: { readonly port: number; readonly publish: (caBundlePem: string) => Promise<void> };
   /** The agent-injector webhook and agent enabling; undefined = neither (intercepts need agents running). */
   readonly injector?: { readonly api: InjectorApi; readonly config: InjectorConfig };
+  /** Builds the tunnel side once the other parts exist; undefined = Tunnel/WatchDial answer UNIMPLEMENTED. */
   readonly tunnels?: (parts: {
     sessions: SessionRegistry;
     intercepts: InterceptStore;
@@ -57,6 +70,8 @@ export interface TrafficManagerDeps {
 
 export interface RunningTrafficManager {
   readonly grpcPort: number;
+  /** The TLS port of the gRPC API and its certificates, when deps.apiTls asked for one. */
+  readonly tls: { readonly port: number; readonly certs: ApiTls } | undefined;
   /** Undefined when the metrics server is disabled (METRICS_PORT=0 is "any port" in tests: see metricsPort). */
   readonly metricsPort: number | undefined;
   readonly sessions: SessionRegistry;
@@ -165,6 +180,25 @@ export async function startTrafficManager(
         }),
   });
 
+  const auth =
+    deps.auth === undefined || deps.auth.config.mode === 'disabled'
+      ? undefined
+      : new CallAuth({
+          api: deps.auth.api,
+          mode: deps.auth.config.mode,
+          reviewTtlMs: deps.auth.config.reviewTtlMs,
+          apiAudiences: deps.auth.config.apiAudiences,
+          sessions,
+          metrics: createAuthMetrics(metrics.registry),
+          log,
+          clock,
+        });
+  log.info({ mode: auth?.mode ?? 'disabled' }, `caller authentication: ${auth?.mode ?? 'disabled'}`);
+  const guard =
+    auth === undefined
+      ? undefined
+      : guardManagerServer(impl, { auth, sessions, managerNamespace: config.namespace, tunnels });
+
   const server = new Server({
     'grpc.max_receive_message_length': config.grpcMaxReceiveBytes,
     // Detect dead clients (a killed port-forward) instead of holding their streams forever.
@@ -182,12 +216,12 @@ export async function startTrafficManager(
     !serveTunnelCalls(
       server,
       MANAGER_TUNNEL_PATH,
-      (channel) => tunnels.tunnel(channel),
+      (channel, headers) => tunnels.tunnel(channel, guard?.tunnelAdmission(headers.authorization)),
       config.grpcMaxReceiveBytes,
     )
   )
     log.warn('this grpc-js cannot hand Tunnel calls to node:http2; they go through grpc-js');
-  server.addService(withFastTunnelCodec(ManagerService), impl);
+  server.addService(withFastTunnelCodec(ManagerService), guard?.impl ?? impl);
   const grpcPort = await new Promise<number>((resolve, reject) =>
     server.bindAsync(
       `${config.serverHost}:${config.serverPort}`,
@@ -199,6 +233,29 @@ export async function startTrafficManager(
     ),
   );
   log.info({ port: grpcPort }, 'gRPC API listening');
+  let apiTls: ApiTls | undefined;
+  let tlsPort: number | undefined;
+  if (deps.apiTls !== undefined) {
+    apiTls = await startApiTls({
+      namespace: config.namespace,
+      serviceName: 'traffic-manager',
+      clusterDomain,
+      publish: deps.apiTls.publish,
+      log,
+    });
+    const tls = apiTls;
+    const wanted = `${config.serverHost}:${deps.apiTls.port}`;
+    tlsPort = await new Promise<number>((resolve, reject) =>
+      server.bindAsync(wanted, tls.credentials, (err, port) =>
+        err ? reject(new Error(`cannot listen on ${wanted}: ${err.message}`)) : resolve(port),
+      ),
+    ).catch((e: unknown) => {
+      tls.close();
+      server.forceShutdown();
+      throw e;
+    });
+    log.info({ port: tlsPort }, 'gRPC API listening with TLS');
+  }
 
   let metricsServer: Awaited<ReturnType<typeof startMetricsServer>> | undefined;
   if (options.metricsEnabled ?? config.metricsPort !== 0) {
@@ -254,6 +311,7 @@ export async function startTrafficManager(
   let closing: Promise<void> | undefined;
   return {
     grpcPort,
+    tls: apiTls === undefined || tlsPort === undefined ? undefined : { port: tlsPort, certs: apiTls },
     metricsPort: metricsServer?.port,
     sessions,
     clusterInfo,
@@ -262,6 +320,7 @@ export async function startTrafficManager(
     close() {
       closing ??= (async () => {
         discovery.abort();
+        apiTls?.close();
         await injector?.close();
         sessions.close();
         await new Promise<void>((resolve) => {

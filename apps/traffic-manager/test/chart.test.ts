@@ -139,16 +139,21 @@ describe('charts/telepresence', () => {
     expect(manifests.map((m) => m.kind).sort()).toEqual([
       'ClusterRole',
       'ClusterRole',
+      'ClusterRole', // traffic-manager-client-intercept (auth)
+      'ClusterRoleBinding',
       'ClusterRoleBinding',
       'ClusterRoleBinding',
       'Deployment',
       'MutatingWebhookConfiguration',
       'Role',
+      'Role', // traffic-manager-client (auth)
+      'RoleBinding',
       'RoleBinding',
       'Service',
       'Service',
       'Service',
       'ServiceAccount',
+      'ServiceAccount', // traffic-manager-client (auth)
     ]);
     for (const m of manifests) {
       const make = validators[m.kind];
@@ -247,6 +252,8 @@ describe('charts/telepresence', () => {
       { apiGroups: [''], resources: ['pods'], verbs: ['list', 'watch'] },
       { apiGroups: [''], resources: ['namespaces'], resourceNames: ['default'], verbs: ['get'] },
       { apiGroups: ['networking.k8s.io'], resources: ['servicecidrs'], verbs: ['list'] },
+      { apiGroups: ['authentication.k8s.io'], resources: ['tokenreviews'], verbs: ['create'] },
+      { apiGroups: ['authorization.k8s.io'], resources: ['subjectaccessreviews'], verbs: ['create'] },
     ]);
     const hook = 'agent-injector-ambassador';
     expect(rulesOf('ClusterRole', 'traffic-manager-injector-ambassador')).toEqual([
@@ -269,6 +276,72 @@ describe('charts/telepresence', () => {
     ]);
   });
 
+  it('auth: the mode reaches the manager; the client service account may connect and intercept where told', () => {
+    const env = managerEnv(render({ auth: { mode: 'permissive', reviewTTL: '2s' } }));
+    expect(env).toMatchObject({
+      AUTH_MODE: 'permissive',
+      AUTH_REVIEW_TTL: '2s',
+      AGENT_TOKEN_EXPIRATION: '3600',
+    });
+    const defaults = render();
+    expect(
+      (
+        defaults.find(
+          (m) => m.kind === 'Role' && m.metadata.name === 'traffic-manager-client',
+        ) as unknown as {
+          rules: unknown[];
+        }
+      ).rules,
+    ).toEqual([{ apiGroups: [''], resources: ['pods/portforward'], verbs: ['create'] }]);
+    expect(
+      defaults.some(
+        (m) =>
+          m.kind === 'ClusterRoleBinding' &&
+          m.metadata.name === 'traffic-manager-client-intercept-ambassador',
+      ),
+    ).toBe(true);
+    const scoped = render({ auth: { clientServiceAccount: { interceptNamespaces: ['team-a', 'team-b'] } } });
+    expect(
+      scoped
+        .filter(
+          (m) => m.kind === 'RoleBinding' && m.metadata.name.startsWith('traffic-manager-client-intercept'),
+        )
+        .map((m) => m.metadata.namespace),
+    ).toEqual(['team-a', 'team-b']);
+    expect(scoped.some((m) => m.kind === 'ClusterRoleBinding' && m.metadata.name.includes('client'))).toBe(
+      false,
+    );
+    // disabled: no review rules, no client service account
+    const off = render({ auth: { mode: 'disabled' } });
+    expect(off.some((m) => m.metadata.name.includes('traffic-manager-client'))).toBe(false);
+    expect(JSON.stringify(off)).not.toContain('tokenreviews');
+    expect(() => render({ auth: { mode: 'strict' } })).toThrow(/mode/);
+  });
+
+  it('apiTLS: a TLS port, the CA ConfigMap and the rules to write and read it, only when a port is set', () => {
+    expect(render().some((m) => m.metadata.name === 'traffic-manager-ca')).toBe(false);
+    const manifests = render({ apiTLS: { port: 8082 }, clientRbac: { create: true } });
+    expect(managerEnv(manifests)['TLS_PORT']).toBe('8082');
+    expect(manifests.some((m) => m.kind === 'ConfigMap' && m.metadata.name === 'traffic-manager-ca')).toBe(
+      true,
+    );
+    const rules = (kind: string, name: string) =>
+      (manifests.find((m) => m.kind === kind && m.metadata.name === name) as unknown as { rules: unknown[] })
+        .rules;
+    expect(rules('Role', 'traffic-manager')).toContainEqual({
+      apiGroups: [''],
+      resources: ['configmaps'],
+      resourceNames: ['traffic-manager-ca'],
+      verbs: ['get', 'update'],
+    });
+    expect(rules('ClusterRole', 'telepresence-client-ambassador')).toContainEqual({
+      apiGroups: [''],
+      resources: ['configmaps'],
+      resourceNames: ['traffic-manager-ca'],
+      verbs: ['get'],
+    });
+  });
+
   it('renders the optional client ClusterRole and its RoleBinding in the manager namespace', () => {
     expect(render().some((m) => m.metadata.name.startsWith('telepresence-client'))).toBe(false);
     const manifests = render({
@@ -283,6 +356,12 @@ describe('charts/telepresence', () => {
     expect(role.rules).toEqual([
       { apiGroups: [''], resources: ['pods'], verbs: ['list'] },
       { apiGroups: [''], resources: ['pods/portforward'], verbs: ['get', 'create'] },
+      {
+        apiGroups: [''],
+        resources: ['serviceaccounts/token'],
+        resourceNames: ['traffic-manager-client'],
+        verbs: ['create'],
+      },
     ]);
     const binding = manifests.find(
       (m) => m.kind === 'RoleBinding' && m.metadata.name === 'telepresence-client',

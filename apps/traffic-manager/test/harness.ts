@@ -18,7 +18,11 @@ import { ManagerClient } from '@telepresence/rpc';
 import { subnetMath } from '../src/cluster-info/subnet-math.js';
 import { parseConfig } from '../src/config.js';
 import { FakeClusterApi, fakeNode } from '../src/k8s/cluster-api.fake.js';
-import { startTrafficManager, type RunningTrafficManager } from '../src/traffic-manager.js';
+import {
+  startTrafficManager,
+  type RunningTrafficManager,
+  type TrafficManagerDeps,
+} from '../src/traffic-manager.js';
 
 /** A UDP DNS server on loopback answering A queries from a table (name -> IPs); other names NXDOMAIN. */
 export async function startTestDns(
@@ -68,7 +72,10 @@ export interface Harness {
   close(): Promise<void>;
 }
 
-export async function startHarness(env: Record<string, string> = {}): Promise<Harness> {
+export async function startHarness(
+  env: Record<string, string> = {},
+  extra: Partial<TrafficManagerDeps> = {},
+): Promise<Harness> {
   const api = new FakeClusterApi({ serviceRange: '198.19.0.0/20' });
   api.nodes.set(fakeNode('node-1', '198.18.1.0/24'));
   api.nodes.set(fakeNode('node-2', '198.18.2.0/24'));
@@ -102,6 +109,7 @@ export async function startHarness(env: Record<string, string> = {}): Promise<Ha
       },
       version: 'test',
       defaultMetrics: false,
+      ...extra,
     },
     { metricsEnabled: true },
   );

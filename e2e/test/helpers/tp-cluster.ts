@@ -8,7 +8,13 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
-import { Metadata, type CallOptions, type ServiceError } from '@grpc/grpc-js';
+import {
+  InterceptingCall,
+  Metadata,
+  type CallOptions,
+  type ClientOptions,
+  type ServiceError,
+} from '@grpc/grpc-js';
 import { CoreV1Api, KubeConfig, PortForward, type V1Pod } from '@kubernetes/client-node';
 import dnsPacket from 'dns-packet';
 import { applyManifests, startDevCluster, type DevCluster } from '@telepresence/devcluster';
@@ -193,6 +199,34 @@ export async function portForward(
         for (const s of open) s.destroy();
       }),
   };
+}
+
+/** Client options that put `authorization: Bearer <token>` on every call (the manager's auth.mode enforcing). */
+export function bearerOptions(token: string): ClientOptions {
+  return {
+    interceptors: [
+      (options, next) =>
+        new InterceptingCall(next(options), {
+          start(metadata, listener, nextStart) {
+            metadata.set('authorization', `Bearer ${token}`);
+            nextStart(metadata, listener);
+          },
+        }),
+    ],
+  };
+}
+
+/**
+ * A token the manager accepts from a client: a TokenRequest (as `kc`'s user) for the chart's service
+ * account traffic-manager-client, audience telepresence-manager (what the CLI does for certificate users).
+ */
+export async function managerClientToken(kc: KubeConfig, namespace = managerNamespace): Promise<string> {
+  const r = await kc.makeApiClient(CoreV1Api).createNamespacedServiceAccountToken({
+    name: 'traffic-manager-client',
+    namespace,
+    body: { spec: { audiences: ['telepresence-manager'], expirationSeconds: 3600 } },
+  });
+  return r.status?.token ?? '';
 }
 
 export type Unary<Req, Res> = (

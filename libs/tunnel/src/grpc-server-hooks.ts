@@ -45,7 +45,7 @@ export function onHttp2Servers(
 export function serveTunnelCalls(
   server: Server,
   path: string,
-  onChannel: (channel: FrameChannel) => void,
+  onChannel: (channel: FrameChannel, headers: IncomingHttpHeaders) => void,
   maxMessageBytes = DEFAULT_MAX_MESSAGE_BYTES,
 ): boolean {
   return onHttp2Servers(server, (http2Server) => {
@@ -57,7 +57,10 @@ export function serveTunnelCalls(
       if (event === 'stream' && (args[1] as IncomingHttpHeaders)[':path'] === path) {
         const stream = args[0] as ServerHttp2Stream;
         if (acceptable(stream, args[1] as IncomingHttpHeaders))
-          onChannel(http2ServerChannel(stream, maxMessageBytes, undefined, args[1] as IncomingHttpHeaders));
+          onChannel(
+            http2ServerChannel(stream, maxMessageBytes, undefined, args[1] as IncomingHttpHeaders),
+            args[1] as IncomingHttpHeaders,
+          );
         return true;
       }
       return emit.call(this, event, ...args);

@@ -6,6 +6,7 @@
 // meanwhile new flows fail at once with its error, instead of each making a port-forward of its own.
 import http2, { type ClientHttp2Session } from 'node:http2';
 import net from 'node:net';
+import tls from 'node:tls';
 import { Backoff } from './backoff.js';
 import type { FrameChannel } from './channel.js';
 import { TunnelError, socketErrorCode } from './errors.js';
@@ -26,6 +27,10 @@ export const MANAGER_TUNNEL_PATH = '/telepresence.manager.v1.Manager/Tunnel';
 export interface Http2TunnelClientOptions {
   /** Method path. Default MANAGER_TUNNEL_PATH. */
   path?: string;
+  /** Extra request headers of every call, asked per call (e.g. `authorization` with a rotating token). */
+  headers?: () => Record<string, string>;
+  /** TLS to the server, verified with this CA (PEM) for this name; plain HTTP/2 when absent. */
+  tls?: { ca: string; servername: string };
   /** Receive window per flow (the memory a paused flow may hold here). Default 2 MiB. */
   streamWindowBytes?: number;
   /**
@@ -55,6 +60,8 @@ export class Http2TunnelClient implements TunnelChannelOpener {
   private session: ClientHttp2Session | undefined;
   private closed = false;
   private readonly path: string;
+  private readonly headers: (() => Record<string, string>) | undefined;
+  private readonly tls: { ca: string; servername: string } | undefined;
   private readonly streamWindow: number;
   private readonly connectionWindow: number;
   private readonly initialConnectionWindow: number;
@@ -74,6 +81,8 @@ export class Http2TunnelClient implements TunnelChannelOpener {
     options: Http2TunnelClientOptions = {},
   ) {
     this.path = options.path ?? MANAGER_TUNNEL_PATH;
+    this.headers = options.headers;
+    this.tls = options.tls;
     this.streamWindow = checkedWindow(
       options.streamWindowBytes ?? TUNNEL_STREAM_WINDOW_BYTES,
       'streamWindowBytes',
@@ -113,6 +122,7 @@ export class Http2TunnelClient implements TunnelChannelOpener {
           ':path': this.path,
           'content-type': 'application/grpc',
           te: 'trailers',
+          ...this.headers?.(),
           ...extra,
         }),
       this.maxMessageBytes,
@@ -167,16 +177,15 @@ export class Http2TunnelClient implements TunnelChannelOpener {
         { cause: failed.error },
       );
     this.connectionAttempts++;
-    const url = new URL(`http://${this.address}`);
+    const url = new URL(`${this.tls === undefined ? 'http' : 'https'}://${this.address}`);
     // Our own socket: its 'error' comes before the session fails its calls, so a flow that fails
     // because the connection could not be made is never followed by a connection attempt of its own.
     let connected = false;
-    const socket = net.connect({
-      host: url.hostname.replace(/^\[|\]$/g, ''),
-      port: Number(url.port || 80),
-      noDelay: true, // interactive flows: nghttp2 batches frames itself
-    });
-    socket.once('connect', () => {
+    const where = { host: url.hostname.replace(/^\[|\]$/g, ''), port: Number(url.port || 80) };
+    const raw = net.connect({ ...where, noDelay: true }); // interactive flows: nghttp2 batches frames itself
+    const socket =
+      this.tls === undefined ? raw : tls.connect({ socket: raw, ...this.tls, ALPNProtocols: ['h2'] });
+    socket.once(this.tls === undefined ? 'connect' : 'secureConnect', () => {
       connected = true;
       this.failed = undefined;
       this.backoff.reset();

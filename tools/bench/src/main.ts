@@ -8,6 +8,7 @@ const suites: Array<() => Promise<BenchSuite>> = [
   () => import('./tunnel.js').then((m) => m.default),
   () => import('./dns.js').then((m) => m.default),
   () => import('./manager.js').then((m) => m.default),
+  () => import('./auth.js').then((m) => m.default),
   () => import('./devcluster.js').then((m) => m.default),
   () => import('./netstack.js').then((m) => m.default),
   () => import('./client.js').then((m) => m.default),

@@ -105,8 +105,8 @@ export function buildProgram(deps: CliDeps): Command {
     .option('--context <name>', 'kubeconfig context')
     .option('--kubeconfig <file>', 'kubeconfig file (default: $KUBECONFIG or ~/.kube/config)')
     .option(
-      '--manager-address <host:port>',
-      'reach the traffic-manager directly instead of through a port-forward',
+      '--manager-address <[https://]host:port>',
+      'reach the traffic-manager directly instead of through a port-forward (https:// verifies it with the CA its cluster publishes)',
     )
     .option('--also-proxy <cidr>', 'also route this subnet to the cluster (repeatable)', collect, [])
     .option('--never-proxy <cidr>', 'never route this subnet to the cluster (repeatable)', collect, [])

@@ -94,6 +94,10 @@ function rig(): Rig {
         };
       },
       resolveManagerHost: async () => ['127.0.0.1'],
+      managerToken: async () => ({ source: 'user', current: () => 'token', close: () => undefined }),
+      managerTls: async () => {
+        throw new Error('no TLS in these tests');
+      },
       namespaceSource: () => ({
         list: async () => ({ names: ['default'], resourceVersion: '1' }),
         // Ends only when the session stops it.

@@ -12,6 +12,8 @@ import {
   type DialResponderDeps,
 } from '../intercept/dial-responder.js';
 import { loadKube, type KubeAccess, type KubeOptions } from '../k8s/kube.js';
+import { managerTls, type ManagerTls } from '../k8s/manager-tls.js';
+import { obtainManagerToken, type ManagerToken } from '../k8s/manager-token.js';
 import { kubeNamespaceSource, type NamespaceSource } from '../k8s/namespace-watch.js';
 import { openManagerForward, type ManagerForward } from '../k8s/port-forward.js';
 import {
@@ -32,6 +34,12 @@ import { DnsService, type DnsServiceOptions } from './dns-service.js';
 /** What the session uses of its DNS service. */
 export type SessionDns = Pick<DnsService, 'status' | 'updateRouting' | 'flush' | 'close'>;
 
+export interface DialManagerOptions {
+  readonly token?: () => string | undefined;
+  readonly tls?: ManagerTls;
+  readonly callMetadata?: CallMetadata;
+}
+
 export interface SessionSystem {
   loadKube(options: KubeOptions): Promise<KubeAccess>;
   openManagerForward(kc: KubeConfig, namespace: string, log: Logger): Promise<ManagerForward>;
@@ -39,8 +47,12 @@ export interface SessionSystem {
   namespaceSource(kc: KubeConfig): NamespaceSource;
   /** The IPs of a --manager-address host (kept out of the routed set). */
   resolveManagerHost(address: string): Promise<string[]>;
-  /** The manager API at HOST:PORT; `callMetadata` goes with every call (credentials). */
-  dialManager(address: string, callMetadata?: CallMetadata): ManagerApi;
+  /** The manager API at HOST:PORT: every call carries the token (and `callMetadata`); TLS when given. */
+  dialManager(address: string, options: DialManagerOptions): ManagerApi;
+  /** The token the manager verifies (the kubeconfig's bearer token, or a TokenRequest; k8s/manager-token.ts). */
+  managerToken(kc: KubeConfig, namespace: string, onRenewError: (e: unknown) => void): Promise<ManagerToken>;
+  /** The CA and name to verify a manager reached directly (k8s/manager-tls.ts). */
+  managerTls(kc: KubeConfig, namespace: string): Promise<ManagerTls>;
   readonly openTun: OpenTun;
   readonly routeTable: RouteTable;
   startDns(options: DnsServiceOptions): Promise<SessionDns>;
@@ -53,11 +65,13 @@ export function systemParts(run: Run): SessionSystem {
     openManagerForward,
     namespaceSource: kubeNamespaceSource,
     resolveManagerHost: resolveHostOf,
-    dialManager: (address, callMetadata) =>
-      new GrpcManagerApi(createManagerClient(address), {
-        tunnels: createTunnelClient(address),
+    dialManager: (address, { token, tls, callMetadata }) =>
+      new GrpcManagerApi(createManagerClient(address, token, tls), {
+        tunnels: createTunnelClient(address, token, tls),
         ...(callMetadata === undefined ? {} : { callMetadata }),
       }),
+    managerToken: obtainManagerToken,
+    managerTls,
     openTun: openLinuxTun,
     routeTable: linuxRouteTable(run),
     startDns: (options) => DnsService.start(options),

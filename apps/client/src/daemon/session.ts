@@ -13,6 +13,8 @@ import type { DialResponder } from '../intercept/dial-responder.js';
 import { InterceptController } from '../intercept/intercepts.js';
 import { EngagementKeeper } from '../intercept/reengage.js';
 import type { KubeAccess } from '../k8s/kube.js';
+import { parseManagerAddress } from '../k8s/manager-tls.js';
+import { managerAuthError, type ManagerToken } from '../k8s/manager-token.js';
 import { NamespaceWatch } from '../k8s/namespace-watch.js';
 import type { ManagerForward } from '../k8s/port-forward.js';
 import type { CallMetadata, ClusterInfo } from '../manager/manager-api.js';
@@ -61,6 +63,8 @@ export class Session {
   private lastClusterInfo: ClusterInfo | undefined;
   private closed = false;
   private dialResponder: DialResponder | undefined;
+  /** Who we are to the manager: a Kubernetes token it verifies (k8s/manager-token.ts). */
+  private managerToken: ManagerToken | undefined;
   /** The mapped namespaces, following the cluster (k8s/namespace-watch.ts). */
   private namespaces: NamespaceWatch | undefined;
   /** Keeps the user's intercepts across sessions (a restarted manager forgets them). */
@@ -150,14 +154,25 @@ export class Session {
         ? `Connecting to the traffic-manager at ${this.request.managerAddress}`
         : `Connecting to the traffic-manager in namespace ${managerNamespace}`,
     );
-    let address = this.request.managerAddress;
+    const direct = parseManagerAddress(this.request.managerAddress);
+    let address = direct.address;
     if (address !== '') this.managerIps = await system.resolveManagerHost(address);
     else {
       this.forward = await system.openManagerForward(kube.config, managerNamespace, this.log);
       address = this.forward.address;
     }
+    this.managerToken = await system.managerToken(kube.config, managerNamespace, (e) =>
+      this.log.warn({ err: String(e) }, 'cannot renew the traffic-manager token'),
+    );
+    const managerToken = this.managerToken;
+    // --manager-address https://HOST:PORT: verified with the CA the cluster publishes (k8s/manager-tls.ts).
+    const tls = direct.tls ? await system.managerTls(kube.config, managerNamespace) : undefined;
     const conn = new ManagerConnection({
-      api: system.dialManager(address, this.deps.callMetadata),
+      api: system.dialManager(address, {
+        token: () => managerToken.current(),
+        ...(tls === undefined ? {} : { tls }),
+        ...(this.deps.callMetadata === undefined ? {} : { callMetadata: this.deps.callMetadata }),
+      }),
       log: this.log,
       namespace: kube.namespace,
       onClusterInfo: (ci) => this.followClusterInfo(ci),
@@ -169,7 +184,9 @@ export class Session {
     this.managerVersion = await conn.reach(address, connectMs);
 
     progress('Creating session');
-    await conn.arrive();
+    await conn.arrive().catch((e: unknown) => {
+      throw managerAuthError(e, this.managerToken) ?? e;
+    });
     // Inbound intercept flows: the manager asks this client to dial 127.0.0.1:LOCAL for them.
     this.dialResponder = system.startDialResponder({
       api: conn.api,
@@ -381,6 +398,7 @@ export class Session {
     await step('closing the VIF', () => this.vif?.close());
     await step('closing the port-forward', () => this.forward?.close());
     await step('closing the manager connection', () => this.conn?.api.close());
+    this.managerToken?.close();
     await this.queue.catch(() => undefined);
   }
 }

@@ -51,6 +51,10 @@ export function fromManagerError(e: unknown, what: string): TpError {
     case status.FAILED_PRECONDITION:
     case status.NOT_FOUND:
       return new TpError('user', details, { cause: e });
+    case status.PERMISSION_DENIED:
+    case status.UNAUTHENTICATED:
+      // The manager's message names the missing permission (or why the identity was not accepted).
+      return new TpError('cluster', `${what}: ${details}`, { cause: e });
     case status.UNAVAILABLE:
     case status.DEADLINE_EXCEEDED:
       return new TpError('cluster', `${what}: the traffic-manager did not answer (${details})`, {

@@ -15,6 +15,9 @@ import {
   type common,
 } from '@telepresence/rpc';
 
+import type { ManagerTls } from '../k8s/manager-tls.js';
+import { bearerHeaders, bearerInterceptor } from '../k8s/manager-token.js';
+
 export type SessionInfo = common.SessionInfo;
 export type ClusterInfo = manager.ClusterInfo;
 
@@ -69,8 +72,21 @@ export function errorText(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
 
-export function createManagerClient(address: string): ManagerClient {
-  return new FastManagerClient(address, credentials.createInsecure(), {
+/**
+ * `token`: the bearer token every call carries (k8s/manager-token.ts); `tls`: verify the manager with
+ * this CA and name (k8s/manager-tls.ts), for a manager reached directly.
+ */
+export function createManagerClient(
+  address: string,
+  token?: () => string | undefined,
+  tls?: ManagerTls,
+): ManagerClient {
+  const creds = tls === undefined ? credentials.createInsecure() : credentials.createSsl(Buffer.from(tls.ca));
+  return new FastManagerClient(address, creds, {
+    ...(token === undefined ? {} : { interceptors: [bearerInterceptor(token)] }),
+    ...(tls === undefined
+      ? {}
+      : { 'grpc.ssl_target_name_override': tls.servername, 'grpc.default_authority': tls.servername }),
     'grpc.keepalive_time_ms': 10_000,
     'grpc.keepalive_timeout_ms': 5_000,
     'grpc.initial_reconnect_backoff_ms': 200,
@@ -84,8 +100,17 @@ export function createManagerClient(address: string): ManagerClient {
  * straight, beside the grpc-js channel, which would cost about 2.5x the CPU per byte. Same windows and
  * keep-alive as the channel.
  */
-export function createTunnelClient(address: string): Http2TunnelClient {
-  return new Http2TunnelClient(address, { keepAliveMs: 10_000, keepAliveTimeoutMs: 5_000 });
+export function createTunnelClient(
+  address: string,
+  token?: () => string | undefined,
+  tls?: ManagerTls,
+): Http2TunnelClient {
+  return new Http2TunnelClient(address, {
+    keepAliveMs: 10_000,
+    keepAliveTimeoutMs: 5_000,
+    ...(token === undefined ? {} : { headers: bearerHeaders(token) }),
+    ...(tls === undefined ? {} : { tls: { ca: tls.ca, servername: tls.servername } }),
+  });
 }
 
 export interface GrpcManagerApiOptions {

@@ -126,6 +126,29 @@ describe('agent injection', () => {
     expect(out.metadata!.annotations!['telepresence.io/agent-injected']).toBe('true');
   });
 
+  it("mounts the pod's agent-audience token into the agent container only", () => {
+    const d = decideInjection(pod(), [echoSvc], { ...settings, tokenExpirationSeconds: 900 });
+    if (!d.inject) throw new Error(d.reason);
+    const out = applyPatch(pod(), d.patch);
+    const [app, agent] = out.spec!.containers;
+    expect(out.spec!.volumes).toContainEqual({
+      name: 'traffic-agent-token',
+      projected: {
+        sources: [
+          { serviceAccountToken: { audience: 'telepresence-agent', expirationSeconds: 900, path: 'token' } },
+        ],
+      },
+    });
+    expect(agent!.volumeMounts).toEqual([
+      { name: 'traffic-agent-token', mountPath: '/var/run/secrets/telepresence.io/agent', readOnly: true },
+    ]);
+    expect(agent!.env).toContainEqual({
+      name: 'AGENT_TOKEN_FILE',
+      value: '/var/run/secrets/telepresence.io/agent/token',
+    });
+    expect(app!.volumeMounts ?? []).toEqual([]);
+  });
+
   it('agent port numbers skip ports the pod already uses', () => {
     const p = pod();
     p.spec!.containers[0]!.ports!.push({ name: 'admin', containerPort: 9900 });

@@ -26,6 +26,13 @@ export const INJECTED_ANNOTATION = 'telepresence.io/agent-injected';
 export const AGENT_CONTAINER = 'traffic-agent';
 export const RENAMED_PREFIX = 'tp-';
 export const FIRST_AGENT_PORT = 9900;
+/**
+ * The agent's credential towards the manager: its pod's service-account token for this audience, bound
+ * to the pod (the manager checks the binding, auth/caller-auth.ts), mounted into the agent container only.
+ */
+export const AGENT_TOKEN_VOLUME = 'traffic-agent-token';
+export const AGENT_TOKEN_DIR = '/var/run/secrets/telepresence.io/agent';
+export const AGENT_TOKEN_AUDIENCE = 'telepresence-agent';
 
 export interface AgentSettings {
   readonly image: string;
@@ -33,6 +40,8 @@ export interface AgentSettings {
   readonly managerPort: number;
   readonly logLevel: string;
   readonly firstAgentPort?: number;
+  /** Lifetime of the agent's projected token (the kubelet renews it at 80%); default 3600. */
+  readonly tokenExpirationSeconds?: number;
 }
 
 /** One port the agent takes over (becomes the agent's AGENT_PORTS entry). */
@@ -158,7 +167,9 @@ export function agentContainer(
       fieldEnv('POD_NAME', 'metadata.name'),
       fieldEnv('POD_NAMESPACE', 'metadata.namespace'),
       fieldEnv('POD_IP', 'status.podIP'),
+      { name: 'AGENT_TOKEN_FILE', value: `${AGENT_TOKEN_DIR}/token` },
     ],
+    volumeMounts: [{ name: AGENT_TOKEN_VOLUME, mountPath: AGENT_TOKEN_DIR, readOnly: true }],
     ports: [...declared.values()],
     resources: { requests: { cpu: '10m', memory: '48Mi' }, limits: { memory: '256Mi' } },
     securityContext: needsRedirect
@@ -218,6 +229,25 @@ export function decideInjection(
     }
   });
   patch.push({ op: 'add', path: '/spec/containers/-', value: agentContainer(settings, workload, ports) });
+  const tokenVolume = {
+    name: AGENT_TOKEN_VOLUME,
+    projected: {
+      sources: [
+        {
+          serviceAccountToken: {
+            audience: AGENT_TOKEN_AUDIENCE,
+            expirationSeconds: settings.tokenExpirationSeconds ?? 3600,
+            path: 'token',
+          },
+        },
+      ],
+    },
+  };
+  patch.push(
+    pod.spec?.volumes === undefined
+      ? { op: 'add', path: '/spec/volumes', value: [tokenVolume] }
+      : { op: 'add', path: '/spec/volumes/-', value: tokenVolume },
+  );
   patch.push(
     pod.metadata?.annotations === undefined
       ? { op: 'add', path: '/metadata/annotations', value: { [INJECTED_ANNOTATION]: 'true' } }

@@ -23,6 +23,12 @@ export function parseInjectorConfig(
   if (!Number.isInteger(port) || port < 0 || port > 65535)
     throw new Error(`AGENT_INJECTOR_PORT=${portText} is not a port number`);
   const serviceName = get('AGENT_INJECTOR_SERVICE') ?? 'agent-injector';
+  const expText = get('AGENT_TOKEN_EXPIRATION') ?? '3600';
+  const tokenExpirationSeconds = Number(expText);
+  if (!Number.isInteger(tokenExpirationSeconds) || tokenExpirationSeconds < 600)
+    throw new Error(
+      `AGENT_TOKEN_EXPIRATION=${expText} is not a whole number of seconds of at least 600 (the API server's minimum)`,
+    );
   return {
     enabled: get('AGENT_INJECTOR_ENABLED') !== 'false',
     host: manager.serverHost,
@@ -34,6 +40,7 @@ export function parseInjectorConfig(
       managerHost: get('AGENT_MANAGER_HOST') ?? `traffic-manager.${manager.namespace}`,
       managerPort: manager.serverPort,
       logLevel: get('AGENT_LOG_LEVEL') ?? 'info',
+      tokenExpirationSeconds,
     },
   };
 }

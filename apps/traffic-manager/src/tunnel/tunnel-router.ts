@@ -27,7 +27,7 @@ import type { InterceptStore } from '../intercepts/intercept-store.js';
 import type { DialResult, ManagerMetrics } from '../metrics.js';
 import type { AgentSession, ClientSession, Session, SessionRegistry } from '../sessions/session-registry.js';
 import { DialRendezvous, NotWatchingError, RendezvousTimeoutError } from './dial-rendezvous.js';
-import type { TunnelBroker, TunnelCall } from './tunnel-broker.js';
+import type { TunnelAdmission, TunnelBroker, TunnelCall } from './tunnel-broker.js';
 
 export interface TunnelRouterOptions {
   readonly sessions: SessionRegistry;
@@ -71,9 +71,9 @@ export class TunnelRouter implements TunnelBroker {
     this.log = options.log.child({ component: 'tunnel' });
   }
 
-  tunnel(call: TunnelCall | FrameChannel): void {
+  tunnel(call: TunnelCall | FrameChannel, admission?: TunnelAdmission): void {
     acceptTunnel(call, { log: this.log }).then(
-      (stream) => this.route(stream),
+      (stream) => (admission === undefined ? this.route(stream) : this.admitted(stream, admission)),
       (e: unknown) =>
         this.log.warn({ err: TunnelError.from(e, 'protocol').message }, 'tunnel handshake failed'),
     );
@@ -104,6 +104,17 @@ export class TunnelRouter implements TunnelBroker {
     } finally {
       unregister();
     }
+  }
+
+  /** Routes the stream once the caller may use the session it names; rejects it otherwise. */
+  private admitted(stream: TunnelStream, admission: TunnelAdmission): void {
+    admission(stream.sessionId).then(
+      (refusal) => {
+        if (refusal === undefined) this.route(stream);
+        else if (!stream.closed) stream.dialReject('permission-denied', refusal);
+      },
+      (e: unknown) => !stream.closed && stream.dialReject('permission-denied', String(e)),
+    );
   }
 
   private route(stream: TunnelStream): void {
