@@ -6,6 +6,7 @@ import { DaemonClient, type daemon } from '@telepresence/rpc';
 import type { DaemonPaths } from '../daemon/paths.js';
 import { prepareRunDir, socketAnswers } from '../daemon/server.js';
 import { TpError } from '../util/errors.js';
+import { selfCommand } from '../util/self-command.js';
 
 export function openDaemonClient(paths: DaemonPaths): DaemonClient {
   return new DaemonClient(`unix:${paths.socket}`, credentials.createInsecure());
@@ -40,7 +41,8 @@ export async function startDaemon(
     );
   }
   await prepareRunDir(paths.runDir);
-  const child = spawn(process.execPath, [mainScript, 'daemon-foreground'], {
+  const [command, args] = selfCommand(mainScript, ['daemon-foreground']);
+  const child = spawn(command, args, {
     detached: true,
     stdio: 'ignore',
     env: { ...env, TELEPRESENCE_RUN_DIR: paths.runDir },

@@ -8,6 +8,7 @@ import { daemonPaths, DEFAULT_RUN_DIR, type DaemonPaths } from '../daemon/paths.
 import { TpError } from '../util/errors.js';
 import type { Run } from '../util/exec.js';
 import { addInterceptCommands } from './intercept-commands.js';
+import { addToolCommands } from './tool-commands.js';
 import {
   daemonConnect,
   daemonQuit,
@@ -265,6 +266,13 @@ export function buildProgram(deps: CliDeps): Command {
     );
 
   addInterceptCommands(program, { paths, out: deps.out, err: deps.err, setExitCode: deps.setExitCode });
+  addToolCommands(program, {
+    paths,
+    env: deps.env,
+    out: deps.out,
+    err: deps.err,
+    setExitCode: deps.setExitCode,
+  });
 
   program
     .command('daemon-foreground', { hidden: true })

@@ -1,0 +1,42 @@
+// The commands users reach for around a connection: version, completion, config view, loglevel and
+// gather-logs. Each lives in its own module; this file registers them.
+import type { Command } from 'commander';
+import type { DaemonPaths } from '../daemon/paths.js';
+import { TpError } from '../util/errors.js';
+import { addCompletionCommand } from './completion.js';
+import { formatError } from './output.js';
+import { versionReport } from './version-command.js';
+
+export interface ToolCommandDeps {
+  readonly paths: DaemonPaths;
+  readonly env: NodeJS.ProcessEnv;
+  readonly out: (text: string) => void;
+  readonly err: (text: string) => void;
+  readonly setExitCode: (code: number) => void;
+}
+
+export function addToolCommands(program: Command, deps: ToolCommandDeps): void {
+  const guarded =
+    <A extends unknown[]>(name: string, body: (...args: A) => Promise<void> | void) =>
+    async (...args: A): Promise<void> => {
+      try {
+        await body(...args);
+      } catch (e) {
+        deps.err(formatError(name, TpError.from(e), deps.paths.logFile, 'human'));
+        deps.setExitCode(1);
+      }
+    };
+
+  program
+    .command('version')
+    .description("Show the client's version, and the daemon's and traffic-manager's when connected")
+    .action(
+      guarded('version', async () => {
+        const report = await versionReport(deps.paths);
+        deps.out(report.lines.join('\n'));
+        for (const warning of report.warnings) deps.err(`warning: ${warning}`);
+      }),
+    );
+
+  addCompletionCommand(program, deps.out, guarded);
+}
