@@ -1,6 +1,7 @@
 // The `telepresence` process: the composition root. The only place that reads process.env and creates
 // the root pino logger. main.ts (node dist/main.js) and sea/sea-main.ts (the packaged binary) call it.
 import { CommanderError } from 'commander';
+import { daemonOwner } from './cli/elevation.js';
 import { buildProgram } from './cli/program.js';
 import type { DaemonPaths } from './daemon/paths.js';
 import { prepareRunDir } from './daemon/server.js';
@@ -32,6 +33,7 @@ export async function runCli(mainScript: string): Promise<void> {
         log,
         run,
         platform: process.platform,
+        owner: daemonOwner(process.env),
         startWatchdog: () => startWatchdog(mainScript, paths, process.env),
       });
       process.exit(0);

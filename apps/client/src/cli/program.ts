@@ -169,7 +169,13 @@ export function buildProgram(deps: CliDeps): Command {
               namespace: o.namespace ?? '',
               managerNamespace: o.managerNamespace ?? '',
               context: o.context ?? '',
-              kubeconfig: o.kubeconfig ?? deps.env['KUBECONFIG'] ?? '',
+              kubeconfig: deps.isRoot ? (o.kubeconfig ?? deps.env['KUBECONFIG'] ?? '') : '',
+              // A non-root user's credentials are resolved here, as that user (exec plugins never run as root).
+              kubeconfigYaml: deps.isRoot
+                ? ''
+                : await (
+                    await import('../k8s/user-credentials.js')
+                  ).kubeconfigForDaemon({ kubeconfig: o.kubeconfig ?? '', context: o.context ?? '' }),
               managerAddress: o.managerAddress ?? '',
               alsoProxy: o.alsoProxy,
               neverProxy: o.neverProxy,
@@ -266,13 +272,7 @@ export function buildProgram(deps: CliDeps): Command {
     );
 
   addInterceptCommands(program, { paths, out: deps.out, err: deps.err, setExitCode: deps.setExitCode });
-  addToolCommands(program, {
-    paths,
-    env: deps.env,
-    out: deps.out,
-    err: deps.err,
-    setExitCode: deps.setExitCode,
-  });
+  addToolCommands(program, { ...deps, paths });
 
   program
     .command('daemon-foreground', { hidden: true })

@@ -1,14 +1,18 @@
 // The commands users reach for around a connection: version, completion, config view, loglevel and
 // gather-logs. Each lives in its own module; this file registers them.
 import type { Command } from 'commander';
-import type { DaemonPaths } from '../daemon/paths.js';
+import { daemonPaths, type DaemonPaths } from '../daemon/paths.js';
+import { socketAnswers } from '../daemon/server.js';
 import { TpError } from '../util/errors.js';
 import { addCompletionCommand } from './completion.js';
+import { startDaemon } from './daemon-client.js';
 import { formatError } from './output.js';
 import { versionReport } from './version-command.js';
 
 export interface ToolCommandDeps {
   readonly paths: DaemonPaths;
+  readonly mainScript: string;
+  readonly isRoot: boolean;
   readonly env: NodeJS.ProcessEnv;
   readonly out: (text: string) => void;
   readonly err: (text: string) => void;
@@ -39,4 +43,18 @@ export function addToolCommands(program: Command, deps: ToolCommandDeps): void {
     );
 
   addCompletionCommand(program, deps.out, guarded);
+
+  program
+    .command('daemon-start', { hidden: true })
+    .description('Start the root daemon and wait until it serves (a non-root CLI runs this through sudo)')
+    .option('--run-dir <dir>', 'the run directory (TELEPRESENCE_RUN_DIR does not cross sudo)')
+    .action(
+      guarded('daemon-start', async (o: { runDir?: string }) => {
+        if (!deps.isRoot)
+          throw new TpError('user', 'daemon-start must run as root', { hint: 'run telepresence connect' });
+        const paths = o.runDir === undefined ? deps.paths : daemonPaths(o.runDir);
+        if (await socketAnswers(paths.socket)) return;
+        await startDaemon(paths, deps.mainScript, deps.env, true);
+      }),
+    );
 }

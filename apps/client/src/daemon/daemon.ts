@@ -19,6 +19,8 @@ export interface DaemonOptions {
   readonly run: Run;
   readonly platform: NodeJS.Platform;
   readonly resolvConfPath?: string;
+  /** The user the daemon serves (socket and log are theirs); root when not started through sudo. */
+  readonly owner?: { uid: number; gid: number };
   /** Starts the watchdog that cleans up if this process dies (main.ts wires the real one). */
   readonly startWatchdog?: () => void;
 }
@@ -103,7 +105,7 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
 
   let exit!: () => void;
   const exited = new Promise<void>((resolve) => (exit = resolve));
-  const server = await serveDaemon(paths, controller, () => exit());
+  const server = await serveDaemon(paths, controller, () => exit(), options.owner);
   options.startWatchdog?.();
   log.info({ socket: paths.socket }, 'daemon serving');
   const onSignal = (signal: string): void => {

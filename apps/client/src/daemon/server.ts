@@ -1,5 +1,5 @@
-// The Daemon gRPC service on a unix socket that only its owner may use: the run dir is 0700 and the
-// socket 0600. A second daemon for the same run dir refuses to start while the first answers.
+// The Daemon gRPC service on a unix socket that only its owner (and root) may use: the run dir is 0700 (0710
+// for a non-root owner's group) and the socket 0600. A second daemon for the same run dir refuses to start while the first answers.
 import fs from 'node:fs/promises';
 import net from 'node:net';
 import {
@@ -59,10 +59,23 @@ function unimplemented(name: string) {
     callback({ code: status.UNIMPLEMENTED, details: `${name} is not available yet` }, null);
 }
 
+/**
+ * Lets the daemon's owner (the user who started it through sudo) use it: the run dir becomes root:GID 0710
+ * (that user's group may enter it, nobody may list or change it), the socket and the log become the user's.
+ */
+export async function shareWithOwner(paths: DaemonPaths, owner: { uid: number; gid: number }): Promise<void> {
+  if (owner.uid === 0) return;
+  await fs.chown(paths.runDir, 0, owner.gid);
+  await fs.chmod(paths.runDir, 0o710);
+  await fs.chown(paths.socket, owner.uid, owner.gid);
+  await fs.chown(paths.logFile, owner.uid, owner.gid).catch(() => undefined);
+}
+
 export async function serveDaemon(
   paths: DaemonPaths,
   controller: DaemonController,
   onQuit: () => void,
+  owner: { uid: number; gid: number } = { uid: 0, gid: 0 },
 ): Promise<Server> {
   await prepareRunDir(paths.runDir);
   if (await socketAnswers(paths.socket)) {
@@ -118,6 +131,7 @@ export async function serveDaemon(
     process.umask(oldMask);
   }
   await fs.chmod(paths.socket, 0o600);
+  await shareWithOwner(paths, owner);
   return server;
 }
 

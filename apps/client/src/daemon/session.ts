@@ -182,6 +182,7 @@ export class Session {
     progress('Reading kubeconfig');
     this.kube = await loadKube({
       kubeconfig: this.request.kubeconfig,
+      kubeconfigYaml: this.request.kubeconfigYaml,
       context: this.request.context,
       namespace: this.request.namespace,
     });

@@ -50,6 +50,11 @@ export interface ConnectRequest {
   dns: string;
   /** The CLI user's environment and config, resolved by the CLI (the daemon runs as root). */
   configYaml: string;
+  /**
+   * A self-contained kubeconfig (one context, credentials resolved) made by a non-root CLI as its user, so
+   * that exec credential plugins never run as root. When set, the daemon uses it instead of `kubeconfig`.
+   */
+  kubeconfigYaml: string;
 }
 
 export interface ConnectProgress {
@@ -292,6 +297,7 @@ function createBaseConnectRequest(): ConnectRequest {
     dnsExcludeSuffixes: [],
     dns: "",
     configYaml: "",
+    kubeconfigYaml: "",
   };
 }
 
@@ -335,6 +341,9 @@ export const ConnectRequest: MessageFns<ConnectRequest> = {
     }
     if (message.configYaml !== "") {
       writer.uint32(106).string(message.configYaml);
+    }
+    if (message.kubeconfigYaml !== "") {
+      writer.uint32(114).string(message.kubeconfigYaml);
     }
     return writer;
   },
@@ -456,6 +465,14 @@ export const ConnectRequest: MessageFns<ConnectRequest> = {
             message.configYaml = reader.string();
             continue;
           }
+          case 14: {
+            if (tag !== 114) {
+              break;
+            }
+
+            message.kubeconfigYaml = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -519,6 +536,11 @@ export const ConnectRequest: MessageFns<ConnectRequest> = {
         : isSet(object.config_yaml)
         ? globalThis.String(object.config_yaml)
         : "",
+      kubeconfigYaml: isSet(object.kubeconfigYaml)
+        ? globalThis.String(object.kubeconfigYaml)
+        : isSet(object.kubeconfig_yaml)
+        ? globalThis.String(object.kubeconfig_yaml)
+        : "",
     };
   },
 
@@ -563,6 +585,9 @@ export const ConnectRequest: MessageFns<ConnectRequest> = {
     if (message.configYaml !== "") {
       obj.configYaml = message.configYaml;
     }
+    if (message.kubeconfigYaml !== "") {
+      obj.kubeconfigYaml = message.kubeconfigYaml;
+    }
     return obj;
   },
 
@@ -584,6 +609,7 @@ export const ConnectRequest: MessageFns<ConnectRequest> = {
     message.dnsExcludeSuffixes = object.dnsExcludeSuffixes?.map((e) => e) || [];
     message.dns = object.dns ?? "";
     message.configYaml = object.configYaml ?? "";
+    message.kubeconfigYaml = object.kubeconfigYaml ?? "";
     return message;
   },
 };
