@@ -42,11 +42,11 @@ describe('telepresence CLI', () => {
     expect(h.out).toEqual(['Not connected']);
   });
 
-  it('connect explains that the daemon needs root', async () => {
-    const h = harness({ TELEPRESENCE_RUN_DIR: dir, XDG_CONFIG_HOME: dir });
+  it('connect as a non-root user without sudo says what to do', async () => {
+    const h = harness({ TELEPRESENCE_RUN_DIR: dir, XDG_CONFIG_HOME: dir, PATH: dir });
     await buildProgram(h.deps).parseAsync(['node', 'telepresence', 'connect']);
     expect(h.err).toEqual([
-      'telepresence connect: connecting needs the root daemon, and starting it needs root (it creates a network interface, routes and DNS rules); run: sudo telepresence connect',
+      'telepresence connect: connecting needs the root daemon, and sudo (to start it) is not installed; install sudo (apt-get install sudo) and allow yourself to run telepresence with it, or connect as root',
     ]);
     expect(h.exitCode()).toBe(1);
   });
