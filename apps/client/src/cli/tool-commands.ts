@@ -6,7 +6,7 @@ import { socketAnswers } from '../daemon/server.js';
 import { TpError } from '../util/errors.js';
 import { addCompletionCommand } from './completion.js';
 import { startDaemon } from './daemon-client.js';
-import { formatError } from './output.js';
+import { formatError, parseOutputFormat } from './output.js';
 import { versionReport } from './version-command.js';
 
 export interface ToolCommandDeps {
@@ -43,6 +43,23 @@ export function addToolCommands(program: Command, deps: ToolCommandDeps): void {
     );
 
   addCompletionCommand(program, deps.out, guarded);
+
+  program
+    .command('config')
+    .description('Show the client configuration')
+    .command('view')
+    .description(
+      'Show the merged configuration (defaults and your config file) and where each value came from',
+    )
+    .option('-o, --output <format>', 'json for scripts')
+    .action(
+      guarded('config view', async (o: { output?: string }) => {
+        const { readConfigValues, formatConfigValues } = await import('./config-view.js');
+        deps.out(
+          formatConfigValues(readConfigValues(deps.env).values, parseOutputFormat(o.output) === 'json'),
+        );
+      }),
+    );
 
   program
     .command('daemon-start', { hidden: true })
