@@ -51,6 +51,7 @@ describeRoot('the installed package, used by non-root users through sudo', () =>
   let work: string;
   let runDir: string;
   let home: string;
+  let token: string;
   let local: ChildProcess | undefined;
 
   /** `telepresence ARGS` as `name` in the workstation, with a login-like environment of that user. */
@@ -95,12 +96,12 @@ describeRoot('the installed package, used by non-root users through sudo', () =>
     writeFileSync(sudoersFile, `${user} ALL=(root) NOPASSWD: /usr/bin/telepresence\n`, { mode: 0o440 });
     home = `/home/${user}`;
 
-    cluster = await startCluster('i20p', { randomChars: 3 });
+    cluster = await startCluster('i20', { randomChars: 3 });
     ({ core } = await installManager(cluster));
     // The user's kubeconfig: the cluster's server and CA, a token from an exec plugin in their home.
     const issued = new KubeConfig();
     issued.loadFromFile((await cluster.userKubeconfig({ user, token: true })).kubeconfig);
-    const token = issued.getCurrentUser()!.token!;
+    token = issued.getCurrentUser()!.token!;
     const cl = issued.getCurrentCluster()!;
     await apply(
       cluster,
@@ -245,6 +246,29 @@ ${echoFixtureYaml()}`,
         (await list()).find((w) => w.name === 'echo')?.interceptState === 'ACTIVE' ? true : undefined,
       120_000,
     );
+    // The commands users reach for, while connected.
+    const version = await must(tp('version'), 'version');
+    expect(version.stdout).toMatch(/^Client: v0\.1\.0\nRoot daemon: v0\.1\.0\nTraffic manager: v\d/);
+    expect(version.stderr).toBe('');
+    const level = await must(tp('loglevel', 'debug', '--duration', '10m'), 'loglevel');
+    expect(level.stdout).toMatch(/^Daemon log level set to debug for 600s \(then info again\)/);
+    const archive = path.join(home, 'logs.tar.gz');
+    const gathered = await must(tp('gather-logs', '-o', archive), 'gather-logs');
+    expect(gathered.stdout).toMatch(/^Wrote .*logs\.tar\.gz \(\d+ files, secrets redacted\)/);
+    const unpacked = path.join(work, 'logs');
+    await must(execAsync('mkdir', ['-p', unpacked]), 'mkdir');
+    await must(execAsync('tar', ['-xzf', archive, '-C', unpacked]), 'untar');
+    const names = (await must(execAsync('find', [unpacked, '-type', 'f']), 'find')).stdout;
+    expect(names).toMatch(/\/daemon\.log$/m);
+    expect(names).toMatch(/\/cluster\/traffic-manager\/traffic-manager-[^/]+\.log$/m);
+    expect(names).toMatch(/\/cluster\/traffic-agents\/default\/echo-[^/]+\.log$/m);
+    expect(readFileSync(path.join(unpacked, 'daemon.log'), 'utf8')).toMatch(/log level set/);
+    expect(JSON.parse(readFileSync(path.join(unpacked, 'status.json'), 'utf8'))).toMatchObject({
+      connected: true,
+    });
+    const everything = (await must(execAsync('sh', ['-c', `cat $(find ${unpacked} -type f)`]), 'cat')).stdout;
+    expect(everything).not.toContain(token);
+
     const leave = await tp('leave', 'echo');
     expect(leave.stdout).toMatch(/Left intercept echo/);
 

@@ -48,6 +48,25 @@ const addonLoaders = {
   },
 };
 
+// Optional dependencies the binary does without: ws's native speed-ups (it falls back to JS when their
+// require throws) and dbus-next's X11 bus lookup and abstract-socket transport (the daemon uses the system
+// bus's plain unix socket). A require() of anything but a built-in in a SEA prints a warning, so these
+// resolve to a module that throws instead of staying external.
+const LEFT_OUT = ['bufferutil', 'utf-8-validate', 'x11', 'usocket'];
+const leftOut = {
+  name: 'left-out',
+  setup(build) {
+    build.onResolve({ filter: new RegExp(`^(${LEFT_OUT.join('|')})$`) }, (args) => ({
+      path: args.path,
+      namespace: 'left-out',
+    }));
+    build.onLoad({ filter: /.*/, namespace: 'left-out' }, (args) => ({
+      contents: `throw new Error(${JSON.stringify(`${args.path} is not part of the packaged telepresence`)});`,
+      loader: 'js',
+    }));
+  },
+};
+
 function step(text) {
   process.stdout.write(`package: ${text}\n`);
 }
@@ -77,12 +96,9 @@ async function bundle() {
     legalComments: 'none',
     metafile: true,
     logLevel: 'warning',
-    // Optional native or unused dependencies: ws's speed-ups (node-gyp-build), dbus-next's X11 session bus
-    // lookup and abstract-socket transport (the daemon uses the system bus over a plain unix socket).
-    external: ['bufferutil', 'utf-8-validate', 'x11', 'usocket'],
     define: { 'import.meta.url': '__telepresenceMetaUrl' },
     banner: { js: 'var __telepresenceMetaUrl=require("url").pathToFileURL(process.execPath).href;' },
-    plugins: [addonLoaders],
+    plugins: [addonLoaders, leftOut],
   });
   return result.metafile;
 }

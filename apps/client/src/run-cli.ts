@@ -19,10 +19,17 @@ export async function runCli(mainScript: string): Promise<void> {
   async function daemonMain(paths: DaemonPaths): Promise<void> {
     await prepareRunDir(paths.runDir);
     const pino = await loadPino();
+    const { LogLevels } = await import('./daemon/log-levels.js');
+    let levels: InstanceType<typeof LogLevels> | undefined;
     const log = pino(
-      { level: process.env['TELEPRESENCE_LOG_LEVEL'] ?? 'info', base: { app: 'daemon', pid: process.pid } },
+      {
+        level: process.env['TELEPRESENCE_LOG_LEVEL'] ?? 'info',
+        base: { app: 'daemon', pid: process.pid },
+        onChild: (child) => levels?.onChild(child),
+      },
       pino.destination({ dest: paths.logFile, sync: true, mkdir: true }),
     );
+    levels = new LogLevels(log);
     try {
       // Loaded only here: the daemon's dependencies (@kubernetes/client-node) take seconds to load and the
       // CLI commands do not need them.
@@ -34,6 +41,7 @@ export async function runCli(mainScript: string): Promise<void> {
         run,
         platform: process.platform,
         owner: daemonOwner(process.env),
+        logLevels: levels,
         startWatchdog: () => startWatchdog(mainScript, paths, process.env),
       });
       process.exit(0);

@@ -62,6 +62,56 @@ export function addToolCommands(program: Command, deps: ToolCommandDeps): void {
     );
 
   program
+    .command('loglevel')
+    .description("Set the running daemon's log level, for a while (--duration) or until it exits")
+    .argument('<level>', 'trace, debug, info, warn, error, fatal or silent')
+    .option('-d, --duration <duration>', 'then return to the level before, e.g. 30s or 5m')
+    .action(
+      guarded('loglevel', async (level: string, o: { duration?: string }) => {
+        const { parseLogLevelArgs, setDaemonLogLevel } = await import('./loglevel-command.js');
+        const args = parseLogLevelArgs(level, o.duration);
+        deps.out(await setDaemonLogLevel(deps.paths, args.level, args.durationMs));
+      }),
+    );
+
+  program
+    .command('gather-logs')
+    .description(
+      "Collect the daemon's log, status, versions, configuration and the traffic-manager's and agents' logs into one archive (secrets redacted)",
+    )
+    .option('-o, --output-file <file>', 'the archive to write (default: telepresence-logs-TIME.tar.gz here)')
+    .option('--kubeconfig <file>', 'kubeconfig file (default: $KUBECONFIG or ~/.kube/config)')
+    .option('--context <name>', 'kubeconfig context')
+    .option('--manager-namespace <ns>', 'namespace of the traffic-manager', 'ambassador')
+    .action(
+      guarded(
+        'gather-logs',
+        async (o: {
+          outputFile?: string;
+          kubeconfig?: string;
+          context?: string;
+          managerNamespace: string;
+        }) => {
+          const { gatherLogs, readClusterLogs } = await import('./gather-logs.js');
+          const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+          const r = await gatherLogs({
+            paths: deps.paths,
+            env: deps.env,
+            output: o.outputFile ?? `telepresence-logs-${stamp}.tar.gz`,
+            clusterLogs: () =>
+              readClusterLogs({
+                kubeconfig: o.kubeconfig ?? '',
+                context: o.context ?? '',
+                managerNamespace: o.managerNamespace,
+              }),
+          });
+          deps.out(`Wrote ${r.archive} (${r.files.length} files, secrets redacted)`);
+          for (const e of r.errors) deps.err(`warning: not collected: ${e}`);
+        },
+      ),
+    );
+
+  program
     .command('daemon-start', { hidden: true })
     .description('Start the root daemon and wait until it serves (a non-root CLI runs this through sudo)')
     .option('--run-dir <dir>', 'the run directory (TELEPRESENCE_RUN_DIR does not cross sudo)')

@@ -10,6 +10,7 @@ import type { DaemonPaths } from './paths.js';
 import { recoverLeftovers } from './recovery.js';
 import { serveDaemon, type DaemonController } from './server.js';
 import { Session, VERSION } from './session.js';
+import { LogLevels } from './log-levels.js';
 import { NOT_CONNECTED } from './not-connected.js';
 import { StateFile } from './state-file.js';
 
@@ -21,6 +22,8 @@ export interface DaemonOptions {
   readonly resolvConfPath?: string;
   /** The user the daemon serves (socket and log are theirs); root when not started through sudo. */
   readonly owner?: { uid: number; gid: number };
+  /** Run-time log level changes (run-cli.ts makes it over the root logger); default: the root only. */
+  readonly logLevels?: LogLevels;
   /** Starts the watchdog that cleans up if this process dies (main.ts wires the real one). */
   readonly startWatchdog?: () => void;
 }
@@ -93,6 +96,11 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
     list: () => connected().intercepts.list(),
     intercept: (req) => connected().intercepts.intercept(req),
     leave: (name) => connected().intercepts.leave(name),
+    setLogLevel: async (req) => {
+      const previous = (options.logLevels ?? new LogLevels(log)).set(req.level, Number(req.durationMs));
+      log.info({ level: req.level, durationMs: Number(req.durationMs) }, 'log level set');
+      return { previousLevel: Number(req.durationMs) > 0 ? previous : '' };
+    },
     quit: async () => {
       quitting = true;
       await connecting?.catch(() => undefined);

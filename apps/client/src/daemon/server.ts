@@ -22,6 +22,7 @@ export interface DaemonController {
   list?(): Promise<daemon.ListResponse>;
   intercept?(req: daemon.InterceptRequest): Promise<daemon.InterceptResponse>;
   leave?(name: string): Promise<void>;
+  setLogLevel?(req: daemon.SetLogLevelRequest): Promise<daemon.SetLogLevelResponse>;
 }
 
 /** A unary handler over a controller method; errors cross as errorText (category, message, hint). */
@@ -116,6 +117,10 @@ export async function serveDaemon(
     leave: handled(
       controller.leave && ((r: daemon.LeaveRequest) => controller.leave!(r.name).then(() => ({}))),
       'leave',
+    ),
+    setLogLevel: handled(
+      controller.setLogLevel && ((r: daemon.SetLogLevelRequest) => controller.setLogLevel!(r)),
+      'setLogLevel',
     ),
   };
   const server = new Server();
