@@ -20,16 +20,16 @@ export async function runCli(mainScript: string): Promise<void> {
     await prepareRunDir(paths.runDir);
     const pino = await loadPino();
     const { LogLevels } = await import('./daemon/log-levels.js');
-    let levels: InstanceType<typeof LogLevels> | undefined;
+    const levels = new LogLevels();
     const log = pino(
       {
         level: process.env['TELEPRESENCE_LOG_LEVEL'] ?? 'info',
         base: { app: 'daemon', pid: process.pid },
-        onChild: (child) => levels?.onChild(child),
+        onChild: levels.onChild,
       },
       pino.destination({ dest: paths.logFile, sync: true, mkdir: true }),
     );
-    levels = new LogLevels(log);
+    levels.useRoot(log);
     try {
       // Loaded only here: the daemon's dependencies (@kubernetes/client-node) take seconds to load and the
       // CLI commands do not need them.

@@ -8,9 +8,9 @@ describe('run-time log levels', () => {
 
   it('changes the root and every child made before or after, and returns to the level before after the duration', () => {
     jest.useFakeTimers();
-    let levels: LogLevels | undefined;
-    const root = pino({ level: 'info', onChild: (c) => levels?.onChild(c) });
-    levels = new LogLevels(root);
+    const levels = new LogLevels();
+    const root = pino({ level: 'info', onChild: levels.onChild });
+    levels.useRoot(root);
     const child = root.child({ component: 'session' });
     const grandchild = child.child({ component: 'vif' });
     expect(levels.set('debug', 30_000)).toBe('info');

@@ -14,7 +14,12 @@ export class LogLevels {
     this.loggers.add(child);
   };
 
-  constructor(private readonly root: Logger) {}
+  /** root: the root logger; or set it with useRoot once made (its onChild option needs this object first). */
+  constructor(private root?: Logger) {}
+
+  useRoot(root: Logger): void {
+    this.root = root;
+  }
 
   /** Sets the level everywhere; after durationMs (if > 0) the level before returns. Returns that level. */
   set(level: string, durationMs: number): string {
@@ -22,6 +27,7 @@ export class LogLevels {
       throw new TpError('user', `unknown log level "${level}"`, {
         hint: `use one of ${LOG_LEVELS.join(', ')}`,
       });
+    if (this.root === undefined) throw new Error('LogLevels: no root logger');
     const previous = this.root.level;
     this.apply(level);
     clearTimeout(this.timer);
@@ -34,7 +40,7 @@ export class LogLevels {
   }
 
   private apply(level: string): void {
-    this.root.level = level;
+    if (this.root !== undefined) this.root.level = level;
     for (const l of this.loggers) l.level = level;
   }
 }
