@@ -232,6 +232,12 @@ ${echoFixtureYaml()}`,
     const denied = await as(other, ['telepresence', 'status']);
     expect(denied.code).toBe(1);
     expect(denied.stderr).toMatch(/permission denied: the daemon at .* belongs to another user/);
+    const otherVersion = await as(other, ['telepresence', 'version']);
+    expect({ code: otherVersion.code, out: otherVersion.stdout.trim() }).toEqual({
+      code: 0,
+      out: 'Client: v0.1.0',
+    });
+    expect(otherVersion.stderr).toMatch(/^warning: permission denied/);
 
     const byName = await as(user, ['curl', '-sS', '--max-time', '10', 'http://echo.default/']);
     expect(byName.stderr).toBe('');

@@ -33,7 +33,15 @@ export function describeVersions(daemonVersion: string, managerVersion: string):
 }
 
 export async function versionReport(paths: DaemonPaths): Promise<VersionReport> {
-  if (!(await isDaemonRunning(paths))) return describeVersions('', '');
+  let running: boolean;
+  try {
+    running = await isDaemonRunning(paths);
+  } catch (e) {
+    // Another user's daemon: this client's version is still worth printing.
+    const report = describeVersions('', '');
+    return { lines: report.lines, warnings: [(e as Error).message] };
+  }
+  if (!running) return describeVersions('', '');
   const client = openDaemonClient(paths);
   try {
     const info = await new Promise<daemon.VersionResponse>((resolve, reject) =>
