@@ -46,7 +46,8 @@ describe('telepresence completion', () => {
 
   it('bash: completes commands and each command’s options, never the hidden ones', async () => {
     const script = await run('bash');
-    expect(complete(script, ['telepresence', 'con'])).toEqual(['connect']);
+    expect(complete(script, ['telepresence', 'con'])).toEqual(['connect', 'config']);
+    expect(complete(script, ['telepresence', 'config', ''])).toContain('view');
     expect(complete(script, ['telepresence', ''])).not.toContain('daemon-foreground');
     expect(complete(script, ['telepresence', 'connect', '--man'])).toEqual([
       '--manager-namespace',
