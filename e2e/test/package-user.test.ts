@@ -30,6 +30,7 @@ const deb = path.join(repo, 'dist/package/telepresence_0.1.0_amd64.deb');
 const suffix = Math.random().toString(36).slice(2, 6);
 const user = `tpu${suffix}`; // has sudo rights for /usr/bin/telepresence
 const other = `tpo${suffix}`; // has none
+const asker = `tpp${suffix}`; // has sudo rights with a password
 const sudoersFile = `/etc/sudoers.d/telepresence-e2e-${suffix}`;
 
 const must = async (p: Promise<Exec>, what: string): Promise<Exec> => {
@@ -163,7 +164,7 @@ ${echoFixtureYaml()}`,
     if (cluster) await tp('quit').catch(() => undefined);
     local?.kill();
     await cluster?.down();
-    for (const name of [user, other]) await execAsync('userdel', ['-r', name]);
+    for (const name of [user, other, asker]) await execAsync('userdel', ['-r', name]);
     rmSync(sudoersFile, { force: true });
     await execAsync('dpkg', ['-r', 'telepresence'], 120_000);
     if (work) rmSync(work, { recursive: true, force: true });
@@ -286,5 +287,96 @@ ${echoFixtureYaml()}`,
     expect(links.stdout).not.toContain(`${status.tun}:`);
     // The daemon loaded the addons the package installed (nothing extracted).
     expect(existsSync('/run/telepresence-addons')).toBe(addonsExtractedBefore);
+  });
+
+  it('sudo asks for the password on the terminal when the sudoers rule wants one', async () => {
+    const kube = path.join(`/home/${asker}`, '.kube');
+    await must(execAsync('install', ['-d', '-o', asker, '-m', '0700', kube]), 'mkdir');
+    await must(
+      execAsync('install', ['-o', asker, '-m', '0600', cluster.kubeconfig, `${kube}/config`]),
+      'kubeconfig',
+    );
+    // `script` gives the CLI a terminal; the password is typed when sudo's prompt shows.
+    const child = spawn(
+      'ip',
+      [
+        'netns',
+        'exec',
+        cluster.workstationNetns,
+        'runuser',
+        '-u',
+        asker,
+        '--',
+        'env',
+        '-i',
+        `HOME=/home/${asker}`,
+        'PATH=/usr/bin:/bin',
+        `TELEPRESENCE_RUN_DIR=${runDir}`,
+        'script',
+        '-qec',
+        'telepresence status; telepresence connect --kubeconfig /nonexistent',
+        '/dev/null',
+      ],
+      { stdio: ['pipe', 'pipe', 'pipe'] },
+    );
+    let seen = '';
+    child.stdout!.on('data', (d: Buffer) => {
+      const before = seen;
+      seen += d.toString();
+      if (!/password for/.test(before) && /password for/.test(seen)) child.stdin!.write(`pw-${suffix}\n`);
+    });
+    await new Promise<number | null>((resolve) => child.on('close', resolve));
+    expect(seen).toContain(`[sudo] password for ${asker}:`);
+    expect(seen).toMatch(/Starting the root daemon/);
+    expect(seen).toMatch(/Connected/);
+    const quit = await as(asker, ['telepresence', 'quit']);
+    expect({ code: quit.code, out: quit.stdout.trim() }).toEqual({ code: 0, out: 'Disconnected' });
+  });
+
+  it('the binary alone (no package): root extracts its addons into a root-only directory, checked, and connects', async () => {
+    await must(execAsync('dpkg', ['-r', 'telepresence'], 120_000), 'dpkg -r');
+    expect(existsSync('/usr/lib/telepresence')).toBe(false);
+    const extracted = '/run/telepresence-addons';
+    const existedBefore = existsSync(extracted);
+    const bin = path.join(work, 'bin');
+    await must(
+      execAsync('install', [
+        '-D',
+        '-m',
+        '0755',
+        path.join(repo, 'dist/package/telepresence'),
+        `${bin}/telepresence`,
+      ]),
+      'install',
+    );
+    const ownRun = path.join(work, 'run-root');
+    const root = (...args: string[]) =>
+      execAsync(
+        'ip',
+        [
+          'netns',
+          'exec',
+          cluster.workstationNetns,
+          'env',
+          '-i',
+          'PATH=/usr/sbin:/usr/bin:/sbin:/bin', // root's PATH, as sudo's secure_path
+          `TELEPRESENCE_RUN_DIR=${ownRun}`,
+          `${bin}/telepresence`,
+          ...args,
+        ],
+        180_000,
+      );
+    try {
+      const c = await root('connect', '--kubeconfig', cluster.kubeconfig);
+      expect({ code: c.code, err: c.stderr }).toEqual({ code: 0, err: '' });
+      const st = (await must(execAsync('stat', ['-c', '%a %U', extracted]), 'stat')).stdout.trim();
+      expect(st).toBe('700 root');
+      const files = (await must(execAsync('ls', [extracted]), 'ls')).stdout;
+      expect(files).toMatch(/^tun-[0-9a-f]{16}\.node$/m);
+      expect((await root('quit')).code).toBe(0);
+    } finally {
+      await root('quit');
+      if (!existedBefore) rmSync(extracted, { recursive: true, force: true });
+    }
   });
 });

@@ -159,6 +159,17 @@ export function buildProgram(deps: CliDeps): Command {
           const progress = (step: string): void => {
             if (format === 'human') deps.out(formatProgress(step));
           };
+          // A non-root user's credentials are resolved here, as that user (exec plugins never run as root),
+          // before sudo is asked for anything.
+          const kubeconfigYaml = deps.isRoot
+            ? ''
+            : await (
+                await import('../k8s/user-credentials.js')
+              ).kubeconfigForDaemon({
+                kubeconfig: o.kubeconfig ?? '',
+                context: o.context ?? '',
+                env: { KUBECONFIG: deps.env['KUBECONFIG'], HOME: deps.env['HOME'] },
+              });
           if (!(await isDaemonRunning(paths))) {
             progress('Starting the root daemon');
             await startDaemon(paths, deps.mainScript, deps.env, deps.isRoot);
@@ -170,12 +181,7 @@ export function buildProgram(deps: CliDeps): Command {
               managerNamespace: o.managerNamespace ?? '',
               context: o.context ?? '',
               kubeconfig: deps.isRoot ? (o.kubeconfig ?? deps.env['KUBECONFIG'] ?? '') : '',
-              // A non-root user's credentials are resolved here, as that user (exec plugins never run as root).
-              kubeconfigYaml: deps.isRoot
-                ? ''
-                : await (
-                    await import('../k8s/user-credentials.js')
-                  ).kubeconfigForDaemon({ kubeconfig: o.kubeconfig ?? '', context: o.context ?? '' }),
+              kubeconfigYaml,
               managerAddress: o.managerAddress ?? '',
               alsoProxy: o.alsoProxy,
               neverProxy: o.neverProxy,

@@ -2,12 +2,16 @@
 // and exec credential plugins and token files run/are read, in the CLI process (as the user, with the
 // user's environment). The daemon gets one self-contained context with the results: the server, its CA,
 // and a bearer token or client certificate. (Tokens are taken once, at connect.)
+import fs from 'node:fs';
+import path from 'node:path';
 import type { Cluster, Context, User } from '@kubernetes/client-node';
 import { TpError } from '../util/errors.js';
 
 export interface UserKubeOptions {
   readonly kubeconfig?: string;
   readonly context?: string;
+  /** The user's KUBECONFIG and HOME, to say clearly when there is no kubeconfig at all. */
+  readonly env?: { KUBECONFIG?: string | undefined; HOME?: string | undefined };
 }
 
 interface AppliedOptions {
@@ -25,6 +29,19 @@ export async function kubeconfigForDaemon(options: UserKubeOptions): Promise<str
   const { KubeConfig } = await import('@kubernetes/client-node');
   const kc = new KubeConfig();
   const where = options.kubeconfig || '$KUBECONFIG or ~/.kube/config';
+  const home = options.env?.HOME;
+  if (
+    !options.kubeconfig &&
+    !options.env?.KUBECONFIG &&
+    !(home && fs.existsSync(path.join(home, '.kube/config')))
+  )
+    throw new TpError(
+      'config',
+      'no kubeconfig: --kubeconfig not given, $KUBECONFIG not set, no ~/.kube/config',
+      {
+        hint: 'pass --kubeconfig FILE or set KUBECONFIG',
+      },
+    );
   try {
     if (options.kubeconfig !== undefined && options.kubeconfig !== '') kc.loadFromFile(options.kubeconfig);
     else kc.loadFromDefault();
