@@ -78,6 +78,15 @@ describeRoot('the installed package, used by non-root users through sudo', () =>
       timeoutMs,
     );
   const tp = (...args: string[]) => as(user, ['telepresence', ...args]);
+  /** Gives `name` the cluster's admin kubeconfig as ~/.kube/config. */
+  const giveAdminKubeconfig = async (name: string): Promise<void> => {
+    const kube = path.join(`/home/${name}`, '.kube');
+    await must(execAsync('install', ['-d', '-o', name, '-m', '0700', kube]), 'mkdir');
+    await must(
+      execAsync('install', ['-o', name, '-m', '0600', cluster.kubeconfig, `${kube}/config`]),
+      'kubeconfig',
+    );
+  };
   const pods = async (ns: string, selector: string) =>
     (await core.listNamespacedPod({ namespace: ns, labelSelector: selector })).items.filter(isReady);
   const list = async () =>
@@ -92,9 +101,14 @@ describeRoot('the installed package, used by non-root users through sudo', () =>
     work = mkdtempSync(path.join(tmpdir(), 'pkg-e2e-'));
     chmodSync(work, 0o755); // the users reach the run dir inside it
     runDir = path.join(work, 'run');
-    for (const name of [user, other])
+    for (const name of [user, other, asker])
       await must(execAsync('useradd', ['-m', '-s', '/bin/sh', name]), 'useradd');
-    writeFileSync(sudoersFile, `${user} ALL=(root) NOPASSWD: /usr/bin/telepresence\n`, { mode: 0o440 });
+    await must(execAsync('chpasswd', [], 10_000, undefined, `${asker}:pw-${suffix}\n`), 'chpasswd');
+    writeFileSync(
+      sudoersFile,
+      `${user} ALL=(root) NOPASSWD: /usr/bin/telepresence\n${asker} ALL=(root) /usr/bin/telepresence\n`,
+      { mode: 0o440 },
+    );
     home = `/home/${user}`;
 
     cluster = await startCluster('i20', { randomChars: 3 });
@@ -200,6 +214,7 @@ ${echoFixtureYaml()}`,
   });
 
   it('a user without sudo rights gets a clear refusal', async () => {
+    await giveAdminKubeconfig(other);
     const r = await as(other, ['telepresence', 'connect']);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/sudo refused to start the root daemon/);
@@ -290,12 +305,7 @@ ${echoFixtureYaml()}`,
   });
 
   it('sudo asks for the password on the terminal when the sudoers rule wants one', async () => {
-    const kube = path.join(`/home/${asker}`, '.kube');
-    await must(execAsync('install', ['-d', '-o', asker, '-m', '0700', kube]), 'mkdir');
-    await must(
-      execAsync('install', ['-o', asker, '-m', '0600', cluster.kubeconfig, `${kube}/config`]),
-      'kubeconfig',
-    );
+    await giveAdminKubeconfig(asker);
     // `script` gives the CLI a terminal; the password is typed when sudo's prompt shows.
     const child = spawn(
       'ip',
@@ -314,7 +324,7 @@ ${echoFixtureYaml()}`,
         `TELEPRESENCE_RUN_DIR=${runDir}`,
         'script',
         '-qec',
-        'telepresence status; telepresence connect --kubeconfig /nonexistent',
+        'telepresence status; telepresence connect',
         '/dev/null',
       ],
       { stdio: ['pipe', 'pipe', 'pipe'] },
@@ -326,6 +336,8 @@ ${echoFixtureYaml()}`,
       if (!/password for/.test(before) && /password for/.test(seen)) child.stdin!.write(`pw-${suffix}\n`);
     });
     await new Promise<number | null>((resolve) => child.on('close', resolve));
+    // After the first user's daemon quit, another user sees no daemon (not "permission denied").
+    expect(seen).toMatch(/^Not connected/);
     expect(seen).toContain(`[sudo] password for ${asker}:`);
     expect(seen).toMatch(/Starting the root daemon/);
     expect(seen).toMatch(/Connected/);

@@ -1,5 +1,6 @@
-// The Daemon gRPC service on a unix socket that only its owner (and root) may use: the run dir is 0700 (0710
-// for a non-root owner's group) and the socket 0600. A second daemon for the same run dir refuses to start while the first answers.
+// The Daemon gRPC service on a unix socket that only its owner (and root) may use: the socket is 0600 and
+// belongs to the owner; the run dir is root's, 0755, so that any user's CLI can tell "no daemon" (no socket)
+// from "another user's daemon" (EACCES on the socket); every file in it is 0600. A second daemon for the same run dir refuses to start while the first answers.
 import fs from 'node:fs/promises';
 import net from 'node:net';
 import {
@@ -51,8 +52,8 @@ export function socketAnswers(socket: string, timeoutMs = 1000): Promise<boolean
 }
 
 export async function prepareRunDir(runDir: string): Promise<void> {
-  await fs.mkdir(runDir, { recursive: true, mode: 0o700 });
-  await fs.chmod(runDir, 0o700);
+  await fs.mkdir(runDir, { recursive: true, mode: 0o755 });
+  await fs.chmod(runDir, 0o755);
 }
 
 function unimplemented(name: string) {
@@ -60,14 +61,10 @@ function unimplemented(name: string) {
     callback({ code: status.UNIMPLEMENTED, details: `${name} is not available yet` }, null);
 }
 
-/**
- * Lets the daemon's owner (the user who started it through sudo) use it: the run dir becomes root:GID 0710
- * (that user's group may enter it, nobody may list or change it), the socket and the log become the user's.
- */
+/** Gives the daemon's owner (the user who started it through sudo) its socket and its log (both 0600). */
 export async function shareWithOwner(paths: DaemonPaths, owner: { uid: number; gid: number }): Promise<void> {
+  await fs.chmod(paths.logFile, 0o600).catch(() => undefined);
   if (owner.uid === 0) return;
-  await fs.chown(paths.runDir, 0, owner.gid);
-  await fs.chmod(paths.runDir, 0o710);
   await fs.chown(paths.socket, owner.uid, owner.gid);
   await fs.chown(paths.logFile, owner.uid, owner.gid).catch(() => undefined);
 }
