@@ -10,13 +10,15 @@ apt_packages=(
   python3 make g++
   dbus-daemon libsystemd-shared
   openssh-client sshuttle libwrap0
+  sudo
 )
 # dbus-daemon: the private bus of the systemd-resolved tests (this package starts no system bus; the `dbus`
 # package would). systemd-resolved itself is never installed: tools/fetch-systemd-resolved.sh extracts it.
 # sshuttle (the client benchmark's comparison; its postinst only byte-compiles) and openssh-client start
 # nothing. openssh-server is never installed (its postinst starts an sshd): tools/fetch-openssh-server.sh
 # extracts it (libwrap0 is the one library it needs that nothing above brings), and the benchmark runs it
-# inside the devcluster's router namespace.
+# inside the devcluster's router namespace. sudo: the packaged client starts its root daemon through it
+# (e2e/test/package-user.test.ts).
 
 missing=()
 for p in "${apt_packages[@]}"; do

@@ -1,75 +1,7 @@
 #!/usr/bin/env node
-// The `telepresence` executable: the composition root. The only place that reads process.env and creates
-// the root pino logger.
+// `node dist/main.js`: the telepresence CLI from a built checkout (the packaged binary starts in
+// sea/sea-main.ts).
 import { fileURLToPath } from 'node:url';
-import { CommanderError } from 'commander';
-import { endQuietlyOnEpipe } from './cli/epipe.js';
-import { buildProgram } from './cli/program.js';
-import type { DaemonPaths } from './daemon/paths.js';
-import { prepareRunDir } from './daemon/server.js';
-import { run } from './util/exec.js';
+import { runCli } from './run-cli.js';
 
-// pino is loaded on demand: the CLI commands that talk to the daemon (list, intercept, leave, status) log
-// nothing, and every module loaded is start-up time of each command.
-const loadPino = async () => (await import('pino')).pino;
-
-async function daemonMain(paths: DaemonPaths): Promise<void> {
-  await prepareRunDir(paths.runDir);
-  const pino = await loadPino();
-  const log = pino(
-    { level: process.env['TELEPRESENCE_LOG_LEVEL'] ?? 'info', base: { app: 'daemon', pid: process.pid } },
-    pino.destination({ dest: paths.logFile, sync: true, mkdir: true }),
-  );
-  try {
-    // Loaded only here: the daemon's dependencies (@kubernetes/client-node) take seconds to load and the
-    // CLI commands do not need them.
-    const { runDaemon } = await import('./daemon/daemon.js');
-    const { startWatchdog } = await import('./daemon/watchdog.js');
-    await runDaemon({
-      paths,
-      log,
-      run,
-      platform: process.platform,
-      startWatchdog: () => startWatchdog(fileURLToPath(import.meta.url), paths, process.env),
-    });
-    process.exit(0);
-  } catch (e) {
-    log.fatal({ err: e }, 'daemon failed');
-    process.exit(1);
-  }
-}
-
-async function watchdogMain(paths: DaemonPaths): Promise<void> {
-  const pino = await loadPino();
-  const log = pino(
-    { level: 'info', base: { app: 'watchdog', pid: process.pid } },
-    pino.destination({ dest: paths.logFile, sync: true, mkdir: true }),
-  );
-  const { runWatchdog } = await import('./daemon/watchdog.js');
-  await runWatchdog(paths, run, log, process.stdin);
-  process.exit(0);
-}
-
-endQuietlyOnEpipe([process.stdout, process.stderr], (code) => process.exit(code));
-
-const program = buildProgram({
-  env: process.env,
-  out: (text) => process.stdout.write(`${text}\n`),
-  err: (text) => process.stderr.write(`${text}\n`),
-  mainScript: fileURLToPath(import.meta.url),
-  isRoot: process.getuid?.() === 0,
-  run,
-  quietLogger: async () => (await loadPino())({ level: 'silent' }),
-  runDaemon: daemonMain,
-  runWatchdog: watchdogMain,
-  setExitCode: (code) => {
-    process.exitCode = code;
-  },
-});
-
-try {
-  await program.parseAsync(process.argv);
-} catch (e) {
-  if (e instanceof CommanderError) process.exitCode = e.exitCode;
-  else throw e;
-}
+await runCli(fileURLToPath(import.meta.url));

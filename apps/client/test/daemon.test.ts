@@ -115,9 +115,10 @@ current-context: fake
     expect(c.json?.['connected']).toBe(true);
     expect(c.json?.['routedSubnets']).toEqual(['198.18.7.0/24', '198.18.8.0/24']);
 
-    // The socket is the owner's only.
-    expect(fs.statSync(runDir).mode & 0o777).toBe(0o700);
+    // The socket and the log are the owner's only; the dir lets other users see there is a daemon.
+    expect(fs.statSync(runDir).mode & 0o777).toBe(0o755);
     expect(fs.statSync(path.join(runDir, 'daemon.sock')).mode & 0o777).toBe(0o600);
+    expect(fs.statSync(path.join(runDir, 'daemon.log')).mode & 0o777).toBe(0o600);
 
     // By IP and by name, through the VIF and the tunnel.
     expect(curl('http://198.18.7.5:8080/').out).toContain('echo from 198.18.7.5');

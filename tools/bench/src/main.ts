@@ -14,6 +14,7 @@ const suites: Array<() => Promise<BenchSuite>> = [
   () => import('./client.js').then((m) => m.default),
   () => import('./idle-memory.js').then((m) => m.default),
   () => import('./intercept.js').then((m) => m.default),
+  () => import('./startup.js').then((m) => m.default),
 ];
 
 const wanted = new Set(process.argv.slice(2));

@@ -6,13 +6,30 @@ import { DaemonClient, type daemon } from '@telepresence/rpc';
 import type { DaemonPaths } from '../daemon/paths.js';
 import { prepareRunDir, socketAnswers } from '../daemon/server.js';
 import { TpError } from '../util/errors.js';
+import { selfCommand } from '../util/self-command.js';
+import { startDaemonThroughSudo } from './elevation.js';
 
 export function openDaemonClient(paths: DaemonPaths): DaemonClient {
   return new DaemonClient(`unix:${paths.socket}`, credentials.createInsecure());
 }
 
-export function isDaemonRunning(paths: DaemonPaths): Promise<boolean> {
-  return socketAnswers(paths.socket);
+/** Whether the daemon answers; a daemon this user may not use is an error saying so. */
+export async function isDaemonRunning(paths: DaemonPaths): Promise<boolean> {
+  if (await socketAnswers(paths.socket)) return true;
+  if (socketDenied(paths.socket))
+    throw new TpError('user', `permission denied: the daemon at ${paths.socket} belongs to another user`, {
+      hint: 'only the user who connected (and root) can use it; they can run telepresence quit',
+    });
+  return false;
+}
+
+function socketDenied(socket: string): boolean {
+  try {
+    fs.accessSync(socket, fs.constants.W_OK);
+    return false;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EACCES';
+  }
 }
 
 function tail(file: string, lines: number): string {
@@ -31,16 +48,16 @@ export async function startDaemon(
   isRoot: boolean,
 ): Promise<void> {
   if (!isRoot) {
-    throw new TpError(
-      'user',
-      'connecting needs the root daemon, and starting it needs root (it creates a network interface, routes and DNS rules)',
-      {
-        hint: 'run: sudo telepresence connect',
-      },
-    );
+    await startDaemonThroughSudo(paths, mainScript, env, process.stdin.isTTY === true);
+    // The daemon gives this user its socket right after binding it: wait for that.
+    const deadline = Date.now() + 5000;
+    while (!(await socketAnswers(paths.socket, 300)) && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 50));
+    return;
   }
   await prepareRunDir(paths.runDir);
-  const child = spawn(process.execPath, [mainScript, 'daemon-foreground'], {
+  const [command, args] = selfCommand(mainScript, ['daemon-foreground']);
+  const child = spawn(command, args, {
     detached: true,
     stdio: 'ignore',
     env: { ...env, TELEPRESENCE_RUN_DIR: paths.runDir },

@@ -42,13 +42,33 @@ describe('telepresence CLI', () => {
     expect(h.out).toEqual(['Not connected']);
   });
 
-  it('connect explains that the daemon needs root', async () => {
-    const h = harness({ TELEPRESENCE_RUN_DIR: dir, XDG_CONFIG_HOME: dir });
-    await buildProgram(h.deps).parseAsync(['node', 'telepresence', 'connect']);
+  it('connect as a non-root user without sudo says what to do', async () => {
+    const kubeconfig = path.join(dir, 'kubeconfig');
+    fs.writeFileSync(
+      kubeconfig,
+      JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'Config',
+        clusters: [{ name: 'c', cluster: { server: 'https://198.18.0.1:6443' } }],
+        users: [{ name: 'u', user: { token: 't' } }],
+        contexts: [{ name: 'x', context: { cluster: 'c', user: 'u' } }],
+        'current-context': 'x',
+      }),
+    );
+    const h = harness({ TELEPRESENCE_RUN_DIR: dir, XDG_CONFIG_HOME: dir, PATH: dir });
+    await buildProgram(h.deps).parseAsync(['node', 'telepresence', 'connect', '--kubeconfig', kubeconfig]);
     expect(h.err).toEqual([
-      'telepresence connect: connecting needs the root daemon, and starting it needs root (it creates a network interface, routes and DNS rules); run: sudo telepresence connect',
+      'telepresence connect: connecting needs the root daemon, and sudo (to start it) is not installed; install sudo (apt-get install sudo) and allow yourself to run telepresence with it, or connect as root',
     ]);
     expect(h.exitCode()).toBe(1);
+  });
+
+  it('connect as a non-root user without any kubeconfig says so before asking sudo for anything', async () => {
+    const h = harness({ TELEPRESENCE_RUN_DIR: dir, XDG_CONFIG_HOME: dir, HOME: dir, PATH: dir });
+    await buildProgram(h.deps).parseAsync(['node', 'telepresence', 'connect']);
+    expect(h.err).toEqual([
+      'telepresence connect: no kubeconfig: --kubeconfig not given, $KUBECONFIG not set, no ~/.kube/config; pass --kubeconfig FILE or set KUBECONFIG',
+    ]);
   });
 
   it('connect rejects a broken config file before starting anything, naming the file and key', async () => {

@@ -8,6 +8,7 @@ import { daemonPaths, DEFAULT_RUN_DIR, type DaemonPaths } from '../daemon/paths.
 import { TpError } from '../util/errors.js';
 import type { Run } from '../util/exec.js';
 import { addInterceptCommands } from './intercept-commands.js';
+import { addToolCommands } from './tool-commands.js';
 import {
   daemonConnect,
   daemonQuit,
@@ -158,6 +159,17 @@ export function buildProgram(deps: CliDeps): Command {
           const progress = (step: string): void => {
             if (format === 'human') deps.out(formatProgress(step));
           };
+          // A non-root user's credentials are resolved here, as that user (exec plugins never run as root),
+          // before sudo is asked for anything.
+          const kubeconfigYaml = deps.isRoot
+            ? ''
+            : await (
+                await import('../k8s/user-credentials.js')
+              ).kubeconfigForDaemon({
+                kubeconfig: o.kubeconfig ?? '',
+                context: o.context ?? '',
+                env: { KUBECONFIG: deps.env['KUBECONFIG'], HOME: deps.env['HOME'] },
+              });
           if (!(await isDaemonRunning(paths))) {
             progress('Starting the root daemon');
             await startDaemon(paths, deps.mainScript, deps.env, deps.isRoot);
@@ -168,7 +180,8 @@ export function buildProgram(deps: CliDeps): Command {
               namespace: o.namespace ?? '',
               managerNamespace: o.managerNamespace ?? '',
               context: o.context ?? '',
-              kubeconfig: o.kubeconfig ?? deps.env['KUBECONFIG'] ?? '',
+              kubeconfig: deps.isRoot ? (o.kubeconfig ?? deps.env['KUBECONFIG'] ?? '') : '',
+              kubeconfigYaml,
               managerAddress: o.managerAddress ?? '',
               alsoProxy: o.alsoProxy,
               neverProxy: o.neverProxy,
@@ -265,6 +278,7 @@ export function buildProgram(deps: CliDeps): Command {
     );
 
   addInterceptCommands(program, { paths, out: deps.out, err: deps.err, setExitCode: deps.setExitCode });
+  addToolCommands(program, { ...deps, paths });
 
   program
     .command('daemon-foreground', { hidden: true })

@@ -15,6 +15,7 @@ const request = (over: Partial<daemon.ConnectRequest> = {}): daemon.ConnectReque
   dnsIncludeSuffixes: [],
   dnsExcludeSuffixes: [],
   dns: '',
+  kubeconfigYaml: '',
   configYaml: '',
   ...over,
 });

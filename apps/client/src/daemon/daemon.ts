@@ -10,6 +10,7 @@ import type { DaemonPaths } from './paths.js';
 import { recoverLeftovers } from './recovery.js';
 import { serveDaemon, type DaemonController } from './server.js';
 import { Session, VERSION } from './session.js';
+import { LogLevels } from './log-levels.js';
 import { NOT_CONNECTED } from './not-connected.js';
 import { alreadyConnectedError, connectDifferences } from './connect-diff.js';
 import { StateFile } from './state-file.js';
@@ -20,6 +21,10 @@ export interface DaemonOptions {
   readonly run: Run;
   readonly platform: NodeJS.Platform;
   readonly resolvConfPath?: string;
+  /** The user the daemon serves (socket and log are theirs); root when not started through sudo. */
+  readonly owner?: { uid: number; gid: number };
+  /** Run-time log level changes (run-cli.ts makes it over the root logger); default: the root only. */
+  readonly logLevels?: LogLevels;
   /** Starts the watchdog that cleans up if this process dies (main.ts wires the real one). */
   readonly startWatchdog?: () => void;
 }
@@ -97,6 +102,11 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
     list: (namespace) => connected().intercepts.list(namespace),
     intercept: (req) => connected().intercepts.intercept(req),
     leave: (name) => connected().intercepts.leave(name),
+    setLogLevel: async (req) => {
+      const previous = (options.logLevels ?? new LogLevels(log)).set(req.level, Number(req.durationMs));
+      log.info({ level: req.level, durationMs: Number(req.durationMs) }, 'log level set');
+      return { previousLevel: Number(req.durationMs) > 0 ? previous : '' };
+    },
     quit: async () => {
       quitting = true;
       await connecting?.catch(() => undefined);
@@ -109,7 +119,7 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
 
   let exit!: () => void;
   const exited = new Promise<void>((resolve) => (exit = resolve));
-  const server = await serveDaemon(paths, controller, () => exit());
+  const server = await serveDaemon(paths, controller, () => exit(), options.owner);
   options.startWatchdog?.();
   log.info({ socket: paths.socket }, 'daemon serving');
   const onSignal = (signal: string): void => {

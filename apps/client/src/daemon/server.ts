@@ -1,5 +1,6 @@
-// The Daemon gRPC service on a unix socket that only its owner may use: the run dir is 0700 and the
-// socket 0600. A second daemon for the same run dir refuses to start while the first answers.
+// The Daemon gRPC service on a unix socket that only its owner (and root) may use: the socket is 0600 and
+// belongs to the owner; the run dir is root's, 0755, so that any user's CLI can tell "no daemon" (no socket)
+// from "another user's daemon" (EACCES on the socket); every file in it is 0600. A second daemon for the same run dir refuses to start while the first answers.
 import fs from 'node:fs/promises';
 import net from 'node:net';
 import {
@@ -22,6 +23,7 @@ export interface DaemonController {
   list?(namespace: string): Promise<daemon.ListResponse>;
   intercept?(req: daemon.InterceptRequest): Promise<daemon.InterceptResponse>;
   leave?(name: string): Promise<void>;
+  setLogLevel?(req: daemon.SetLogLevelRequest): Promise<daemon.SetLogLevelResponse>;
 }
 
 /** A unary handler over a controller method; errors cross as errorText (category, message, hint). */
@@ -50,8 +52,8 @@ export function socketAnswers(socket: string, timeoutMs = 1000): Promise<boolean
 }
 
 export async function prepareRunDir(runDir: string): Promise<void> {
-  await fs.mkdir(runDir, { recursive: true, mode: 0o700 });
-  await fs.chmod(runDir, 0o700);
+  await fs.mkdir(runDir, { recursive: true, mode: 0o755 });
+  await fs.chmod(runDir, 0o755);
 }
 
 function unimplemented(name: string) {
@@ -59,10 +61,19 @@ function unimplemented(name: string) {
     callback({ code: status.UNIMPLEMENTED, details: `${name} is not available yet` }, null);
 }
 
+/** Gives the daemon's owner (the user who started it through sudo) its socket and its log (both 0600). */
+export async function shareWithOwner(paths: DaemonPaths, owner: { uid: number; gid: number }): Promise<void> {
+  await fs.chmod(paths.logFile, 0o600).catch(() => undefined);
+  if (owner.uid === 0) return;
+  await fs.chown(paths.socket, owner.uid, owner.gid);
+  await fs.chown(paths.logFile, owner.uid, owner.gid).catch(() => undefined);
+}
+
 export async function serveDaemon(
   paths: DaemonPaths,
   controller: DaemonController,
   onQuit: () => void,
+  owner: { uid: number; gid: number } = { uid: 0, gid: 0 },
 ): Promise<Server> {
   await prepareRunDir(paths.runDir);
   if (await socketAnswers(paths.socket)) {
@@ -104,6 +115,10 @@ export async function serveDaemon(
       controller.leave && ((r: daemon.LeaveRequest) => controller.leave!(r.name).then(() => ({}))),
       'leave',
     ),
+    setLogLevel: handled(
+      controller.setLogLevel && ((r: daemon.SetLogLevelRequest) => controller.setLogLevel!(r)),
+      'setLogLevel',
+    ),
   };
   const server = new Server();
   server.addService(DaemonService, impl);
@@ -118,6 +133,7 @@ export async function serveDaemon(
     process.umask(oldMask);
   }
   await fs.chmod(paths.socket, 0o600);
+  await shareWithOwner(paths, owner);
   return server;
 }
 

@@ -26,6 +26,7 @@ const request: daemon.ConnectRequest = {
   dnsIncludeSuffixes: [],
   dnsExcludeSuffixes: [],
   dns: '',
+  kubeconfigYaml: '',
   configYaml: '',
 };
 

@@ -16,6 +16,7 @@ const request: daemon.ConnectRequest = {
   dnsExcludeSuffixes: ['.internal'],
   dns: '198.19.255.9',
   configYaml: '',
+  kubeconfigYaml: '',
 };
 
 const clusterInfo: manager.ClusterInfo = {

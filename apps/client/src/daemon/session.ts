@@ -143,6 +143,7 @@ export class Session {
     progress('Reading kubeconfig');
     const kube = await system.loadKube({
       kubeconfig: this.request.kubeconfig,
+      kubeconfigYaml: this.request.kubeconfigYaml,
       context: this.request.context,
       namespace: this.request.namespace,
     });

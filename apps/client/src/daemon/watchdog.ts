@@ -7,13 +7,15 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import type { Run } from '../util/exec.js';
+import { selfCommand } from '../util/self-command.js';
 import type { DaemonPaths } from './paths.js';
 import { recoverLeftovers } from './recovery.js';
 import { readState } from './state-file.js';
 
 /** Started by the daemon. The child's stdin is the pipe; nothing else is inherited. */
 export function startWatchdog(mainScript: string, paths: DaemonPaths, env: NodeJS.ProcessEnv): void {
-  const child = spawn(process.execPath, [mainScript, 'daemon-watchdog'], {
+  const [command, args] = selfCommand(mainScript, ['daemon-watchdog']);
+  const child = spawn(command, args, {
     stdio: ['pipe', 'ignore', 'ignore'],
     detached: true,
     env: { ...env, TELEPRESENCE_RUN_DIR: paths.runDir },

@@ -16,6 +16,8 @@ export interface KubeAccess {
 
 export interface KubeOptions {
   readonly kubeconfig?: string;
+  /** A kubeconfig's content, made by the CLI as its user (user-credentials.ts); wins over `kubeconfig`. */
+  readonly kubeconfigYaml?: string;
   readonly context?: string;
   readonly namespace?: string;
   /** Resolver for the server host (tests inject one). */
@@ -30,7 +32,9 @@ async function defaultLookup(host: string): Promise<string[]> {
 export async function loadKube(options: KubeOptions): Promise<KubeAccess> {
   const config = new KubeConfig();
   try {
-    if (options.kubeconfig !== undefined && options.kubeconfig !== '')
+    if (options.kubeconfigYaml !== undefined && options.kubeconfigYaml !== '')
+      config.loadFromString(options.kubeconfigYaml);
+    else if (options.kubeconfig !== undefined && options.kubeconfig !== '')
       config.loadFromFile(options.kubeconfig);
     else config.loadFromDefault();
   } catch (e) {

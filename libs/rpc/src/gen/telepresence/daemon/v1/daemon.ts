@@ -50,6 +50,11 @@ export interface ConnectRequest {
   dns: string;
   /** The CLI user's environment and config, resolved by the CLI (the daemon runs as root). */
   configYaml: string;
+  /**
+   * A self-contained kubeconfig (one context, credentials resolved) made by a non-root CLI as its user, so
+   * that exec credential plugins never run as root. When set, the daemon uses it instead of `kubeconfig`.
+   */
+  kubeconfigYaml: string;
 }
 
 export interface ConnectProgress {
@@ -173,6 +178,17 @@ export interface LeaveRequest {
 }
 
 export interface LeaveResponse {
+}
+
+export interface SetLogLevelRequest {
+  /** trace, debug, info, warn, error, fatal or silent. */
+  level: string;
+  durationMs: number;
+}
+
+export interface SetLogLevelResponse {
+  /** The level that returns after the duration (empty when there is none). */
+  previousLevel: string;
 }
 
 function createBaseVersionRequest(): VersionRequest {
@@ -311,6 +327,7 @@ function createBaseConnectRequest(): ConnectRequest {
     dnsExcludeSuffixes: [],
     dns: "",
     configYaml: "",
+    kubeconfigYaml: "",
   };
 }
 
@@ -354,6 +371,9 @@ export const ConnectRequest: MessageFns<ConnectRequest> = {
     }
     if (message.configYaml !== "") {
       writer.uint32(106).string(message.configYaml);
+    }
+    if (message.kubeconfigYaml !== "") {
+      writer.uint32(114).string(message.kubeconfigYaml);
     }
     return writer;
   },
@@ -475,6 +495,14 @@ export const ConnectRequest: MessageFns<ConnectRequest> = {
             message.configYaml = reader.string();
             continue;
           }
+          case 14: {
+            if (tag !== 114) {
+              break;
+            }
+
+            message.kubeconfigYaml = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -538,6 +566,11 @@ export const ConnectRequest: MessageFns<ConnectRequest> = {
         : isSet(object.config_yaml)
         ? globalThis.String(object.config_yaml)
         : "",
+      kubeconfigYaml: isSet(object.kubeconfigYaml)
+        ? globalThis.String(object.kubeconfigYaml)
+        : isSet(object.kubeconfig_yaml)
+        ? globalThis.String(object.kubeconfig_yaml)
+        : "",
     };
   },
 
@@ -582,6 +615,9 @@ export const ConnectRequest: MessageFns<ConnectRequest> = {
     if (message.configYaml !== "") {
       obj.configYaml = message.configYaml;
     }
+    if (message.kubeconfigYaml !== "") {
+      obj.kubeconfigYaml = message.kubeconfigYaml;
+    }
     return obj;
   },
 
@@ -603,6 +639,7 @@ export const ConnectRequest: MessageFns<ConnectRequest> = {
     message.dnsExcludeSuffixes = object.dnsExcludeSuffixes?.map((e) => e) || [];
     message.dns = object.dns ?? "";
     message.configYaml = object.configYaml ?? "";
+    message.kubeconfigYaml = object.kubeconfigYaml ?? "";
     return message;
   },
 };
@@ -2545,6 +2582,168 @@ export const LeaveResponse: MessageFns<LeaveResponse> = {
   },
 };
 
+function createBaseSetLogLevelRequest(): SetLogLevelRequest {
+  return { level: "", durationMs: 0 };
+}
+
+export const SetLogLevelRequest: MessageFns<SetLogLevelRequest> = {
+  encode(message: SetLogLevelRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.level !== "") {
+      writer.uint32(10).string(message.level);
+    }
+    if (message.durationMs !== 0) {
+      writer.uint32(16).uint64(message.durationMs);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SetLogLevelRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSetLogLevelRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.level = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.durationMs = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SetLogLevelRequest {
+    return {
+      level: isSet(object.level) ? globalThis.String(object.level) : "",
+      durationMs: isSet(object.durationMs)
+        ? globalThis.Number(object.durationMs)
+        : isSet(object.duration_ms)
+        ? globalThis.Number(object.duration_ms)
+        : 0,
+    };
+  },
+
+  toJSON(message: SetLogLevelRequest): unknown {
+    const obj: any = {};
+    if (message.level !== "") {
+      obj.level = message.level;
+    }
+    if (message.durationMs !== 0) {
+      obj.durationMs = Math.round(message.durationMs);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<SetLogLevelRequest>): SetLogLevelRequest {
+    return SetLogLevelRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<SetLogLevelRequest>): SetLogLevelRequest {
+    const message = createBaseSetLogLevelRequest();
+    message.level = object.level ?? "";
+    message.durationMs = object.durationMs ?? 0;
+    return message;
+  },
+};
+
+function createBaseSetLogLevelResponse(): SetLogLevelResponse {
+  return { previousLevel: "" };
+}
+
+export const SetLogLevelResponse: MessageFns<SetLogLevelResponse> = {
+  encode(message: SetLogLevelResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.previousLevel !== "") {
+      writer.uint32(10).string(message.previousLevel);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SetLogLevelResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSetLogLevelResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.previousLevel = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SetLogLevelResponse {
+    return {
+      previousLevel: isSet(object.previousLevel)
+        ? globalThis.String(object.previousLevel)
+        : isSet(object.previous_level)
+        ? globalThis.String(object.previous_level)
+        : "",
+    };
+  },
+
+  toJSON(message: SetLogLevelResponse): unknown {
+    const obj: any = {};
+    if (message.previousLevel !== "") {
+      obj.previousLevel = message.previousLevel;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<SetLogLevelResponse>): SetLogLevelResponse {
+    return SetLogLevelResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<SetLogLevelResponse>): SetLogLevelResponse {
+    const message = createBaseSetLogLevelResponse();
+    message.previousLevel = object.previousLevel ?? "";
+    return message;
+  },
+};
+
 /** The local daemon's API, served on a unix socket with owner-only permissions; the CLI is its client. */
 export type DaemonService = typeof DaemonService;
 export const DaemonService = {
@@ -2613,6 +2812,16 @@ export const DaemonService = {
     responseSerialize: (value: LeaveResponse): Buffer => Buffer.from(LeaveResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): LeaveResponse => LeaveResponse.decode(value),
   },
+  /** Sets the daemon's log level, for duration_ms (then the previous level returns) or until it exits (0). */
+  setLogLevel: {
+    path: "/telepresence.daemon.v1.Daemon/SetLogLevel" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: SetLogLevelRequest): Buffer => Buffer.from(SetLogLevelRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): SetLogLevelRequest => SetLogLevelRequest.decode(value),
+    responseSerialize: (value: SetLogLevelResponse): Buffer => Buffer.from(SetLogLevelResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): SetLogLevelResponse => SetLogLevelResponse.decode(value),
+  },
 } as const;
 
 export interface DaemonServer extends UntypedServiceImplementation {
@@ -2625,6 +2834,8 @@ export interface DaemonServer extends UntypedServiceImplementation {
   list: handleUnaryCall<ListRequest, ListResponse>;
   intercept: handleUnaryCall<InterceptRequest, InterceptResponse>;
   leave: handleUnaryCall<LeaveRequest, LeaveResponse>;
+  /** Sets the daemon's log level, for duration_ms (then the previous level returns) or until it exits (0). */
+  setLogLevel: handleUnaryCall<SetLogLevelRequest, SetLogLevelResponse>;
 }
 
 export interface DaemonClient extends Client {
@@ -2719,6 +2930,22 @@ export interface DaemonClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: LeaveResponse) => void,
+  ): ClientUnaryCall;
+  /** Sets the daemon's log level, for duration_ms (then the previous level returns) or until it exits (0). */
+  setLogLevel(
+    request: SetLogLevelRequest,
+    callback: (error: ServiceError | null, response: SetLogLevelResponse) => void,
+  ): ClientUnaryCall;
+  setLogLevel(
+    request: SetLogLevelRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: SetLogLevelResponse) => void,
+  ): ClientUnaryCall;
+  setLogLevel(
+    request: SetLogLevelRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: SetLogLevelResponse) => void,
   ): ClientUnaryCall;
 }
 
