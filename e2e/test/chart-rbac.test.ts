@@ -230,6 +230,14 @@ describeRoot('the chart RBAC on devcluster', () => {
           await strategy('auto');
         }
       });
+      // The env change rolls the Deployment out twice: the next test must not pick a pod of a ReplicaSet
+      // that the rollout is about to scale down (it then vanishes under the test: "pod ... not found").
+      const rollout = await execAsync(
+        path.join(repo, 'tools/bin/kubectl'),
+        ['--kubeconfig', cluster.hostKubeconfig, '-n', ns, 'rollout', 'status', 'deployment/traffic-manager'],
+        120_000,
+      );
+      expect(rollout.code).toBe(0);
       await readyManager();
     });
 
