@@ -42,6 +42,12 @@
 //   stream starts paused: data and CLOSE_SEND wait until resume(), so no event is lost between the
 //   handshake and attaching listeners. Control frames (DIAL_*, SESSION, KEEP_ALIVE, DISCONNECT) are
 //   handled while paused, unless the hold is full and the transport stopped.
+//
+// Frames
+//   Frames come and go as Frame values (frame.ts) in whatever form their bytes are at hand: write()
+//   sends the application's chunk as a DATA frame's data, writeFrame() a frame made elsewhere as it is
+//   (read in place from a socket, or received on another stream: splice), and every frame, control or
+//   data, goes out through sendFrame(). What the transport makes of a frame is its own business.
 import { EventEmitter } from 'node:events';
 import type { ChannelHandlers, FrameChannel } from './channel.js';
 import {
@@ -343,7 +349,8 @@ export class TunnelStream extends EventEmitter<StreamEvents> {
     const data = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length);
     const max = this.opts.maxChunkBytes;
     for (let off = 0; off < data.length; off += max) {
-      const piece = data.subarray(off, Math.min(off + max, data.length));
+      const piece =
+        off === 0 && data.length <= max ? data : data.subarray(off, Math.min(off + max, data.length));
       this.stats.bytesSent += piece.length;
       this.sendFrame(Frame.data(piece), piece.length + 1, true);
     }
