@@ -23,7 +23,11 @@ export function jestConfig(overrides = {}) {
     moduleNameMapper: {
       '^@telepresence/(subnets|tunnel|dns-core|rpc|netstack|exec)$': path.join(root, 'libs/$1/src/index.ts'),
       '^(\\.{1,2}/.*)\\.js$': '$1',
+      // The one guard for tests that need root or Linux (test-support/requirements.js).
+      '^test-requirements$': path.join(root, 'test-support/requirements.js'),
     },
+    // After jest's own summary: how many tests were skipped and why (test-support/skip-reporter.js).
+    reporters: ['default', path.join(root, 'test-support/skip-reporter.js')],
     testMatch: ['<rootDir>/src/**/*.spec.ts', '<rootDir>/test/**/*.test.ts'],
     testPathIgnorePatterns: ['/node_modules/', '/dist/'],
     // A test that times out can leave its sockets and gRPC channels behind; the failure is reported

@@ -19,8 +19,9 @@ import {
   type TpCluster,
   type Workstation,
 } from './helpers/tp-cluster.js';
+import { needs } from 'test-requirements';
 
-const describeRoot = process.getuid?.() === 0 ? describe : describe.skip;
+const describeRoot = needs('root').describe;
 const NEW_NODE_CIDR = '198.18.3.0/24';
 /** The chart's subnetDebounce for this run; status must follow a node change within about this. */
 const DEBOUNCE_MS = 500;

@@ -22,8 +22,9 @@ import {
   type TpCluster,
   type Workstation,
 } from './helpers/tp-cluster.js';
+import { needs } from 'test-requirements';
 
-const describeRoot = process.getuid?.() === 0 ? describe : describe.skip;
+const describeRoot = needs('root').describe;
 const UPSTREAM_DNS = '198.19.255.1'; // devcluster's resolver on the workstation link
 const SERVICE_IP = /^198\.19\.0\.\d+$/;
 

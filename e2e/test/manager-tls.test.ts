@@ -8,9 +8,8 @@ import { pino } from 'pino';
 
 import { createManagerClient, createTunnelClient } from '@telepresence/client';
 import type { ManagerClient } from '@telepresence/rpc';
+import { FakeClusterApi, fakeNode } from '@telepresence/traffic-manager/testing';
 import {
-  FakeClusterApi,
-  fakeNode,
   parseConfig,
   startTrafficManager,
   subnetMath,

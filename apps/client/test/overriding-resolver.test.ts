@@ -5,9 +5,10 @@ import { jest } from '@jest/globals';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { buildClient, inNs, isRoot, makePair, startInNs, uniquePrefix } from './helpers/netns.js';
+import { buildClient, inNs, makePair, startInNs, uniquePrefix } from './helpers/netns.js';
+import { needs } from 'test-requirements';
 
-const describeRoot = isRoot ? describe : describe.skip;
+const describeRoot = needs('root').describe;
 const drivers = path.join(process.cwd(), 'test', 'drivers');
 
 describeRoot('overriding resolver (root, namespaces)', () => {

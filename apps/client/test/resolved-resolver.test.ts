@@ -23,9 +23,10 @@ import {
   UPSTREAM_IP,
   type ResolvedWorkstation,
 } from './helpers/resolved-ns.js';
+import { needs } from 'test-requirements';
 
 const readFile = (file: string): Promise<string> => readFileBytes(file, 'utf8');
-const describeRoot = process.getuid?.() === 0 ? describe : describe.skip;
+const describeRoot = needs('root').describe;
 
 const DNS_IP = '198.18.252.2';
 const CLUSTER_ANSWER = UPSTREAM_IP; // where the HTTP server is, so curl can reach a "cluster" name

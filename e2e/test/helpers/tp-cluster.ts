@@ -19,6 +19,7 @@ import { CoreV1Api, KubeConfig, PortForward, type V1Pod } from '@kubernetes/clie
 import dnsPacket from 'dns-packet';
 import { applyManifests, startDevCluster, type DevCluster } from '@telepresence/devcluster';
 import type { ManagerClient } from '@telepresence/rpc';
+import { needs } from 'test-requirements';
 
 export const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 const helm = path.join(repo, 'tools/bin/helm');
@@ -87,7 +88,7 @@ export const isReady = (p: V1Pod): boolean =>
   p.status?.phase === 'Running' &&
   (p.status.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True');
 
-export const describeRoot = process.getuid?.() === 0 ? describe : describe.skip;
+export const describeRoot = needs('root').describe;
 
 /** The image map that runs this repository's built traffic-manager and traffic-agent. */
 export const demoImages = path.join(repo, 'tools/demo/images.json');

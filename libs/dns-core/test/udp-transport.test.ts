@@ -8,9 +8,10 @@ import { loadNativeUdp } from '../src/udp/native-addon.js';
 import type { NativeUdp } from '../src/udp/native-addon.js';
 import { NativeUdpEndpoint } from '../src/udp/native-endpoint.js';
 import { MAX_QUERY_BYTES } from '../src/wire.js';
+import { needs } from 'test-requirements';
 
 const linux = process.platform === 'linux';
-const itLinux = linux ? it : it.skip;
+const itLinux = needs('linux').it;
 const kinds: UdpTransportKind[] = linux ? ['native', 'dgram'] : ['dgram'];
 
 const options = (address: string) => ({

@@ -11,8 +11,10 @@ import {
   type Servers,
   type TunNamespace,
 } from './netns-harness.js';
+import { needs } from 'test-requirements';
 
-const itRoot = process.getuid?.() === 0 ? it : it.skip;
+const root = needs('root');
+const itRoot = root.it;
 const here = path.dirname(fileURLToPath(import.meta.url));
 const client = path.join(here, 'fixtures/tcp-client.mjs');
 
@@ -25,7 +27,7 @@ describe('netstack through a TUN in a namespace', () => {
   let webPort = 0;
 
   beforeAll(async () => {
-    if (process.getuid?.() !== 0) return;
+    if (!root.met) return;
     servers = await startServers();
     web = http.createServer((_req, res) => res.end('hello through the stack\n'));
     await new Promise<void>((r) => web.listen(0, '127.0.0.1', r));
@@ -120,7 +122,7 @@ describe.each([
   let servers: Servers;
 
   beforeAll(async () => {
-    if (process.getuid?.() !== 0) return;
+    if (!root.met) return;
     servers = await startServers();
     env = await createTunNamespace({
       ...(mtu ? { mtu } : {}),
@@ -224,7 +226,7 @@ describe.each([
   let servers: Servers;
 
   beforeAll(async () => {
-    if (process.getuid?.() !== 0) return;
+    if (!root.met) return;
     servers = await startServers();
     env = await createTunNamespace({ mtu: 1500 }, undefined, { offload });
   });

@@ -1,11 +1,11 @@
 // Answering a manager's dial request (WatchDial): open a Tunnel with the request's conn id and dial its
 // destination from here (serveDialer). The agent answers the flows of clients (connection origin), the
 // client answers intercepted flows (127.0.0.1:LOCAL); both go through this one function.
-import { ConnId } from './connid.js';
-import { serveDialer } from './dialer.js';
-import { openTunnel, type TunnelClient } from './grpc.js';
-import type { Logger } from './log.js';
-import type { StreamEnd } from './stream.js';
+import { ConnId } from './protocol/connid.js';
+import { serveDialer } from './endpoints/dialer.js';
+import { openTunnel, type TunnelClient } from './calls.js';
+import type { Logger } from './protocol/log.js';
+import type { StreamEnd } from './protocol/stream.js';
 
 const NS_PER_MS = 1_000_000;
 

@@ -2,7 +2,8 @@
 // per stream with a clear error; the server and the other flows are unaffected.
 import type { ServiceError } from '@grpc/grpc-js';
 import fc from 'fast-check';
-import { ConnId, dialerHandler, encodeMessage, memoryLogger, openTunnel } from '../src/index.js';
+import { ConnId, dialerHandler, memoryLogger, openTunnel } from '../src/index.js';
+import { encodeMessage } from '../src/protocol/codec.js';
 import {
   connectClient,
   connectGrpcClient,

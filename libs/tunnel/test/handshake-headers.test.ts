@@ -5,22 +5,18 @@ import http2, { type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import {
   ConnId,
-  FRAMES_HEADER,
   Http2TunnelClient,
   MANAGER_TUNNEL_PATH,
-  OPEN_HEADER,
-  acceptStream,
-  decodeMessage,
-  http2ClientChannel,
-  http2ServerChannel,
-  openStream,
   splice,
   type FrameChannel,
-  type Http2TunnelClientOptions,
-  type OpenInit,
   type TunnelStream,
 } from '../src/index.js';
-import { TUNNEL_SESSION_MEMORY_MB } from '../src/flow-control.js';
+import { decodeMessage } from '../src/protocol/codec.js';
+import { acceptStream, openStream, type OpenInit } from '../src/protocol/stream.js';
+import { FRAMES_HEADER, OPEN_HEADER } from '../src/transports/handshake-headers.js';
+import { http2ClientChannel, http2ServerChannel } from '../src/transports/http2-channel.js';
+import { type Http2TunnelClientOptions } from '../src/transports/http2-client.js';
+import { TUNNEL_SESSION_MEMORY_MB } from '../src/transports/flow-control.js';
 
 interface Call {
   stream: ServerHttp2Stream;

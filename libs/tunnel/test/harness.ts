@@ -8,7 +8,6 @@ import {
   openTunnel,
   pumpSocket,
   type StreamEnd,
-  type StreamOptions,
   type FrameChannel,
   type GrpcTunnelClient,
   type TunnelCall,
@@ -21,6 +20,7 @@ import {
   tunnelChannelOptions,
   withFastTunnelCodec,
 } from '../src/index.js';
+import { type StreamOptions } from '../src/protocol/stream.js';
 
 // Only Manager.Tunnel, wired as the apps wire it: calls served on node:http2 ahead of grpc-js
 // (serveTunnelCalls) and made with Http2TunnelClient, the tunnel flow-control windows on both ends. The

@@ -8,25 +8,24 @@ import http2 from 'node:http2';
 import net from 'node:net';
 import {
   ConnId,
-  GrpcFramingError,
-  GrpcMessageReader,
   Http2TunnelClient,
   MANAGER_TUNNEL_PATH,
   TunnelError,
   acceptTunnel,
   dialerHandler,
-  encodeMessage,
-  http2ServerChannel,
   openTunnel,
   serveTunnelCalls,
   splice,
   tuneTunnelServer,
   withFastTunnelCodec,
-  type ChannelHandlers,
   type FrameChannel,
   type TunnelCall,
   type TunnelClient,
 } from '../src/index.js';
+import { Frame } from '../src/protocol/frame.js';
+import { type ChannelHandlers } from '../src/protocol/channel.js';
+import { encodeMessage } from '../src/protocol/codec.js';
+import { GrpcFramingError, GrpcMessageReader, http2ServerChannel } from '../src/transports/http2-channel.js';
 import {
   connectGrpcClient,
   connectTcp,
@@ -416,7 +415,7 @@ describe('Http2 channels end as FrameChannels must', () => {
     const server = new Server();
     serveTunnelCalls(server, MANAGER_TUNNEL_PATH, (ch: FrameChannel) => {
       ch.start({ frame: () => {}, end: () => {}, error: () => {} });
-      ch.send(Buffer.from([1, 2, 3]), () => {});
+      ch.send(Frame.of(Buffer.from([1, 2, 3])), () => {});
       setTimeout(() => ch.abort(new TunnelError('local', 'the agent went away')), 10);
     });
     server.addService(withFastTunnelCodec(tunnelOnly), { tunnel: () => {} });
@@ -427,7 +426,7 @@ describe('Http2 channels end as FrameChannels must', () => {
       const got = await new Promise<{ frames: Buffer[]; err?: Error; ended?: true }>((resolve) => {
         const frames: Buffer[] = [];
         const h: ChannelHandlers = {
-          frame: (f) => frames.push(Buffer.from(f)),
+          frame: (f) => frames.push(Buffer.from(f.joined())),
           end: () => resolve({ frames, ended: true }),
           error: (err) => resolve({ frames, err }),
         };
@@ -450,7 +449,7 @@ describe('an aborted server call', () => {
       const ch = http2ServerChannel(stream, undefined, 300);
       ch.start({ frame: () => {}, end: () => {}, error: () => {} });
       // More than the client's 64 KiB window: the rest waits for a WINDOW_UPDATE that never comes.
-      for (let i = 0; i < 8; i++) ch.send(Buffer.alloc(32 * 1024), () => {});
+      for (let i = 0; i < 8; i++) ch.send(Frame.of(Buffer.alloc(32 * 1024)), () => {});
       setTimeout(() => {
         const t0 = Date.now();
         stream.once('close', () => (closedAfterMs = Date.now() - t0));

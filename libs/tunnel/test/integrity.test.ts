@@ -8,13 +8,9 @@ import type net from 'node:net';
 import v8 from 'node:v8';
 import vm from 'node:vm';
 import { createHash, randomBytes } from 'node:crypto';
-import {
-  Http2TunnelClient,
-  type TunnelError,
-  dialerHandler,
-  http2ServerChannel,
-  type FrameChannel,
-} from '../src/index.js';
+import { Http2TunnelClient, type TunnelError, dialerHandler, type FrameChannel } from '../src/index.js';
+import { Frame } from '../src/protocol/frame.js';
+import { http2ServerChannel } from '../src/transports/http2-channel.js';
 import { connectClient, connectTcp, delay, forwardingListener, startServer, tcpServer } from './harness.js';
 
 v8.setFlagsFromString('--expose-gc');
@@ -90,7 +86,7 @@ describe('integrity when the connection is torn down with data in flight', () =>
         if (!open) return;
         const body = randomBytes(60 * 1024);
         const data = Buffer.concat([body, createHash('sha256').update(body).digest()]);
-        ch.sendData!(data, () => {
+        ch.send(Frame.data(data), () => {
           data.fill(0xdd);
           if (!stream.destroyed) next(); // a destroyed stream calls back at once: no loop
         });
@@ -110,7 +106,8 @@ describe('integrity when the connection is torn down with data in flight', () =>
           const ch: FrameChannel = client.openChannel();
           return new Promise<void>((resolve) =>
             ch.start({
-              frame: (f) => {
+              frame: (frame) => {
+                const f = frame.joined();
                 const body = f.subarray(1, f.length - 32);
                 const sum = createHash('sha256').update(body).digest();
                 if (f[0] !== 0 || !sum.equals(f.subarray(f.length - 32)))

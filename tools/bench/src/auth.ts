@@ -11,9 +11,8 @@ import { pino } from 'pino';
 
 import { startDevCluster } from '@telepresence/devcluster';
 import { ManagerClient, type common } from '@telepresence/rpc';
+import { FakeClusterApi, fakeNode } from '@telepresence/traffic-manager/testing';
 import {
-  FakeClusterApi,
-  fakeNode,
   kubeAuthApi,
   parseConfig,
   startTrafficManager,

@@ -10,13 +10,8 @@ import dnsPacket from 'dns-packet';
 import { pino } from 'pino';
 
 import { ManagerClient, type manager } from '@telepresence/rpc';
-import {
-  FakeClusterApi,
-  fakeNode,
-  parseConfig,
-  startTrafficManager,
-  subnetMath,
-} from '@telepresence/traffic-manager';
+import { parseConfig, startTrafficManager, subnetMath } from '@telepresence/traffic-manager';
+import { FakeClusterApi, fakeNode } from '@telepresence/traffic-manager/testing';
 
 import { fmt, median, printTable, type BenchSuite } from './report.js';
 

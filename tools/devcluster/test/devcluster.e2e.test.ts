@@ -9,14 +9,14 @@ import * as k8s from '@kubernetes/client-node';
 import { createCa, issueServerCert } from '../src/api/certs.js';
 import { startDevCluster, type DevCluster } from '../src/cluster.js';
 import { processRuns } from '../src/state.js';
+import { needs } from 'test-requirements';
 
 const run = promisify(execFile);
 const here = path.dirname(fileURLToPath(import.meta.url));
 const pkgDir = path.resolve(here, '..');
 const repoDir = path.resolve(pkgDir, '../..');
 const kubectlBin = path.join(repoDir, 'tools/bin/kubectl');
-const isRoot = process.getuid?.() === 0;
-const describeRoot = isRoot ? describe : describe.skip;
+const describeRoot = needs('root').describe;
 const name = `e${process.pid % 100000}`;
 
 let cluster: DevCluster;
@@ -136,6 +136,7 @@ describeRoot('devcluster end to end', () => {
       const rollout = await kubectl(['rollout', 'status', 'deployment/echo', '--timeout=30s']);
       expect(rollout.stdout).toContain('successfully rolled out');
       const readyMs = Date.now() - t0;
+      // eslint-disable-next-line no-console -- reports the startup time the issue's goal is about (not a timed assertion)
       console.log(
         `item 6: devcluster up with 2 nodes in ${upMs} ms; echo deployment (2 replicas) ready ${readyMs} ms later; total ${upMs + readyMs} ms (goal < 15000 ms)`,
       );

@@ -6,10 +6,11 @@ import { execFile, spawn } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startDevCluster, type DevCluster } from '../src/cluster.js';
+import { needs } from 'test-requirements';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const kubectlBin = path.resolve(here, '../../..', 'tools/bin/kubectl');
-const describeRoot = process.getuid?.() === 0 ? describe : describe.skip;
+const describeRoot = needs('root').describe;
 
 let cluster: DevCluster;
 const kubectl = (args: string[], input = '') =>

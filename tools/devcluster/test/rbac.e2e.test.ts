@@ -9,6 +9,7 @@ import { existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startDevCluster, type DevCluster } from '../src/cluster.js';
+import { needs } from 'test-requirements';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const pkgDir = path.resolve(here, '..');
@@ -18,7 +19,7 @@ const otherKubectls = [
   ...(existsSync('/usr/bin/kubectl') ? ['/usr/bin/kubectl'] : []),
   ...(process.env['EXTRA_KUBECTLS'] ?? '').split(':').filter((k) => k !== '' && existsSync(k)),
 ];
-const describeRoot = process.getuid?.() === 0 ? describe : describe.skip;
+const describeRoot = needs('root').describe;
 const name = `r${process.pid % 100000}`;
 
 interface Run {

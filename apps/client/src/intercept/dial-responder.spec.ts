@@ -1,13 +1,8 @@
 import net from 'node:net';
 import { pino } from 'pino';
 import type { common } from '@telepresence/rpc';
-import {
-  ConnId,
-  acceptStream,
-  memoryChannelPair,
-  type TunnelClient,
-  type TunnelStream,
-} from '@telepresence/tunnel';
+import { ConnId, type TunnelClient, type TunnelStream } from '@telepresence/tunnel';
+import { acceptStream, memoryChannelPair } from '@telepresence/tunnel/testing';
 import type { SessionInfo } from '../manager/manager-api.js';
 import { until } from '../testing/fake-manager-api.js';
 import { startDialResponder } from './dial-responder.js';

@@ -2,8 +2,6 @@
 import { execFileSync, spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 
-export const isRoot = process.getuid?.() === 0;
-
 export function sh(cmd: string, args: readonly string[], input?: string): string {
   return execFileSync(cmd, [...args], {
     encoding: 'utf8',

@@ -2,7 +2,7 @@
 // that arrive while the stream holds maxBufferedBytes are dropped (and counted), as a full socket
 // buffer would drop them.
 import type { Socket as DgramSocket } from 'node:dgram';
-import type { StreamEnd, TunnelStream } from './stream.js';
+import type { StreamEnd, TunnelStream } from '../protocol/stream.js';
 
 export interface DatagramPump {
   /** Datagrams dropped because the stream was full. */

@@ -5,7 +5,7 @@ import { ManagerService } from '@telepresence/rpc';
 import http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import { fastTunnelClient, withFastTunnelCodec } from './grpc-codec.js';
-import type { GrpcTunnelClient } from './grpc.js';
+import type { GrpcTunnelClient } from '../calls.js';
 import {
   TUNNEL_INITIAL_CONNECTION_WINDOW_BYTES,
   TUNNEL_STREAM_WINDOW_BYTES,

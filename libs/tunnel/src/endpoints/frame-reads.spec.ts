@@ -1,16 +1,16 @@
 import { createHash, randomBytes } from 'node:crypto';
 import net from 'node:net';
-import { memoryChannelPair } from './channel.js';
-import { encodeData } from './codec.js';
-import { ConnId } from './connid.js';
+import { memoryChannelPair } from '../protocol/memory-channel.js';
+import { encodeData } from '../protocol/codec.js';
+import { ConnId } from '../protocol/connid.js';
 import { serveDialer } from './dialer.js';
 import {
   DATA_HEADROOM,
   dataFrameInPlace,
   deserializeTunnelMessage,
   serializeTunnelMessage,
-} from './grpc-codec.js';
-import { acceptStream, openStream, type StreamOptions, type TunnelStream } from './stream.js';
+} from '../transports/grpc-codec.js';
+import { acceptStream, openStream, type StreamOptions, type TunnelStream } from '../protocol/stream.js';
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
@@ -46,7 +46,8 @@ describe('frame reads', () => {
       const data = randomBytes(n);
       const buf = Buffer.alloc(DATA_HEADROOM + n);
       data.copy(buf, DATA_HEADROOM);
-      const { chunk, frame, wire } = dataFrameInPlace(buf, n);
+      const made = dataFrameInPlace(buf, n);
+      const [chunk, frame, wire] = [made.data[0]!, made.bytes!, made.wire as Buffer];
       expect(chunk.equals(data)).toBe(true);
       expect(frame.equals(encodeData(data))).toBe(true);
       expect(wire.equals(serializeTunnelMessage({ payload: encodeData(data) }))).toBe(true);

@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
-import { memoryChannelPair } from './channel.js';
+import { memoryChannelPair } from './memory-channel.js';
 import { encodeMessage } from './codec.js';
 import { ConnId } from './connid.js';
 import { memoryLogger } from './log.js';
-import { splice } from './splice.js';
+import { splice } from '../endpoints/splice.js';
 import {
   acceptStream,
   openStream,

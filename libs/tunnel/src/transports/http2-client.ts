@@ -7,9 +7,9 @@
 import http2, { type ClientHttp2Session } from 'node:http2';
 import net from 'node:net';
 import tls from 'node:tls';
-import { Backoff } from './backoff.js';
-import type { FrameChannel } from './channel.js';
-import { TunnelError, socketErrorCode } from './errors.js';
+import { Backoff } from '../backoff.js';
+import type { FrameChannel } from '../protocol/channel.js';
+import { TunnelError, socketErrorCode } from '../protocol/errors.js';
 import { BdpWindow } from './bdp.js';
 import { DEFAULT_MAX_MESSAGE_BYTES } from './http2-channel.js';
 import { http2RequestChannel } from './http2-request-channel.js';

@@ -2,12 +2,12 @@
 // the in-memory channel, the races where the connection dies in the same tick as something else.
 // Each test bounds its waits: without the fixes they hung (the socket stayed open for good).
 import net from 'node:net';
-import { memoryChannelPair } from './channel.js';
-import { ConnId } from './connid.js';
+import { memoryChannelPair } from '../protocol/memory-channel.js';
+import { ConnId } from '../protocol/connid.js';
 import { dialTcp } from './dialer.js';
-import { TunnelError } from './errors.js';
+import { TunnelError } from '../protocol/errors.js';
 import { splice } from './splice.js';
-import { acceptStream, openStream, type StreamEnd, type TunnelStream } from './stream.js';
+import { acceptStream, openStream, type StreamEnd, type TunnelStream } from '../protocol/stream.js';
 import { pumpSocket } from './tcp.js';
 
 const id = ConnId.of('tcp', { ip: '198.18.1.5', port: 40000 }, { ip: '198.19.0.20', port: 80 });

@@ -3,9 +3,9 @@
 // socket's EOF becomes CLOSE_SEND and the other direction keeps flowing. Back-pressure: a full stream
 // pauses the socket, a full socket pauses the stream.
 import type { Socket } from 'node:net';
-import { socketErrorCode } from './errors.js';
+import { socketErrorCode } from '../protocol/errors.js';
 import { frameReaderOf } from './frame-reads.js';
-import type { StreamEnd, TunnelStream } from './stream.js';
+import type { StreamEnd, TunnelStream } from '../protocol/stream.js';
 
 /** The pump of a socket and of its stream, for the listeners below. */
 const PUMP = Symbol('pump');
@@ -64,11 +64,10 @@ class Pump {
   static onStreamData(this: TunnelStream, chunk: Buffer): void {
     const socket = Pump.of(this).socket;
     // A frame that arrived in pieces is written with one writev, not a write per piece.
-    const received = this.received;
-    const pieces = received !== undefined && !(received.first && received.last);
-    if (pieces && received.first) socket.cork();
+    const count = this.received?.data.length ?? 1;
+    if (count > 1 && this.receivedPiece === 0) socket.cork();
     if (!socket.write(chunk)) this.pause();
-    if (pieces && received.last) socket.uncork();
+    if (count > 1 && this.receivedPiece === count - 1) socket.uncork();
   }
   static onStreamDrain(this: TunnelStream): void {
     Pump.of(this).socket.resume();
@@ -105,8 +104,8 @@ export function pumpSocket(stream: TunnelStream, socket: Socket): Promise<Stream
     socket.on('data', Pump.onSocketData);
   } else {
     // The socket reads into DATA frames (see frame-reads.ts): send them as they are.
-    reader.attach(({ chunk, frame, wire }) => {
-      if (stream.writeFrame(chunk, frame, wire)) return true;
+    reader.attach((frame) => {
+      if (stream.writeFrame(frame)) return true;
       socket.pause();
       return false;
     });

@@ -1,17 +1,20 @@
-// Glue for grpc-js: open a flow on a `Manager.tunnel()` / `Agent.tunnel()` client call, accept one in a
-// server handler, and serve a dialer as a ready-made `tunnel` handler.
+// Where a flow meets a transport: open a flow on a Tunnel call (an Http2TunnelClient, or a grpc-js
+// client's `tunnel()`), accept one on a server call (a FrameChannel from serveTunnelCalls, or a grpc-js
+// call), and serve a dialer as a ready-made `tunnel` handler.
 import type { ClientDuplexStream, ServerDuplexStream } from '@grpc/grpc-js';
+import { serveDialer, type DialerOptions } from './endpoints/dialer.js';
+import type { FrameChannel } from './protocol/channel.js';
+import { TunnelError } from './protocol/errors.js';
+import { silentLogger } from './protocol/log.js';
 import {
-  grpcClientChannel,
-  grpcServerChannel,
-  type FrameChannel,
-  type TunnelMessageLike,
-} from './channel.js';
-import { serveDialer, type DialerOptions } from './dialer.js';
-import { TunnelError } from './errors.js';
-import type { TunnelChannelOpener } from './http2-client.js';
-import { silentLogger } from './log.js';
-import { acceptStream, openStream, type OpenInit, type StreamOptions, type TunnelStream } from './stream.js';
+  acceptStream,
+  openStream,
+  type OpenInit,
+  type StreamOptions,
+  type TunnelStream,
+} from './protocol/stream.js';
+import { grpcClientChannel, grpcServerChannel, type TunnelMessageLike } from './transports/grpc-channel.js';
+import type { TunnelChannelOpener } from './transports/http2-client.js';
 
 /** Anything with a grpc-js tunnel bidi method: ManagerClient, AgentClient. */
 export interface GrpcTunnelClient {

@@ -9,7 +9,8 @@ import {
   type MethodDefinition,
   type ServiceDefinition,
 } from '@grpc/grpc-js';
-import type { TunnelMessageLike } from './channel.js';
+import { Frame } from '../protocol/frame.js';
+import type { TunnelMessageLike } from './grpc-channel.js';
 
 export function serializeTunnelMessage(m: TunnelMessageLike): Buffer {
   // Frames built by dataFrameWire, or received whole, are already in wire form: no copy.
@@ -31,6 +32,23 @@ export function dataFrameWire(chunk: Uint8Array): { frame: Buffer; wire: Buffer 
   wire[size] = 0; // MessageCode.DATA
   wire.set(chunk, size + 1);
   return { frame: wire.subarray(size), wire };
+}
+
+/**
+ * @internal The message to hand grpc-js for a frame: its wire form when it has one (no copy), else the
+ * frame itself, or a DATA frame's data copied once into a message (grpc-js writes one buffer per message).
+ */
+export function tunnelMessageOf(frame: Frame): TunnelMessageLike {
+  const { bytes, wire } = frame;
+  if (wire === undefined) {
+    if (bytes !== undefined) return { payload: bytes };
+    const made = dataFrameWire(frame.data.length === 1 ? frame.data[0]! : Buffer.concat(frame.data));
+    return { payload: made.frame, wire: made.wire };
+  }
+  if (Buffer.isBuffer(wire))
+    return { payload: bytes ?? wire.subarray(wire.length - frame.dataBytes - 1), wire };
+  const joined = Buffer.concat(wire);
+  return { payload: joined.subarray(joined.length - frame.dataBytes - 1), wire: joined };
 }
 
 /**
@@ -81,18 +99,14 @@ export const MAX_IN_PLACE_DATA = 0x1fffff - 1;
  * DATA_HEADROOM; the header is written just in front of them. The frame and its wire form are views
  * into `buf`, which the caller must not reuse.
  */
-export function dataFrameInPlace(buf: Buffer, n: number): { chunk: Buffer; frame: Buffer; wire: Buffer } {
+export function dataFrameInPlace(buf: Buffer, n: number): Frame {
   if (n > MAX_IN_PLACE_DATA) throw new RangeError(`${n} bytes do not fit an in-place DATA frame`);
   const len = n + 1;
   const start = DATA_HEADROOM - 2 - varintSize(len);
   writeFieldHeader(buf, start, len);
   buf[DATA_HEADROOM - 1] = 0; // MessageCode.DATA
   const end = DATA_HEADROOM + n;
-  return {
-    chunk: buf.subarray(DATA_HEADROOM, end),
-    frame: buf.subarray(DATA_HEADROOM - 1, end),
-    wire: buf.subarray(start, end),
-  };
+  return Frame.of(buf.subarray(DATA_HEADROOM - 1, end), buf.subarray(start, end));
 }
 
 /** A buffer for a `payload` field of len bytes, the field header (tag, length) written. */

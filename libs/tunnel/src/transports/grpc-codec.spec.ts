@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { common } from '@telepresence/rpc';
 
 const { TunnelMessage } = common;
-import { encodeData } from './codec.js';
+import { encodeData } from '../protocol/codec.js';
 import { dataFrameWire, deserializeTunnelMessage, serializeTunnelMessage } from './grpc-codec.js';
 
 describe('fast TunnelMessage codec', () => {

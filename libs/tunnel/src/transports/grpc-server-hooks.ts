@@ -6,7 +6,7 @@ import type { Server } from '@grpc/grpc-js';
 import { status as GrpcStatus } from '@grpc/grpc-js';
 import type { Socket } from 'node:net';
 import type { Http2Server, IncomingHttpHeaders, ServerHttp2Stream, ServerOptions } from 'node:http2';
-import type { FrameChannel } from './channel.js';
+import type { FrameChannel } from '../protocol/channel.js';
 import { DEFAULT_MAX_MESSAGE_BYTES, http2ServerChannel } from './http2-channel.js';
 
 interface ServerInternals {

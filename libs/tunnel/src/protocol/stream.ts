@@ -42,6 +42,12 @@
 //   stream starts paused: data and CLOSE_SEND wait until resume(), so no event is lost between the
 //   handshake and attaching listeners. Control frames (DIAL_*, SESSION, KEEP_ALIVE, DISCONNECT) are
 //   handled while paused, unless the hold is full and the transport stopped.
+//
+// Frames
+//   Frames come and go as Frame values (frame.ts) in whatever form their bytes are at hand: write()
+//   sends the application's chunk as a DATA frame's data, writeFrame() a frame made elsewhere as it is
+//   (read in place from a socket, or received on another stream: splice), and every frame, control or
+//   data, goes out through sendFrame(). What the transport makes of a frame is its own business.
 import { EventEmitter } from 'node:events';
 import type { ChannelHandlers, FrameChannel } from './channel.js';
 import {
@@ -56,7 +62,7 @@ import {
 } from './codec.js';
 import type { ConnId } from './connid.js';
 import { TunnelError } from './errors.js';
-import { dataFrameWire } from './grpc-codec.js';
+import { Frame } from './frame.js';
 import { silentLogger, type Logger } from './log.js';
 
 export const PROTOCOL_VERSION = 1;
@@ -148,27 +154,8 @@ const DEFAULTS = {
 
 type Phase = 'handshake' | 'open' | 'closed';
 
-/** A received DATA frame. `data` is its body, in more than one buffer if it arrived in pieces. */
-interface ReceivedData {
-  type: 'data';
-  data: Buffer[];
-  bytes: number;
-  /** The whole frame and its wire form when contiguous; pieces only have `wire`, in pieces. */
-  frame: Buffer | undefined;
-  wire: Buffer | Buffer[] | undefined;
-}
-type Received = ReceivedData | { type: 'close-send' };
-
-/** @internal What splice() needs of the DATA frame whose data a 'data' event carries. */
-export interface ReceivedFrame {
-  /** False for the second and later pieces of a frame: the frame was forwarded with the first. */
-  first: boolean;
-  /** True for the frame's last piece (the only one when it came whole). */
-  last: boolean;
-  bytes: number;
-  frame: Buffer | undefined;
-  wire: Buffer | Buffer[] | undefined;
-}
+/** What arrives in order with the data: a DATA frame, or the peer's CLOSE_SEND after the last one. */
+type Received = Frame | 'close-send';
 
 export class TunnelStream extends EventEmitter<StreamEvents> {
   /** Set by the handshake; always present on a stream returned by openStream/acceptStream. */
@@ -194,10 +181,12 @@ export class TunnelStream extends EventEmitter<StreamEvents> {
   private heldBytes = 0;
   private readonly held: Array<Received> = [];
   /**
-   * @internal While a 'data' event is emitted: the received DATA frame it came from (and, when the
-   * transport kept it, its wire form). splice() forwards them as they are (writeReceived).
+   * @internal While a 'data' event is emitted: the received DATA frame its chunk is `data[receivedPiece]`
+   * of. splice() forwards the frame as it came (writeReceived); pumpSocket writes its pieces at once.
    */
-  received: ReceivedFrame | undefined;
+  received: Frame | undefined;
+  /** @internal See `received`. */
+  receivedPiece = 0;
   private buffered = 0;
   private needDrain = false;
   private lastActivity: number;
@@ -270,11 +259,8 @@ export class TunnelStream extends EventEmitter<StreamEvents> {
   /** What the channel reports, as one object rather than a closure per handler (thousands of streams). */
   private static readonly ChannelEvents = class implements ChannelHandlers {
     constructor(private readonly stream: TunnelStream) {}
-    frame(frame: Buffer, wire?: Buffer): void {
-      this.stream.onFrame(frame, wire);
-    }
-    dataPieces(data: Buffer[], wire: Buffer[]): void {
-      this.stream.onDataPieces(data, wire);
+    frame(frame: Frame): void {
+      this.stream.onFrame(frame);
     }
     end(): void {
       this.stream.onChannelEnd();
@@ -360,54 +346,41 @@ export class TunnelStream extends EventEmitter<StreamEvents> {
         `write ${this.sendOpen ? 'before the handshake' : 'after end()'} on ${String(this.id)}`,
       );
     }
+    const data = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length);
     const max = this.opts.maxChunkBytes;
-    for (let off = 0; off < chunk.length; off += max) {
-      const piece = chunk.subarray(off, Math.min(off + max, chunk.length));
+    for (let off = 0; off < data.length; off += max) {
+      const piece =
+        off === 0 && data.length <= max ? data : data.subarray(off, Math.min(off + max, data.length));
       this.stats.bytesSent += piece.length;
-      if (this.channel.sendData !== undefined) {
-        const channel = this.channel;
-        this.track(piece.length + 1, true, (done) => channel.sendData!(piece, done));
-      } else {
-        const { frame, wire } = dataFrameWire(piece);
-        this.sendFrame(frame, true, wire);
-      }
+      this.sendFrame(Frame.data(piece), piece.length + 1, true);
     }
-    if (chunk.length === 0) this.sendFrame(encodeData(chunk), true);
+    if (data.length === 0) this.sendControl(encodeData(data), true); // an empty datagram
     return this.checkBuffered();
   }
 
   /**
-   * @internal Like write(chunk) for a DATA frame received on another stream (splice): the frame (and
-   * its wire form, if known) is sent as it is instead of being encoded again.
+   * @internal write() for a DATA frame that is already made (read in place from a socket, or received
+   * on another stream): it goes out as it is instead of being encoded again.
    */
-  writeFrame(chunk: Buffer, frame: Buffer, wire: Buffer | undefined): boolean {
-    if (chunk.length > this.opts.maxChunkBytes || this.phase !== 'open' || !this.sendOpen)
-      return this.write(chunk);
-    this.stats.bytesSent += chunk.length;
-    this.sendFrame(frame, true, wire);
+  writeFrame(frame: Frame): boolean {
+    if (frame.dataBytes > this.opts.maxChunkBytes || this.phase !== 'open' || !this.sendOpen) {
+      let ok = true;
+      for (const piece of frame.data) ok = this.write(piece);
+      return ok;
+    }
+    this.stats.bytesSent += frame.dataBytes;
+    this.sendFrame(frame, frame.dataBytes + 1, true);
     return this.checkBuffered();
   }
 
   /**
-   * @internal write(chunk) for the data of a 'data' event of another stream (splice), given that
-   * stream's `received`: its DATA frame goes out as it came, once, when the first piece is written.
+   * @internal write(chunk) for the data of a 'data' event of `from` (splice): the DATA frame it came in
+   * goes out as it came, once, with the frame's first piece.
    */
-  writeReceived(chunk: Buffer, received: ReceivedFrame | undefined): boolean {
-    if (received === undefined) return this.write(chunk);
-    const { wire } = received;
-    if (!Array.isArray(wire))
-      return received.frame === undefined ? this.write(chunk) : this.writeFrame(chunk, received.frame, wire);
-    if (received.bytes > this.opts.maxChunkBytes || this.phase !== 'open' || !this.sendOpen)
-      return this.write(chunk);
-    if (!received.first) return !this.needDrain;
-    this.stats.bytesSent += received.bytes;
-    const channel = this.channel;
-    this.track(received.bytes + 1, true, (done) => {
-      if (channel.sendWire !== undefined) return channel.sendWire(wire, done);
-      const joined = Buffer.concat(wire);
-      channel.send(joined.subarray(joined.length - received.bytes - 1), done, joined);
-    });
-    return this.checkBuffered();
+  writeReceived(chunk: Buffer, from: TunnelStream): boolean {
+    const frame = from.received;
+    if (frame === undefined) return this.write(chunk);
+    return from.receivedPiece === 0 ? this.writeFrame(frame) : !this.needDrain;
   }
 
   private checkBuffered(): boolean {
@@ -422,25 +395,25 @@ export class TunnelStream extends EventEmitter<StreamEvents> {
   end(): void {
     if (this.phase !== 'open' || !this.sendOpen) return;
     this.sendOpen = false;
-    this.sendFrame(encodeMessage({ type: 'close-send' }));
+    this.sendControl(encodeMessage({ type: 'close-send' }));
     if (!this.recvOpen) this.finish('eof', undefined, 'close');
   }
 
   /** Dialer side: the destination answered. */
   dialOk(): void {
-    if (this.phase === 'open') this.sendFrame(encodeMessage({ type: 'dial-ok' }));
+    if (this.phase === 'open') this.sendControl(encodeMessage({ type: 'dial-ok' }));
   }
 
   /** Dialer side: the destination could not be reached; ends the stream ('dial-rejected', no error). */
   dialReject(reason: string, message: string): void {
     if (this.phase !== 'open') return;
-    this.sendFrame(encodeMessage({ type: 'dial-reject', reason, message: message.slice(0, 512) }));
+    this.sendControl(encodeMessage({ type: 'dial-reject', reason, message: message.slice(0, 512) }));
     this.finish('dial-rejected', undefined, 'close');
   }
 
   /** Agent side of an inbound flow: names the client session the manager should connect it to. */
   sendSession(sessionId: string): void {
-    if (this.phase === 'open') this.sendFrame(encodeMessage({ type: 'session', sessionId }));
+    if (this.phase === 'open') this.sendControl(encodeMessage({ type: 'session', sessionId }));
   }
 
   /** Hard close: sends DISCONNECT {reason} and ends the call. With a cause the end carries an error. */
@@ -448,7 +421,7 @@ export class TunnelStream extends EventEmitter<StreamEvents> {
     if (this.phase === 'closed') return;
     const error = cause === undefined ? undefined : TunnelError.from(cause, 'local');
     if (this.phase === 'open')
-      this.sendFrame(encodeMessage({ type: 'disconnect', reason: reason.slice(0, 512) }));
+      this.sendControl(encodeMessage({ type: 'disconnect', reason: reason.slice(0, 512) }));
     this.finish('disconnect', error, 'close');
   }
 
@@ -471,7 +444,7 @@ export class TunnelStream extends EventEmitter<StreamEvents> {
     this.paused = false;
     while (!this.paused && this.held.length > 0 && !this.closed) {
       const next = this.held.shift()!;
-      if (next.type === 'data') this.heldBytes -= next.bytes;
+      if (next !== 'close-send') this.heldBytes -= next.dataBytes;
       this.deliver(next);
     }
     if (!this.paused && this.channelPaused) {
@@ -482,18 +455,19 @@ export class TunnelStream extends EventEmitter<StreamEvents> {
 
   // ---- internals -------------------------------------------------------------------------------
 
-  private sendFrame(frame: Buffer, isData = false, wire?: Buffer): void {
-    this.track(frame.length, isData, (done) => this.channel.send(frame, done, wire));
+  /** Sends a control frame (or an empty DATA frame: isData). */
+  private sendControl(bytes: Buffer, isData = false): void {
+    this.sendFrame(Frame.of(bytes), bytes.length, isData);
   }
 
-  /** Counts a frame of len bytes as buffered until the transport takes it (`transmit` calls done). */
-  private track(len: number, isData: boolean, transmit: (done: () => void) => void): void {
+  /** The one way a frame goes out: its len bytes count as buffered until the transport takes it. */
+  private sendFrame(frame: Frame, len: number, isData: boolean): void {
     this.buffered += len;
     if (this.buffered > this.stats.maxBufferedBytes) this.stats.maxBufferedBytes = this.buffered;
     this.stats.framesSent++;
     this.lastSend = this.now();
     if (isData) this.lastActivity = this.lastSend;
-    transmit(() => {
+    this.channel.send(frame, () => {
       this.buffered -= len;
       if (this.needDrain && this.buffered < this.opts.maxBufferedBytes) {
         this.needDrain = false;
@@ -502,17 +476,22 @@ export class TunnelStream extends EventEmitter<StreamEvents> {
     });
   }
 
-  private onFrame(frame: Buffer, wire?: Buffer): void {
+  private onFrame(frame: Frame): void {
     if (this.phase === 'closed') return;
+    const bytes = frame.bytes;
+    if (bytes === undefined) {
+      this.onDataPieces(frame);
+      return;
+    }
     this.stats.framesReceived++;
     this.lastActivity = this.now();
-    if (frame[0] === MessageCode.DATA && this.phase === 'open' && frame.length <= this.opts.maxFrameBytes) {
-      this.onData({ type: 'data', data: [frame.subarray(1)], bytes: frame.length - 1, frame, wire });
+    if (bytes[0] === MessageCode.DATA && this.phase === 'open' && bytes.length <= this.opts.maxFrameBytes) {
+      this.onData(frame);
       return;
     }
     let msg: Message;
     try {
-      msg = decodeMessage(frame, this.opts.maxFrameBytes);
+      msg = decodeMessage(bytes, this.opts.maxFrameBytes);
     } catch (e: unknown) {
       if (e instanceof FrameError) {
         this.protocolError(`bad frame: ${e.message}`, e);
@@ -526,10 +505,10 @@ export class TunnelStream extends EventEmitter<StreamEvents> {
     }
     switch (msg.type) {
       case 'data':
-        this.onData({ type: 'data', data: [msg.data], bytes: msg.data.length, frame, wire });
+        this.onData(frame);
         return;
       case 'close-send':
-        this.onData(msg);
+        this.onData('close-send');
         return;
       case 'keep-alive':
         return;
@@ -564,29 +543,27 @@ export class TunnelStream extends EventEmitter<StreamEvents> {
     }
   }
 
-  /** A DATA frame that arrived in pieces (see ChannelHandlers.dataPieces): passed on without joining. */
-  private onDataPieces(data: Buffer[], wire: Buffer[]): void {
-    let bytes = 0;
-    for (const d of data) bytes += d.length;
+  /** A DATA frame that arrived in pieces (see Frame): passed on without joining. */
+  private onDataPieces(frame: Frame): void {
     // Datagrams keep their boundaries; anything unusual takes the checked path with the whole frame.
-    if (this.phase !== 'open' || this.id.protocol !== 'tcp' || bytes >= this.opts.maxFrameBytes) {
-      this.onFrame(Buffer.concat([Buffer.of(MessageCode.DATA), ...data], bytes + 1));
+    if (this.phase !== 'open' || this.id.protocol !== 'tcp' || frame.dataBytes >= this.opts.maxFrameBytes) {
+      this.onFrame(Frame.of(frame.joined()));
       return;
     }
     this.stats.framesReceived++;
     this.lastActivity = this.now();
-    this.onData({ type: 'data', data, bytes, frame: undefined, wire });
+    this.onData(frame);
   }
 
   private onData(msg: Received): void {
     if (!this.recvOpen) {
-      this.protocolError(`${messageName(msg.type)} after CLOSE_SEND`);
+      this.protocolError(`${messageName(msg === 'close-send' ? msg : 'data')} after CLOSE_SEND`);
       return;
     }
-    if (msg.type === 'close-send') this.recvOpen = false; // no more data may follow, held or not
+    if (msg === 'close-send') this.recvOpen = false; // no more data may follow, held or not
     if (this.paused || this.held.length > 0) {
       this.held.push(msg);
-      if (msg.type === 'data') this.heldBytes += msg.bytes;
+      if (msg !== 'close-send') this.heldBytes += msg.dataBytes;
       if (this.heldBytes >= this.opts.maxBufferedBytes && !this.channelPaused) {
         this.channelPaused = true;
         this.channel.pause();
@@ -595,22 +572,14 @@ export class TunnelStream extends EventEmitter<StreamEvents> {
   }
 
   private deliver(msg: Received): void {
-    if (msg.type === 'data') {
-      this.stats.bytesReceived += msg.bytes;
+    if (msg !== 'close-send') {
+      this.stats.bytesReceived += msg.dataBytes;
       const { data } = msg;
-      const received: ReceivedFrame = {
-        first: true,
-        last: data.length === 1,
-        bytes: msg.bytes,
-        frame: msg.frame,
-        wire: msg.wire,
-      };
       try {
         for (let i = 0; i < data.length; i++) {
-          received.last = i === data.length - 1;
-          this.received = received;
+          this.received = msg;
+          this.receivedPiece = i;
           this.emit('data', data[i]!);
-          received.first = false;
         }
       } finally {
         this.received = undefined;
@@ -645,7 +614,7 @@ export class TunnelStream extends EventEmitter<StreamEvents> {
       { cause },
     );
     if (this.phase !== 'closed')
-      this.sendFrame(encodeMessage({ type: 'disconnect', reason: err.message.slice(0, 512) }));
+      this.sendControl(encodeMessage({ type: 'disconnect', reason: err.message.slice(0, 512) }));
     this.finish('protocol', err, 'abort');
   }
 
@@ -707,7 +676,7 @@ export class TunnelStream extends EventEmitter<StreamEvents> {
     const [minVersion, version] = this.opts.versionRange;
     this.adopt(init.id, init.sessionId, init.dialTimeoutMs, init.roundtripLatencyMs ?? 0);
     const done = this.awaitHandshake('OPEN_OK');
-    this.sendFrame(
+    this.sendControl(
       encodeMessage({
         type: 'open',
         version,
@@ -760,13 +729,13 @@ export class TunnelStream extends EventEmitter<StreamEvents> {
         'version',
       );
       // An out-of-range answer makes the opener fail with its own clear message; DISCONNECT says why.
-      this.sendFrame(encodeMessage({ type: 'open-ok', version: msg.version < myMin ? myMin : myMax }));
-      this.sendFrame(encodeMessage({ type: 'disconnect', reason: err.message.slice(0, 512) }));
+      this.sendControl(encodeMessage({ type: 'open-ok', version: msg.version < myMin ? myMin : myMax }));
+      this.sendControl(encodeMessage({ type: 'disconnect', reason: err.message.slice(0, 512) }));
       this.finish('version', err, 'close');
       return;
     }
     this.version = chosen;
-    this.sendFrame(encodeMessage({ type: 'open-ok', version: chosen }));
+    this.sendControl(encodeMessage({ type: 'open-ok', version: chosen }));
     this.startOpen();
   }
 
@@ -839,12 +808,12 @@ export class TunnelStream extends EventEmitter<StreamEvents> {
     const now = stream.now();
     if (idle > 0 && now - stream.lastActivity >= idle) {
       const err = new TunnelError('idle', `no traffic for ${idle} ms`, 'idle');
-      stream.sendFrame(encodeMessage({ type: 'disconnect', reason: 'idle' }));
+      stream.sendControl(encodeMessage({ type: 'disconnect', reason: 'idle' }));
       stream.finish('idle', err, 'close');
       return;
     }
     if (keepAlive > 0 && now - stream.lastSend >= keepAlive * 0.9)
-      stream.sendFrame(encodeMessage({ type: 'keep-alive' }));
+      stream.sendControl(encodeMessage({ type: 'keep-alive' }));
     stream.armTimer();
   }
 }

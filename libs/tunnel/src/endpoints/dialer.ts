@@ -3,9 +3,9 @@
 // ETIMEDOUT, EHOSTUNREACH, ...) and end the stream.
 import { createSocket } from 'node:dgram';
 import { connect, type Socket } from 'node:net';
-import { dialRejectReason, TunnelError } from './errors.js';
+import { dialRejectReason, TunnelError } from '../protocol/errors.js';
 import { connectReadingFrames } from './frame-reads.js';
-import type { StreamEnd, TunnelStream } from './stream.js';
+import type { StreamEnd, TunnelStream } from '../protocol/stream.js';
 import { pumpSocket } from './tcp.js';
 import { pumpDatagrams } from './udp.js';
 

@@ -11,8 +11,10 @@ import http2, {
 } from 'node:http2';
 import { status as GrpcStatus } from '@grpc/grpc-js';
 import { bdpWindowOf, type BdpWindow } from './bdp.js';
-import { STATUS_FOR, type ChannelHandlers, type FrameChannel } from './channel.js';
-import { TunnelError } from './errors.js';
+import type { ChannelHandlers, FrameChannel } from '../protocol/channel.js';
+import { TunnelError } from '../protocol/errors.js';
+import { Frame } from '../protocol/frame.js';
+import { STATUS_FOR } from './grpc-channel.js';
 import {
   EARLY_FRAMES_STATUS,
   FRAMES_HEADER,
@@ -267,7 +269,7 @@ class Http2Channel implements FrameChannel {
     }
     const open = this.headerOpen;
     // After the caller's synchronous setup (acceptStream waits for OPEN once start() returned).
-    if (open !== undefined) queueMicrotask(() => !this.finished && handlers.frame(open));
+    if (open !== undefined) queueMicrotask(() => !this.finished && handlers.frame(Frame.of(open)));
   }
 
   private onData(chunk: Buffer): void {
@@ -287,26 +289,28 @@ class Http2Channel implements FrameChannel {
     }
   }
 
-  send(frame: Buffer, done: () => void, wire?: Buffer): void {
-    if (this.held !== undefined && this.holdForHeaders(frame)) {
+  /**
+   * One gRPC message per frame, with no copy of its data: its wire form as it came, or for a DATA frame
+   * the gRPC prefix and the message's header in one small buffer and then the data as it is.
+   */
+  send(frame: Frame, done: () => void): void {
+    const { bytes, wire } = frame;
+    if (bytes !== undefined && this.held !== undefined && this.holdForHeaders(bytes)) {
       done();
       return;
     }
-    const body = wire ?? serializeTunnelMessage({ payload: frame });
-    this.writeMessage(Buffer.allocUnsafe(PREFIX_BYTES), [body], body.length, done);
-  }
-
-  /** A serialized TunnelMessage in pieces (received by dataPieces), sent as it is. */
-  sendWire(wire: Buffer[], done: () => void): void {
-    let length = 0;
-    for (const b of wire) length += b.length;
-    this.writeMessage(Buffer.allocUnsafe(PREFIX_BYTES), wire, length, done);
-  }
-
-  /** The gRPC prefix and the message's header go out in one small buffer, then `data` as it is. */
-  sendData(data: Uint8Array, done: () => void): void {
-    const header = dataMessageHeader(data.length, PREFIX_BYTES);
-    this.writeMessage(header, [data], header.length - PREFIX_BYTES + data.length, done);
+    if (wire !== undefined) {
+      let length = 0;
+      if (Buffer.isBuffer(wire)) length = wire.length;
+      else for (const b of wire) length += b.length;
+      this.writeMessage(Buffer.allocUnsafe(PREFIX_BYTES), wire, length, done);
+    } else if (bytes !== undefined) {
+      const body = serializeTunnelMessage({ payload: bytes });
+      this.writeMessage(Buffer.allocUnsafe(PREFIX_BYTES), body, body.length, done);
+    } else {
+      const header = dataMessageHeader(frame.dataBytes, PREFIX_BYTES);
+      this.writeMessage(header, frame.data, header.length - PREFIX_BYTES + frame.dataBytes, done);
+    }
   }
 
   /**
@@ -314,7 +318,12 @@ class Http2Channel implements FrameChannel {
    * `rest`, `length` message bytes in all, with one writev; `done` once node:http2 no longer reads them
    * (on a stream destroyed meanwhile, later than its callback: see http2-writes.ts).
    */
-  private writeMessage(head: Buffer, rest: Uint8Array[], length: number, done: () => void): void {
+  private writeMessage(
+    head: Buffer,
+    rest: Uint8Array | readonly Uint8Array[],
+    length: number,
+    done: () => void,
+  ): void {
     const stream = this.stream;
     if (stream.destroyed || stream.writableEnded) {
       done();
@@ -327,9 +336,14 @@ class Http2Channel implements FrameChannel {
     const n = writes?.start() ?? 0;
     stream.cork();
     stream.write(head);
-    const last = rest.length - 1;
-    for (let i = 0; i < last; i++) stream.write(rest[i]);
-    stream.write(rest[last], (err) => {
+    let last: Uint8Array;
+    if (rest instanceof Uint8Array) last = rest;
+    else {
+      const n = rest.length - 1;
+      for (let i = 0; i < n; i++) stream.write(rest[i]);
+      last = rest[n]!;
+    }
+    stream.write(last, (err) => {
       const unsure = err != null || stream.destroyed;
       if (writes === undefined) done();
       else writes.settle(n, unsure, done, unsure ? [head, rest] : undefined);
@@ -438,15 +452,20 @@ class Http2Channel implements FrameChannel {
       this.duplicateOpen = undefined;
       if (m.payload.equals(duplicate)) return;
     }
-    this.handlers?.frame(m.payload, m.wire);
+    this.handlers?.frame(Frame.of(m.payload, m.wire));
   }
 
   /** A message in pieces: a DATA frame is passed on as it is; anything else is joined first. */
   private onPieces(pieces: Buffer[]): void {
     if (this.finished) return;
-    const data = this.handlers?.dataPieces === undefined ? undefined : dataOfMessagePieces(pieces);
-    if (data === undefined) this.onMessage(Buffer.concat(pieces));
-    else this.handlers!.dataPieces!(data, pieces);
+    const data = dataOfMessagePieces(pieces);
+    if (data === undefined) {
+      this.onMessage(Buffer.concat(pieces));
+      return;
+    }
+    let bytes = 0;
+    for (const d of data) bytes += d.length;
+    this.handlers?.frame(Frame.pieces(data, bytes, pieces));
   }
 
   private onResponseHeaders(headers: IncomingHttpHeaders): void {
@@ -472,7 +491,7 @@ class Http2Channel implements FrameChannel {
     }
     for (const f of frames ?? []) {
       if (this.finished) return;
-      this.handlers?.frame(f);
+      this.handlers?.frame(Frame.of(f));
     }
   }
 

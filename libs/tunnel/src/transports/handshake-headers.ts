@@ -10,7 +10,7 @@
 //             DIAL_OK / DIAL_REJECT / DISCONNECT (or the first DATA / CLOSE_SEND, which go as DATA).
 // Values are base64 as gRPC sends `-bin` metadata, one per frame, comma-separated.
 import type { IncomingHttpHeaders } from 'node:http2';
-import { MessageCode } from './codec.js';
+import { MessageCode } from '../protocol/codec.js';
 
 export const OPEN_HEADER = 'tp-open-bin';
 export const FRAMES_HEADER = 'tp-frames-bin';

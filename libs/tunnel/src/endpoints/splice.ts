@@ -1,7 +1,7 @@
 // Splice: joins two streams (the manager's rendezvous of an originating stream and the dialer's stream).
 // Data, CLOSE_SEND and DIAL_OK / DIAL_REJECT are forwarded; each hop keeps its own keep-alives and idle
 // timer. Back-pressure crosses the splice: a full side pauses reading from the other.
-import type { StreamEnd, TunnelStream } from './stream.js';
+import type { StreamEnd, TunnelStream } from '../protocol/stream.js';
 
 /**
  * Runs until both streams have ended; resolves with both ends, never rejects. Either stream may
@@ -19,7 +19,7 @@ export function splice(a: TunnelStream, b: TunnelStream): Promise<[StreamEnd, St
 function forward(from: TunnelStream, to: TunnelStream): void {
   from.on('data', (chunk) => {
     // The received frame goes out as it came (no decode/encode copy); write() is the fallback.
-    if (!to.writeReceived(chunk, from.received)) from.pause();
+    if (!to.writeReceived(chunk, from)) from.pause();
   });
   to.on('drain', () => from.resume());
   from.on('end', () => to.end());

@@ -3,9 +3,10 @@
 // OPEN the stream sends first rides in the request headers (handshake-headers.ts). The OPEN also goes as
 // the first DATA message, as before, for servers that do not read the header.
 import type { ClientHttp2Stream, OutgoingHttpHeaders } from 'node:http2';
-import type { ChannelHandlers, FrameChannel } from './channel.js';
-import { MessageCode } from './codec.js';
-import { TunnelError } from './errors.js';
+import type { ChannelHandlers, FrameChannel } from '../protocol/channel.js';
+import { MessageCode } from '../protocol/codec.js';
+import { TunnelError } from '../protocol/errors.js';
+import type { Frame } from '../protocol/frame.js';
 import { OPEN_HEADER, encodeFrames } from './handshake-headers.js';
 import { DEFAULT_MAX_MESSAGE_BYTES, http2ClientChannel } from './http2-channel.js';
 
@@ -36,22 +37,10 @@ class DeferredRequestChannel implements FrameChannel {
     this.handlers = handlers;
   }
 
-  send(frame: Buffer, done: () => void, wire?: Buffer): void {
-    const inner = this.open(frame);
+  send(frame: Frame, done: () => void): void {
+    const inner = this.open(frame.bytes);
     if (inner === undefined) done();
-    else inner.send(frame, done, wire);
-  }
-
-  sendData(data: Uint8Array, done: () => void): void {
-    const inner = this.open(undefined);
-    if (inner === undefined) done();
-    else inner.sendData!(data, done);
-  }
-
-  sendWire(wire: Buffer[], done: () => void): void {
-    const inner = this.open(undefined);
-    if (inner === undefined) done();
-    else inner.sendWire!(wire, done);
+    else inner.send(frame, done);
   }
 
   pause(): void {

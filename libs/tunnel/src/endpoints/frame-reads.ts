@@ -9,20 +9,19 @@
 // read is handled, and copied out, before the next socket's read lands there), and gets a buffer of its
 // own only once a read fills a good part of it (bulk), until a small read copies out again.
 import { connect, type OnReadOpts, type Socket, type TcpNetConnectOpts } from 'node:net';
-import { DATA_HEADROOM, MAX_IN_PLACE_DATA, dataFrameInPlace, dataFrameWire } from './grpc-codec.js';
-
-/** One read as a DATA frame: the data, the tunnel frame (code byte + data), its serialized form. */
-export interface DataRead {
-  chunk: Buffer;
-  frame: Buffer;
-  wire: Buffer;
-}
+import { Frame } from '../protocol/frame.js';
+import {
+  DATA_HEADROOM,
+  MAX_IN_PLACE_DATA,
+  dataFrameInPlace,
+  dataFrameWire,
+} from '../transports/grpc-codec.js';
 
 /**
- * Receives one read: returns false to stop reading (back-pressure) until socket.resume(). A sink that
- * returns false must pause the socket itself.
+ * Receives one read as a whole DATA frame with its serialized form: returns false to stop reading
+ * (back-pressure) until socket.resume(). A sink that returns false must pause the socket itself.
  */
-export type FrameSink = (read: DataRead) => boolean;
+export type FrameSink = (read: Frame) => boolean;
 
 /**
  * Reads smaller than this fraction of the buffer are copied out rather than handed on. So a frame holds
@@ -53,7 +52,7 @@ export class FrameReader {
    * The read that arrived before attach(). At most one: onRead returns false then, which stops the
    * socket reading (and connectReadingFrames creates the socket paused).
    */
-  private pending: DataRead | undefined;
+  private pending: Frame | undefined;
 
   constructor(private readonly readBytes: number) {}
 
@@ -78,7 +77,7 @@ export class FrameReader {
   private onRead(n: number, userBuf: Uint8Array): boolean {
     const own = this.buf;
     const bulk = n * HAND_OFF_FRACTION >= this.readBytes;
-    let read: DataRead;
+    let read: Frame;
     if (own !== undefined && userBuf.buffer === own.buffer && bulk) {
       read = dataFrameInPlace(own, n);
       this.buf = Buffer.allocUnsafe(DATA_HEADROOM + this.readBytes); // handed on with the frame
@@ -86,7 +85,7 @@ export class FrameReader {
       // The shared buffer is read again as soon as this returns: copy out. A big read means bulk: the
       // next reads go to a buffer of this socket's own; a small one ends that.
       const { frame, wire } = dataFrameWire(Buffer.from(userBuf.buffer, userBuf.byteOffset, n));
-      read = { chunk: frame.subarray(1), frame, wire };
+      read = Frame.of(frame, wire);
       this.buf = bulk ? (own ?? Buffer.allocUnsafe(DATA_HEADROOM + this.readBytes)) : undefined;
     }
     if (this.sink === undefined) {
