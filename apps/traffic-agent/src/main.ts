@@ -11,7 +11,8 @@ import { Http2TunnelClient, fastTunnelClient } from '@telepresence/tunnel';
 import { AGENT_VERSION, startAgent } from './agent.js';
 import { ConfigError, parseAgentConfig } from './config.js';
 import { grpcManagerApi } from './manager-api.js';
-import { bearerHeaders, bearerInterceptor, tokenFile } from './manager-token.js';
+import { bearerHeaders, bearerInterceptor } from '@telepresence/rpc';
+import { tokenFile } from './manager-token.js';
 import type { HostsTable } from './pod-resolver.js';
 import { installRedirects } from './port-redirect.linux.js';
 

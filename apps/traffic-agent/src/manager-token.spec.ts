@@ -2,7 +2,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
-import { bearerHeaders, tokenFile } from './manager-token.js';
+import { bearerHeaders } from '@telepresence/rpc';
+import { tokenFile } from './manager-token.js';
 
 describe('tokenFile', () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'agent-token-'));

@@ -3,8 +3,6 @@
 // renews the file before the token expires, so it is read again every READ_EVERY_MS.
 import { readFileSync } from 'node:fs';
 
-import { InterceptingCall, type Interceptor } from '@grpc/grpc-js';
-
 const READ_EVERY_MS = 30_000;
 
 /** The current token, or undefined when there is no file (an agent injected by an older manager). */
@@ -28,25 +26,5 @@ export function tokenFile(
       cached = { at: t, token };
     }
     return cached.token;
-  };
-}
-
-/** "authorization: Bearer <token>" on every call of a grpc-js client (nothing when there is no token). */
-export function bearerInterceptor(token: () => string | undefined): Interceptor {
-  return (options, next) =>
-    new InterceptingCall(next(options), {
-      start(metadata, listener, nextStart) {
-        const t = token();
-        if (t !== undefined) metadata.set('authorization', `Bearer ${t}`);
-        nextStart(metadata, listener);
-      },
-    });
-}
-
-/** The same as a header for libs/tunnel's Http2TunnelClient. */
-export function bearerHeaders(token: () => string | undefined): () => Record<string, string> {
-  return () => {
-    const t = token();
-    return t === undefined ? {} : { authorization: `Bearer ${t}` };
   };
 }

@@ -18,3 +18,4 @@ export { ManagerClient, ManagerService, type ManagerServer } from './gen/telepre
 export { AgentClient, AgentService, type AgentServer } from './gen/telepresence/agent/v1/agent.js';
 export { DaemonClient, DaemonService, type DaemonServer } from './gen/telepresence/daemon/v1/daemon.js';
 export { serverStream, unaryCall, type CallMetadata, type CallOptions, type UnaryMethod } from './calls.js';
+export { bearerHeaders, bearerInterceptor } from './bearer.js';

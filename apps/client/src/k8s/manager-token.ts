@@ -7,7 +7,7 @@
 //     service account MANAGER_CLIENT_SERVICE_ACCOUNT in the manager's namespace, audience
 //     "telepresence-manager", renewed before it expires: RBAC on serviceaccounts/token decides who may
 //     get one, and the manager sees that service account.
-import { InterceptingCall, status, type Interceptor, type ServiceError } from '@grpc/grpc-js';
+import { status, type ServiceError } from '@grpc/grpc-js';
 import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
 
 import { TpError } from '../util/errors.js';
@@ -124,26 +124,6 @@ async function requestToken(
       );
     throw new TpError('cluster', `cannot ${what}: ${(e as Error).message}`, { cause: e });
   }
-}
-
-/** "authorization: Bearer <token>" on every call of a grpc-js client. */
-export function bearerInterceptor(token: () => string | undefined): Interceptor {
-  return (options, next) =>
-    new InterceptingCall(next(options), {
-      start(metadata, listener, nextStart) {
-        const t = token();
-        if (t !== undefined) metadata.set('authorization', `Bearer ${t}`);
-        nextStart(metadata, listener);
-      },
-    });
-}
-
-/** The same as request headers, for libs/tunnel's Http2TunnelClient. */
-export function bearerHeaders(token: () => string | undefined): () => Record<string, string> {
-  return () => {
-    const t = token();
-    return t === undefined ? {} : { authorization: `Bearer ${t}` };
-  };
 }
 
 /**

@@ -16,7 +16,7 @@ import {
 } from '@telepresence/rpc';
 
 import type { ManagerTls } from '../k8s/manager-tls.js';
-import { bearerHeaders, bearerInterceptor } from '../k8s/manager-token.js';
+import { bearerHeaders, bearerInterceptor } from '@telepresence/rpc';
 
 export type SessionInfo = common.SessionInfo;
 export type ClusterInfo = manager.ClusterInfo;
