@@ -86,8 +86,17 @@ export async function createRouterNamespace(names: Names): Promise<void> {
 
 export async function createNodeBridge(names: Names, node: number): Promise<void> {
   const br = names.bridge(node);
+  // A bridge takes the lowest MAC of its ports unless one is set: removing a pod whose veth had it would
+  // change the gateway's MAC under every other pod, which then sends to the old one until its neighbour
+  // entry goes stale (up to 45 s without connectivity, seen as a new pod "unreachable").
+  const mac = `02:dc:00:00:${(node >> 8).toString(16).padStart(2, '0')}:${(node & 0xff).toString(16).padStart(2, '0')}`;
   await ipBatch(
-    [`link add ${br} type bridge`, `addr add ${nodeGateway(node)}/24 dev ${br}`, `link set ${br} up`],
+    [
+      `link add ${br} type bridge`,
+      `link set ${br} address ${mac}`,
+      `addr add ${nodeGateway(node)}/24 dev ${br}`,
+      `link set ${br} up`,
+    ],
     names.router,
   );
 }
