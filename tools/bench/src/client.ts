@@ -5,7 +5,7 @@
 // round trip and 256 concurrent checked flows, through the whole path vs kernel routing, and the same
 // through the product with `--manager-address` over a socat relay (the product's share without
 // devcluster's port-forward). `npm run bench -- client`.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -235,6 +235,23 @@ async function run(): Promise<void> {
     socat.kill();
     socat = undefined;
 
+    // Caller authentication's share of the data path (issue 19): the same product path with the manager's
+    // auth.mode disabled. Reviews happen per session and are cached; a flow pays one cache lookup.
+    const hostKubeconfig = cluster.hostKubeconfig;
+    const kubectl = (...args: string[]) =>
+      execFileSync(path.join(repo, 'tools/bin/kubectl'), ['--kubeconfig', hostKubeconfig, ...args], {
+        encoding: 'utf8',
+        timeout: 180_000,
+      });
+    kubectl('-n', 'ambassador', 'set', 'env', 'deployment/traffic-manager', 'AUTH_MODE=disabled');
+    kubectl('-n', 'ambassador', 'rollout', 'status', 'deployment/traffic-manager', '--timeout=150s');
+    const n = inNs(ws, ['node', client, 'connect', '--kubeconfig', cluster.kubeconfig], env);
+    if (n.code === 0) {
+      results[productNoAuthRow] = iperf(ws, podIp);
+      load[productNoAuthRow] = measureLoad(ws, echoIp, 7000, { flows: false });
+    } else console.log(`  connect with auth.mode disabled failed: ${n.out}${n.err}`);
+    inNs(ws, ['node', client, 'quit'], env);
+
     const kernel = results['direct routing (router ns -> pod)'] ?? noRates;
     const socatRates = results['socat relay'] ?? noRates;
     const cells = (gbps: number, base: number) =>
@@ -269,6 +286,7 @@ const kernelRow = 'kernel routing (router ns -> pod)';
 const socatRow = 'socat relay (router ns)';
 const productRow = 'telepresence (VIF -> tunnel -> port-forward -> manager)';
 const productDirectRow = 'telepresence --manager-address (socat relay, no port-forward)';
+const productNoAuthRow = "telepresence with the manager's auth.mode disabled (port-forward)";
 
 function printLoadTables(load: Record<string, PathLoad>): void {
   const kernel = load[kernelRow] ?? {};
