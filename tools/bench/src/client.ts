@@ -243,14 +243,20 @@ async function run(): Promise<void> {
         encoding: 'utf8',
         timeout: 180_000,
       });
-    kubectl('-n', 'ambassador', 'set', 'env', 'deployment/traffic-manager', 'AUTH_MODE=disabled');
-    kubectl('-n', 'ambassador', 'rollout', 'status', 'deployment/traffic-manager', '--timeout=150s');
-    const n = inNs(ws, ['node', client, 'connect', '--kubeconfig', cluster.kubeconfig], env);
-    if (n.code === 0) {
-      results[productNoAuthRow] = iperf(ws, podIp);
-      load[productNoAuthRow] = measureLoad(ws, echoIp, 7000, { flows: false });
-    } else console.log(`  connect with auth.mode disabled failed: ${n.out}${n.err}`);
-    inNs(ws, ['node', client, 'quit'], env);
+    // Enforcing (the default, first row), disabled, enforcing again: the order's drift shows between the two.
+    for (const [mode, row] of [
+      ['disabled', productNoAuthRow],
+      ['enforcing', productAuthAgainRow],
+    ] as const) {
+      kubectl('-n', 'ambassador', 'set', 'env', 'deployment/traffic-manager', `AUTH_MODE=${mode}`);
+      kubectl('-n', 'ambassador', 'rollout', 'status', 'deployment/traffic-manager', '--timeout=150s');
+      const n = inNs(ws, ['node', client, 'connect', '--kubeconfig', cluster.kubeconfig], env);
+      if (n.code === 0) {
+        results[row] = iperf(ws, podIp);
+        load[row] = measureLoad(ws, echoIp, 7000, { flows: false });
+      } else console.log(`  connect with auth.mode ${mode} failed: ${n.out}${n.err}`);
+      inNs(ws, ['node', client, 'quit'], env);
+    }
 
     const kernel = results['direct routing (router ns -> pod)'] ?? noRates;
     const socatRates = results['socat relay'] ?? noRates;
@@ -287,6 +293,7 @@ const socatRow = 'socat relay (router ns)';
 const productRow = 'telepresence (VIF -> tunnel -> port-forward -> manager)';
 const productDirectRow = 'telepresence --manager-address (socat relay, no port-forward)';
 const productNoAuthRow = "telepresence with the manager's auth.mode disabled (port-forward)";
+const productAuthAgainRow = 'telepresence with auth.mode enforcing again (port-forward)';
 
 function printLoadTables(load: Record<string, PathLoad>): void {
   const kernel = load[kernelRow] ?? {};
