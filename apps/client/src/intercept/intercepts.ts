@@ -13,7 +13,10 @@ import {
 } from '@telepresence/rpc';
 
 import { TpError } from '../util/errors.js';
-import { RECREATING, type EngagementKeeper } from './reengage.js';
+import type { EngagementKeeper } from './reengage.js';
+import { RECREATING, stateName } from './states.js';
+
+export { stateName };
 
 export interface InterceptDeps {
   readonly client: () => ManagerClient;
@@ -29,16 +32,6 @@ export interface InterceptDeps {
   readonly onChange?: () => void;
   /** Metadata for every call (credentials), as the session's manager connection sends. */
   readonly callMetadata?: CallMetadata;
-}
-
-const STATE_NAMES: Record<number, string> = {
-  [manager.InterceptState.INTERCEPT_STATE_WAITING]: 'WAITING',
-  [manager.InterceptState.INTERCEPT_STATE_ACTIVE]: 'ACTIVE',
-  [manager.InterceptState.INTERCEPT_STATE_BROKEN]: 'BROKEN',
-};
-
-export function stateName(s: manager.InterceptState): string {
-  return STATE_NAMES[s] ?? 'UNKNOWN';
 }
 
 /** A manager refusal as a user-facing error: its own message, categorised. */

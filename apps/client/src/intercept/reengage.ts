@@ -8,8 +8,8 @@
 import { Metadata, type ClientReadableStream, type ServiceError } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 
+import type { manager } from '@telepresence/rpc';
 import {
-  manager,
   unaryCall,
   type CallMetadata,
   type ManagerClient,
@@ -18,8 +18,9 @@ import {
 } from '@telepresence/rpc';
 import { Backoff } from '@telepresence/tunnel';
 
-/** State of an intercept the manager does not have (yet) on the current session. */
-export const RECREATING = 'RE-CREATING';
+import { RECREATING, stateName } from './states.js';
+
+export { RECREATING };
 
 export interface EngagementKeeperDeps {
   readonly client: () => ManagerClient;
@@ -41,12 +42,6 @@ interface Engagement {
   /** Why re-creating failed last, for status and list. */
   error: string;
 }
-
-const STATE_NAMES: Record<number, string> = {
-  [manager.InterceptState.INTERCEPT_STATE_WAITING]: 'WAITING',
-  [manager.InterceptState.INTERCEPT_STATE_ACTIVE]: 'ACTIVE',
-  [manager.InterceptState.INTERCEPT_STATE_BROKEN]: 'BROKEN',
-};
 
 /** A key that changes when an intercept appears, goes, or changes state. */
 function snapshotKey(intercepts: readonly manager.InterceptInfo[]): string {
@@ -132,7 +127,7 @@ export class EngagementKeeper {
         let state: string;
         let message: string;
         if (info !== undefined) {
-          state = STATE_NAMES[info.state] ?? 'UNKNOWN';
+          state = stateName(info.state);
           message = info.message;
         } else if (!this.live) {
           state = RECREATING;
