@@ -6,6 +6,7 @@ import fc from 'fast-check';
 import dgram from 'node:dgram';
 import http2 from 'node:http2';
 import net from 'node:net';
+import { Duplex } from 'node:stream';
 import {
   ConnId,
   Http2TunnelClient,
@@ -38,6 +39,50 @@ import {
   tcpServer,
   type TcpServer,
 } from './harness.js';
+
+/**
+ * A byte stream that is not a net.Socket (node:http2 then runs on its JS stream wrapper) and opens late,
+ * like a port-forward WebSocket: writes wait for the TCP connection to `target`; 'connect' once it is up;
+ * an Error target fails it.
+ */
+class LateStream extends Duplex {
+  private socket: net.Socket | undefined;
+  private readonly opened: Promise<net.Socket>;
+
+  constructor(target: number | Error) {
+    super({ allowHalfOpen: true });
+    this.opened = new Promise((resolve, reject) => {
+      setTimeout(() => {
+        if (target instanceof Error) return reject(target);
+        const socket = net.connect({ port: target, host: '127.0.0.1' }, () => resolve(socket));
+        socket.once('error', reject);
+      }, 20);
+    });
+    this.opened.then(
+      (socket) => {
+        this.socket = socket;
+        socket.on('data', (d: Buffer) => this.push(d));
+        socket.on('end', () => this.push(null));
+        socket.on('close', () => this.destroy());
+        this.emit('connect');
+      },
+      (e: Error) => this.destroy(e),
+    );
+  }
+
+  override _read(): void {}
+  override _write(chunk: Buffer, _e: BufferEncoding, done: (e?: Error | null) => void): void {
+    this.opened.then((s) => s.write(chunk, done), done);
+  }
+  override _final(done: () => void): void {
+    this.socket?.end();
+    done();
+  }
+  override _destroy(e: Error | null, done: (e?: Error | null) => void): void {
+    this.socket?.destroy();
+    done(e);
+  }
+}
 
 const tunnelOnly = { tunnel: ManagerService.tunnel } as unknown as ServiceDefinition;
 
@@ -400,6 +445,49 @@ describe('Http2TunnelClient connection', () => {
       up.close();
       down.close();
       await grpc.close();
+    }
+  });
+
+  it('runs on a byte stream it is given (a port-forward) instead of TCP: bytes intact both ways', async () => {
+    const grpc = await startServer(dialerHandler());
+    const echo = await tcpServer((s) => s.pipe(s));
+    let made = 0;
+    const client = new Http2TunnelClient('manager.invalid:1', {
+      connection: () => {
+        made++;
+        return new LateStream(grpc.port);
+      },
+    });
+    const listener = await forwardingListener(client, { ip: '127.0.0.1', port: echo.port });
+    try {
+      await client.connect();
+      const sent = randomBytes(4 << 20);
+      const socket = await connectTcp(listener.port);
+      const back = readAll(socket);
+      socket.end(sent);
+      expect(sha256(await back)).toBe(sha256(sent));
+      expect(made).toBe(1);
+      expect(client.connectionAttempts).toBe(1);
+    } finally {
+      client.close();
+      await Promise.all([listener.close(), echo.close(), grpc.close()]);
+    }
+  });
+
+  it('a byte stream that cannot be made fails connect() and flows with its error, then backs off', async () => {
+    const now = 1_000;
+    const client = new Http2TunnelClient('manager.invalid:1', {
+      connection: () =>
+        new LateStream(new Error('the API server refused the port-forward: pods "x" not found')),
+      now: () => now,
+      random: () => 0.5,
+    });
+    try {
+      await expect(client.connect()).rejects.toThrow(/refused the port-forward: pods "x" not found/);
+      await expect(startFlow(client, 9)).rejects.toThrow(/next try in 200 ms/);
+      expect(client.connectionAttempts).toBe(1);
+    } finally {
+      client.close();
     }
   });
 

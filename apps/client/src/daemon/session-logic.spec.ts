@@ -46,6 +46,8 @@ function clusterInfo(podSubnets = [net(198, 18, 64, 18)]): manager.ClusterInfo {
 
 interface Rig {
   readonly calls: string[];
+  /** Each dialManager: the address, and whether tunnels run on the port-forward's own streams. */
+  readonly managerDials: string[];
   readonly api: FakeManagerApi;
   readonly machine: MemoryMachine;
   readonly system: SessionSystem;
@@ -69,8 +71,10 @@ function rig(): Rig {
   const machine = new MemoryMachine();
   machine.log.push = (...lines: string[]) => calls.push(...lines); // one timeline
   const stateFile = path.join(dir, 'state.json');
+  const managerDials: string[] = [];
   const r: Rig = {
     calls,
+    managerDials,
     api,
     machine,
     stateFile,
@@ -90,6 +94,9 @@ function rig(): Rig {
         calls.push('forward open');
         return {
           address: '127.0.0.1:1',
+          dial: () => {
+            throw new Error('the fake manager API makes no connections');
+          },
           pod: () => undefined,
           close: async () => void calls.push('forward close'),
         };
@@ -105,7 +112,10 @@ function rig(): Rig {
         watch: (_rv, _onEvent, signal) =>
           new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true })),
       }),
-      dialManager: () => api,
+      dialManager: (address, options) => {
+        managerDials.push(`${address}${options.tunnelConnection ? ', tunnels on port-forward streams' : ''}`);
+        return api;
+      },
       openTun: machine.openTun,
       routeTable: machine.routeTable,
       startDns: async (o) => {
@@ -191,6 +201,7 @@ describe('Session on in-memory parts', () => {
       'route add 198.18.128.0/20 tel0',
       'dns start cluster.local',
     ]);
+    expect(r.managerDials).toEqual(['127.0.0.1:1, tunnels on port-forward streams']);
     const status = s.status();
     expect(status).toMatchObject({
       connected: true,

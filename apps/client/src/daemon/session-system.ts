@@ -4,6 +4,7 @@
 // routes); unit tests give in-memory fakes (session.spec.ts).
 import dns from 'node:dns/promises';
 import net from 'node:net';
+import type { Duplex } from 'node:stream';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import {
@@ -38,6 +39,8 @@ export interface DialManagerOptions {
   readonly token?: () => string | undefined;
   readonly tls?: ManagerTls;
   readonly callMetadata?: CallMetadata;
+  /** Tunnel connections over this byte stream (a port-forward) instead of TCP to the address. */
+  readonly tunnelConnection?: () => Duplex;
 }
 
 export interface SessionSystem {
@@ -65,9 +68,9 @@ export function systemParts(run: Run): SessionSystem {
     openManagerForward,
     namespaceSource: kubeNamespaceSource,
     resolveManagerHost: resolveHostOf,
-    dialManager: (address, { token, tls, callMetadata }) =>
+    dialManager: (address, { token, tls, callMetadata, tunnelConnection }) =>
       new GrpcManagerApi(createManagerClient(address, token, tls), {
-        tunnels: createTunnelClient(address, token, tls),
+        tunnels: createTunnelClient(address, token, tls, tunnelConnection),
         ...(callMetadata === undefined ? {} : { callMetadata }),
       }),
     managerToken: obtainManagerToken,

@@ -172,6 +172,7 @@ export class Session {
       api: system.dialManager(address, {
         token: () => managerToken.current(),
         ...(tls === undefined ? {} : { tls }),
+        ...(this.forward === undefined ? {} : { tunnelConnection: this.forward.dial }),
         ...(this.deps.callMetadata === undefined ? {} : { callMetadata: this.deps.callMetadata }),
       }),
       log: this.log,

@@ -1,7 +1,6 @@
-// ForwardedSocket over a real loopback socket pair and a scripted WebSocket.
+// PortForwardStream over a scripted WebSocket.
 import { EventEmitter } from 'node:events';
-import net from 'node:net';
-import { ForwardedSocket, maskingOptions, type ForwardWebSocket } from './port-forward.js';
+import { PortForwardStream, maskingOptions, type ForwardWebSocket } from './port-forward.js';
 
 class ScriptedWebSocket extends EventEmitter implements ForwardWebSocket {
   bufferedAmount = 0;
@@ -27,133 +26,136 @@ class ScriptedWebSocket extends EventEmitter implements ForwardWebSocket {
   }
 }
 
-/** A connected pair: `local` is what the gRPC client holds, `forwarded` the accepted side we pump. */
-async function socketPair(): Promise<{ local: net.Socket; forwarded: net.Socket; close(): void }> {
-  let accepted!: (s: net.Socket) => void;
-  const got = new Promise<net.Socket>((r) => (accepted = r));
-  const server = net.createServer({ allowHalfOpen: true }, accepted);
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const local = net.connect({ port: (server.address() as net.AddressInfo).port, host: '127.0.0.1' });
-  const forwarded = await got;
-  return {
-    local,
-    forwarded,
-    close: () => {
-      local.destroy();
-      forwarded.destroy();
-      server.close();
-    },
-  };
-}
-
 const until = async (check: () => boolean): Promise<void> => {
   for (let i = 0; i < 200 && !check(); i++) await new Promise((r) => setTimeout(r, 5));
   expect(check()).toBe(true);
 };
 const port = Buffer.from([0x91, 0x1f]); // 8081, little-endian
 
-describe('ForwardedSocket', () => {
-  it('skips each channel’s port number and moves bytes both ways with the data channel byte', async () => {
-    const pair = await socketPair();
-    const ws = new ScriptedWebSocket('v4.channel.k8s.io');
-    const forward = new ForwardedSocket(pair.forwarded, () => {});
-    try {
-      expect(forward.received(0, port)).toBe(true);
-      expect(forward.received(1, port)).toBe(true);
-      forward.attach(ws);
-      const got: Buffer[] = [];
-      pair.local.on('data', (d: Buffer) => got.push(d));
-      forward.received(0, Buffer.from('from the manager'));
-      pair.local.write('to the manager');
-      await until(() => got.length > 0 && ws.sent.length > 0);
-      expect(Buffer.concat(got).toString()).toBe('from the manager');
-      expect(ws.sent[0]).toEqual(Buffer.concat([Buffer.from([0]), Buffer.from('to the manager')]));
-    } finally {
-      pair.close();
-    }
+/** A stream over a scripted WebSocket that opens when `open` is called. */
+function opening(protocol = 'v4.channel.k8s.io') {
+  const ws = new ScriptedWebSocket(protocol);
+  const errors: string[] = [];
+  let open!: () => void;
+  let fail!: (e: Error) => void;
+  const stream = new PortForwardStream((m) => errors.push(m)).open(
+    new Promise<ForwardWebSocket>((resolve, reject) => {
+      open = () => resolve(ws);
+      fail = reject;
+    }),
+  );
+  const connected = new Promise<void>((r) => stream.once('connect', () => r()));
+  /** Opens the WebSocket and waits for the stream to say so. */
+  const opened = (): Promise<void> => {
+    open();
+    return connected;
+  };
+  return { ws, stream, errors, open, opened, fail };
+}
+
+describe('PortForwardStream', () => {
+  it('holds writes until the WebSocket is open, then sends them behind the data channel byte', async () => {
+    const { ws, stream, open } = opening();
+    let connected = false;
+    stream.on('connect', () => (connected = true));
+    let written = false;
+    stream.write('to the manager', () => (written = true));
+    await new Promise((r) => setTimeout(r, 20));
+    expect(ws.sent).toEqual([]);
+    expect(written).toBe(false);
+    open();
+    await until(() => written && connected);
+    expect(ws.sent).toEqual([Buffer.concat([Buffer.from([0]), Buffer.from('to the manager')])]);
   });
 
-  it('stops reading the local socket while the WebSocket holds more than 1 MiB', async () => {
-    const pair = await socketPair();
-    const ws = new ScriptedWebSocket('v4.channel.k8s.io');
-    new ForwardedSocket(pair.forwarded, () => {}).attach(ws);
-    try {
-      ws.bufferedAmount = 2 << 20; // the link is slow: everything sent stays queued
-      pair.local.write(Buffer.alloc(64 * 1024, 1));
-      await until(() => ws.sent.length > 0);
-      await until(() => pair.forwarded.isPaused());
-      const sentWhileFull = ws.sent.length;
-      pair.local.write(Buffer.alloc(64 * 1024, 2));
-      await new Promise((r) => setTimeout(r, 50));
-      expect(ws.sent.length).toBe(sentWhileFull);
-      ws.bufferedAmount = 0;
-      for (const cb of ws.callbacks.splice(0)) cb();
-      await until(() => ws.sent.length > sentWhileFull);
-      expect(pair.forwarded.isPaused()).toBe(false);
-    } finally {
-      pair.close();
-    }
+  it('skips each channel’s port number and passes the data channel’s bytes on', async () => {
+    const { stream, opened } = opening();
+    await opened();
+    const got: Buffer[] = [];
+    stream.on('data', (d: Buffer) => got.push(d));
+    expect(stream.received(0, port)).toBe(true);
+    expect(stream.received(1, port)).toBe(true);
+    expect(stream.received(0, Buffer.from('from the manager'))).toBe(true);
+    await until(() => got.length > 0);
+    expect(Buffer.concat(got).toString()).toBe('from the manager');
   });
 
-  it('pauses the WebSocket while the local socket is full, resumes on drain', async () => {
-    const pair = await socketPair();
-    const ws = new ScriptedWebSocket('v4.channel.k8s.io');
-    const forward = new ForwardedSocket(pair.forwarded, () => {});
-    forward.attach(ws);
-    try {
-      pair.local.pause(); // the gRPC client does not read
-      forward.received(0, port);
-      const chunk = Buffer.alloc(1 << 20, 3);
-      for (let i = 0; i < 64 && !ws.paused; i++) forward.received(0, chunk);
-      expect(ws.paused).toBe(true);
-      pair.local.resume();
-      await until(() => !ws.paused);
-    } finally {
-      pair.close();
-    }
+  it('completes writes only while the WebSocket holds at most 1 MiB unsent', async () => {
+    const { ws, stream, opened } = opening();
+    await opened();
+    ws.bufferedAmount = 2 << 20; // the link is slow: everything sent stays queued
+    let done = 0;
+    stream.write(Buffer.alloc(64 * 1024, 1), () => done++);
+    await until(() => ws.sent.length === 1);
+    stream.write(Buffer.alloc(64 * 1024, 2), () => done++);
+    await new Promise((r) => setTimeout(r, 30));
+    expect(done).toBe(0);
+    expect(ws.sent.length).toBe(1); // the second waits in the stream, not in the WebSocket
+    ws.bufferedAmount = 0;
+    for (const cb of ws.callbacks.splice(0)) cb();
+    await until(() => done === 2 && ws.sent.length === 2);
   });
 
-  it('reports the error channel’s text and closes; ends the socket on CLOSE_STREAM', async () => {
-    const failing = await socketPair();
-    const errors: string[] = [];
-    const forward = new ForwardedSocket(failing.forwarded, (m) => errors.push(m));
-    forward.attach(new ScriptedWebSocket('v4.channel.k8s.io'));
-    const ending = await socketPair();
-    const other = new ForwardedSocket(ending.forwarded, () => {});
-    other.attach(new ScriptedWebSocket('v5.channel.k8s.io'));
-    try {
-      forward.received(1, port);
-      expect(forward.received(1, Buffer.from('connection refused'))).toBe(false);
-      expect(errors).toEqual(['connection refused']);
-      expect(failing.forwarded.destroyed).toBe(true);
+  it('pauses the WebSocket while the reader does not read, resumes when it does', async () => {
+    const { ws, stream, opened } = opening();
+    await opened();
+    stream.received(0, port);
+    const chunk = Buffer.alloc(1 << 20, 3);
+    for (let i = 0; i < 64 && !ws.paused; i++) stream.received(0, chunk);
+    expect(ws.paused).toBe(true);
+    stream.resume();
+    await until(() => !ws.paused);
+  });
 
-      const ended = new Promise<void>((r) => ending.local.once('end', () => r()));
-      ending.local.resume();
-      expect(other.received(255, Buffer.from([0]))).toBe(true);
-      await ended;
-    } finally {
-      failing.close();
-      ending.close();
-    }
+  it('reports the error channel’s text and fails; CLOSE_STREAM ends the readable side', async () => {
+    const failing = opening();
+    await failing.opened();
+    const failed = new Promise<Error>((r) => failing.stream.once('error', r));
+    failing.stream.received(1, port);
+    expect(failing.stream.received(1, Buffer.from('connection refused'))).toBe(false);
+    expect(failing.errors).toEqual(['connection refused']);
+    expect((await failed).message).toBe('the port-forward failed: connection refused');
+
+    const ending = opening('v5.channel.k8s.io');
+    await ending.opened();
+    const ended = new Promise<void>((r) => ending.stream.once('end', () => r()));
+    ending.stream.resume();
+    expect(ending.stream.received(255, Buffer.from([0]))).toBe(true);
+    await ended;
   });
 
   it('half-closes with CLOSE_STREAM on v5 and closes the WebSocket on older protocols', async () => {
-    const v5 = await socketPair();
-    const v4 = await socketPair();
-    const ws5 = new ScriptedWebSocket('v5.channel.k8s.io');
-    const ws4 = new ScriptedWebSocket('v4.channel.k8s.io');
-    new ForwardedSocket(v5.forwarded, () => {}).attach(ws5);
-    new ForwardedSocket(v4.forwarded, () => {}).attach(ws4);
-    try {
-      v5.local.end();
-      v4.local.end();
-      await until(() => ws5.sent.length > 0 && ws4.closed);
-      expect(ws5.sent.at(-1)).toEqual(Buffer.from([255, 0]));
-      expect(ws5.closed).toBe(false);
-    } finally {
-      v5.close();
-      v4.close();
-    }
+    const v5 = opening('v5.channel.k8s.io');
+    const v4 = opening('v4.channel.k8s.io');
+    v5.stream.end(); // before the WebSocket is open: it waits for it
+    v4.open();
+    v5.open();
+    v4.stream.end();
+    await until(() => v5.ws.sent.length > 0 && v4.ws.closed);
+    expect(v5.ws.sent.at(-1)).toEqual(Buffer.from([255, 0]));
+    expect(v5.ws.closed).toBe(false);
+  });
+
+  it('a WebSocket that cannot be opened fails the stream with its error, and a write waiting on it', async () => {
+    const { stream, fail } = opening();
+    const failed = new Promise<Error>((r) => stream.once('error', r));
+    let writeError: Error | null | undefined;
+    stream.write('x', (e) => (writeError = e));
+    fail(new Error('the API server refused the port-forward: forbidden (HTTP 403)'));
+    expect((await failed).message).toMatch(/forbidden \(HTTP 403\)/);
+    await until(() => writeError !== undefined);
+    expect(writeError).toBeInstanceOf(Error);
+  });
+
+  it('a WebSocket that closes destroys the stream; a destroyed stream closes its WebSocket', async () => {
+    const a = opening();
+    await a.opened();
+    a.ws.emit('close');
+    expect(a.stream.destroyed).toBe(true);
+    const b = opening();
+    await b.opened();
+    b.stream.destroy();
+    expect(b.ws.closed).toBe(true);
   });
 });
 

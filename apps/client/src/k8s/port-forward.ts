@@ -1,9 +1,11 @@
-// Reaches the traffic-manager through a Kubernetes port-forward: a loopback listener whose every accepted
-// connection becomes one port-forward WebSocket to the manager pod's API port. The pod is looked up again
-// for each new connection, so when the forward breaks (pod restarted, API server hiccup) gRPC's own
-// reconnect gets a fresh forward to whatever pod is running now.
+// Reaches the traffic-manager through a Kubernetes port-forward: each connection is one port-forward
+// WebSocket to the manager pod's API port, either as a byte stream the tunnel's HTTP/2 runs on (no loopback
+// hop on the data path) or behind a loopback listener for the gRPC channel. The pod is looked up again for
+// each new connection, so when the forward breaks (pod restarted, API server hiccup) the next connection
+// goes to whatever pod is running now.
 import type https from 'node:https';
 import net from 'node:net';
+import { Duplex } from 'node:stream';
 import {
   ApiException,
   AuthorizationV1Api,
@@ -122,6 +124,8 @@ export async function requirePortForward(kc: KubeConfig, namespace: string, pod:
 export interface ManagerForward {
   /** 127.0.0.1:port for the gRPC client. */
   readonly address: string;
+  /** A new port-forward to the manager pod running now, as a byte stream (for the tunnel's HTTP/2). */
+  readonly dial: () => PortForwardStream;
   /** The pod the last forward went to. */
   readonly pod: () => ManagerPod | undefined;
   close(): Promise<void>;
@@ -135,31 +139,31 @@ export async function openManagerForward(
   let current = await findManagerPod(kc, namespace);
   await requirePortForward(kc, namespace, current.name);
   const sockets = new Set<net.Socket>();
+  const dial = (): PortForwardStream => {
+    const stream = new PortForwardStream((message) =>
+      log.warn({ pod: current.name, message }, 'the port-forward to the traffic-manager failed'),
+    );
+    stream.on('error', (e: Error) =>
+      log.warn({ err: e.message, pod: current.name }, 'port-forward to the traffic-manager failed'),
+    );
+    return stream.open(
+      findManagerPod(kc, namespace).then((pod) => {
+        current = pod;
+        const path = `/api/v1/namespaces/${namespace}/pods/${pod.name}/portforward?ports=${pod.port}`;
+        return openPortForwardWebSocket(kc, path, (channel, data) => stream.received(channel, data));
+      }),
+    );
+  };
   // noDelay: gRPC's small frames (a dial, its DialOK) must not wait for the ACK of earlier ones (Nagle).
-  const server = net.createServer({ noDelay: true }, (socket) => {
+  const server = net.createServer({ noDelay: true, allowHalfOpen: true }, (socket) => {
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
+    const stream = dial();
+    socket.pipe(stream).pipe(socket);
     socket.on('error', () => socket.destroy());
-    socket.pause(); // until the WebSocket is open
-    void (async () => {
-      try {
-        current = await findManagerPod(kc, namespace);
-        const pod = current;
-        const path = `/api/v1/namespaces/${namespace}/pods/${pod.name}/portforward?ports=${pod.port}`;
-        const forward = new ForwardedSocket(socket, (message) =>
-          log.warn({ pod: pod.name, message }, 'the port-forward to the traffic-manager failed'),
-        );
-        forward.attach(
-          await openPortForwardWebSocket(kc, path, (channel, data) => forward.received(channel, data)),
-        );
-      } catch (e) {
-        log.warn(
-          { err: (e as Error).message, pod: current.name },
-          'port-forward to the traffic-manager failed',
-        );
-        socket.destroy();
-      }
-    })();
+    socket.on('close', () => stream.destroy());
+    stream.on('error', () => socket.destroy());
+    stream.on('close', () => socket.destroy());
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -169,6 +173,7 @@ export async function openManagerForward(
   log.info({ pod: current.name, namespace, localPort: port }, 'port-forward to the traffic-manager ready');
   return {
     address: `127.0.0.1:${port}`,
+    dial,
     pod: () => current,
     close: async () => {
       for (const s of sockets) s.destroy();
@@ -235,7 +240,7 @@ export function maskingOptions(server: string): WebSocket.ClientOptions {
   return server.startsWith('https:') ? { generateMask: (mask: Buffer) => mask.fill(0) } : {};
 }
 
-/** What ForwardedSocket needs of a ws WebSocket. */
+/** What PortForwardStream needs of a ws WebSocket. */
 export interface ForwardWebSocket {
   readonly protocol: string;
   readonly bufferedAmount: number;
@@ -249,42 +254,48 @@ export interface ForwardWebSocket {
 const DATA_CHANNEL = 0; // port 0's data; channel 1 carries its errors as text
 const ERROR_CHANNEL = 1;
 const CLOSE_STREAM = 255;
-/** Pause reading the local socket while the WebSocket holds this much unsent, resume below a quarter. */
+/** A write completes at once while the WebSocket holds at most this much unsent; later ones wait for it. */
 const WS_HIGH_WATER = 1 << 20;
 
 /**
- * One local connection over one port-forward WebSocket (the channel protocol of client-node and the API
- * server: a channel byte in front of every message, the port number first on each channel), with
- * back-pressure both ways: a full local socket pauses the WebSocket, a full WebSocket pauses the socket.
- * (client-node's PortForward ignores both, zero-fills a copy of every chunk, and ends the process's
- * stdout when the API server closes channel 1.)
+ * One port-forward WebSocket as a byte stream to the pod's port: the channel protocol of client-node and
+ * the API server (a channel byte in front of every message, the port number first on each channel), with
+ * back-pressure both ways. Writes made before the WebSocket is open wait for it; 'connect' says it is.
+ * The tunnel's HTTP/2 runs straight on it; the gRPC channel reaches it through a loopback listener.
+ * (client-node's PortForward ignores back-pressure, zero-fills a copy of every chunk, and ends the
+ * process's stdout when the API server closes channel 1.)
  */
-export class ForwardedSocket {
+export class PortForwardStream extends Duplex {
   private ws: ForwardWebSocket | undefined;
   private readonly sawPort = [false, false];
-  private pausedForWs = false;
+  /** A write's completion, held while the WebSocket is not open or holds more than WS_HIGH_WATER. */
+  private heldWrite: ((err?: Error | null) => void) | undefined;
+  private heldFinal: ((err?: Error | null) => void) | undefined;
   private wsPaused = false;
 
-  constructor(
-    private readonly socket: net.Socket,
-    private readonly onError: (message: string) => void,
-  ) {}
+  constructor(private readonly onError: (message: string) => void) {
+    super({ allowHalfOpen: true, writableHighWaterMark: 256 * 1024 });
+  }
 
-  /** The WebSocket is open: start moving bytes. */
-  attach(ws: ForwardWebSocket): void {
+  /** Starts on the WebSocket once it is open; a failure to open destroys the stream with its error. */
+  open(opening: Promise<ForwardWebSocket>): this {
+    opening.then(
+      (ws) => this.attach(ws),
+      (e: unknown) => this.destroy(e instanceof Error ? e : new Error(String(e))),
+    );
+    return this;
+  }
+
+  private attach(ws: ForwardWebSocket): void {
+    if (this.destroyed) return ws.close();
     this.ws = ws;
-    const socket = this.socket;
-    ws.on('close', () => socket.destroy());
-    ws.on('error', () => socket.destroy());
-    socket.on('close', () => ws.close());
-    socket.on('data', (chunk: Buffer) => this.send(chunk));
-    socket.on('end', () => {
-      // v5 can half-close a channel; older protocols only close the whole WebSocket.
-      if (ws.protocol === 'v5.channel.k8s.io') ws.send(Buffer.from([CLOSE_STREAM, DATA_CHANNEL]));
-      else ws.close();
-    });
-    if (socket.destroyed) ws.close();
-    else socket.resume();
+    ws.on('close', () => this.destroy());
+    ws.on('error', () => this.destroy());
+    this.releaseWrite();
+    this.emit('connect');
+    const final = this.heldFinal;
+    this.heldFinal = undefined;
+    if (final !== undefined) this._final(final);
   }
 
   /** A message from the WebSocket (channel byte already taken off); false closes the WebSocket. */
@@ -296,40 +307,89 @@ export class ForwardedSocket {
         if (data.length === 0) return true;
       }
       if (channel === ERROR_CHANNEL) {
-        this.onError(data.toString('utf8'));
-        this.socket.destroy();
+        const message = data.toString('utf8');
+        this.onError(message);
+        this.destroy(new Error(`the port-forward failed: ${message}`));
         return false;
       }
-      const ws = this.ws;
-      if (!this.socket.write(data) && ws !== undefined && !this.wsPaused) {
+      if (!this.push(data) && !this.wsPaused) {
         this.wsPaused = true;
-        ws.pause();
-        this.socket.once('drain', () => {
-          this.wsPaused = false;
-          ws.resume();
-        });
+        this.ws?.pause();
       }
       return true;
     }
     // CLOSE_STREAM for our data channel (the pod's side ended) or a channel we did not ask for.
-    this.socket.end();
+    this.push(null);
     return channel === CLOSE_STREAM;
   }
 
-  private send(chunk: Buffer): void {
-    const ws = this.ws!;
-    const message = Buffer.allocUnsafe(chunk.length + 1);
+  override _read(): void {
+    if (!this.wsPaused) return;
+    this.wsPaused = false;
+    this.ws?.resume();
+  }
+
+  override _writev(chunks: Array<{ chunk: Buffer }>, callback: (err?: Error | null) => void): void {
+    let length = 1;
+    for (const c of chunks) length += c.chunk.length;
+    const message = Buffer.allocUnsafe(length);
     message[0] = DATA_CHANNEL;
-    chunk.copy(message, 1);
-    ws.send(message, () => {
-      if (this.pausedForWs && ws.bufferedAmount <= WS_HIGH_WATER / 4) {
-        this.pausedForWs = false;
-        this.socket.resume();
-      }
-    });
-    if (ws.bufferedAmount > WS_HIGH_WATER && !this.pausedForWs) {
-      this.pausedForWs = true;
-      this.socket.pause();
+    let at = 1;
+    for (const c of chunks) at += c.chunk.copy(message, at);
+    this.heldWrite = callback;
+    if (this.ws === undefined) {
+      this.pending = message;
+      return;
     }
+    this.sendNow(message);
+  }
+
+  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (err?: Error | null) => void): void {
+    this._writev([{ chunk }], callback);
+  }
+
+  override _final(callback: (err?: Error | null) => void): void {
+    const ws = this.ws;
+    if (ws === undefined) {
+      this.heldFinal = callback; // ended before the WebSocket opened
+      return;
+    }
+    // v5 can half-close a channel; older protocols only close the whole WebSocket.
+    if (ws.protocol === 'v5.channel.k8s.io') ws.send(Buffer.from([CLOSE_STREAM, DATA_CHANNEL]));
+    else ws.close();
+    callback();
+  }
+
+  override _destroy(err: Error | null, callback: (err?: Error | null) => void): void {
+    this.ws?.close();
+    const held = this.heldWrite;
+    this.heldWrite = undefined;
+    held?.(err ?? new Error('the port-forward closed'));
+    this.heldFinal = undefined;
+    callback(err);
+  }
+
+  /** A message written before the WebSocket opened. */
+  private pending: Buffer | undefined;
+
+  private sendNow(message: Buffer): void {
+    const ws = this.ws!;
+    ws.send(message, () => this.releaseWrite());
+    this.releaseWrite();
+  }
+
+  /** Completes the held write once the WebSocket is open and has room. */
+  private releaseWrite(): void {
+    const ws = this.ws;
+    if (ws === undefined) return;
+    const pending = this.pending;
+    if (pending !== undefined) {
+      this.pending = undefined;
+      return this.sendNow(pending);
+    }
+    if (this.heldWrite === undefined || ws.bufferedAmount > WS_HIGH_WATER) return;
+    const held = this.heldWrite;
+    this.heldWrite = undefined;
+    held();
   }
 }

@@ -2,6 +2,7 @@
 // connection and the session are tested with fakes; `GrpcManagerApi` implements it on the generated
 // grpc-js ManagerClient. Every call has a deadline and stops when its AbortSignal aborts; server streams
 // are async iterables. Calls carry the metadata of `callMetadata` (the hook for credentials).
+import type { Duplex } from 'node:stream';
 import { credentials, status, type ServiceError } from '@grpc/grpc-js';
 import { Rcode } from '@telepresence/dns-core';
 import { Http2TunnelClient, fastTunnelClient, type TunnelClient } from '@telepresence/tunnel';
@@ -98,16 +99,19 @@ export function createManagerClient(
 /**
  * The connection for Tunnel calls (every flow through the VIF, every intercepted flow): node:http2
  * straight, beside the grpc-js channel, which would cost about 2.5x the CPU per byte. Same windows and
- * keep-alive as the channel.
+ * keep-alive as the channel. `connection` makes each connection (e.g. a port-forward stream) instead of a
+ * TCP connection to `address`.
  */
 export function createTunnelClient(
   address: string,
   token?: () => string | undefined,
   tls?: ManagerTls,
+  connection?: () => Duplex,
 ): Http2TunnelClient {
   return new Http2TunnelClient(address, {
     keepAliveMs: 10_000,
     keepAliveTimeoutMs: 5_000,
+    ...(connection === undefined ? {} : { connection }),
     ...(token === undefined ? {} : { headers: bearerHeaders(token) }),
     ...(tls === undefined ? {} : { tls: { ca: tls.ca, servername: tls.servername } }),
   });

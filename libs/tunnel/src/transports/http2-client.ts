@@ -6,6 +6,7 @@
 // meanwhile new flows fail at once with its error, instead of each making a port-forward of its own.
 import http2, { type ClientHttp2Session } from 'node:http2';
 import net from 'node:net';
+import type { Duplex } from 'node:stream';
 import tls from 'node:tls';
 import { Backoff } from '../backoff.js';
 import type { FrameChannel } from '../protocol/channel.js';
@@ -29,6 +30,11 @@ export interface Http2TunnelClientOptions {
   path?: string;
   /** Extra request headers of every call, asked per call (e.g. `authorization` with a rotating token). */
   headers?: () => Record<string, string>;
+  /**
+   * A byte stream to the server to use instead of a TCP connection to the address (e.g. a Kubernetes
+   * port-forward): it emits 'connect' once usable, or 'error' if it cannot be made.
+   */
+  connection?: () => Duplex;
   /** TLS to the server, verified with this CA (PEM) for this name; plain HTTP/2 when absent. */
   tls?: { ca: string; servername: string };
   /** Receive window per flow (the memory a paused flow may hold here). Default 2 MiB. */
@@ -62,6 +68,9 @@ export class Http2TunnelClient implements TunnelChannelOpener {
   private readonly path: string;
   private readonly headers: (() => Record<string, string>) | undefined;
   private readonly tls: { ca: string; servername: string } | undefined;
+  private readonly makeConnection: (() => Duplex) | undefined;
+  /** Settles when the current connection's byte stream is up (or failed to come up). */
+  private ready: Promise<void> = Promise.resolve();
   private readonly streamWindow: number;
   private readonly connectionWindow: number;
   private readonly initialConnectionWindow: number;
@@ -83,6 +92,7 @@ export class Http2TunnelClient implements TunnelChannelOpener {
     this.path = options.path ?? MANAGER_TUNNEL_PATH;
     this.headers = options.headers;
     this.tls = options.tls;
+    this.makeConnection = options.connection;
     this.streamWindow = checkedWindow(
       options.streamWindowBytes ?? TUNNEL_STREAM_WINDOW_BYTES,
       'streamWindowBytes',
@@ -142,13 +152,14 @@ export class Http2TunnelClient implements TunnelChannelOpener {
     } catch (e) {
       return Promise.reject(e as Error);
     }
-    if (!session.connecting) return Promise.resolve();
+    const ready = this.ready;
+    if (!session.connecting) return ready;
     return new Promise<void>((resolve, reject) => {
       const onError = (e: Error): void => reject(TunnelError.from(e, 'transport'));
       session.once('error', onError);
       session.once('connect', () => {
         session.off('error', onError);
-        resolve();
+        ready.then(resolve, reject);
       });
     });
   }
@@ -182,18 +193,24 @@ export class Http2TunnelClient implements TunnelChannelOpener {
     // because the connection could not be made is never followed by a connection attempt of its own.
     let connected = false;
     const where = { host: url.hostname.replace(/^\[|\]$/g, ''), port: Number(url.port || 80) };
-    const raw = net.connect({ ...where, noDelay: true }); // interactive flows: nghttp2 batches frames itself
+    // noDelay: interactive flows; nghttp2 batches frames itself.
+    const raw = this.makeConnection?.() ?? net.connect({ ...where, noDelay: true });
     const socket =
       this.tls === undefined ? raw : tls.connect({ socket: raw, ...this.tls, ALPNProtocols: ['h2'] });
-    socket.once(this.tls === undefined ? 'connect' : 'secureConnect', () => {
-      connected = true;
-      this.failed = undefined;
-      this.backoff.reset();
+    this.ready = new Promise<void>((resolve, reject) => {
+      socket.once(this.tls === undefined ? 'connect' : 'secureConnect', () => {
+        connected = true;
+        this.failed = undefined;
+        this.backoff.reset();
+        resolve();
+      });
+      socket.once('error', (e: Error) => {
+        if (connected) return;
+        this.failed = { until: this.now() + this.backoff.next(), error: e };
+        reject(TunnelError.from(e, 'transport'));
+      });
     });
-    socket.once('error', (e: Error) => {
-      if (connected) return;
-      this.failed = { until: this.now() + this.backoff.next(), error: e };
-    });
+    this.ready.catch(() => undefined); // connect() reports it; flows see the session fail
     const session = http2.connect(url, {
       settings: { initialWindowSize: this.streamWindow, enablePush: false },
       maxSessionMemory: TUNNEL_SESSION_MEMORY_MB,
