@@ -259,3 +259,78 @@ describe('Netstack TCP after a timeout once our FIN was sent', () => {
     stack.close();
   });
 });
+
+describe('Netstack timers run only for connections that need them', () => {
+  /** A connection whose handshake completed and whose data was acknowledged: nothing pending. */
+  async function established(options = {}) {
+    const flows: TcpFlow[] = [];
+    const { dev, stack } = setup({ onTcpConnect: async () => (flow) => flows.push(flow) }, options);
+    dev.inject(tcpPacket4({ ...app, seq: 100, flags: SYN, options: mssOption }));
+    await tick();
+    await tick();
+    const iss = dev.take()[0]!.readUInt32BE(24);
+    expect(stack.debugTimers()).toEqual({ tcp: true, udp: false, ticked: 1 }); // the SYN-ACK's timer
+    dev.inject(tcpPacket4({ ...app, seq: 101, ack: iss + 1, flags: ACK, window: 65535 }));
+    await tick();
+    const flow = flows[0]!;
+    flow.on('error', () => undefined);
+    return { dev, stack, flow, iss };
+  }
+
+  it('an idle connection is not ticked and no timer runs; sending again starts the retransmission timer', async () => {
+    const { dev, stack, flow, iss } = await established({ minRtoMs: 20 });
+    await delay(30);
+    expect(stack.debugTimers()).toEqual({ tcp: false, udp: false, ticked: 0 });
+    flow.write(Buffer.from('lost'));
+    await tick();
+    expect(dev.take().filter((p) => p.length > 40)).toHaveLength(1);
+    expect(stack.debugTimers()).toEqual({ tcp: true, udp: false, ticked: 1 });
+    // Not acknowledged: the timer that had stopped resends it.
+    const deadline = Date.now() + 5000;
+    while (stack.getStats().tcpRtoExpirations === 0 && Date.now() < deadline) await delay(10);
+    const again = dev.take().filter((p) => p.length > 40);
+    expect(again.length).toBeGreaterThan(0);
+    expect(again[0]!.readUInt32BE(24)).toBe((iss + 1) >>> 0);
+    dev.inject(tcpPacket4({ ...app, seq: 101, ack: (iss + 5) >>> 0, flags: ACK, window: 65535 }));
+    await delay(30);
+    expect(stack.debugTimers()).toEqual({ tcp: false, udp: false, ticked: 0 });
+    stack.close();
+  });
+
+  it('a connection in TIME-WAIT is forgotten after timeWaitMs', async () => {
+    const { dev, stack, flow, iss } = await established({ timeWaitMs: 50 });
+    flow.resume();
+    flow.end(); // our FIN first: FIN-WAIT-1
+    await tick();
+    dev.take();
+    dev.inject(tcpPacket4({ ...app, seq: 101, ack: (iss + 2) >>> 0, flags: ACK | FIN, window: 65535 }));
+    await tick();
+    expect(stack.getStats().tcpActive).toBe(1); // TIME-WAIT
+    const deadline = Date.now() + 5000;
+    while (stack.getStats().tcpActive > 0 && Date.now() < deadline) await delay(10);
+    expect(stack.getStats().tcpActive).toBe(0);
+    expect(stack.debugTimers()).toEqual({ tcp: false, udp: false, ticked: 0 });
+    stack.close();
+  });
+
+  it('an idle UDP flow is closed after udpIdleTimeoutMs, and the UDP timer stops with the last flow', async () => {
+    const flows: UdpFlow[] = [];
+    const { dev, stack } = setup(
+      { onTcpConnect: async () => () => undefined, onUdpFlow: async () => (flow) => flows.push(flow) },
+      { udpIdleTimeoutMs: 100 },
+    );
+    dev.inject(udpPacket4({ ...app, dstPort: 53, data: Buffer.from('q') }));
+    await tick();
+    await tick();
+    expect(flows).toHaveLength(1);
+    expect(stack.debugTimers().udp).toBe(true);
+    const ended = new Promise<void>((r) => flows[0]!.once('end', () => r()));
+    flows[0]!.resume();
+    await ended; // within one check (1 s) after 100 ms idle
+    expect(stack.getStats().udpIdleClosed).toBe(1);
+    const deadline = Date.now() + 3000;
+    while (stack.debugTimers().udp && Date.now() < deadline) await delay(50);
+    expect(stack.debugTimers().udp).toBe(false);
+    stack.close();
+  });
+});

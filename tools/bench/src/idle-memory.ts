@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { applyManifests, startDevCluster, type DevCluster } from '@telepresence/devcluster';
 import { fmt, loadavg, printTable } from './report.js';
 import {
+  cpuShares,
   gcAndUsage,
   inNs,
   netnsOf,
@@ -29,6 +30,8 @@ import { installTrafficManager } from './traffic-manager.js';
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 const PORT = 7000;
 const WARMUP = 200;
+/** How long idle CPU is measured, with no connections and with all of them open. */
+const IDLE_CPU_MS = 10_000;
 /** Where heap snapshots go (before/after, per process) for heap-summary.js; unset = none. */
 const SNAPSHOTS = process.env['MEMORY_BENCH_SNAPSHOTS'];
 
@@ -190,11 +193,20 @@ async function run(): Promise<void> {
     if (warmed['opened'] !== WARMUP) throw new Error(`warm-up failed: ${JSON.stringify(warmed)}`);
     await new Promise((r) => setTimeout(r, 2000)); // TIME_WAIT and stream ends settle
     const before = await sampleAll(procs, 'before');
+    // Idle CPU: a connected daemon and a manager with nothing to do should not spin (timers, polling).
+    const idleCpuBefore = await cpuShares(
+      procs.map((p) => p.pid),
+      IDLE_CPU_MS,
+    );
 
     clients = startClients(ws, podIp, n);
     const opened = await clients.next(600_000);
     await new Promise((r) => setTimeout(r, 3000));
     const open = await sampleAll(procs, 'open');
+    const idleCpuOpen = await cpuShares(
+      procs.map((p) => p.pid),
+      IDLE_CPU_MS,
+    );
     const check = await clients.command('check', 120_000);
     await clients.command('close', 60_000);
     clients.stop();
@@ -217,6 +229,8 @@ async function run(): Promise<void> {
         heap((h) => h.external),
         mib(a.rss),
         heap((h) => h.heapUsed, a),
+        fmt(idleCpuBefore[i]! * 100, 2),
+        fmt(idleCpuOpen[i]! * 100, 2),
       ];
     });
     printTable(
@@ -230,6 +244,8 @@ async function run(): Promise<void> {
         'external KiB/conn',
         'RSS after close MiB',
         'heap kept KiB/conn',
+        'idle CPU % (none open)',
+        `idle CPU % (${count} open)`,
       ],
       rows,
     );

@@ -99,6 +99,22 @@ export function netnsOf(pid: number): string {
   return ns;
 }
 
+/** CPU time (user + system) a process has used, seconds. */
+export function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in USER_HZ (100 on Linux)
+}
+
+/** The share of one core each process used over `ms` (1 = a whole core). */
+export async function cpuShares(pids: readonly number[], ms: number): Promise<number[]> {
+  const before = pids.map(cpuSeconds);
+  const t0 = performance.now();
+  await new Promise((r) => setTimeout(r, ms));
+  const seconds = (performance.now() - t0) / 1000;
+  return pids.map((pid, i) => (cpuSeconds(pid) - before[i]!) / seconds);
+}
+
 /** VmRSS of a process, bytes. */
 export function rssBytes(pid: number): number {
   const m = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));

@@ -54,6 +54,8 @@ export interface TcpHost {
   markDirty(conn: TcpConnection): void;
   /** Write what was built to the device soon (segments sent outside input processing). */
   requestFlush(): void;
+  /** The connection has a deadline, a retransmission timer or a low window: tick it until it has none. */
+  wantTimer(conn: TcpConnection): void;
   remove(conn: TcpConnection): void;
 }
 
@@ -180,6 +182,7 @@ export class TcpConnection implements TcpEndpoints {
     this.cwnd = 10 * this.mss;
     this.rto = 1000;
     this.deadline = host.now() + host.config.connectTimeoutMs;
+    host.wantTimer(this);
   }
 
   // ---- handshake ----------------------------------------------------------------------------------
@@ -520,6 +523,7 @@ export class TcpConnection implements TcpEndpoints {
     this.state = 'time-wait';
     this.rtoDeadline = 0;
     this.deadline = this.host.now() + this.host.config.timeWaitMs;
+    this.host.wantTimer(this);
   }
 
   // ---- output -------------------------------------------------------------------------------------
@@ -544,6 +548,7 @@ export class TcpConnection implements TcpEndpoints {
     const wnd = this.advertisedWindow();
     this.rcvRightEdge = (this.rcvNxt + wnd) >>> 0;
     this.windowLow = wnd < this.windowUpdateThreshold();
+    if (this.windowLow) this.host.wantTimer(this);
     return Math.min(65535, wnd >>> this.rcvScale);
   }
 
@@ -691,6 +696,12 @@ export class TcpConnection implements TcpEndpoints {
 
   private armRto(): void {
     this.rtoDeadline = this.host.now() + this.rto;
+    this.host.wantTimer(this);
+  }
+
+  /** Nothing for the stack's timer to do: no deadline, no retransmission timer, no window to reopen. */
+  get timerIdle(): boolean {
+    return this.state !== 'connecting' && this.rtoDeadline === 0 && this.deadline === 0 && !this.windowLow;
   }
 
   private sampleRtt(ms: number): void {
