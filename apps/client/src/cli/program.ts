@@ -161,14 +161,16 @@ export function buildProgram(deps: CliDeps): Command {
           };
           // A non-root user's credentials are resolved here, as that user (exec plugins never run as root),
           // before sudo is asked for anything.
-          const kubeconfigYaml = deps.isRoot
-            ? ''
+          const forDaemon = deps.isRoot
+            ? undefined
             : await (
                 await import('../k8s/user-credentials.js')
               ).kubeconfigForDaemon({
                 kubeconfig: o.kubeconfig ?? '',
                 context: o.context ?? '',
-                env: { KUBECONFIG: deps.env['KUBECONFIG'], HOME: deps.env['HOME'] },
+                env: deps.env,
+                cwd: process.cwd(),
+                terminal: process.stdin.isTTY === true,
               });
           if (!(await isDaemonRunning(paths))) {
             progress('Starting the root daemon');
@@ -181,7 +183,8 @@ export function buildProgram(deps: CliDeps): Command {
               managerNamespace: o.managerNamespace ?? '',
               context: o.context ?? '',
               kubeconfig: deps.isRoot ? (o.kubeconfig ?? deps.env['KUBECONFIG'] ?? '') : '',
-              kubeconfigYaml,
+              kubeconfigYaml: forDaemon?.yaml ?? '',
+              execPlugin: forDaemon?.execPlugin,
               managerAddress: o.managerAddress ?? '',
               alsoProxy: o.alsoProxy,
               neverProxy: o.neverProxy,

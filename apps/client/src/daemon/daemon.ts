@@ -76,6 +76,7 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
           state,
           logFile: paths.logFile,
           platform: options.platform,
+          ...(options.owner === undefined ? {} : { owner: options.owner }),
           ...(options.resolvConfPath === undefined ? {} : { resolvConfPath: options.resolvConfPath }),
         },
         req,

@@ -16,4 +16,5 @@ export const NOT_CONNECTED: daemon.StatusResponse = {
   logFile: '',
   tunName: '',
   intercepts: [],
+  credentials: undefined,
 };

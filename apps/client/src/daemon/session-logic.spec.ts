@@ -27,6 +27,7 @@ const request: daemon.ConnectRequest = {
   dnsExcludeSuffixes: [],
   dns: '',
   kubeconfigYaml: '',
+  execPlugin: undefined,
   configYaml: '',
 };
 
@@ -96,6 +97,9 @@ function rig(): Rig {
       },
       resolveManagerHost: async () => ['127.0.0.1'],
       managerToken: async () => ({ source: 'user', current: () => 'token', close: () => undefined }),
+      refreshCredentials: () => {
+        throw new Error('no exec plugin in these tests');
+      },
       managerTls: async () => {
         throw new Error('no TLS in these tests');
       },

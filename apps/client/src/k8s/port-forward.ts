@@ -15,6 +15,7 @@ import WebSocket from 'ws';
 import type { Logger } from 'pino';
 import { TpError } from '../util/errors.js';
 import { unreachableApiServer } from './api-errors.js';
+import { isUnauthorized, reportUnauthorized } from './refreshed-kubeconfig.js';
 
 export const MANAGER_SELECTORS = ['app=traffic-manager', 'app.kubernetes.io/name=traffic-manager'];
 export const DEFAULT_API_PORT = 8081;
@@ -153,6 +154,7 @@ export async function openManagerForward(
           await openPortForwardWebSocket(kc, path, (channel, data) => forward.received(channel, data)),
         );
       } catch (e) {
+        if (isUnauthorized(e)) reportUnauthorized(kc);
         log.warn(
           { err: (e as Error).message, pod: current.name },
           'port-forward to the traffic-manager failed',
