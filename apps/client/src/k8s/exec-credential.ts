@@ -45,7 +45,8 @@ export type CommandWrap = (command: string, args: readonly string[]) => { comman
 export interface RunOptions {
   /** The environment the plugin starts from (the user's); the spec's env is added to it. */
   readonly env: Readonly<Record<string, string | undefined>>;
-  readonly cwd: string;
+  /** Where the plugin runs; this process's working directory when not given. */
+  readonly cwd?: string;
   readonly cluster?: ExecClusterInfo;
   /** A terminal is there to prompt on (the CLI's stdin is a TTY); the daemon never has one. */
   readonly terminal: boolean;
@@ -172,7 +173,7 @@ export async function runExecPlugin(spec: ExecPluginSpec, o: RunOptions): Promis
   const { command, args } = (o.wrap ?? ((c, a) => ({ command: c, args: [...a] })))(spec.command, spec.args);
   const child = spawn(command, args, {
     env,
-    cwd: o.cwd,
+    ...(o.cwd === undefined ? {} : { cwd: o.cwd }),
     // A prompting plugin talks to the user on the terminal (stdin and stderr), as kubectl lets it.
     stdio: [interactive ? 'inherit' : 'ignore', 'pipe', interactive ? 'inherit' : 'pipe'],
   });

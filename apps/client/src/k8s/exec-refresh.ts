@@ -1,6 +1,7 @@
 // The exec plugin between CLI and daemon: the CLI puts the kubeconfig user's `exec` section, its own
 // environment and working directory, and when the credential it got expires into the Connect request;
 // the daemon runs the plugin again from that, as the connecting user (the wrap), before expiry.
+import fs from 'node:fs';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { daemon } from '@telepresence/rpc';
 import type { Logger } from 'pino';
@@ -99,7 +100,8 @@ export function startExecRefresh(
       fetch: () =>
         runExecPlugin(spec, {
           env,
-          cwd: m.workingDir || '/',
+          // The CLI's working directory (relative plugin paths resolve there), or / once it is gone.
+          cwd: m.workingDir !== '' && fs.existsSync(m.workingDir) ? m.workingDir : '/',
           ...(cluster === undefined ? {} : { cluster }),
           terminal: false,
           wrap: o.wrap(),

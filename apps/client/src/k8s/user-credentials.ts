@@ -113,7 +113,7 @@ export async function kubeconfigForDaemon(options: UserKubeOptions): Promise<Dae
       ? undefined
       : await runExecPlugin(plugin, {
           env: options.env ?? {},
-          cwd: options.cwd ?? process.cwd(),
+          // The CLI's own working directory, as is (the user may not be able to chdir into it again).
           terminal: options.terminal ?? false,
           ...(clusterInfoOf(kc) === undefined ? {} : { cluster: clusterInfoOf(kc)! }),
         });
