@@ -173,6 +173,8 @@ ${echoFixtureYaml()}`,
     );
     for (const c of commands) expect(man).toContain(`.SS "telepresence ${c}"`);
     const copyright = readFileSync('/usr/share/doc/telepresence/copyright', 'utf8');
+    expect(copyright).toMatch(/^Files: \*\nCopyright: .+\nLicense: Apache-2\.0$/m);
+    expect(copyright).toMatch(/^License: Apache-2\.0\n +Apache License\n +Version 2\.0, January 2004$/m);
     expect(copyright).toMatch(/bundled npm package commander@/);
     expect(copyright).toMatch(/Node\.js v20/);
   });
