@@ -209,6 +209,18 @@ ${echoFixtureYaml()}`,
       tun: string;
     };
     expect(status.connected).toBe(true);
+    // config view: the chart's client values, which the manager pushes, are a layer with their origin.
+    type View = Record<string, { value: unknown; source: string }>;
+    const view = async (): Promise<View> =>
+      JSON.parse((await must(tp('config', 'view', '-o', 'json'), 'config view')).stdout) as View;
+    const connectedView = await view();
+    expect(connectedView['dns.excludeSuffixes']).toEqual({
+      value: ['.com', '.io', '.net', '.org', '.ru'],
+      source: expect.stringMatching(
+        /^cluster: traffic-manager \S+ in namespace ambassador, chart values client:$/,
+      ) as unknown as string,
+    });
+    expect(connectedView['logLevel']?.source).toBe('default');
 
     // Another non-root user cannot use this daemon.
     const denied = await as(other, ['telepresence', 'status']);
@@ -264,6 +276,7 @@ ${echoFixtureYaml()}`,
     expect({ code: quit.code, out: quit.stdout.trim() }).toEqual({ code: 0, out: 'Disconnected' });
     expect(existsSync(path.join(runDir, 'daemon.sock'))).toBe(false);
     expect(existsSync(path.join(runDir, 'state.json'))).toBe(false);
+    expect((await view())['dns.excludeSuffixes']?.source).toBe('default'); // no cluster layer now
     const links = await execAsync('ip', ['netns', 'exec', cluster.workstationNetns, 'ip', '-o', 'link']);
     expect(links.stdout).not.toContain(`${status.tun}:`);
     // The daemon loaded the addons the package installed (nothing extracted).

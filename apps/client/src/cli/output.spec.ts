@@ -29,6 +29,7 @@ const connected: daemon.StatusResponse = {
   tunName: 'tel0',
   intercepts: [],
   credentials: undefined,
+  pushedConfig: undefined,
 };
 
 describe('CLI output', () => {

@@ -17,4 +17,5 @@ export const NOT_CONNECTED: daemon.StatusResponse = {
   tunName: '',
   intercepts: [],
   credentials: undefined,
+  pushedConfig: undefined,
 };

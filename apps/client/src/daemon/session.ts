@@ -389,6 +389,21 @@ export class Session {
       tunName: this.vif?.name ?? '',
       intercepts: this.engagements.lines(),
       credentials: credentialStatus(this.kube?.config),
+      pushedConfig: this.pushedConfig(),
+    };
+  }
+
+  /** The chart's client values the manager pushed, as a config layer with its origin (config view). */
+  private pushedConfig(): daemon.PushedConfig | undefined {
+    const ci = this.lastClusterInfo;
+    if (ci === undefined) return undefined;
+    const where =
+      this.request.managerAddress !== ''
+        ? `at ${this.request.managerAddress}`
+        : `in namespace ${this.request.managerNamespace || 'ambassador'}`;
+    return {
+      origin: `cluster: traffic-manager ${this.managerVersion || '(unknown version)'} ${where}, chart values client:`,
+      layerJson: JSON.stringify(pushedLayer(ci)),
     };
   }
 

@@ -146,7 +146,21 @@ export interface StatusResponse {
   tunName: string;
   /** This client's intercepts, as the daemon keeps them (also while they are being re-created). */
   intercepts: InterceptLine[];
-  credentials: CredentialStatus | undefined;
+  credentials:
+    | CredentialStatus
+    | undefined;
+  /**
+   * The client configuration the traffic-manager pushes (the chart's `client:` values), a layer below the
+   * user's config file and the connect flags.
+   */
+  pushedConfig: PushedConfig | undefined;
+}
+
+export interface PushedConfig {
+  /** Where it comes from, e.g. "cluster (traffic-manager 0.1.0 in namespace ambassador)". */
+  origin: string;
+  /** The layer as the client's config layer (JSON). */
+  layerJson: string;
 }
 
 /** Where the connection's Kubernetes credentials come from, and their refresh. */
@@ -1733,6 +1747,7 @@ function createBaseStatusResponse(): StatusResponse {
     tunName: "",
     intercepts: [],
     credentials: undefined,
+    pushedConfig: undefined,
   };
 }
 
@@ -1779,6 +1794,9 @@ export const StatusResponse: MessageFns<StatusResponse> = {
     }
     if (message.credentials !== undefined) {
       CredentialStatus.encode(message.credentials, writer.uint32(114).fork()).join();
+    }
+    if (message.pushedConfig !== undefined) {
+      PushedConfig.encode(message.pushedConfig, writer.uint32(122).fork()).join();
     }
     return writer;
   },
@@ -1908,6 +1926,14 @@ export const StatusResponse: MessageFns<StatusResponse> = {
             message.credentials = CredentialStatus.decode(reader, reader.uint32());
             continue;
           }
+          case 15: {
+            if (tag !== 122) {
+              break;
+            }
+
+            message.pushedConfig = PushedConfig.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1966,6 +1992,11 @@ export const StatusResponse: MessageFns<StatusResponse> = {
         ? object.intercepts.map((e: any) => InterceptLine.fromJSON(e))
         : [],
       credentials: isSet(object.credentials) ? CredentialStatus.fromJSON(object.credentials) : undefined,
+      pushedConfig: isSet(object.pushedConfig)
+        ? PushedConfig.fromJSON(object.pushedConfig)
+        : isSet(object.pushed_config)
+        ? PushedConfig.fromJSON(object.pushed_config)
+        : undefined,
     };
   },
 
@@ -2013,6 +2044,9 @@ export const StatusResponse: MessageFns<StatusResponse> = {
     if (message.credentials !== undefined) {
       obj.credentials = CredentialStatus.toJSON(message.credentials);
     }
+    if (message.pushedConfig !== undefined) {
+      obj.pushedConfig = PushedConfig.toJSON(message.pushedConfig);
+    }
     return obj;
   },
 
@@ -2039,6 +2073,98 @@ export const StatusResponse: MessageFns<StatusResponse> = {
     message.credentials = (object.credentials !== undefined && object.credentials !== null)
       ? CredentialStatus.fromPartial(object.credentials)
       : undefined;
+    message.pushedConfig = (object.pushedConfig !== undefined && object.pushedConfig !== null)
+      ? PushedConfig.fromPartial(object.pushedConfig)
+      : undefined;
+    return message;
+  },
+};
+
+function createBasePushedConfig(): PushedConfig {
+  return { origin: "", layerJson: "" };
+}
+
+export const PushedConfig: MessageFns<PushedConfig> = {
+  encode(message: PushedConfig, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.origin !== "") {
+      writer.uint32(10).string(message.origin);
+    }
+    if (message.layerJson !== "") {
+      writer.uint32(18).string(message.layerJson);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PushedConfig {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePushedConfig();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.origin = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.layerJson = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PushedConfig {
+    return {
+      origin: isSet(object.origin) ? globalThis.String(object.origin) : "",
+      layerJson: isSet(object.layerJson)
+        ? globalThis.String(object.layerJson)
+        : isSet(object.layer_json)
+        ? globalThis.String(object.layer_json)
+        : "",
+    };
+  },
+
+  toJSON(message: PushedConfig): unknown {
+    const obj: any = {};
+    if (message.origin !== "") {
+      obj.origin = message.origin;
+    }
+    if (message.layerJson !== "") {
+      obj.layerJson = message.layerJson;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<PushedConfig>): PushedConfig {
+    return PushedConfig.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<PushedConfig>): PushedConfig {
+    const message = createBasePushedConfig();
+    message.origin = object.origin ?? "";
+    message.layerJson = object.layerJson ?? "";
     return message;
   },
 };
