@@ -54,13 +54,14 @@ k() { ${kubectl} --kubeconfig ${dir}/admin.kubeconfig -n default "$@"; }
 k create secret generic tp-cred-$n >/dev/null
 token=$(k create token tp-dev --bound-object-kind Secret --bound-object-name tp-cred-$n --duration 10m)
 exp=$(date -u -d "+${TOKEN_SECONDS} seconds" +%Y-%m-%dT%H:%M:%SZ)
-echo "$n $(id -u) $exp $token" >> ${dir}/runs
+echo "$n $(id -u) $(id -G | tr ' ' ,) $exp $token" >> ${dir}/runs
 printf '{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","status":{"token":"%s","expirationTimestamp":"%s"}}' "$token" "$exp"
 `;
 
 interface Run {
   n: number;
   uid: string;
+  groups: string;
   expiresAt: number;
   token: string;
 }
@@ -82,8 +83,8 @@ describeRoot('an exec plugin credential that expires, refreshed by the daemon as
       .trim()
       .split('\n')
       .map((line) => {
-        const [n, uid, exp, token] = line.split(' ');
-        return { n: Number(n), uid: uid!, expiresAt: Date.parse(exp!), token: token! };
+        const [n, uid, groups, exp, token] = line.split(' ');
+        return { n: Number(n), uid: uid!, groups: groups!, expiresAt: Date.parse(exp!), token: token! };
       });
   /** Whether the API server accepts `token` (from the host). */
   const accepted = async (token: string): Promise<boolean> => {
@@ -115,6 +116,8 @@ describeRoot('an exec plugin credential that expires, refreshed by the daemon as
     chmodSync(work, 0o755); // the user reaches the run dir inside it
     runDir = path.join(work, 'run');
     await addUsers([user], sudoersFile, `${user} ALL=(root) NOPASSWD: /usr/bin/telepresence\n`);
+    // A supplementary group, which the plugin must have when the daemon runs it too.
+    await must(execAsync('usermod', ['-aG', 'users', user]), 'usermod');
 
     cluster = await startCluster('cr', { randomChars: 3 });
     ({ core } = await installManager(cluster, { values: [`auth.reviewTTL=${REVIEW_TTL_MS}ms`] }));
@@ -178,10 +181,14 @@ ${echoFixtureYaml()}`,
 
   it('keeps the connection working after the first token is invalid: the plugin ran again, as the user', async () => {
     const uid = await uidOf(user);
+    const groups = (await must(execAsync('id', ['-G', user]), 'id -G')).stdout.trim().replace(/ /g, ',');
+    expect(groups.split(',')).toContain(
+      (await must(execAsync('getent', ['group', 'users']), 'getent')).stdout.split(':')[2],
+    );
     const c = await tp('connect');
     expect({ code: c.code, err: c.stderr }).toEqual({ code: 0, err: '' });
     const [first] = runs();
-    expect(first).toMatchObject({ n: 1, uid });
+    expect(first).toMatchObject({ n: 1, uid, groups });
 
     // The first token's expiry passes; then it stops working (its Secret goes, as a cloud token expires).
     await until('the first token has expired', () =>
@@ -202,10 +209,10 @@ ${echoFixtureYaml()}`,
     expect({ code: list.code, err: list.stderr }).toEqual({ code: 0, err: '' });
     expect((JSON.parse(list.stdout) as Array<{ name: string }>).map((w) => w.name)).toContain('echo');
 
-    // The plugin ran again, only ever as the user; the daemon says so.
+    // The plugin ran again, only ever as the user (uid and groups); the daemon says so.
     const all = runs();
     expect(all.length).toBeGreaterThanOrEqual(2);
-    expect(new Set(all.map((r) => r.uid))).toEqual(new Set([uid]));
+    expect(new Set(all.map((r) => `${r.uid} ${r.groups}`))).toEqual(new Set([`${uid} ${groups}`]));
     const status = JSON.parse((await must(tp('status', '-o', 'json'), 'status')).stdout) as {
       credentials: { source: string; refreshes: number; problem: string; expiresAt: string };
     };

@@ -40,6 +40,8 @@ export interface CliDeps {
   readonly quietLogger: () => Logger | Promise<Logger>;
   readonly runDaemon: (paths: DaemonPaths) => Promise<void>;
   readonly runWatchdog: (paths: DaemonPaths) => Promise<void>;
+  /** The second stage of running an exec credential plugin as the user (k8s/plugin-stage.ts). */
+  readonly runCredentialPlugin: () => Promise<void>;
   readonly setExitCode: (code: number) => void;
 }
 
@@ -288,6 +290,13 @@ export function buildProgram(deps: CliDeps): Command {
     .description('Run the root daemon in the foreground (the CLI starts it)')
     .action(async () => {
       await deps.runDaemon(paths);
+    });
+
+  program
+    .command('run-credential-plugin', { hidden: true })
+    .description('Run an exec credential plugin as the user (the daemon starts it through setpriv)')
+    .action(async () => {
+      await deps.runCredentialPlugin();
     });
 
   program

@@ -31,6 +31,7 @@ import type { RouteTable } from '../routing/route-table.js';
 import { linuxRouteTable } from '../routing/route-table.linux.js';
 import { TpError } from '../util/errors.js';
 import type { Run } from '../util/exec.js';
+import { selfCommand } from '../util/self-command.js';
 import type { OpenTun } from '../vif/tun.js';
 import { openLinuxTun } from '../vif/tun.linux.js';
 import { DnsService, type DnsServiceOptions } from './dns-service.js';
@@ -70,10 +71,19 @@ export interface SessionSystem {
   startDialResponder(deps: DialResponderDeps): DialResponder;
 }
 
-export function systemParts(run: Run, owner: ProcessOwner = { uid: 0, gid: 0 }): SessionSystem {
+/**
+ * The real parts. `owner`: who exec credential plugins run as; `mainScript`: how this program starts
+ * itself (the second stage of running a plugin as the owner, util/self-command.ts).
+ */
+export function systemParts(
+  run: Run,
+  owner: ProcessOwner = { uid: 0, gid: 0 },
+  mainScript = '',
+): SessionSystem {
+  const stage = selfCommand(mainScript, ['run-credential-plugin']);
   return {
     refreshCredentials: (kc, plugin, log) =>
-      startExecRefresh(kc, plugin, { wrap: () => linuxRunAs(owner), log }),
+      startExecRefresh(kc, plugin, { wrap: () => linuxRunAs(owner, { stage }), log }),
     loadKube,
     openManagerForward,
     namespaceSource: kubeNamespaceSource,

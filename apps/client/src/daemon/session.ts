@@ -49,6 +49,8 @@ export interface SessionDeps {
   readonly random?: () => number;
   /** The user the daemon serves (its socket's owner): exec credential plugins run again as them. */
   readonly owner?: { uid: number; gid: number };
+  /** How this program starts itself (util/self-command.ts). */
+  readonly mainScript?: string;
 }
 
 export type Progress = (step: string) => void;
@@ -89,7 +91,7 @@ export class Session {
     private readonly fileLayer: ConfigLayer,
   ) {
     this.log = deps.log.child({ component: 'session' });
-    this.system = deps.system ?? systemParts(deps.run, deps.owner);
+    this.system = deps.system ?? systemParts(deps.run, deps.owner, deps.mainScript);
     this.engagements = new EngagementKeeper({
       client: () => this.manager.api.client,
       session: () => this.conn?.session,

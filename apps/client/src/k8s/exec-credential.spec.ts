@@ -130,19 +130,28 @@ printf '${cred({ token: 'tok', expirationTimestamp: '2030-01-01T00:00:00Z' })}'`
     expect(JSON.parse(info!)).toMatchObject({ spec: { interactive: false } });
   });
 
-  it('starts the plugin through the wrap (the daemon runs it as the user that way)', async () => {
-    const wrapper = script('wrapper', 'echo wrapped > "$WRAP_OUT"; exec "$@"');
+  it("starts the plugin through the wrap, which may hand it over on stdin (the daemon's two stages)", async () => {
+    // A wrapper that, like plugin-stage.ts, takes the plugin from stdin; its own environment is the wrap's.
+    const wrapper = script(
+      'wrapper',
+      `echo "wrapper env: $SECRET" > "$WRAP_OUT"; cat > ${dir}/launch.json; exec ${dir}/tok-plugin`,
+    );
     const plugin = script('tok-plugin', `printf '${cred({ token: 'w' })}'`);
     const wrapOut = path.join(dir, 'wrap-out');
-    const c = await runExecPlugin(spec({ command: plugin }), {
-      env: { WRAP_OUT: wrapOut },
+    const c = await runExecPlugin(spec({ command: plugin, args: ['a1'] }), {
+      env: { SECRET: 's3cret' },
       cwd: dir,
       terminal: false,
-      wrap: (command, args) => ({ command: wrapper, args: [command, ...args] }),
+      wrap: (p) => ({ command: wrapper, args: [], env: { WRAP_OUT: wrapOut }, input: JSON.stringify(p) }),
     });
     expect(c.token).toBe('w');
     const { readFileSync } = await import('node:fs');
-    expect(readFileSync(wrapOut, 'utf8')).toBe('wrapped\n');
+    expect(readFileSync(wrapOut, 'utf8')).toBe('wrapper env: \n');
+    expect(JSON.parse(readFileSync(path.join(dir, 'launch.json'), 'utf8'))).toMatchObject({
+      command: plugin,
+      args: ['a1'],
+      env: { SECRET: 's3cret' },
+    });
   });
 
   it('says clearly why a plugin could not give a credential', async () => {

@@ -39,8 +39,16 @@ export interface ExecClusterInfo {
   readonly proxyUrl?: string;
 }
 
+/** A process to start: command, arguments, environment, and what to write on its stdin. */
+export interface Launch {
+  readonly command: string;
+  readonly args: readonly string[];
+  readonly env: Readonly<Record<string, string>>;
+  readonly input?: string;
+}
+
 /** How to start the plugin process: the CLI starts it as is, the daemon wraps it (run-as-user). */
-export type CommandWrap = (command: string, args: readonly string[]) => { command: string; args: string[] };
+export type CommandWrap = (plugin: Launch) => Launch;
 
 export interface RunOptions {
   /** The environment the plugin starts from (the user's); the spec's env is added to it. */
@@ -170,13 +178,20 @@ export async function runExecPlugin(spec: ExecPluginSpec, o: RunOptions): Promis
   for (const [k, v] of Object.entries(o.env)) if (v !== undefined) env[k] = v;
   for (const { name, value } of spec.env) env[name] = value;
   env['KUBERNETES_EXEC_INFO'] = execInfo(spec, interactive, o.cluster);
-  const { command, args } = (o.wrap ?? ((c, a) => ({ command: c, args: [...a] })))(spec.command, spec.args);
-  const child = spawn(command, args, {
-    env,
+  const plugin: Launch = { command: spec.command, args: spec.args, env };
+  const launch = o.wrap === undefined ? plugin : o.wrap(plugin);
+  const child = spawn(launch.command, [...launch.args], {
+    env: { ...launch.env },
     ...(o.cwd === undefined ? {} : { cwd: o.cwd }),
     // A prompting plugin talks to the user on the terminal (stdin and stderr), as kubectl lets it.
-    stdio: [interactive ? 'inherit' : 'ignore', 'pipe', interactive ? 'inherit' : 'pipe'],
+    stdio: [
+      launch.input !== undefined ? 'pipe' : interactive ? 'inherit' : 'ignore',
+      'pipe',
+      interactive ? 'inherit' : 'pipe',
+    ],
   });
+  child.stdin?.on('error', () => undefined); // a wrapper that exits early: its status says why
+  child.stdin?.end(launch.input);
   let stdout = '';
   let stderr = '';
   child.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -206,7 +221,10 @@ export async function runExecPlugin(spec: ExecPluginSpec, o: RunOptions): Promis
         ? `timed out after ${timeoutMs / 1000}s`
         : `exited with ${result.code ?? result.signal}`;
     throw new TpError('cluster', `${describePlugin(spec)} ${how}${said === '' ? '' : `: ${said}`}`, {
-      hint: 'run the plugin yourself (or kubectl get ns) to see why it fails',
+      hint:
+        result.code === 127 && spec.installHint !== ''
+          ? spec.installHint
+          : 'run the plugin yourself (or kubectl get ns) to see why it fails',
     });
   }
   return parseExecCredential(stdout, spec);
