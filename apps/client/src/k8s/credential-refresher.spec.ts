@@ -1,5 +1,6 @@
 import {
   CredentialRefresher,
+  MAX_TIMER_MS,
   MIN_REFRESH_DELAY_MS,
   RETRY_MAX_MS,
   UNAUTHORIZED_QUIET_MS,
@@ -78,6 +79,10 @@ describe('credential refresh scheduling', () => {
     { lifetime: -5 * SECOND, delay: MIN_REFRESH_DELAY_MS },
   ])('refreshes a credential living $lifetime ms after $delay ms', ({ lifetime, delay }) => {
     expect(refreshDelay(1000, 1000 + lifetime)).toBe(delay);
+  });
+
+  it('never asks for a timer longer than Node keeps (a longer one would fire at once, in a loop)', () => {
+    expect(refreshDelay(0, 400 * 24 * 3600 * SECOND)).toBe(MAX_TIMER_MS);
   });
 
   it('does not schedule a credential without expiry', () => {

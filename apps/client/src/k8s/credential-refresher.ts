@@ -39,11 +39,14 @@ export const RETRY_MIN_MS = 2_000;
 export const RETRY_MAX_MS = 60_000;
 /** A 401 within this time after a refresh does not run the plugin again. */
 export const UNAUTHORIZED_QUIET_MS = 10_000;
+/** The longest timer Node keeps (a longer one fires at once): a far expiry is looked at again then. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** When to refresh a credential obtained at `now` (undefined: it does not expire, refresh on 401 only). */
 export function refreshDelay(now: number, expiresAt: number | undefined): number | undefined {
   if (expiresAt === undefined) return undefined;
-  return Math.max(MIN_REFRESH_DELAY_MS, Math.floor((expiresAt - now) * REFRESH_AT_LIFETIME_SHARE));
+  const delay = Math.floor((expiresAt - now) * REFRESH_AT_LIFETIME_SHARE);
+  return Math.min(MAX_TIMER_MS, Math.max(MIN_REFRESH_DELAY_MS, delay));
 }
 
 /** How long to wait before retry number `failures` (1, 2, ...). */
