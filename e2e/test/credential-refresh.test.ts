@@ -220,6 +220,38 @@ ${echoFixtureYaml()}`,
     expect(status.credentials.refreshes).toBeGreaterThanOrEqual(1);
     expect(Date.parse(status.credentials.expiresAt)).toBeGreaterThan(first!.expiresAt);
 
+    // A new port-forward: the traffic-manager restarts; the daemon finds the new pod and opens the
+    // WebSocket to it with the refreshed credential (the first one would get 401 from both).
+    const [oldPod] = (
+      await core.listNamespacedPod({
+        namespace: 'ambassador',
+        labelSelector: 'app.kubernetes.io/name=traffic-manager',
+      })
+    ).items;
+    await core.deleteNamespacedPod({ name: oldPod!.metadata!.name!, namespace: 'ambassador' });
+    await until(
+      'the old manager pod gone, a new one ready',
+      async () => {
+        const pods = (
+          await core.listNamespacedPod({
+            namespace: 'ambassador',
+            labelSelector: 'app.kubernetes.io/name=traffic-manager',
+          })
+        ).items;
+        return pods.every((p) => p.metadata?.name !== oldPod!.metadata!.name) && pods.some(isReady)
+          ? true
+          : undefined;
+      },
+      120_000,
+    );
+    await until(
+      'list works through the new manager pod',
+      async () => ((await tp('list', '-o', 'json')).code === 0 ? true : undefined),
+      120_000,
+    );
+    const log = readFileSync(path.join(runDir, 'daemon.log'), 'utf8');
+    expect(log).toMatch(/credential refreshed by the exec plugin/);
+
     const quit = await tp('quit');
     expect({ code: quit.code, out: quit.stdout.trim() }).toEqual({ code: 0, out: 'Disconnected' });
   });
