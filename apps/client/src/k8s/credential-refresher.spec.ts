@@ -165,13 +165,20 @@ describe('credential refresh scheduling', () => {
     r.close();
   });
 
-  it('a 401 after a failed refresh runs the plugin again at once', async () => {
-    const { time, r, runs } = rig({ token: 'one' }, [new Error('down'), { token: 'two' }]);
-    await r.refresh();
-    expect(r.current().token).toBe('one');
-    await r.unauthorized();
-    expect(runs).toEqual([time.now, time.now]);
+  it('after a failed run, 401s (keep-alives every few seconds) do not hammer the plugin', async () => {
+    const { time, r, runs, start } = rig({ token: 'one' }, [new Error('down'), { token: 'two' }]);
+    await time.advance(UNAUTHORIZED_QUIET_MS);
+    await r.unauthorized(); // runs, fails
+    expect(runs).toEqual([start + 10_000]);
+    await time.advance(retryDelay(1)); // the retry timer runs it again
+    expect(runs).toEqual([start + 10_000, start + 12_000]);
     expect(r.current().token).toBe('two');
+    await time.advance(UNAUTHORIZED_QUIET_MS - 1);
+    await r.unauthorized(); // within 10 s of the last run: nothing
+    expect(runs).toHaveLength(2);
+    await time.advance(1);
+    await r.unauthorized();
+    expect(runs).toHaveLength(3);
     r.close();
   });
 

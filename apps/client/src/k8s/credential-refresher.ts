@@ -2,8 +2,9 @@
 // (it then has a fresh one well before the old one expires), and at once when the API server or the
 // traffic-manager rejects the credential (a 401: revoked early, or no expiry given). A failed run keeps
 // the old credential (it may still work until it expires), says why in `status()` and tries again with
-// backoff. Runs never overlap; a 401 right after a refresh does not run the plugin again (a fresh
-// credential that is refused is not fixed by another run, and the plugin is not hammered).
+// backoff. Runs never overlap; a 401 within UNAUTHORIZED_QUIET_MS of the last run does not run the plugin
+// again (a fresh credential that is refused is not fixed by another run; a failing plugin has its retry
+// timer; keep-alives every few seconds must not hammer it).
 import type { ExecCredential } from './exec-credential.js';
 
 export interface Timers {
@@ -57,6 +58,8 @@ export function retryDelay(failures: number): number {
 export class CredentialRefresher {
   private credential: ExecCredential;
   private obtainedAt: number;
+  /** When the plugin last ran (or the initial credential came). */
+  private lastRunAt: number;
   private timer: unknown;
   private nextAt: number | undefined;
   private running: Promise<void> | undefined;
@@ -78,6 +81,7 @@ export class CredentialRefresher {
     };
     this.credential = initial;
     this.obtainedAt = this.now();
+    this.lastRunAt = this.obtainedAt;
     this.problem = o.cannotRefresh ?? '';
     this.schedule(refreshDelay(this.obtainedAt, initial.expiresAt));
   }
@@ -99,7 +103,7 @@ export class CredentialRefresher {
   unauthorized(): Promise<void> {
     if (this.closed || this.o.cannotRefresh !== undefined) return Promise.resolve();
     if (this.running) return this.running;
-    if (this.failures === 0 && this.now() - this.obtainedAt < UNAUTHORIZED_QUIET_MS) return Promise.resolve();
+    if (this.now() - this.lastRunAt < UNAUTHORIZED_QUIET_MS) return Promise.resolve();
     return this.refresh();
   }
 
@@ -108,6 +112,7 @@ export class CredentialRefresher {
     if (this.closed || this.o.cannotRefresh !== undefined) return Promise.resolve();
     if (this.running) return this.running;
     this.cancel();
+    this.lastRunAt = this.now();
     this.running = this.o
       .fetch()
       .then(
