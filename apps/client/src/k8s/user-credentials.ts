@@ -108,14 +108,15 @@ export async function kubeconfigForDaemon(options: UserKubeOptions): Promise<Dae
       cause: e,
     });
   }
+  const clusterInfo = clusterInfoOf(kc);
   const credential =
     plugin === undefined
       ? undefined
       : await runExecPlugin(plugin, {
           env: options.env ?? {},
-          // The CLI's own working directory, as is (the user may not be able to chdir into it again).
+          // No cwd: the CLI's own, as is (the user may not be able to chdir into it again).
           terminal: options.terminal ?? false,
-          ...(clusterInfoOf(kc) === undefined ? {} : { cluster: clusterInfoOf(kc)! }),
+          ...(clusterInfo === undefined ? {} : { cluster: clusterInfo }),
         });
   if (credential?.clientCertificateData !== undefined && credential.clientKeyData !== undefined) {
     applied.cert = credential.clientCertificateData;
