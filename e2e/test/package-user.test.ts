@@ -22,22 +22,25 @@ import {
   poller,
   repo,
   startCluster,
-  type Exec,
 } from './helpers/tp-cluster.js';
+import {
+  addUsers,
+  buildAndInstallPackage,
+  execKubeconfig,
+  installUserKubeconfig,
+  must,
+  removePackage,
+  removeUsers,
+  runAsUser,
+  uidOf,
+} from './helpers/packaged-user.js';
 
 const until = poller({ timeoutMs: 60_000 });
-const deb = path.join(repo, 'dist/package/telepresence_0.1.0_amd64.deb');
 const suffix = Math.random().toString(36).slice(2, 6);
 const user = `tpu${suffix}`; // has sudo rights for /usr/bin/telepresence
 const other = `tpo${suffix}`; // has none
 const asker = `tpp${suffix}`; // has sudo rights with a password
 const sudoersFile = `/etc/sudoers.d/telepresence-e2e-${suffix}`;
-
-const must = async (p: Promise<Exec>, what: string): Promise<Exec> => {
-  const r = await p;
-  if (r.code !== 0) throw new Error(`${what}: exit ${r.code}: ${r.stdout}${r.stderr}`);
-  return r;
-};
 
 /** An exec credential plugin that records the uid it runs as, then hands out `token`. */
 const credentialPlugin = (token: string, uidFile: string): string => `#!/bin/sh
@@ -55,28 +58,11 @@ describeRoot('the installed package, used by non-root users through sudo', () =>
   let token: string;
   let local: ChildProcess | undefined;
 
-  /** `telepresence ARGS` as `name` in the workstation, with a login-like environment of that user. */
-  const as = (name: string, args: readonly string[], timeoutMs = 180_000): Promise<Exec> =>
-    execAsync(
-      'ip',
-      [
-        'netns',
-        'exec',
-        cluster.workstationNetns,
-        'runuser',
-        '-u',
-        name,
-        '--',
-        'env',
-        '-i',
-        `HOME=/home/${name}`,
-        `USER=${name}`,
-        'PATH=/usr/bin:/bin',
-        `TELEPRESENCE_RUN_DIR=${runDir}`,
-        ...args,
-      ],
-      timeoutMs,
-    );
+  /** ARGS as `name` in the workstation, with a login-like environment of that user. */
+  const as = runAsUser(
+    () => cluster,
+    () => runDir,
+  );
   const tp = (...args: string[]) => as(user, ['telepresence', ...args]);
   /** Gives `name` the cluster's admin kubeconfig as ~/.kube/config. */
   const giveAdminKubeconfig = async (name: string): Promise<void> => {
@@ -96,19 +82,16 @@ describeRoot('the installed package, used by non-root users through sudo', () =>
     }>;
 
   beforeAll(async () => {
-    await must(execAsync('node', [path.join(repo, 'tools/package/build.mjs')], 600_000), 'npm run package');
-    await must(execAsync('dpkg', ['-i', deb], 120_000), 'dpkg -i');
+    await buildAndInstallPackage();
     work = mkdtempSync(path.join(tmpdir(), 'pkg-e2e-'));
     chmodSync(work, 0o755); // the users reach the run dir inside it
     runDir = path.join(work, 'run');
-    for (const name of [user, other, asker])
-      await must(execAsync('useradd', ['-m', '-s', '/bin/sh', name]), 'useradd');
-    await must(execAsync('chpasswd', [], 10_000, undefined, `${asker}:pw-${suffix}\n`), 'chpasswd');
-    writeFileSync(
+    await addUsers(
+      [user, other, asker],
       sudoersFile,
       `${user} ALL=(root) NOPASSWD: /usr/bin/telepresence\n${asker} ALL=(root) /usr/bin/telepresence\n`,
-      { mode: 0o440 },
     );
+    await must(execAsync('chpasswd', [], 10_000, undefined, `${asker}:pw-${suffix}\n`), 'chpasswd');
     home = `/home/${user}`;
 
     cluster = await startCluster('i20', { randomChars: 3 });
@@ -131,28 +114,10 @@ ${echoFixtureYaml()}`,
     writeFileSync(path.join(home, 'cred.sh'), credentialPlugin(token, path.join(home, 'plugin-uids')), {
       mode: 0o755,
     });
-    const kubeconfig = {
-      apiVersion: 'v1',
-      kind: 'Config',
-      clusters: [{ name: 'dev', cluster: { server: cl.server, 'certificate-authority-data': cl.caData } }],
-      users: [
-        {
-          name: user,
-          user: {
-            exec: {
-              apiVersion: 'client.authentication.k8s.io/v1',
-              command: path.join(home, 'cred.sh'),
-              interactiveMode: 'Never',
-            },
-          },
-        },
-      ],
-      contexts: [{ name: 'dev', context: { cluster: 'dev', user, namespace: 'default' } }],
-      'current-context': 'dev',
-    };
-    await must(execAsync('install', ['-d', '-o', user, '-m', '0700', path.join(home, '.kube')]), 'mkdir');
-    writeFileSync(path.join(home, '.kube/config'), JSON.stringify(kubeconfig), { mode: 0o600 });
-    await must(execAsync('chown', ['-R', `${user}:`, home]), 'chown');
+    await installUserKubeconfig(
+      user,
+      execKubeconfig({ server: cl.server, caData: cl.caData!, user, command: path.join(home, 'cred.sh') }),
+    );
 
     await until('manager and echo ready', async () =>
       (await pods('ambassador', 'app.kubernetes.io/name=traffic-manager')).length === 1 &&
@@ -178,9 +143,8 @@ ${echoFixtureYaml()}`,
     if (cluster) await tp('quit').catch(() => undefined);
     local?.kill();
     await cluster?.down();
-    for (const name of [user, other, asker]) await execAsync('userdel', ['-r', name]);
-    rmSync(sudoersFile, { force: true });
-    await execAsync('dpkg', ['-r', 'telepresence'], 120_000);
+    await removeUsers([user, other, asker], sudoersFile);
+    await removePackage();
     if (work) rmSync(work, { recursive: true, force: true });
   }, 180_000);
 
@@ -209,6 +173,8 @@ ${echoFixtureYaml()}`,
     );
     for (const c of commands) expect(man).toContain(`.SS "telepresence ${c}"`);
     const copyright = readFileSync('/usr/share/doc/telepresence/copyright', 'utf8');
+    expect(copyright).toMatch(/^Files: \*\nCopyright: .+\nLicense: Apache-2\.0$/m);
+    expect(copyright).toMatch(/^License: Apache-2\.0\n +Apache License\n +Version 2\.0, January 2004$/m);
     expect(copyright).toMatch(/bundled npm package commander@/);
     expect(copyright).toMatch(/Node\.js v20/);
   });
@@ -223,7 +189,7 @@ ${echoFixtureYaml()}`,
   });
 
   it('connect through sudo, reach a service by name, list, intercept, leave, quit; the plugin ran as the user', async () => {
-    const uid = (await must(execAsync('id', ['-u', user]), 'id')).stdout.trim();
+    const uid = await uidOf(user);
     const addonsExtractedBefore = existsSync('/run/telepresence-addons');
     const c = await tp('connect');
     expect({ code: c.code, err: c.stderr }).toEqual({ code: 0, err: '' });
@@ -243,6 +209,18 @@ ${echoFixtureYaml()}`,
       tun: string;
     };
     expect(status.connected).toBe(true);
+    // config view: the chart's client values, which the manager pushes, are a layer with their origin.
+    type View = Record<string, { value: unknown; source: string }>;
+    const view = async (): Promise<View> =>
+      JSON.parse((await must(tp('config', 'view', '-o', 'json'), 'config view')).stdout) as View;
+    const connectedView = await view();
+    expect(connectedView['dns.excludeSuffixes']).toEqual({
+      value: ['.com', '.io', '.net', '.org', '.ru'],
+      source: expect.stringMatching(
+        /^cluster: traffic-manager \S+ in namespace ambassador, chart values client:$/,
+      ) as unknown as string,
+    });
+    expect(connectedView['logLevel']?.source).toBe('default');
 
     // Another non-root user cannot use this daemon.
     const denied = await as(other, ['telepresence', 'status']);
@@ -298,6 +276,7 @@ ${echoFixtureYaml()}`,
     expect({ code: quit.code, out: quit.stdout.trim() }).toEqual({ code: 0, out: 'Disconnected' });
     expect(existsSync(path.join(runDir, 'daemon.sock'))).toBe(false);
     expect(existsSync(path.join(runDir, 'state.json'))).toBe(false);
+    expect((await view())['dns.excludeSuffixes']?.source).toBe('default'); // no cluster layer now
     const links = await execAsync('ip', ['netns', 'exec', cluster.workstationNetns, 'ip', '-o', 'link']);
     expect(links.stdout).not.toContain(`${status.tun}:`);
     // The daemon loaded the addons the package installed (nothing extracted).

@@ -168,7 +168,8 @@ function buildDeb(binary, metafile) {
       'Architecture: amd64',
       'Maintainer: Telepresence TypeScript re-implementation <telepresence@localhost>',
       `Installed-Size: ${installedKiB}`,
-      'Depends: libc6 (>= 2.28), libstdc++6, iproute2, nftables',
+      // util-linux 2.36 has setpriv (the daemon runs exec credential plugins as the user with it).
+      'Depends: libc6 (>= 2.28), libstdc++6, iproute2, nftables, util-linux (>= 2.36)',
       'Recommends: sudo',
       'Section: net',
       'Priority: optional',

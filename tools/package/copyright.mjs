@@ -1,6 +1,6 @@
-// debian/copyright (machine-readable format 1.0) for what the package carries: this project's code, the
-// Node.js runtime the binary is built from, and every npm package the bundle includes (from esbuild's
-// metafile), each with its licence text.
+// debian/copyright (machine-readable format 1.0) for what the package carries: this project's code
+// (Apache-2.0, the root LICENSE, as the original Telepresence), the Node.js runtime the binary is built
+// from, and every npm package the bundle includes (from esbuild's metafile), each with its licence text.
 import fs from 'node:fs';
 import path from 'node:path';
 
@@ -31,7 +31,9 @@ const indent = (text) =>
 
 export function copyrightFile(root, metafile) {
   const project = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8'));
-  const projectLicence = project.license ?? 'UNLICENSED';
+  const projectLicence = project.license;
+  if (typeof projectLicence !== 'string' || projectLicence === '' || projectLicence === 'UNLICENSED')
+    throw new Error('package.json has no licence: set "license" (the project is Apache-2.0, see LICENSE)');
   const paragraphs = [
     [
       'Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/',
@@ -39,11 +41,9 @@ export function copyrightFile(root, metafile) {
     ].join('\n'),
     [
       'Files: *',
+      'Copyright: the authors of this TypeScript re-implementation of Telepresence',
       `License: ${projectLicence}`,
-      projectLicence === 'UNLICENSED' ? ' The project has not declared a licence yet.' : '',
-    ]
-      .filter(Boolean)
-      .join('\n'),
+    ].join('\n'),
   ];
   const nodeLicence = [
     '/usr/share/doc/nodejs/LICENSE',
@@ -56,6 +56,14 @@ export function copyrightFile(root, metafile) {
       `Files: usr/bin/telepresence (the Node.js ${process.version} runtime)`,
       'License: MIT and others (Node.js and the libraries it includes)',
       indent(nodeLicence ?? 'See https://github.com/nodejs/node/blob/main/LICENSE'),
+    ].join('\n'),
+  );
+  paragraphs.push(
+    [
+      `License: ${projectLicence}`,
+      indent(fs.readFileSync(path.join(root, 'LICENSE'), 'utf8')),
+      ' .',
+      ` On Debian systems, the full text is also in /usr/share/common-licenses/${projectLicence}.`,
     ].join('\n'),
   );
   for (const p of bundledPackages(root, metafile)) {

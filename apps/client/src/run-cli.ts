@@ -42,6 +42,7 @@ export async function runCli(mainScript: string): Promise<void> {
         run,
         platform: process.platform,
         owner: daemonOwner(process.env),
+        mainScript,
         logLevels: levels,
         startWatchdog: () => startWatchdog(mainScript, paths, process.env),
       });
@@ -75,6 +76,10 @@ export async function runCli(mainScript: string): Promise<void> {
     quietLogger: async () => (await loadPino())({ level: 'silent' }),
     runDaemon: daemonMain,
     runWatchdog: watchdogMain,
+    runCredentialPlugin: async () => {
+      const { runPluginStage } = await import('./k8s/plugin-stage.js');
+      process.exitCode = await runPluginStage(process.stdin, (text) => process.stderr.write(`${text}\n`));
+    },
     setExitCode: (code) => {
       process.exitCode = code;
     },

@@ -13,6 +13,7 @@ const program = () =>
     quietLogger: () => pino({ level: 'silent' }),
     runDaemon: async () => undefined,
     runWatchdog: async () => undefined,
+    runCredentialPlugin: async () => undefined,
     setExitCode: () => undefined,
   });
 
@@ -35,6 +36,7 @@ describe('telepresence completion', () => {
         quietLogger: () => pino({ level: 'silent' }),
         runDaemon: async () => undefined,
         runWatchdog: async () => undefined,
+        runCredentialPlugin: async () => undefined,
       },
       out: (t) => printed.push(t),
       err: (t) => printed.push(`ERR ${t}`),
@@ -60,10 +62,12 @@ describe('telepresence completion', () => {
     const script = await run('zsh');
     expect(script.startsWith('#compdef telepresence\n')).toBe(true);
     for (const c of program().commands.filter(
-      (c) => !['daemon-foreground', 'daemon-watchdog', 'daemon-start'].includes(c.name()),
+      (c) =>
+        !['daemon-foreground', 'daemon-watchdog', 'daemon-start', 'run-credential-plugin'].includes(c.name()),
     ))
       expect(script).toContain(`'${c.name()}:`);
     expect(script).not.toContain('daemon-foreground');
+    expect(script).not.toContain('run-credential-plugin');
   });
 
   it('an unknown shell is a clear error', async () => {

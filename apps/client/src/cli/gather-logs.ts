@@ -7,9 +7,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import type { daemon } from '@telepresence/rpc';
 import type { DaemonPaths } from '../daemon/paths.js';
 import { NOT_CONNECTED } from '../daemon/not-connected.js';
-import { formatConfigValues, readConfigValues } from './config-view.js';
+import { formatConfigValues, pushedLayerOf, readConfigValues } from './config-view.js';
 import { daemonStatus, isDaemonRunning, openDaemonClient } from './daemon-client.js';
 import { formatStatus } from './output.js';
 import { redactSecrets } from './redact.js';
@@ -48,6 +49,7 @@ export async function gatherLogs(o: GatherOptions): Promise<GatherResult> {
   await attempt('daemon log', () => {
     files.set('daemon.log', fs.readFileSync(o.paths.logFile, 'utf8'));
   });
+  let status: daemon.StatusResponse | undefined;
   await attempt('status', async () => {
     if (!(await isDaemonRunning(o.paths))) {
       files.set('status.json', JSON.stringify(NOT_CONNECTED, null, 2));
@@ -55,7 +57,8 @@ export async function gatherLogs(o: GatherOptions): Promise<GatherResult> {
     }
     const client = openDaemonClient(o.paths);
     try {
-      files.set('status.json', formatStatus(await daemonStatus(client), 'json'));
+      status = await daemonStatus(client);
+      files.set('status.json', formatStatus(status, 'json'));
     } finally {
       client.close();
     }
@@ -65,7 +68,7 @@ export async function gatherLogs(o: GatherOptions): Promise<GatherResult> {
     files.set('version.txt', [...v.lines, ...v.warnings.map((w) => `warning: ${w}`)].join('\n'));
   });
   await attempt('config', () => {
-    const { file, values } = readConfigValues(o.env);
+    const { file, values } = readConfigValues(o.env, pushedLayerOf(status));
     files.set('config-view.txt', formatConfigValues(values, false));
     if (fs.existsSync(file)) files.set('config.yml', fs.readFileSync(file, 'utf8'));
   });

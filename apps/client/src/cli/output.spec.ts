@@ -28,6 +28,8 @@ const connected: daemon.StatusResponse = {
   logFile: '/run/telepresence/daemon.log',
   tunName: 'tel0',
   intercepts: [],
+  credentials: undefined,
+  pushedConfig: undefined,
 };
 
 describe('CLI output', () => {
@@ -118,6 +120,30 @@ describe('CLI output', () => {
         'human',
       ),
     ).toContain('  Mapped namespaces: a (why)');
+  });
+
+  it('shows where the credential comes from, its refresh, and a refresh problem', () => {
+    const exec = {
+      source: 'exec plugin',
+      expiresAt: '2026-01-01T10:00:00.000Z',
+      nextRefresh: '2026-01-01T09:48:00.000Z',
+      refreshes: 2,
+      problem: '',
+    };
+    expect(formatStatus({ ...connected, credentials: exec }, 'human')).toContain(
+      '  Credentials:       exec plugin, expires 2026-01-01T10:00:00.000Z, refreshed next 2026-01-01T09:48:00.000Z, 2 refreshes so far\n',
+    );
+    const failing = { ...exec, nextRefresh: '', problem: 'refreshing it failed: exit 1' };
+    expect(formatStatus({ ...connected, credentials: failing }, 'human')).toMatch(
+      /Credentials: +exec plugin, expires .*, PROBLEM: refreshing it failed: exit 1/,
+    );
+    expect(JSON.parse(formatStatus({ ...connected, credentials: failing }, 'json')).credentials).toEqual(
+      failing,
+    );
+    const stat = { source: 'kubeconfig', expiresAt: '', nextRefresh: '', refreshes: 0, problem: '' };
+    expect(formatStatus({ ...connected, credentials: stat }, 'human')).toContain(
+      '  Credentials:       kubeconfig\n',
+    );
   });
 
   it('shows an outage on the first line', () => {

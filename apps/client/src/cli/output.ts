@@ -61,6 +61,7 @@ export interface StatusJson {
   };
   counters?: daemon.Counters;
   intercepts?: daemon.InterceptLine[];
+  credentials?: daemon.CredentialStatus;
   outage?: string;
   logFile: string;
 }
@@ -94,6 +95,7 @@ export function statusJson(s: daemon.StatusResponse): StatusJson {
       : {}),
     ...(s.counters ? { counters: s.counters } : {}),
     intercepts: s.intercepts,
+    ...(s.credentials ? { credentials: s.credentials } : {}),
     outage: s.outage,
     logFile: s.logFile,
   };
@@ -132,8 +134,19 @@ export function formatStatus(s: daemon.StatusResponse, format: OutputFormat): st
     );
   }
   lines.push(...interceptLines(s.intercepts));
+  if (s.credentials) lines.push(credentialLine(s.credentials));
   lines.push(`  Daemon log:        ${s.logFile}`);
   return lines.join('\n');
+}
+
+/** Where the Kubernetes credential comes from, when it expires and is refreshed, or what is wrong. */
+export function credentialLine(c: daemon.CredentialStatus): string {
+  const parts = [c.source];
+  if (c.expiresAt !== '') parts.push(`expires ${c.expiresAt}`);
+  if (c.nextRefresh !== '') parts.push(`refreshed next ${c.nextRefresh}`);
+  if (c.source === 'exec plugin') parts.push(`${c.refreshes} refreshes so far`);
+  if (c.problem !== '') parts.push(`PROBLEM: ${c.problem}`);
+  return `  Credentials:       ${parts.join(', ')}`;
 }
 
 /** One line per intercept: name, workload and namespace, port mapping, state (and why, when not active). */

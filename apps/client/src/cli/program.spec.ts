@@ -18,6 +18,7 @@ function harness(env: NodeJS.ProcessEnv, isRoot = false) {
     quietLogger: () => pino({ level: 'silent' }),
     runDaemon: async () => undefined,
     runWatchdog: async () => undefined,
+    runCredentialPlugin: async () => undefined,
     setExitCode: (c) => (exitCode = c),
   };
   return { deps, out, err, exitCode: () => exitCode };

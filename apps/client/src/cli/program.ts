@@ -40,6 +40,8 @@ export interface CliDeps {
   readonly quietLogger: () => Logger | Promise<Logger>;
   readonly runDaemon: (paths: DaemonPaths) => Promise<void>;
   readonly runWatchdog: (paths: DaemonPaths) => Promise<void>;
+  /** The second stage of running an exec credential plugin as the user (k8s/plugin-stage.ts). */
+  readonly runCredentialPlugin: () => Promise<void>;
   readonly setExitCode: (code: number) => void;
 }
 
@@ -161,14 +163,16 @@ export function buildProgram(deps: CliDeps): Command {
           };
           // A non-root user's credentials are resolved here, as that user (exec plugins never run as root),
           // before sudo is asked for anything.
-          const kubeconfigYaml = deps.isRoot
-            ? ''
+          const forDaemon = deps.isRoot
+            ? undefined
             : await (
                 await import('../k8s/user-credentials.js')
               ).kubeconfigForDaemon({
                 kubeconfig: o.kubeconfig ?? '',
                 context: o.context ?? '',
-                env: { KUBECONFIG: deps.env['KUBECONFIG'], HOME: deps.env['HOME'] },
+                env: deps.env,
+                cwd: process.cwd(),
+                terminal: process.stdin.isTTY === true,
               });
           if (!(await isDaemonRunning(paths))) {
             progress('Starting the root daemon');
@@ -181,7 +185,8 @@ export function buildProgram(deps: CliDeps): Command {
               managerNamespace: o.managerNamespace ?? '',
               context: o.context ?? '',
               kubeconfig: deps.isRoot ? (o.kubeconfig ?? deps.env['KUBECONFIG'] ?? '') : '',
-              kubeconfigYaml,
+              kubeconfigYaml: forDaemon?.yaml ?? '',
+              execPlugin: forDaemon?.execPlugin,
               managerAddress: o.managerAddress ?? '',
               alsoProxy: o.alsoProxy,
               neverProxy: o.neverProxy,
@@ -285,6 +290,13 @@ export function buildProgram(deps: CliDeps): Command {
     .description('Run the root daemon in the foreground (the CLI starts it)')
     .action(async () => {
       await deps.runDaemon(paths);
+    });
+
+  program
+    .command('run-credential-plugin', { hidden: true })
+    .description('Run an exec credential plugin as the user (the daemon starts it through setpriv)')
+    .action(async () => {
+      await deps.runCredentialPlugin();
     });
 
   program

@@ -49,14 +49,19 @@ export function addToolCommands(program: Command, deps: ToolCommandDeps): void {
     .description('Show the client configuration')
     .command('view')
     .description(
-      'Show the merged configuration (defaults and your config file) and where each value came from',
+      "Show the merged configuration (defaults, the cluster's pushed values when connected, your config file) and where each value came from",
     )
     .option('-o, --output <format>', 'json for scripts')
     .action(
       guarded('config view', async (o: { output?: string }) => {
-        const { readConfigValues, formatConfigValues } = await import('./config-view.js');
+        const { daemonStatusIfAny, formatConfigValues, pushedLayerOf, readConfigValues } =
+          await import('./config-view.js');
+        const pushed = pushedLayerOf(await daemonStatusIfAny(deps.paths));
         deps.out(
-          formatConfigValues(readConfigValues(deps.env).values, parseOutputFormat(o.output) === 'json'),
+          formatConfigValues(
+            readConfigValues(deps.env, pushed).values,
+            parseOutputFormat(o.output) === 'json',
+          ),
         );
       }),
     );

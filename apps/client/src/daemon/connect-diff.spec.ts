@@ -16,6 +16,7 @@ const request = (over: Partial<daemon.ConnectRequest> = {}): daemon.ConnectReque
   dnsExcludeSuffixes: [],
   dns: '',
   kubeconfigYaml: '',
+  execPlugin: undefined,
   configYaml: '',
   ...over,
 });

@@ -23,6 +23,8 @@ export interface DaemonOptions {
   readonly resolvConfPath?: string;
   /** The user the daemon serves (socket and log are theirs); root when not started through sudo. */
   readonly owner?: { uid: number; gid: number };
+  /** How this program starts itself (util/self-command.ts): '' for the packaged binary. */
+  readonly mainScript?: string;
   /** Run-time log level changes (run-cli.ts makes it over the root logger); default: the root only. */
   readonly logLevels?: LogLevels;
   /** Starts the watchdog that cleans up if this process dies (main.ts wires the real one). */
@@ -76,6 +78,8 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
           state,
           logFile: paths.logFile,
           platform: options.platform,
+          ...(options.owner === undefined ? {} : { owner: options.owner }),
+          ...(options.mainScript === undefined ? {} : { mainScript: options.mainScript }),
           ...(options.resolvConfPath === undefined ? {} : { resolvConfPath: options.resolvConfPath }),
         },
         req,

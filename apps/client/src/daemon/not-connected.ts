@@ -16,4 +16,6 @@ export const NOT_CONNECTED: daemon.StatusResponse = {
   logFile: '',
   tunName: '',
   intercepts: [],
+  credentials: undefined,
+  pushedConfig: undefined,
 };

@@ -27,6 +27,7 @@ const request: daemon.ConnectRequest = {
   dnsExcludeSuffixes: [],
   dns: '',
   kubeconfigYaml: '',
+  execPlugin: undefined,
   configYaml: '',
 };
 
@@ -103,6 +104,9 @@ function rig(): Rig {
       },
       resolveManagerHost: async () => ['127.0.0.1'],
       managerToken: async () => ({ source: 'user', current: () => 'token', close: () => undefined }),
+      refreshCredentials: () => {
+        throw new Error('no exec plugin in these tests');
+      },
       managerTls: async () => {
         throw new Error('no TLS in these tests');
       },
@@ -211,6 +215,15 @@ describe('Session on in-memory parts', () => {
       tunName: 'tel0',
       routedSubnets: ['198.18.64.0/18', '198.18.128.0/20'],
       outage: '',
+      credentials: { source: 'kubeconfig', refreshes: 0, problem: '' },
+    });
+    // The chart's client values, for config view, with where they came from.
+    expect(status.pushedConfig?.origin).toBe(
+      'cluster: traffic-manager 9.9.9 in namespace ambassador, chart values client:',
+    );
+    expect(JSON.parse(status.pushedConfig?.layerJson ?? '')).toEqual({
+      routing: { alsoProxy: [], neverProxy: [], allowConflicting: [] },
+      dns: {},
     });
     expect((await readState(r.stateFile))?.routes).toEqual([
       '198.18.64.0/18 dev tel0',

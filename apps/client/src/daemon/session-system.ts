@@ -12,6 +12,10 @@ import {
   type DialResponder,
   type DialResponderDeps,
 } from '../intercept/dial-responder.js';
+import type { daemon } from '@telepresence/rpc';
+import type { CredentialRefresher } from '../k8s/credential-refresher.js';
+import { startExecRefresh } from '../k8s/exec-refresh.js';
+import { linuxRunAs, type ProcessOwner } from '../k8s/run-as-user.linux.js';
 import { loadKube, type KubeAccess, type KubeOptions } from '../k8s/kube.js';
 import { managerTls, type ManagerTls } from '../k8s/manager-tls.js';
 import { obtainManagerToken, type ManagerToken } from '../k8s/manager-token.js';
@@ -28,6 +32,7 @@ import type { RouteTable } from '../routing/route-table.js';
 import { linuxRouteTable } from '../routing/route-table.linux.js';
 import { TpError } from '../util/errors.js';
 import type { Run } from '../util/exec.js';
+import { selfCommand } from '../util/self-command.js';
 import type { OpenTun } from '../vif/tun.js';
 import { openLinuxTun } from '../vif/tun.linux.js';
 import { DnsService, type DnsServiceOptions } from './dns-service.js';
@@ -37,6 +42,8 @@ export type SessionDns = Pick<DnsService, 'status' | 'updateRouting' | 'flush' |
 
 export interface DialManagerOptions {
   readonly token?: () => string | undefined;
+  /** A call was refused UNAUTHENTICATED (the token may need a refresh). */
+  readonly onUnauthenticated?: () => void;
   readonly tls?: ManagerTls;
   readonly callMetadata?: CallMetadata;
   /** Tunnel connections over this byte stream (a port-forward) instead of TCP to the address. */
@@ -54,6 +61,11 @@ export interface SessionSystem {
   dialManager(address: string, options: DialManagerOptions): ManagerApi;
   /** The token the manager verifies (the kubeconfig's bearer token, or a TokenRequest; k8s/manager-token.ts). */
   managerToken(kc: KubeConfig, namespace: string, onRenewError: (e: unknown) => void): Promise<ManagerToken>;
+  /**
+   * Keeps `kc`'s exec plugin credential fresh: runs the plugin again as the daemon's owner before it
+   * expires (k8s/exec-refresh.ts).
+   */
+  refreshCredentials(kc: KubeConfig, plugin: daemon.ExecPlugin, log: Logger): CredentialRefresher;
   /** The CA and name to verify a manager reached directly (k8s/manager-tls.ts). */
   managerTls(kc: KubeConfig, namespace: string): Promise<ManagerTls>;
   readonly openTun: OpenTun;
@@ -62,14 +74,25 @@ export interface SessionSystem {
   startDialResponder(deps: DialResponderDeps): DialResponder;
 }
 
-export function systemParts(run: Run): SessionSystem {
+/**
+ * The real parts. `owner`: who exec credential plugins run as; `mainScript`: how this program starts
+ * itself (the second stage of running a plugin as the owner, util/self-command.ts).
+ */
+export function systemParts(
+  run: Run,
+  owner: ProcessOwner = { uid: 0, gid: 0 },
+  mainScript = '',
+): SessionSystem {
+  const stage = selfCommand(mainScript, ['run-credential-plugin']);
   return {
+    refreshCredentials: (kc, plugin, log) =>
+      startExecRefresh(kc, plugin, { wrap: () => linuxRunAs(owner, { stage }), log }),
     loadKube,
     openManagerForward,
     namespaceSource: kubeNamespaceSource,
     resolveManagerHost: resolveHostOf,
-    dialManager: (address, { token, tls, callMetadata, tunnelConnection }) =>
-      new GrpcManagerApi(createManagerClient(address, token, tls), {
+    dialManager: (address, { token, tls, callMetadata, onUnauthenticated, tunnelConnection }) =>
+      new GrpcManagerApi(createManagerClient(address, token, tls, onUnauthenticated), {
         tunnels: createTunnelClient(address, token, tls, tunnelConnection),
         ...(callMetadata === undefined ? {} : { callMetadata }),
       }),

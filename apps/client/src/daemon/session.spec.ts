@@ -17,6 +17,7 @@ const request: daemon.ConnectRequest = {
   dns: '198.19.255.9',
   configYaml: '',
   kubeconfigYaml: '',
+  execPlugin: undefined,
 };
 
 const clusterInfo: manager.ClusterInfo = {

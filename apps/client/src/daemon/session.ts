@@ -12,10 +12,13 @@ import { flagsLayer, pushedLayer } from '../config/connect-layers.js';
 import type { DialResponder } from '../intercept/dial-responder.js';
 import { InterceptController } from '../intercept/intercepts.js';
 import { EngagementKeeper } from '../intercept/reengage.js';
+import type { CredentialRefresher } from '../k8s/credential-refresher.js';
+import { credentialStatus } from '../k8s/exec-refresh.js';
 import type { KubeAccess } from '../k8s/kube.js';
 import { parseManagerAddress } from '../k8s/manager-tls.js';
 import { managerAuthError, type ManagerToken } from '../k8s/manager-token.js';
 import { NamespaceWatch } from '../k8s/namespace-watch.js';
+import { reportUnauthorized } from '../k8s/refreshed-kubeconfig.js';
 import type { ManagerForward } from '../k8s/port-forward.js';
 import type { CallMetadata, ClusterInfo } from '../manager/manager-api.js';
 import { ManagerConnection, VERSION } from '../manager/manager-connection.js';
@@ -44,6 +47,10 @@ export interface SessionDeps {
   readonly callMetadata?: CallMetadata;
   /** Tests: no jitter in the manager connection's backoff. */
   readonly random?: () => number;
+  /** The user the daemon serves (its socket's owner): exec credential plugins run again as them. */
+  readonly owner?: { uid: number; gid: number };
+  /** How this program starts itself (util/self-command.ts). */
+  readonly mainScript?: string;
 }
 
 export type Progress = (step: string) => void;
@@ -65,6 +72,8 @@ export class Session {
   private dialResponder: DialResponder | undefined;
   /** Who we are to the manager: a Kubernetes token it verifies (k8s/manager-token.ts). */
   private managerToken: ManagerToken | undefined;
+  /** Keeps an exec plugin's credential fresh (k8s/exec-refresh.ts); none for other credentials. */
+  private credentials: CredentialRefresher | undefined;
   /** The mapped namespaces, following the cluster (k8s/namespace-watch.ts). */
   private namespaces: NamespaceWatch | undefined;
   /** Keeps the user's intercepts across sessions (a restarted manager forgets them). */
@@ -82,7 +91,7 @@ export class Session {
     private readonly fileLayer: ConfigLayer,
   ) {
     this.log = deps.log.child({ component: 'session' });
-    this.system = deps.system ?? systemParts(deps.run);
+    this.system = deps.system ?? systemParts(deps.run, deps.owner, deps.mainScript);
     this.engagements = new EngagementKeeper({
       client: () => this.manager.api.client,
       session: () => this.conn?.session,
@@ -148,6 +157,11 @@ export class Session {
       namespace: this.request.namespace,
     });
     this.kube = kube;
+    // The CLI's self-contained kubeconfig holds what its exec plugin gave once; the daemon runs the
+    // plugin again (as the connecting user) before that expires.
+    const plugin = this.request.execPlugin;
+    if (plugin !== undefined && this.request.kubeconfigYaml !== '')
+      this.credentials = system.refreshCredentials(kube.config, plugin, this.log);
     const managerNamespace = this.request.managerNamespace || 'ambassador';
 
     progress(
@@ -171,6 +185,7 @@ export class Session {
     const conn = new ManagerConnection({
       api: system.dialManager(address, {
         token: () => managerToken.current(),
+        onUnauthenticated: () => reportUnauthorized(kube.config),
         ...(tls === undefined ? {} : { tls }),
         ...(this.forward === undefined ? {} : { tunnelConnection: this.forward.dial }),
         ...(this.deps.callMetadata === undefined ? {} : { callMetadata: this.deps.callMetadata }),
@@ -376,6 +391,22 @@ export class Session {
       logFile: this.deps.logFile,
       tunName: this.vif?.name ?? '',
       intercepts: this.engagements.lines(),
+      credentials: credentialStatus(this.kube?.config),
+      pushedConfig: this.pushedConfig(),
+    };
+  }
+
+  /** The chart's client values the manager pushed, as a config layer with its origin (config view). */
+  private pushedConfig(): daemon.PushedConfig | undefined {
+    const ci = this.lastClusterInfo;
+    if (ci === undefined) return undefined;
+    const where =
+      this.request.managerAddress !== ''
+        ? `at ${this.request.managerAddress}`
+        : `in namespace ${this.request.managerNamespace || 'ambassador'}`;
+    return {
+      origin: `cluster: traffic-manager ${this.managerVersion || '(unknown version)'} ${where}, chart values client:`,
+      layerJson: JSON.stringify(pushedLayer(ci)),
     };
   }
 
@@ -401,6 +432,7 @@ export class Session {
     await step('closing the port-forward', () => this.forward?.close());
     await step('closing the manager connection', () => this.conn?.api.close());
     this.managerToken?.close();
+    this.credentials?.close();
     await this.queue.catch(() => undefined);
   }
 }

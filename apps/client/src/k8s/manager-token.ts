@@ -2,7 +2,8 @@
 // TokenReview and authorises the identity with SubjectAccessReview; README.md "Authentication to the
 // traffic-manager" says why it is done this way):
 //  1. the kubeconfig's bearer token (a static token, or what an exec plugin / auth provider gives), as is:
-//     the manager then sees the real user;
+//     the manager then sees the real user; when the daemon refreshes an exec plugin's credential
+//     (refreshed-kubeconfig.ts), always the newest one;
 //  2. otherwise (a client certificate, which the manager never sees), a TokenRequest for the chart's
 //     service account MANAGER_CLIENT_SERVICE_ACCOUNT in the manager's namespace, audience
 //     "telepresence-manager", renewed before it expires: RBAC on serviceaccounts/token decides who may
@@ -11,6 +12,7 @@ import { status, type ServiceError } from '@grpc/grpc-js';
 import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
 
 import { TpError } from '../util/errors.js';
+import { refresherOf } from './refreshed-kubeconfig.js';
 
 export const MANAGER_CLIENT_SERVICE_ACCOUNT = 'traffic-manager-client';
 export const MANAGER_TOKEN_AUDIENCE = 'telepresence-manager';
@@ -43,6 +45,9 @@ export async function obtainManagerToken(
   managerNamespace: string,
   onRenewError: (e: unknown) => void,
 ): Promise<ManagerToken> {
+  const refresher = refresherOf(kc);
+  if (refresher?.current().token !== undefined)
+    return { source: 'user', current: () => refresher.current().token, close() {} };
   const own = await kubeconfigBearerToken(kc);
   if (own !== undefined) {
     let token = own;

@@ -8,6 +8,7 @@ import { ApiException, CoreV1Api, Watch, type KubeConfig, type V1Namespace } fro
 import type { Logger } from 'pino';
 
 import { explainNetworkCode, networkCode } from './api-errors.js';
+import { isUnauthorized, reportUnauthorized } from './refreshed-kubeconfig.js';
 
 export interface MappedNamespaces {
   /** Sorted, unique. */
@@ -190,7 +191,10 @@ export function kubeNamespaceSource(kc: KubeConfig): NamespaceSource {
   const core = kc.makeApiClient(CoreV1Api);
   return {
     async list() {
-      const r = await core.listNamespace();
+      const r = await core.listNamespace().catch((e: unknown) => {
+        if (isUnauthorized(e)) reportUnauthorized(kc);
+        throw e;
+      });
       return {
         names: r.items.map((n) => n.metadata?.name ?? '').filter((n) => n !== ''),
         resourceVersion: r.metadata?.resourceVersion ?? '',
@@ -203,6 +207,7 @@ export function kubeNamespaceSource(kc: KubeConfig): NamespaceSource {
         const finish = (err?: unknown): void => {
           if (settled) return;
           settled = true;
+          if (isUnauthorized(err)) reportUnauthorized(kc);
           signal.removeEventListener('abort', onAbort);
           controller?.abort();
           if (err === undefined || err === null) resolve();

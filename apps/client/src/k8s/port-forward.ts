@@ -17,6 +17,7 @@ import WebSocket from 'ws';
 import type { Logger } from 'pino';
 import { TpError } from '../util/errors.js';
 import { unreachableApiServer } from './api-errors.js';
+import { isUnauthorized, reportUnauthorized } from './refreshed-kubeconfig.js';
 
 export const MANAGER_SELECTORS = ['app=traffic-manager', 'app.kubernetes.io/name=traffic-manager'];
 export const DEFAULT_API_PORT = 8081;
@@ -147,11 +148,16 @@ export async function openManagerForward(
       log.warn({ err: e.message, pod: current.name }, 'port-forward to the traffic-manager failed'),
     );
     return stream.open(
-      findManagerPod(kc, namespace).then((pod) => {
-        current = pod;
-        const path = `/api/v1/namespaces/${namespace}/pods/${pod.name}/portforward?ports=${pod.port}`;
-        return openPortForwardWebSocket(kc, path, (channel, data) => stream.received(channel, data));
-      }),
+      findManagerPod(kc, namespace)
+        .then((pod) => {
+          current = pod;
+          const path = `/api/v1/namespaces/${namespace}/pods/${pod.name}/portforward?ports=${pod.port}`;
+          return openPortForwardWebSocket(kc, path, (channel, data) => stream.received(channel, data));
+        })
+        .catch((e: unknown) => {
+          if (isUnauthorized(e)) reportUnauthorized(kc); // the credential may need a refresh
+          throw e;
+        }),
     );
   };
   // noDelay: gRPC's small frames (a dial, its DialOK) must not wait for the ACK of earlier ones (Nagle).

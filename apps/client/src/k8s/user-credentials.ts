@@ -1,17 +1,33 @@
 // Kubernetes credentials obtained as the CLI's user, for the root daemon: the user's kubeconfig is read,
 // and exec credential plugins and token files run/are read, in the CLI process (as the user, with the
 // user's environment). The daemon gets one self-contained context with the results: the server, its CA,
-// and a bearer token or client certificate. (Tokens are taken once, at connect.)
+// and a bearer token or client certificate. For an exec plugin it also gets the plugin's configuration
+// with this environment and working directory, to run the plugin again as this user before the
+// credential expires (exec-refresh.ts); other credentials are taken once, at connect.
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Cluster, Context, User } from '@kubernetes/client-node';
+import type { daemon } from '@telepresence/rpc';
 import { TpError } from '../util/errors.js';
+import { execPluginSpec, runExecPlugin } from './exec-credential.js';
+import { clusterInfoOf, execPluginMessage } from './exec-refresh.js';
 
 export interface UserKubeOptions {
   readonly kubeconfig?: string;
   readonly context?: string;
-  /** The user's KUBECONFIG and HOME, to say clearly when there is no kubeconfig at all. */
-  readonly env?: { KUBECONFIG?: string | undefined; HOME?: string | undefined };
+  /** The user's environment (KUBECONFIG and HOME: to say clearly when there is no kubeconfig at all). */
+  readonly env?: Readonly<Record<string, string | undefined>>;
+  /** The working directory an exec plugin runs in (the CLI's). */
+  readonly cwd?: string;
+  /** Whether an interactive exec plugin may prompt (stdin is a terminal). */
+  readonly terminal?: boolean;
+}
+
+export interface DaemonKubeconfig {
+  /** The kubeconfig (JSON, a YAML subset) the daemon is to use, with credentials resolved as this user. */
+  readonly yaml: string;
+  /** The exec plugin that gave the credential, for the daemon to run again; undefined for others. */
+  readonly execPlugin?: daemon.ExecPlugin;
 }
 
 interface AppliedOptions {
@@ -24,15 +40,14 @@ interface AppliedOptions {
 const base64 = (v: Buffer | string | undefined): string | undefined =>
   v === undefined ? undefined : Buffer.from(v).toString('base64');
 
-/** The kubeconfig (JSON, a YAML subset) the daemon is to use, with credentials resolved as this user. */
-export async function kubeconfigForDaemon(options: UserKubeOptions): Promise<string> {
+export async function kubeconfigForDaemon(options: UserKubeOptions): Promise<DaemonKubeconfig> {
   const { KubeConfig } = await import('@kubernetes/client-node');
   const kc = new KubeConfig();
   const where = options.kubeconfig || '$KUBECONFIG or ~/.kube/config';
-  const home = options.env?.HOME;
+  const home = options.env?.['HOME'];
   if (
     !options.kubeconfig &&
-    !options.env?.KUBECONFIG &&
+    !options.env?.['KUBECONFIG'] &&
     !(home && fs.existsSync(path.join(home, '.kube/config')))
   )
     throw new TpError(
@@ -72,15 +87,42 @@ export async function kubeconfigForDaemon(options: UserKubeOptions): Promise<str
       hint: 'pass --context or set one with kubectl config use-context',
     });
   const applied: AppliedOptions = {};
+  // An exec plugin runs here through exec-credential.ts (the one place that runs plugins), not through
+  // client-node's ExecAuth: the daemon runs it again the same way.
+  const exec = user?.exec as unknown;
+  const plugin = exec ? execPluginSpec(exec, user?.name ?? '') : undefined;
   try {
-    await kc.applyToHTTPSOptions(applied);
+    if (plugin !== undefined && user !== null) {
+      const withoutExec = new KubeConfig();
+      withoutExec.loadFromOptions({
+        clusters: kc.getClusters(),
+        contexts: kc.getContexts(),
+        currentContext: contextName,
+        users: kc.getUsers().map((u) => (u.name === user.name ? { ...u, exec: undefined } : u)),
+      });
+      await withoutExec.applyToHTTPSOptions(applied);
+    } else await kc.applyToHTTPSOptions(applied);
   } catch (e) {
     throw new TpError('config', `getting credentials for context "${contextName}": ${(e as Error).message}`, {
       hint: 'check the kubeconfig user (its exec plugin or token) with kubectl get ns',
       cause: e,
     });
   }
-  const token = /^Bearer (.+)$/.exec(applied.headers?.['Authorization'] ?? '')?.[1];
+  const clusterInfo = clusterInfoOf(kc);
+  const credential =
+    plugin === undefined
+      ? undefined
+      : await runExecPlugin(plugin, {
+          env: options.env ?? {},
+          // No cwd: the CLI's own, as is (the user may not be able to chdir into it again).
+          terminal: options.terminal ?? false,
+          ...(clusterInfo === undefined ? {} : { cluster: clusterInfo }),
+        });
+  if (credential?.clientCertificateData !== undefined && credential.clientKeyData !== undefined) {
+    applied.cert = credential.clientCertificateData;
+    applied.key = credential.clientKeyData;
+  }
+  const token = credential?.token ?? /^Bearer (.+)$/.exec(applied.headers?.['Authorization'] ?? '')?.[1];
   const outCluster: Cluster = {
     name: cluster.name,
     server: cluster.server,
@@ -109,5 +151,12 @@ export async function kubeconfigForDaemon(options: UserKubeOptions): Promise<str
     contexts: [outContext],
     currentContext: contextName,
   });
-  return out.exportConfig();
+  return {
+    yaml: out.exportConfig(),
+    ...(plugin === undefined || credential === undefined
+      ? {}
+      : {
+          execPlugin: execPluginMessage(plugin, options.env ?? {}, options.cwd ?? process.cwd(), credential),
+        }),
+  };
 }

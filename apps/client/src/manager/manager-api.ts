@@ -81,10 +81,11 @@ export function createManagerClient(
   address: string,
   token?: () => string | undefined,
   tls?: ManagerTls,
+  onUnauthenticated?: () => void,
 ): ManagerClient {
   const creds = tls === undefined ? credentials.createInsecure() : credentials.createSsl(Buffer.from(tls.ca));
   return new FastManagerClient(address, creds, {
-    ...(token === undefined ? {} : { interceptors: [bearerInterceptor(token)] }),
+    ...(token === undefined ? {} : { interceptors: [bearerInterceptor(token, onUnauthenticated)] }),
     ...(tls === undefined
       ? {}
       : { 'grpc.ssl_target_name_override': tls.servername, 'grpc.default_authority': tls.servername }),

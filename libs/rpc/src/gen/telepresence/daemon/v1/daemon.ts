@@ -55,6 +55,37 @@ export interface ConnectRequest {
    * that exec credential plugins never run as root. When set, the daemon uses it instead of `kubeconfig`.
    */
   kubeconfigYaml: string;
+  /**
+   * With kubeconfig_yaml, when its user's credentials come from an exec plugin: the plugin's
+   * configuration, so that the daemon can run it again (as the socket's owner, never as root for another
+   * user) before the credential expires.
+   */
+  execPlugin: ExecPlugin | undefined;
+}
+
+/**
+ * A kubeconfig user's `exec` section (client.authentication.k8s.io), and the environment and working
+ * directory of the CLI that connected, which the plugin runs with (as kubectl runs it).
+ */
+export interface ExecPlugin {
+  apiVersion: string;
+  command: string;
+  args: string[];
+  /** The exec section's `env` (wins over `user_env`). */
+  env: EnvVar[];
+  /** "Never", "IfAvailable", "Always". */
+  interactiveMode: string;
+  provideClusterInfo: boolean;
+  installHint: string;
+  userEnv: EnvVar[];
+  workingDir: string;
+  /** RFC 3339: when the credential the CLI got expires (empty: it did not say). */
+  initialExpiration: string;
+}
+
+export interface EnvVar {
+  name: string;
+  value: string;
 }
 
 export interface ConnectProgress {
@@ -115,6 +146,37 @@ export interface StatusResponse {
   tunName: string;
   /** This client's intercepts, as the daemon keeps them (also while they are being re-created). */
   intercepts: InterceptLine[];
+  credentials:
+    | CredentialStatus
+    | undefined;
+  /**
+   * The client configuration the traffic-manager pushes (the chart's `client:` values), a layer below the
+   * user's config file and the connect flags.
+   */
+  pushedConfig: PushedConfig | undefined;
+}
+
+export interface PushedConfig {
+  /** Where it comes from, e.g. "cluster (traffic-manager 0.1.0 in namespace ambassador)". */
+  origin: string;
+  /** The layer as the client's config layer (JSON). */
+  layerJson: string;
+}
+
+/** Where the connection's Kubernetes credentials come from, and their refresh. */
+export interface CredentialStatus {
+  /**
+   * "kubeconfig" (as given: a static token, a certificate, or refreshed by the kubeconfig's own means),
+   * or "exec plugin" (run again by the daemon as the connecting user).
+   */
+  source: string;
+  /** RFC 3339; empty when the credential does not say when it expires. */
+  expiresAt: string;
+  /** RFC 3339; when the daemon runs the plugin next (empty: only on a 401 from the API server). */
+  nextRefresh: string;
+  refreshes: number;
+  /** The last refresh failure, or why the daemon cannot refresh; empty when fine. */
+  problem: string;
 }
 
 export interface InterceptLine {
@@ -328,6 +390,7 @@ function createBaseConnectRequest(): ConnectRequest {
     dns: "",
     configYaml: "",
     kubeconfigYaml: "",
+    execPlugin: undefined,
   };
 }
 
@@ -374,6 +437,9 @@ export const ConnectRequest: MessageFns<ConnectRequest> = {
     }
     if (message.kubeconfigYaml !== "") {
       writer.uint32(114).string(message.kubeconfigYaml);
+    }
+    if (message.execPlugin !== undefined) {
+      ExecPlugin.encode(message.execPlugin, writer.uint32(122).fork()).join();
     }
     return writer;
   },
@@ -503,6 +569,14 @@ export const ConnectRequest: MessageFns<ConnectRequest> = {
             message.kubeconfigYaml = reader.string();
             continue;
           }
+          case 15: {
+            if (tag !== 122) {
+              break;
+            }
+
+            message.execPlugin = ExecPlugin.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -571,6 +645,11 @@ export const ConnectRequest: MessageFns<ConnectRequest> = {
         : isSet(object.kubeconfig_yaml)
         ? globalThis.String(object.kubeconfig_yaml)
         : "",
+      execPlugin: isSet(object.execPlugin)
+        ? ExecPlugin.fromJSON(object.execPlugin)
+        : isSet(object.exec_plugin)
+        ? ExecPlugin.fromJSON(object.exec_plugin)
+        : undefined,
     };
   },
 
@@ -618,6 +697,9 @@ export const ConnectRequest: MessageFns<ConnectRequest> = {
     if (message.kubeconfigYaml !== "") {
       obj.kubeconfigYaml = message.kubeconfigYaml;
     }
+    if (message.execPlugin !== undefined) {
+      obj.execPlugin = ExecPlugin.toJSON(message.execPlugin);
+    }
     return obj;
   },
 
@@ -640,6 +722,346 @@ export const ConnectRequest: MessageFns<ConnectRequest> = {
     message.dns = object.dns ?? "";
     message.configYaml = object.configYaml ?? "";
     message.kubeconfigYaml = object.kubeconfigYaml ?? "";
+    message.execPlugin = (object.execPlugin !== undefined && object.execPlugin !== null)
+      ? ExecPlugin.fromPartial(object.execPlugin)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseExecPlugin(): ExecPlugin {
+  return {
+    apiVersion: "",
+    command: "",
+    args: [],
+    env: [],
+    interactiveMode: "",
+    provideClusterInfo: false,
+    installHint: "",
+    userEnv: [],
+    workingDir: "",
+    initialExpiration: "",
+  };
+}
+
+export const ExecPlugin: MessageFns<ExecPlugin> = {
+  encode(message: ExecPlugin, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.apiVersion !== "") {
+      writer.uint32(10).string(message.apiVersion);
+    }
+    if (message.command !== "") {
+      writer.uint32(18).string(message.command);
+    }
+    for (const v of message.args) {
+      writer.uint32(26).string(v!);
+    }
+    for (const v of message.env) {
+      EnvVar.encode(v!, writer.uint32(34).fork()).join();
+    }
+    if (message.interactiveMode !== "") {
+      writer.uint32(42).string(message.interactiveMode);
+    }
+    if (message.provideClusterInfo !== false) {
+      writer.uint32(48).bool(message.provideClusterInfo);
+    }
+    if (message.installHint !== "") {
+      writer.uint32(58).string(message.installHint);
+    }
+    for (const v of message.userEnv) {
+      EnvVar.encode(v!, writer.uint32(66).fork()).join();
+    }
+    if (message.workingDir !== "") {
+      writer.uint32(74).string(message.workingDir);
+    }
+    if (message.initialExpiration !== "") {
+      writer.uint32(82).string(message.initialExpiration);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ExecPlugin {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseExecPlugin();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.apiVersion = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.command = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.args.push(reader.string());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.env.push(EnvVar.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.interactiveMode = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.provideClusterInfo = reader.bool();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.installHint = reader.string();
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.userEnv.push(EnvVar.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.workingDir = reader.string();
+            continue;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.initialExpiration = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ExecPlugin {
+    return {
+      apiVersion: isSet(object.apiVersion)
+        ? globalThis.String(object.apiVersion)
+        : isSet(object.api_version)
+        ? globalThis.String(object.api_version)
+        : "",
+      command: isSet(object.command) ? globalThis.String(object.command) : "",
+      args: globalThis.Array.isArray(object?.args) ? object.args.map((e: any) => globalThis.String(e)) : [],
+      env: globalThis.Array.isArray(object?.env) ? object.env.map((e: any) => EnvVar.fromJSON(e)) : [],
+      interactiveMode: isSet(object.interactiveMode)
+        ? globalThis.String(object.interactiveMode)
+        : isSet(object.interactive_mode)
+        ? globalThis.String(object.interactive_mode)
+        : "",
+      provideClusterInfo: isSet(object.provideClusterInfo)
+        ? globalThis.Boolean(object.provideClusterInfo)
+        : isSet(object.provide_cluster_info)
+        ? globalThis.Boolean(object.provide_cluster_info)
+        : false,
+      installHint: isSet(object.installHint)
+        ? globalThis.String(object.installHint)
+        : isSet(object.install_hint)
+        ? globalThis.String(object.install_hint)
+        : "",
+      userEnv: globalThis.Array.isArray(object?.userEnv)
+        ? object.userEnv.map((e: any) => EnvVar.fromJSON(e))
+        : globalThis.Array.isArray(object?.user_env)
+        ? object.user_env.map((e: any) => EnvVar.fromJSON(e))
+        : [],
+      workingDir: isSet(object.workingDir)
+        ? globalThis.String(object.workingDir)
+        : isSet(object.working_dir)
+        ? globalThis.String(object.working_dir)
+        : "",
+      initialExpiration: isSet(object.initialExpiration)
+        ? globalThis.String(object.initialExpiration)
+        : isSet(object.initial_expiration)
+        ? globalThis.String(object.initial_expiration)
+        : "",
+    };
+  },
+
+  toJSON(message: ExecPlugin): unknown {
+    const obj: any = {};
+    if (message.apiVersion !== "") {
+      obj.apiVersion = message.apiVersion;
+    }
+    if (message.command !== "") {
+      obj.command = message.command;
+    }
+    if (message.args?.length) {
+      obj.args = message.args;
+    }
+    if (message.env?.length) {
+      obj.env = message.env.map((e) => EnvVar.toJSON(e));
+    }
+    if (message.interactiveMode !== "") {
+      obj.interactiveMode = message.interactiveMode;
+    }
+    if (message.provideClusterInfo !== false) {
+      obj.provideClusterInfo = message.provideClusterInfo;
+    }
+    if (message.installHint !== "") {
+      obj.installHint = message.installHint;
+    }
+    if (message.userEnv?.length) {
+      obj.userEnv = message.userEnv.map((e) => EnvVar.toJSON(e));
+    }
+    if (message.workingDir !== "") {
+      obj.workingDir = message.workingDir;
+    }
+    if (message.initialExpiration !== "") {
+      obj.initialExpiration = message.initialExpiration;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ExecPlugin>): ExecPlugin {
+    return ExecPlugin.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ExecPlugin>): ExecPlugin {
+    const message = createBaseExecPlugin();
+    message.apiVersion = object.apiVersion ?? "";
+    message.command = object.command ?? "";
+    message.args = object.args?.map((e) => e) || [];
+    message.env = object.env?.map((e) => EnvVar.fromPartial(e)) || [];
+    message.interactiveMode = object.interactiveMode ?? "";
+    message.provideClusterInfo = object.provideClusterInfo ?? false;
+    message.installHint = object.installHint ?? "";
+    message.userEnv = object.userEnv?.map((e) => EnvVar.fromPartial(e)) || [];
+    message.workingDir = object.workingDir ?? "";
+    message.initialExpiration = object.initialExpiration ?? "";
+    return message;
+  },
+};
+
+function createBaseEnvVar(): EnvVar {
+  return { name: "", value: "" };
+}
+
+export const EnvVar: MessageFns<EnvVar> = {
+  encode(message: EnvVar, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    if (message.value !== "") {
+      writer.uint32(18).string(message.value);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): EnvVar {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseEnvVar();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.value = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): EnvVar {
+    return {
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      value: isSet(object.value) ? globalThis.String(object.value) : "",
+    };
+  },
+
+  toJSON(message: EnvVar): unknown {
+    const obj: any = {};
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.value !== "") {
+      obj.value = message.value;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<EnvVar>): EnvVar {
+    return EnvVar.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<EnvVar>): EnvVar {
+    const message = createBaseEnvVar();
+    message.name = object.name ?? "";
+    message.value = object.value ?? "";
     return message;
   },
 };
@@ -1324,6 +1746,8 @@ function createBaseStatusResponse(): StatusResponse {
     logFile: "",
     tunName: "",
     intercepts: [],
+    credentials: undefined,
+    pushedConfig: undefined,
   };
 }
 
@@ -1367,6 +1791,12 @@ export const StatusResponse: MessageFns<StatusResponse> = {
     }
     for (const v of message.intercepts) {
       InterceptLine.encode(v!, writer.uint32(106).fork()).join();
+    }
+    if (message.credentials !== undefined) {
+      CredentialStatus.encode(message.credentials, writer.uint32(114).fork()).join();
+    }
+    if (message.pushedConfig !== undefined) {
+      PushedConfig.encode(message.pushedConfig, writer.uint32(122).fork()).join();
     }
     return writer;
   },
@@ -1488,6 +1918,22 @@ export const StatusResponse: MessageFns<StatusResponse> = {
             message.intercepts.push(InterceptLine.decode(reader, reader.uint32()));
             continue;
           }
+          case 14: {
+            if (tag !== 114) {
+              break;
+            }
+
+            message.credentials = CredentialStatus.decode(reader, reader.uint32());
+            continue;
+          }
+          case 15: {
+            if (tag !== 122) {
+              break;
+            }
+
+            message.pushedConfig = PushedConfig.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1545,6 +1991,12 @@ export const StatusResponse: MessageFns<StatusResponse> = {
       intercepts: globalThis.Array.isArray(object?.intercepts)
         ? object.intercepts.map((e: any) => InterceptLine.fromJSON(e))
         : [],
+      credentials: isSet(object.credentials) ? CredentialStatus.fromJSON(object.credentials) : undefined,
+      pushedConfig: isSet(object.pushedConfig)
+        ? PushedConfig.fromJSON(object.pushedConfig)
+        : isSet(object.pushed_config)
+        ? PushedConfig.fromJSON(object.pushed_config)
+        : undefined,
     };
   },
 
@@ -1589,6 +2041,12 @@ export const StatusResponse: MessageFns<StatusResponse> = {
     if (message.intercepts?.length) {
       obj.intercepts = message.intercepts.map((e) => InterceptLine.toJSON(e));
     }
+    if (message.credentials !== undefined) {
+      obj.credentials = CredentialStatus.toJSON(message.credentials);
+    }
+    if (message.pushedConfig !== undefined) {
+      obj.pushedConfig = PushedConfig.toJSON(message.pushedConfig);
+    }
     return obj;
   },
 
@@ -1612,6 +2070,242 @@ export const StatusResponse: MessageFns<StatusResponse> = {
     message.logFile = object.logFile ?? "";
     message.tunName = object.tunName ?? "";
     message.intercepts = object.intercepts?.map((e) => InterceptLine.fromPartial(e)) || [];
+    message.credentials = (object.credentials !== undefined && object.credentials !== null)
+      ? CredentialStatus.fromPartial(object.credentials)
+      : undefined;
+    message.pushedConfig = (object.pushedConfig !== undefined && object.pushedConfig !== null)
+      ? PushedConfig.fromPartial(object.pushedConfig)
+      : undefined;
+    return message;
+  },
+};
+
+function createBasePushedConfig(): PushedConfig {
+  return { origin: "", layerJson: "" };
+}
+
+export const PushedConfig: MessageFns<PushedConfig> = {
+  encode(message: PushedConfig, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.origin !== "") {
+      writer.uint32(10).string(message.origin);
+    }
+    if (message.layerJson !== "") {
+      writer.uint32(18).string(message.layerJson);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PushedConfig {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePushedConfig();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.origin = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.layerJson = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PushedConfig {
+    return {
+      origin: isSet(object.origin) ? globalThis.String(object.origin) : "",
+      layerJson: isSet(object.layerJson)
+        ? globalThis.String(object.layerJson)
+        : isSet(object.layer_json)
+        ? globalThis.String(object.layer_json)
+        : "",
+    };
+  },
+
+  toJSON(message: PushedConfig): unknown {
+    const obj: any = {};
+    if (message.origin !== "") {
+      obj.origin = message.origin;
+    }
+    if (message.layerJson !== "") {
+      obj.layerJson = message.layerJson;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<PushedConfig>): PushedConfig {
+    return PushedConfig.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<PushedConfig>): PushedConfig {
+    const message = createBasePushedConfig();
+    message.origin = object.origin ?? "";
+    message.layerJson = object.layerJson ?? "";
+    return message;
+  },
+};
+
+function createBaseCredentialStatus(): CredentialStatus {
+  return { source: "", expiresAt: "", nextRefresh: "", refreshes: 0, problem: "" };
+}
+
+export const CredentialStatus: MessageFns<CredentialStatus> = {
+  encode(message: CredentialStatus, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.source !== "") {
+      writer.uint32(10).string(message.source);
+    }
+    if (message.expiresAt !== "") {
+      writer.uint32(18).string(message.expiresAt);
+    }
+    if (message.nextRefresh !== "") {
+      writer.uint32(26).string(message.nextRefresh);
+    }
+    if (message.refreshes !== 0) {
+      writer.uint32(32).uint32(message.refreshes);
+    }
+    if (message.problem !== "") {
+      writer.uint32(42).string(message.problem);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CredentialStatus {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCredentialStatus();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.source = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.expiresAt = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.nextRefresh = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.refreshes = reader.uint32();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.problem = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CredentialStatus {
+    return {
+      source: isSet(object.source) ? globalThis.String(object.source) : "",
+      expiresAt: isSet(object.expiresAt)
+        ? globalThis.String(object.expiresAt)
+        : isSet(object.expires_at)
+        ? globalThis.String(object.expires_at)
+        : "",
+      nextRefresh: isSet(object.nextRefresh)
+        ? globalThis.String(object.nextRefresh)
+        : isSet(object.next_refresh)
+        ? globalThis.String(object.next_refresh)
+        : "",
+      refreshes: isSet(object.refreshes) ? globalThis.Number(object.refreshes) : 0,
+      problem: isSet(object.problem) ? globalThis.String(object.problem) : "",
+    };
+  },
+
+  toJSON(message: CredentialStatus): unknown {
+    const obj: any = {};
+    if (message.source !== "") {
+      obj.source = message.source;
+    }
+    if (message.expiresAt !== "") {
+      obj.expiresAt = message.expiresAt;
+    }
+    if (message.nextRefresh !== "") {
+      obj.nextRefresh = message.nextRefresh;
+    }
+    if (message.refreshes !== 0) {
+      obj.refreshes = Math.round(message.refreshes);
+    }
+    if (message.problem !== "") {
+      obj.problem = message.problem;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<CredentialStatus>): CredentialStatus {
+    return CredentialStatus.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<CredentialStatus>): CredentialStatus {
+    const message = createBaseCredentialStatus();
+    message.source = object.source ?? "";
+    message.expiresAt = object.expiresAt ?? "";
+    message.nextRefresh = object.nextRefresh ?? "";
+    message.refreshes = object.refreshes ?? 0;
+    message.problem = object.problem ?? "";
     return message;
   },
 };
