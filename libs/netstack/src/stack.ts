@@ -27,7 +27,7 @@ import {
   type Segment,
   type SynOptions,
 } from './tcp/segment.js';
-import { TcpConnection, type TcpConfig, type TcpHost } from './tcp/tcp-connection.js';
+import { CONNECTION_CLOSED, TcpConnection, type TcpConfig, type TcpHost } from './tcp/tcp-connection.js';
 import { UdpFlowImpl, type UdpHost } from './udp/udp-flow.js';
 
 export interface NetstackOptions {
@@ -674,7 +674,7 @@ export class Netstack implements TcpHost, UdpHost {
       if (conn.state === 'connecting') {
         if (now >= conn.deadline) {
           this.stats.tcpConnectTimeouts++;
-          conn.abort.abort();
+          conn.abort.abort(CONNECTION_CLOSED);
           conn.refuse();
         }
         continue;

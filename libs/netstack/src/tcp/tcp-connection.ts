@@ -59,6 +59,12 @@ export interface TcpHost {
   remove(conn: TcpConnection): void;
 }
 
+/**
+ * Why a connection's signal aborts (a dial still running for it stops). One shared reason: abort() without
+ * one makes a DOMException, stack trace included, for every connection that closes.
+ */
+export const CONNECTION_CLOSED: unknown = new DOMException('the connection closed', 'AbortError');
+
 const WSCALE = 7;
 const MAX_WINDOW_SEGMENTS = 256;
 const SMALL_SEGMENT = 16 << 10;
@@ -892,7 +898,7 @@ export class TcpConnection implements TcpEndpoints {
     const cb = this.pendingWriteCb;
     this.pendingWriteCb = undefined;
     cb?.(errorWithCode('the connection is closed', 'EPIPE'));
-    this.abort.abort();
+    this.abort.abort(CONNECTION_CLOSED);
     this.host.remove(this);
   }
 }

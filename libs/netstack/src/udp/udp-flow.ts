@@ -1,6 +1,7 @@
 // One UDP 4-tuple: datagrams from the application are readable chunks, written chunks go back to it.
 import { Duplex } from 'node:stream';
 import type { FlowId } from '../flow-handler.js';
+import { CONNECTION_CLOSED } from '../tcp/tcp-connection.js';
 
 /** A copy of a datagram's IP packet and where its payload is inside. */
 export interface PendingDatagram {
@@ -62,7 +63,7 @@ export class UdpFlowImpl extends Duplex {
     if (this.state === 'closed') return;
     this.state = 'closed';
     this.pending = [];
-    this.abort.abort();
+    this.abort.abort(CONNECTION_CLOSED);
     this.host.removeUdp(this);
   }
 }

@@ -239,7 +239,8 @@ class Http2Channel implements FrameChannel {
   }
   private static onClose(this: AnyStream): void {
     const channel = Http2Channel.of(this);
-    channel.report(channel.transportError(channel.closeReason()));
+    // Usually the call ended first: no error (and its stack trace) to make.
+    if (!channel.finished) channel.report(channel.transportError(channel.closeReason()));
   }
   private static onInfoHeaders(this: AnyStream, headers: IncomingHttpHeaders): void {
     Http2Channel.of(this).framesOfHeaders(headers);
