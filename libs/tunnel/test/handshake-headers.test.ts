@@ -16,6 +16,7 @@ import { acceptStream, openStream, type OpenInit } from '../src/protocol/stream.
 import { FRAMES_HEADER, OPEN_HEADER } from '../src/transports/handshake-headers.js';
 import { http2ClientChannel, http2ServerChannel } from '../src/transports/http2-channel.js';
 import { type Http2TunnelClientOptions } from '../src/transports/http2-client.js';
+import { LateStream } from './harness.js';
 import { TUNNEL_SESSION_MEMORY_MB } from '../src/transports/flow-control.js';
 
 interface Call {
@@ -46,6 +47,7 @@ async function server(onCall: (call: Call) => void, clientOptions: Http2TunnelCl
   return {
     calls,
     client,
+    port,
     olderChannel,
     close: async () => {
       client.destroy();
@@ -106,6 +108,40 @@ describe('the handshake in HTTP/2 headers', () => {
       expect(info?.map((h) => [h[':status'], messagesIn(h)])).toEqual([[103, ['open-ok']]]);
       expect(messagesIn(call!.stream.sentHeaders)).toEqual(['dial-ok']);
     } finally {
+      await srv.close();
+    }
+  });
+
+  it('a far side that speaks at once (a greeting): its data comes after OPEN_OK and DIAL_OK on a connection that is not a socket', async () => {
+    // Accepts, answers DIAL_OK and greets in the same tick: the 103, the response and the DATA arrive in
+    // one read. On a connection that is not a net.Socket (the port-forward's WebSocket stream), node:http2
+    // processes that read inside a JavaScript call, so the headers events (always on the next tick) came
+    // after the 'data' event: "expected OPEN_OK, got DATA" on the first flow to a server that greets
+    // (e2e client.test 7 after the tunnel moved onto the port-forward stream, 2 of 4 runs).
+    const srv = await server(({ channel }) => {
+      void acceptStream(channel).then((s) => {
+        s.dialOk();
+        s.write(Buffer.from('greeting\n'));
+        s.end();
+        s.resume();
+      });
+    });
+    const client = new Http2TunnelClient('manager.invalid:1', {
+      connection: () => new LateStream(srv.port),
+    });
+    try {
+      for (let i = 0; i < 5; i++) {
+        const s = await openStream(client.openChannel(), init());
+        expect(await s.dialed).toEqual({ ok: true });
+        const got: Buffer[] = [];
+        s.on('data', (c: Buffer) => got.push(Buffer.from(c)));
+        s.resume();
+        s.end();
+        expect((await s.done).reason).toBe('eof');
+        expect(Buffer.concat(got).toString()).toBe('greeting\n');
+      }
+    } finally {
+      client.destroy();
       await srv.close();
     }
   });

@@ -3,6 +3,7 @@ import { Server, ServerCredentials, credentials, type ServiceDefinition } from '
 import { ManagerService } from '@telepresence/rpc';
 import { createHash, randomBytes as cryptoRandomBytes } from 'node:crypto';
 import net from 'node:net';
+import { Duplex } from 'node:stream';
 import {
   ConnId,
   openTunnel,
@@ -158,3 +159,47 @@ export function randomBytes(n: number, _seed = 0): Buffer {
 }
 
 export const delay = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * A byte stream that is not a net.Socket (node:http2 then runs on its JS stream wrapper) and opens late,
+ * like a port-forward WebSocket: writes wait for the TCP connection to `target`; 'connect' once it is up;
+ * an Error target fails it.
+ */
+export class LateStream extends Duplex {
+  private socket: net.Socket | undefined;
+  private readonly opened: Promise<net.Socket>;
+
+  constructor(target: number | Error) {
+    super({ allowHalfOpen: true });
+    this.opened = new Promise((resolve, reject) => {
+      setTimeout(() => {
+        if (target instanceof Error) return reject(target);
+        const socket = net.connect({ port: target, host: '127.0.0.1' }, () => resolve(socket));
+        socket.once('error', reject);
+      }, 20);
+    });
+    this.opened.then(
+      (socket) => {
+        this.socket = socket;
+        socket.on('data', (d: Buffer) => this.push(d));
+        socket.on('end', () => this.push(null));
+        socket.on('close', () => this.destroy());
+        this.emit('connect');
+      },
+      (e: Error) => this.destroy(e),
+    );
+  }
+
+  override _read(): void {}
+  override _write(chunk: Buffer, _e: BufferEncoding, done: (e?: Error | null) => void): void {
+    this.opened.then((s) => s.write(chunk, done), done);
+  }
+  override _final(done: () => void): void {
+    this.socket?.end();
+    done();
+  }
+  override _destroy(e: Error | null, done: (e?: Error | null) => void): void {
+    this.socket?.destroy();
+    done(e);
+  }
+}

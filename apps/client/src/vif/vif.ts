@@ -154,12 +154,27 @@ export class Vif {
       onTcpConnect: (id, signal) =>
         this.dns?.matches(id)
           ? this.dns.acceptTcp(id)
-          : this.connect(id, signal).then((stream) => (flow: TcpFlow) => this.pumpTcp(stream, flow)),
+          : this.connect(id, signal).then(
+              (stream) => (flow: TcpFlow) => this.pumpTcp(stream, flow),
+              (e: unknown) => this.dialFailed(id, e),
+            ),
       onUdpFlow: (id, signal) =>
         this.dns?.matches(id)
           ? this.dns.acceptUdp(id)
-          : this.connect(id, signal).then((stream) => (flow: UdpFlow) => this.pumpUdp(stream, flow)),
+          : this.connect(id, signal).then(
+              (stream) => (flow: UdpFlow) => this.pumpUdp(stream, flow),
+              (e: unknown) => this.dialFailed(id, e),
+            ),
     };
+  }
+
+  /** A flow the netstack now refuses (RST, ICMP): say why at debug level ("why was I refused?"). */
+  private dialFailed(id: FlowId, e: unknown): never {
+    this.options.log.debug(
+      { flow: `${id.protocol} ${id.src}:${id.srcPort} -> ${id.dst}:${id.dstPort}`, err: String(e) },
+      'dial failed',
+    );
+    throw e;
   }
 
   /** Opens the tunnel stream for a new flow and waits for the far side's dial result. */

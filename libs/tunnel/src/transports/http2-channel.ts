@@ -197,6 +197,14 @@ class Http2Channel implements FrameChannel {
   private held: Buffer[] | undefined;
   private heldBytes = 0;
   private earlySent = false;
+  /**
+   * Client, until the response headers: DATA (and its end) that node:http2 emitted before them. It emits
+   * headers events on the next tick and 'data' at once; on a connection that is not a net.Socket (the
+   * port-forward's WebSocket stream) a read with HEADERS and DATA is processed inside one JavaScript call,
+   * so the 103 with OPEN_OK and the response with DIAL_OK came after the data that followed them on the
+   * wire. Replayed in wire order after the response.
+   */
+  private beforeResponse: { chunks: Buffer[]; ended: boolean } | undefined;
 
   constructor(
     private readonly stream: AnyStream,
@@ -206,6 +214,7 @@ class Http2Channel implements FrameChannel {
     private readonly headerOpen?: Buffer,
   ) {
     this.bdp = bdpWindowOf(stream.session);
+    if (side === 'client') this.beforeResponse = { chunks: [], ended: false };
     if (headerOpen !== undefined) {
       this.duplicateOpen = headerOpen;
       this.held = [];
@@ -276,6 +285,11 @@ class Http2Channel implements FrameChannel {
   private onData(chunk: Buffer): void {
     this.bdp?.received(chunk.length);
     if (this.finished) return;
+    if (this.beforeResponse !== undefined) this.beforeResponse.chunks.push(chunk);
+    else this.read(chunk);
+  }
+
+  private read(chunk: Buffer): void {
     try {
       this.reader.push(chunk);
     } catch (e) {
@@ -478,6 +492,10 @@ class Http2Channel implements FrameChannel {
     }
     this.framesOfHeaders(headers);
     if (headers['grpc-status'] !== undefined) this.takeStatus(headers);
+    const early = this.beforeResponse;
+    this.beforeResponse = undefined;
+    for (const chunk of early?.chunks ?? []) if (!this.finished) this.read(chunk);
+    if (early?.ended === true) this.onEnd();
   }
 
   /** Client: control frames the server sent in headers (a 103 or the response), ahead of its DATA. */
@@ -505,6 +523,10 @@ class Http2Channel implements FrameChannel {
   }
 
   private onEnd(): void {
+    if (this.beforeResponse !== undefined) {
+      this.beforeResponse.ended = true;
+      return;
+    }
     if (this.side === 'server') {
       // The client half-closed its side of the call.
       if (this.reader.atBoundary) this.report(undefined);
