@@ -1,6 +1,28 @@
-// The Kubernetes API server could not be reached: say which server, why (the network error's code under
-// fetch's bare "fetch failed"), and what to check, instead of "fetch failed" (issue 18 item 9).
+// Errors of Kubernetes API calls: the API server's own message (its Status), a 403, and a server that could
+// not be reached: say which server, why (the network error's code under fetch's bare "fetch failed"), and
+// what to check, instead of "fetch failed" (issue 18 item 9).
+import { ApiException } from '@kubernetes/client-node';
 import { TpError } from '../util/errors.js';
+
+/** An HTTP 403 from the API server (as client-node reports it). */
+export function isForbidden(e: unknown): boolean {
+  return e instanceof ApiException && e.code === 403;
+}
+
+/** The API server's Status message of a failed client-node call, else the error's own message. */
+export function apiMessage(e: unknown): string {
+  if (e instanceof ApiException) {
+    try {
+      const body: unknown = typeof e.body === 'string' ? JSON.parse(e.body) : e.body;
+      const message = (body as { message?: unknown } | undefined)?.message;
+      if (typeof message === 'string') return message;
+    } catch {
+      // not a Status
+    }
+    return `HTTP ${e.code}`;
+  }
+  return e instanceof Error ? e.message : String(e);
+}
 
 /** The first `code` in an error's cause chain (fetch wraps the socket's error: TypeError -> Error). */
 export function networkCode(e: unknown): string | undefined {

@@ -7,7 +7,7 @@
 import { ApiException, CoreV1Api, Watch, type KubeConfig, type V1Namespace } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 
-import { explainNetworkCode, networkCode } from './api-errors.js';
+import { apiMessage, explainNetworkCode, isForbidden, networkCode } from './api-errors.js';
 import { isUnauthorized, reportUnauthorized } from './refreshed-kubeconfig.js';
 
 export interface MappedNamespaces {
@@ -42,22 +42,8 @@ export interface NamespaceWatchOptions {
   readonly firstListTimeoutMs?: number;
 }
 
-/** An HTTP 403 from the API server (as client-node reports it). */
-function isForbidden(e: unknown): boolean {
-  return e instanceof ApiException && e.code === 403;
-}
-
 function errorText(e: unknown): string {
-  if (e instanceof ApiException) {
-    try {
-      const body: unknown = typeof e.body === 'string' ? JSON.parse(e.body) : e.body;
-      const message = (body as { message?: unknown } | undefined)?.message;
-      if (typeof message === 'string') return message;
-    } catch {
-      // not a Status
-    }
-    return `HTTP ${e.code}`;
-  }
+  if (e instanceof ApiException) return apiMessage(e);
   const code = networkCode(e);
   const known = code === undefined ? undefined : explainNetworkCode(code);
   if (known !== undefined) return `the API server: ${known.cause}`;

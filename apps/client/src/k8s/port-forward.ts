@@ -6,17 +6,11 @@
 import type https from 'node:https';
 import net from 'node:net';
 import { Duplex } from 'node:stream';
-import {
-  ApiException,
-  AuthorizationV1Api,
-  CoreV1Api,
-  type KubeConfig,
-  type V1Pod,
-} from '@kubernetes/client-node';
+import { AuthorizationV1Api, CoreV1Api, type KubeConfig, type V1Pod } from '@kubernetes/client-node';
 import WebSocket from 'ws';
 import type { Logger } from 'pino';
 import { TpError } from '../util/errors.js';
-import { unreachableApiServer } from './api-errors.js';
+import { apiMessage, isForbidden, unreachableApiServer } from './api-errors.js';
 import { isUnauthorized, reportUnauthorized } from './refreshed-kubeconfig.js';
 
 export const MANAGER_SELECTORS = ['app=traffic-manager', 'app.kubernetes.io/name=traffic-manager'];
@@ -71,23 +65,6 @@ export async function findManagerPod(kc: KubeConfig, namespace: string): Promise
     hint: 'install the chart (helm install ... charts/telepresence) or pass --manager-namespace',
   });
 }
-
-/** The API server's Status message of a failed client-node call, else the error's own message. */
-export function apiMessage(e: unknown): string {
-  if (e instanceof ApiException) {
-    try {
-      const body: unknown = typeof e.body === 'string' ? JSON.parse(e.body) : e.body;
-      const message = (body as { message?: unknown } | undefined)?.message;
-      if (typeof message === 'string') return message;
-    } catch {
-      // not a Status
-    }
-    return `HTTP ${e.code}`;
-  }
-  return e instanceof Error ? e.message : String(e);
-}
-
-const isForbidden = (e: unknown): boolean => e instanceof ApiException && e.code === 403;
 
 /**
  * The port-forward needs `get` and `create` on pods/portforward in the manager's namespace (WebSocket
