@@ -616,11 +616,14 @@ export class Netstack implements TcpHost, UdpHost {
   }
 
   wantTimer(conn: TcpConnection): void {
+    if (conn.ticked) return; // the common case, once per ACK or segment: no set lookup
+    conn.ticked = true;
     this.timed.add(conn);
     this.startTcpTimer();
   }
 
   remove(conn: TcpConnection): void {
+    conn.ticked = false;
     this.timed.delete(conn);
     if (!this.connections.delete(conn)) return;
     this.stats.tcpActive--;
@@ -681,7 +684,10 @@ export class Netstack implements TcpHost, UdpHost {
       }
       if (conn.rtoDeadline !== 0 || conn.deadline !== 0) conn.onTimer(now);
       if (conn.windowLow) conn.onReadDemand();
-      if (conn.timerIdle) this.timed.delete(conn);
+      if (conn.timerIdle) {
+        conn.ticked = false;
+        this.timed.delete(conn);
+      }
     }
     if (this.timed.size === 0) {
       clearInterval(this.tcpTimer);

@@ -138,6 +138,8 @@ export class TcpConnection implements TcpEndpoints {
   private rttSeq = -1;
   private rttStart = 0;
   rtoDeadline = 0;
+  /** In the stack's set of connections its timer ticks (maintained by the stack). */
+  ticked = false;
   private retries = 0;
   deadline = 0; // connect timeout or TIME_WAIT expiry
 
