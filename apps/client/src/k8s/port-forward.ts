@@ -251,9 +251,10 @@ const WS_HIGH_WATER = 1 << 20;
 export class PortForwardStream extends Duplex {
   private ws: ForwardWebSocket | undefined;
   private readonly sawPort = [false, false];
-  /** A write's completion, held while the WebSocket is not open or holds more than WS_HIGH_WATER. */
+  /** A write's completion, held while the WebSocket holds more than WS_HIGH_WATER unsent. */
   private heldWrite: ((err?: Error | null) => void) | undefined;
-  private heldFinal: ((err?: Error | null) => void) | undefined;
+  /** The write or the end that came before the WebSocket opened (Writable makes at most one at a time). */
+  private beforeOpen: { run: () => void; callback: (err?: Error | null) => void } | undefined;
   private wsPaused = false;
 
   constructor(private readonly onError: (message: string) => void) {
@@ -274,11 +275,10 @@ export class PortForwardStream extends Duplex {
     this.ws = ws;
     ws.on('close', () => this.destroy());
     ws.on('error', () => this.destroy());
-    this.releaseWrite();
     this.emit('connect');
-    const final = this.heldFinal;
-    this.heldFinal = undefined;
-    if (final !== undefined) this._final(final);
+    const waiting = this.beforeOpen;
+    this.beforeOpen = undefined;
+    waiting?.run();
   }
 
   /** A message from the WebSocket (channel byte already taken off); false closes the WebSocket. */
@@ -313,6 +313,11 @@ export class PortForwardStream extends Duplex {
   }
 
   override _writev(chunks: Array<{ chunk: Buffer }>, callback: (err?: Error | null) => void): void {
+    const ws = this.ws;
+    if (ws === undefined) {
+      this.beforeOpen = { run: () => this._writev(chunks, callback), callback };
+      return;
+    }
     let length = 1;
     for (const c of chunks) length += c.chunk.length;
     const message = Buffer.allocUnsafe(length);
@@ -320,11 +325,8 @@ export class PortForwardStream extends Duplex {
     let at = 1;
     for (const c of chunks) at += c.chunk.copy(message, at);
     this.heldWrite = callback;
-    if (this.ws === undefined) {
-      this.pending = message;
-      return;
-    }
-    this.sendNow(message);
+    ws.send(message, () => this.releaseWrite());
+    this.releaseWrite();
   }
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (err?: Error | null) => void): void {
@@ -334,7 +336,7 @@ export class PortForwardStream extends Duplex {
   override _final(callback: (err?: Error | null) => void): void {
     const ws = this.ws;
     if (ws === undefined) {
-      this.heldFinal = callback; // ended before the WebSocket opened
+      this.beforeOpen = { run: () => this._final(callback), callback };
       return;
     }
     // v5 can half-close a channel; older protocols only close the whole WebSocket.
@@ -345,33 +347,17 @@ export class PortForwardStream extends Duplex {
 
   override _destroy(err: Error | null, callback: (err?: Error | null) => void): void {
     this.ws?.close();
-    const held = this.heldWrite;
+    const held = this.heldWrite ?? this.beforeOpen?.callback;
     this.heldWrite = undefined;
+    this.beforeOpen = undefined;
     held?.(err ?? new Error('the port-forward closed'));
-    this.heldFinal = undefined;
     callback(err);
   }
 
-  /** A message written before the WebSocket opened. */
-  private pending: Buffer | undefined;
-
-  private sendNow(message: Buffer): void {
-    const ws = this.ws!;
-    ws.send(message, () => this.releaseWrite());
-    this.releaseWrite();
-  }
-
-  /** Completes the held write once the WebSocket is open and has room. */
+  /** Completes the held write once the WebSocket has room. */
   private releaseWrite(): void {
-    const ws = this.ws;
-    if (ws === undefined) return;
-    const pending = this.pending;
-    if (pending !== undefined) {
-      this.pending = undefined;
-      return this.sendNow(pending);
-    }
-    if (this.heldWrite === undefined || ws.bufferedAmount > WS_HIGH_WATER) return;
     const held = this.heldWrite;
+    if (held === undefined || this.ws === undefined || this.ws.bufferedAmount > WS_HIGH_WATER) return;
     this.heldWrite = undefined;
     held();
   }
