@@ -146,22 +146,12 @@ export class Http2TunnelClient implements TunnelChannelOpener {
   connect(): Promise<void> {
     if (this.closed)
       return Promise.reject(new TunnelError('transport', `the tunnel client for ${this.address} is closed`));
-    let session: ClientHttp2Session;
     try {
-      session = this.connection();
+      this.connection();
     } catch (e) {
       return Promise.reject(e as Error);
     }
-    const ready = this.ready;
-    if (!session.connecting) return ready;
-    return new Promise<void>((resolve, reject) => {
-      const onError = (e: Error): void => reject(TunnelError.from(e, 'transport'));
-      session.once('error', onError);
-      session.once('connect', () => {
-        session.off('error', onError);
-        ready.then(resolve, reject);
-      });
-    });
+    return this.ready; // the session is set up on the socket's connect, in the same tick
   }
 
   /** Closes the connection after its calls end; new calls fail. */
