@@ -35,6 +35,7 @@ export async function runCli(mainScript: string): Promise<void> {
       // Loaded only here: the daemon's dependencies (@kubernetes/client-node) take seconds to load and the
       // CLI commands do not need them.
       const { runDaemon } = await import('./daemon/daemon.js');
+      (await import('@telepresence/tunnel')).tuneHeapForStreaming();
       const { startWatchdog } = await import('./daemon/watchdog.js');
       await runDaemon({
         paths,

@@ -6,7 +6,7 @@ import { credentials } from '@grpc/grpc-js';
 import { pino } from 'pino';
 
 import { ManagerService, type ManagerClient, type common } from '@telepresence/rpc';
-import { Http2TunnelClient, fastTunnelClient } from '@telepresence/tunnel';
+import { Http2TunnelClient, fastTunnelClient, tuneHeapForStreaming } from '@telepresence/tunnel';
 
 import { AGENT_VERSION, startAgent } from './agent.js';
 import { ConfigError, parseAgentConfig } from './config.js';
@@ -63,6 +63,7 @@ function lazyPodResolver(
 }
 
 async function main(): Promise<void> {
+  tuneHeapForStreaming();
   let config;
   try {
     config = parseAgentConfig(process.env);

@@ -6,6 +6,7 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { pino } from 'pino';
 
 import { parseResolvConf } from '@telepresence/dns-core';
+import { tuneHeapForStreaming } from '@telepresence/tunnel';
 
 import { jwtAudiences, parseAuthConfig } from './auth/auth-config.js';
 import { CA_CONFIGMAP, CA_CONFIGMAP_KEY } from './auth/api-tls.js';
@@ -22,6 +23,7 @@ import { MANAGER_VERSION } from './version.js';
 const SERVICE_ACCOUNT_TOKEN = '/var/run/secrets/kubernetes.io/serviceaccount/token';
 
 async function main(): Promise<void> {
+  tuneHeapForStreaming();
   let config;
   try {
     config = parseConfig(process.env, subnetMath);

@@ -9,6 +9,7 @@ export { memoryLogger, type Logger } from './protocol/log.js';
 export type { FrameChannel } from './protocol/channel.js';
 export type { StreamEnd, TunnelStream } from './protocol/stream.js';
 export { Backoff, sleep, type BackoffOptions } from './backoff.js';
+export { HEAP_GROWING_PERCENT, tuneHeapForStreaming } from './heap-tuning.js';
 export { answerDial, type AnswerDialOptions, type DialAnswer, type DialRequestLike } from './answer-dial.js';
 export {
   acceptTunnel,

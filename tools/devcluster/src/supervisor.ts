@@ -7,6 +7,7 @@ import { writeFile } from 'node:fs/promises';
 import type https from 'node:https';
 import net from 'node:net';
 import path from 'node:path';
+import v8 from 'node:v8';
 import { WebhookCaller } from './api/admission.js';
 import { Authenticator, StaticTokens } from './api/authn.js';
 import { bootstrapRbac } from './api/bootstrap-rbac.js';
@@ -57,6 +58,9 @@ const log = (msg: string) => process.stdout.write(`${new Date().toISOString()} $
 const type = (plural: string) => resourceTypes.find((t) => t.plural === plural)!;
 
 async function main(): Promise<void> {
+  // The port-forward relay allocates a Buffer per read on top of a ~40 MB heap: with V8's own growing
+  // factor that is a full collection every ~100 ms under bulk (see libs/tunnel/src/heap-tuning.ts).
+  v8.setFlagsFromString('--heap-growing-percent=100');
   const configPath = process.argv[2];
   if (!configPath) throw new Error('usage: supervisor <config.json>');
   const cfg = JSON.parse(readFileSync(configPath, 'utf8')) as ClusterConfig;
