@@ -23,6 +23,7 @@ import { resolveProgram, type ImageMap } from './images.js';
 import { ContainerLog } from './container-log.js';
 import { writeProjectedMounts } from './projected.js';
 import { runProbe } from './probes.js';
+import { PodIps } from './pod-ips.js';
 import {
   defaultRefreshFraction,
   replaceFile,
@@ -126,7 +127,7 @@ function now(): string {
 
 export class Kubelet {
   private readonly pods = new Map<string, PodRuntime>();
-  private readonly usedIps = new Set<number>();
+  private readonly podIps = new PodIps();
   private unsubscribe?: () => void;
   private closed = false;
 
@@ -197,13 +198,9 @@ export class Kubelet {
   }
 
   private allocateIp(): string {
-    for (let h = 2; h < 255; h++) {
-      if (!this.usedIps.has(h)) {
-        this.usedIps.add(h);
-        return `198.18.${this.o.nodeIndex}.${h}`;
-      }
-    }
-    throw new Error(`node ${this.o.nodeName} has no free pod address`);
+    const host = this.podIps.allocate();
+    if (host === undefined) throw new Error(`node ${this.o.nodeName} has no free pod address`);
+    return `198.18.${this.o.nodeIndex}.${host}`;
   }
 
   private async startPod(pod: KubeObject): Promise<void> {
@@ -723,7 +720,7 @@ export class Kubelet {
     if (timer) clearTimeout(timer);
     for (const p of procs) signalGroup(p, 'SIGKILL');
     if (rt.id !== undefined) await deletePodNetwork(this.o.names, rt.id);
-    if (rt.ip && rt.id !== undefined) this.usedIps.delete(Number(rt.ip.split('.')[3]));
+    if (rt.ip && rt.id !== undefined) this.podIps.release(Number(rt.ip.split('.')[3]));
     await rm(rt.dir, { recursive: true, force: true });
     this.pods.delete(rt.uid);
     if (finalize) this.finalize(rt.pod);
