@@ -318,6 +318,26 @@ describeRoot('daily use (issue 18) on devcluster', () => {
     expect(after.intercepts).toHaveLength(1);
     expect((await list()).find((w) => w.name === 'hello')).toMatchObject({ interceptState: 'ACTIVE' });
 
+    // The manager pod replaced at once: the new one has another address (the Service is headless), and
+    // the agent finds it in seconds. grpc-js looks a name up again at most every 30 s unless told otherwise:
+    // the agent then kept dialing the old address for up to 30 s after the new pod was ready.
+    const oldPod = (await managerPods()).find(isReady)!;
+    expect(
+      (await kubectlRun('-n', managerNamespace, 'delete', 'pod', oldPod.metadata!.name!, '--wait=false'))
+        .code,
+    ).toBe(0);
+    const newPod = await until('a new ready traffic-manager pod', async () =>
+      (await managerPods()).find((p) => isReady(p) && p.metadata!.uid !== oldPod.metadata!.uid),
+    );
+    expect(newPod.status!.podIP).not.toBe(oldPod.status!.podIP);
+    const replacedAt = Date.now();
+    await until(
+      'requests to hello reaching the workstation through the replaced manager',
+      async () => ((await helloIsLocal()) ? true : undefined),
+      10_000,
+    );
+    console.log(`intercept back ${Date.now() - replacedAt} ms after the replacing traffic-manager was ready`);
+
     // leave: the agent-only name stops resolving at once (cached answers from agents are flushed).
     expect(await dig(AGENT_ONLY)).toBe(AGENT_ONLY_IP);
     expect((await tp('leave', 'hello')).code).toBe(0);

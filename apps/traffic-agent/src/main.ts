@@ -97,10 +97,8 @@ async function main(): Promise<void> {
     ManagerService,
     'telepresence.manager.v1.Manager',
   );
-  const client = new FastManagerClient(
-    `${config.managerHost}:${config.managerPort}`,
-    credentials.createInsecure(),
-    {
+  const newClient = () =>
+    new FastManagerClient(`${config.managerHost}:${config.managerPort}`, credentials.createInsecure(), {
       // Notice a dead manager connection (manager pod gone) instead of waiting on it.
       'grpc.keepalive_time_ms': 10_000,
       'grpc.keepalive_timeout_ms': 5_000,
@@ -111,8 +109,18 @@ async function main(): Promise<void> {
       'grpc.max_reconnect_backoff_ms': 2_000,
       'grpc.max_receive_message_length': 8 * 1024 * 1024,
       interceptors: [bearerInterceptor(token)],
+    });
+  // The manager's Service is headless: a new manager pod has a new address. A grpc-js channel keeps
+  // dialing the address it resolved and looks the name up again at most every 30 s (or not at all while
+  // it has an address to try), so after a failed arrival the session loop renews the channel.
+  let client = newClient();
+  const clients = {
+    current: () => client,
+    renew: () => {
+      client.close();
+      client = newClient();
     },
-  );
+  };
   // Intercepted flows go on node:http2 straight (grpc-js costs about 2.5x its CPU per byte). Its receive
   // windows bound what a paused flow holds in this sidecar (256Mi limit); the manager is in-cluster
   // (sub-ms round trip): 512 KiB per flow, 4 MiB per connection is plenty.
@@ -123,7 +131,7 @@ async function main(): Promise<void> {
   });
   const agent = await startAgent({
     config,
-    api: grpcManagerApi(client, { tunnels }),
+    api: grpcManagerApi(clients, { tunnels }),
     log,
     resolve: lazyPodResolver(config, log),
   });

@@ -26,6 +26,11 @@ export interface AgentManagerApi {
     signal: AbortSignal,
   ): Promise<void>;
   watchIntercepts(session: common.SessionInfo, signal: AbortSignal): AsyncIterable<manager.InterceptSnapshot>;
+  /**
+   * After a failed arrival: a new channel to the manager, which looks its name up afresh. A channel
+   * keeps dialing the address it resolved (a manager pod that is gone) and may not look again for long.
+   */
+  renew?(): void;
   /** For libs/tunnel's openTunnel: the agent's flows use the same HTTP/2 connection as its session. */
   readonly tunnels: TunnelClient;
 }
@@ -36,22 +41,34 @@ export function isSessionGone(e: unknown): boolean {
   return code === status.NOT_FOUND || code === status.PERMISSION_DENIED;
 }
 
-/** `tunnels`: where Tunnel calls go (main.ts: an Http2TunnelClient); the grpc-js client if not given. */
+/**
+ * `client`: the grpc-js client, or a source of them that renew() replaces. `tunnels`: where Tunnel calls go
+ * (main.ts: an Http2TunnelClient); the grpc-js client if not given.
+ */
 export function grpcManagerApi(
-  client: ManagerClient,
+  client: ManagerClient | ManagerClientSource,
   {
     callTimeoutMs = 5000,
-    tunnels = client,
+    tunnels,
     metadata,
   }: { callTimeoutMs?: number; tunnels?: TunnelClient; metadata?: CallMetadata } = {},
 ): AgentManagerApi {
-  const unary = <Req, Res>(method: unknown, req: Req, signal: AbortSignal): Promise<Res> =>
-    unaryCall<Req, Res>(client, method, req, { timeoutMs: callTimeoutMs, signal, metadata });
+  const source: ManagerClientSource = isSource(client) ? client : { current: () => client };
+  const c = (): ManagerClient => source.current();
+  const tunnelClient: TunnelClient = tunnels ?? source.current();
+  const unary = <Req, Res>(
+    method: (c: ManagerClient) => unknown,
+    req: Req,
+    signal: AbortSignal,
+  ): Promise<Res> => {
+    const now = c();
+    return unaryCall<Req, Res>(now, method(now), req, { timeoutMs: callTimeoutMs, signal, metadata });
+  };
 
   return {
     async arrive(agent, signal) {
       const res = await unary<manager.ArriveAsAgentRequest, manager.ArriveAsAgentResponse>(
-        client.arriveAsAgent,
+        (x) => x.arriveAsAgent,
         { agent },
         signal,
       );
@@ -60,19 +77,30 @@ export function grpcManagerApi(
       return res.session;
     },
     async remain(session, signal) {
-      await unary(client.remain, { session }, signal);
+      await unary((x) => x.remain, { session }, signal);
     },
     async depart(session, signal) {
-      await unary(client.depart, { session }, signal);
+      await unary((x) => x.depart, { session }, signal);
     },
-    watchDial: (session, signal) => serverStream((m) => client.watchDial({ session }, m), signal, metadata),
+    watchDial: (session, signal) => serverStream((m) => c().watchDial({ session }, m), signal, metadata),
     watchLookupDns: (session, signal) =>
-      serverStream((m) => client.watchLookupDns({ session }, m), signal, metadata),
+      serverStream((m) => c().watchLookupDns({ session }, m), signal, metadata),
     async answerDns(session, queryId, answer, signal) {
-      await unary(client.agentLookupDnsResponse, { session, queryId, answer }, signal);
+      await unary((x) => x.agentLookupDnsResponse, { session, queryId, answer }, signal);
     },
     watchIntercepts: (session, signal) =>
-      serverStream((m) => client.watchIntercepts({ session }, m), signal, metadata),
-    tunnels,
+      serverStream((m) => c().watchIntercepts({ session }, m), signal, metadata),
+    tunnels: tunnelClient,
+    ...(source.renew === undefined ? {} : { renew: () => source.renew!() }),
   };
+}
+
+function isSource(c: ManagerClient | ManagerClientSource): c is ManagerClientSource {
+  return typeof (c as Partial<ManagerClientSource>).current === 'function';
+}
+
+/** The grpc-js client to the manager now; renew() closes it and makes the next. */
+export interface ManagerClientSource {
+  current(): ManagerClient;
+  renew?(): void;
 }

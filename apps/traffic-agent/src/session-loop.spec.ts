@@ -35,6 +35,9 @@ function fakeApi(script: { arriveFailures?: number; remainFailsOn?: number[] } =
     watchLookupDns: () => never(),
     watchIntercepts: () => never(),
     answerDns: () => Promise.resolve(),
+    renew() {
+      calls.push('renew');
+    },
     tunnels: {
       tunnel: () => {
         throw new Error('no tunnels in this fake');
@@ -90,7 +93,9 @@ describe('runSessionLoop', () => {
     stop.abort();
     await done;
     expect(sessions).toEqual(['agent:3']);
-    expect(calls.slice(0, 3)).toEqual(['arrive echo-1', 'arrive echo-1', 'arrive echo-1']);
+    // A failed arrival renews the channel (a new pod of a headless Service has a new address).
+    expect(calls.slice(0, 5)).toEqual(['arrive echo-1', 'renew', 'arrive echo-1', 'renew', 'arrive echo-1']);
+    expect(calls.filter((c) => c === 'renew')).toHaveLength(2);
     expect(calls.at(-1)).toBe('depart agent:3');
     expect(states).toEqual(['arriving', 'arriving', 'arriving', 'active', 'stopped']);
   });

@@ -45,6 +45,7 @@ export async function runSessionLoop(deps: SessionLoopDeps, signal: AbortSignal)
       if (signal.aborted) break;
       const delay = backoff.next();
       log.warn({ err: errorText(e), retryInMs: delay }, 'cannot arrive at the traffic-manager');
+      api.renew?.();
       await sleep(delay, signal);
       continue;
     }
