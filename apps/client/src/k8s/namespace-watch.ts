@@ -8,7 +8,7 @@ import { ApiException, CoreV1Api, Watch, type KubeConfig, type V1Namespace } fro
 import type { Logger } from 'pino';
 
 import { apiMessage, explainNetworkCode, isForbidden, networkCode } from './api-errors.js';
-import { isUnauthorized, reportUnauthorized } from './refreshed-kubeconfig.js';
+import { reportIfUnauthorized } from './refreshed-kubeconfig.js';
 
 export interface MappedNamespaces {
   /** Sorted, unique. */
@@ -178,7 +178,7 @@ export function kubeNamespaceSource(kc: KubeConfig): NamespaceSource {
   return {
     async list() {
       const r = await core.listNamespace().catch((e: unknown) => {
-        if (isUnauthorized(e)) reportUnauthorized(kc);
+        reportIfUnauthorized(kc, e);
         throw e;
       });
       return {
@@ -193,7 +193,7 @@ export function kubeNamespaceSource(kc: KubeConfig): NamespaceSource {
         const finish = (err?: unknown): void => {
           if (settled) return;
           settled = true;
-          if (isUnauthorized(err)) reportUnauthorized(kc);
+          reportIfUnauthorized(kc, err);
           signal.removeEventListener('abort', onAbort);
           controller?.abort();
           if (err === undefined || err === null) resolve();

@@ -11,7 +11,7 @@ import WebSocket from 'ws';
 import type { Logger } from 'pino';
 import { TpError } from '../util/errors.js';
 import { apiMessage, isForbidden, unreachableApiServer } from './api-errors.js';
-import { isUnauthorized, reportUnauthorized } from './refreshed-kubeconfig.js';
+import { reportIfUnauthorized } from './refreshed-kubeconfig.js';
 
 export const MANAGER_SELECTORS = ['app=traffic-manager', 'app.kubernetes.io/name=traffic-manager'];
 export const DEFAULT_API_PORT = 8081;
@@ -132,7 +132,7 @@ export async function openManagerForward(
           return openPortForwardWebSocket(kc, path, (channel, data) => stream.received(channel, data));
         })
         .catch((e: unknown) => {
-          if (isUnauthorized(e)) reportUnauthorized(kc); // the credential may need a refresh
+          reportIfUnauthorized(kc, e); // the credential may need a refresh
           throw e;
         }),
     );

@@ -20,6 +20,11 @@ export function reportUnauthorized(kc: KubeConfig): void {
   void refreshers.get(kc)?.unauthorized();
 }
 
+/** A failed API request: if the API server refused the credential (401), refresh it now if it can be. */
+export function reportIfUnauthorized(kc: KubeConfig, e: unknown): void {
+  if (isUnauthorized(e)) reportUnauthorized(kc);
+}
+
 /** Whether an error from client-node or our own requests is an HTTP 401. */
 export function isUnauthorized(e: unknown, depth = 0): boolean {
   if (typeof e !== 'object' || e === null || depth > 3) return false;
