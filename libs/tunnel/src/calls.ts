@@ -5,7 +5,7 @@ import type { ClientDuplexStream, ServerDuplexStream } from '@grpc/grpc-js';
 import { serveDialer, type DialerOptions } from './endpoints/dialer.js';
 import type { FrameChannel } from './protocol/channel.js';
 import { TunnelError } from './protocol/errors.js';
-import { silentLogger } from './protocol/log.js';
+import { silentLogger, type Logger } from './protocol/log.js';
 import {
   acceptStream,
   openStream,
@@ -63,8 +63,16 @@ export function dialerHandler(
   return (call) => {
     acceptTunnel(call, { ...options, log })
       .then((stream) => serveDialer(stream, options))
-      .catch((e: unknown) =>
-        log.warn({ error: TunnelError.from(e, 'protocol').message }, 'tunnel handshake failed'),
-      );
+      .catch((e: unknown) => logHandshakeFailure(log, e));
   };
+}
+
+/**
+ * Logs why an accepted call never became a stream. A call cancelled before its OPEN is a client that
+ * went away, or a request made ahead for a flow that never came (http2-client.ts): debug, not a warning.
+ */
+export function logHandshakeFailure(log: Logger, e: unknown): void {
+  const err = TunnelError.from(e, 'protocol');
+  if (err.code === 'transport') log.debug({ err: err.message }, 'tunnel call ended before its OPEN');
+  else log.warn({ err: err.message }, 'tunnel handshake failed');
 }

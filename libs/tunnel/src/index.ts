@@ -14,6 +14,7 @@ export { answerDial, type AnswerDialOptions, type DialAnswer, type DialRequestLi
 export {
   acceptTunnel,
   dialerHandler,
+  logHandshakeFailure,
   openTunnel,
   type GrpcTunnelClient,
   type TunnelCall,

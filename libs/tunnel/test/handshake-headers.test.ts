@@ -2,21 +2,22 @@
 // with peers that do not advertise it (both ways), dial results from a spliced peer, version mismatch,
 // and a new flow's dial answer arriving ahead of the bulk data queued on the connection before it.
 import http2, { type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
 import {
   ConnId,
   Http2TunnelClient,
   MANAGER_TUNNEL_PATH,
   splice,
+  type TunnelError,
   type FrameChannel,
   type TunnelStream,
 } from '../src/index.js';
 import { decodeMessage } from '../src/protocol/codec.js';
-import { acceptStream, openStream, type OpenInit } from '../src/protocol/stream.js';
-import { FRAMES_HEADER, OPEN_HEADER } from '../src/transports/handshake-headers.js';
+import { acceptStream, openStream, type OpenInit, type StreamOptions } from '../src/protocol/stream.js';
+import { ANSWERS_HEADER, FRAMES_HEADER, OPEN_HEADER } from '../src/transports/handshake-headers.js';
 import { http2ClientChannel, http2ServerChannel } from '../src/transports/http2-channel.js';
 import { type Http2TunnelClientOptions } from '../src/transports/http2-client.js';
-import { LateStream } from './harness.js';
+import { LateStream, ignoreEndedBeforeOpen } from './harness.js';
 import { TUNNEL_SESSION_MEMORY_MB } from '../src/transports/flow-control.js';
 
 interface Call {
@@ -72,14 +73,32 @@ function messagesIn(headers: Record<string, unknown> | undefined): string[] {
   return parts.map((p) => decodeMessage(Buffer.from(p.trim(), 'base64')).type);
 }
 
+/**
+ * acceptStream for these servers. The client makes a request ahead for its next flow (a spare,
+ * http2-client.ts) and cancels it when destroyed: that call never gets an OPEN, and never settles here.
+ */
+function accept(channel: FrameChannel, options?: StreamOptions): Promise<TunnelStream> {
+  return acceptStream(channel, options).catch((e: unknown) => {
+    ignoreEndedBeforeOpen(e);
+    return new Promise<never>(() => {});
+  });
+}
+
 /** Accepts, answers DIAL_OK at once, echoes. */
 function echoDialer({ channel }: Call): void {
-  void acceptStream(channel).then((s) => {
-    s.dialOk();
-    s.on('data', (c: Buffer) => s.write(Buffer.from(c)));
-    s.on('end', () => s.end());
-    s.resume();
-  });
+  void accept(channel).then(echoOn);
+}
+
+function echoOn(s: TunnelStream): void {
+  s.dialOk();
+  s.on('data', (c: Buffer) => s.write(Buffer.from(c)));
+  s.on('end', () => s.end());
+  s.resume();
+}
+
+async function until(cond: () => boolean, ms = 5000): Promise<void> {
+  for (const deadline = Date.now() + ms; !cond(); await new Promise((r) => setTimeout(r, 5)))
+    if (Date.now() > deadline) throw new Error('condition not met in time');
 }
 
 async function echo(s: TunnelStream, text: string): Promise<string> {
@@ -119,7 +138,7 @@ describe('the handshake in HTTP/2 headers', () => {
     // after the 'data' event: "expected OPEN_OK, got DATA" on the first flow to a server that greets
     // (e2e client.test 7 after the tunnel moved onto the port-forward stream, 2 of 4 runs).
     const srv = await server(({ channel }) => {
-      void acceptStream(channel).then((s) => {
+      void accept(channel).then((s) => {
         s.dialOk();
         s.write(Buffer.from('greeting\n'));
         s.end();
@@ -148,7 +167,7 @@ describe('the handshake in HTTP/2 headers', () => {
 
   it('DIAL_REJECT goes in the response headers and ends the flow with its reason', async () => {
     const srv = await server(({ channel }) => {
-      void acceptStream(channel).then((s) => s.dialReject('ECONNREFUSED', 'nothing listens'));
+      void accept(channel).then((s) => s.dialReject('ECONNREFUSED', 'nothing listens'));
     });
     try {
       const s = await openStream(srv.client.openChannel(), init());
@@ -210,7 +229,7 @@ describe('the handshake in HTTP/2 headers', () => {
     const streams: TunnelStream[] = [];
     let spliced!: Promise<unknown>;
     const srv = await server(({ channel }) => {
-      void acceptStream(channel).then((s) => {
+      void accept(channel).then((s) => {
         streams.push(s);
         if (streams.length === 2) spliced = splice(streams[0]!, streams[1]!);
       });
@@ -242,7 +261,7 @@ describe('the handshake in HTTP/2 headers', () => {
     const chunk = Buffer.alloc(128 * 1024, 7);
     const srv = await server(
       ({ channel }) => {
-        void acceptStream(channel, { maxBufferedBytes: 64 * 1024 * 1024 }).then((s) => {
+        void accept(channel, { maxBufferedBytes: 64 * 1024 * 1024 }).then((s) => {
           s.dialOk();
           if (s.id.destination.port === 81) return; // the probe: dial answer only
           for (let n = 0; n < PER_FLOW; n += chunk.length) s.write(chunk); // all queued at once
@@ -276,6 +295,83 @@ describe('the handshake in HTTP/2 headers', () => {
       // Behind the answer: at most what was in flight (the connection window), not the queue.
       expect(behind).toBeLessThanOrEqual(WINDOW + chunk.length);
     } finally {
+      await srv.close();
+    }
+  });
+  it('the next flow goes out on a request made ahead (a spare): OPEN in DATA, the answers still in headers', async () => {
+    const srv = await server(echoDialer);
+    try {
+      const first = await openStream(srv.client.openChannel(), init());
+      expect(await echo(first, 'one')).toBe('one');
+      await until(() => srv.calls.length === 2); // the spare, made after the first flow's OPEN
+      const spare = srv.calls[1]!;
+      expect(spare.headers[ANSWERS_HEADER]).toBe('headers');
+      expect(spare.headers[OPEN_HEADER]).toBeUndefined();
+      const second = await openStream(srv.client.openChannel(), init());
+      expect(srv.client.sparesUsed).toBe(1);
+      expect(await second.dialed).toEqual({ ok: true });
+      expect(await echo(second, 'two')).toBe('two');
+      const info = (spare.stream as unknown as { sentInfoHeaders?: Record<string, unknown>[] })
+        .sentInfoHeaders;
+      expect(info?.map((h) => [h[':status'], messagesIn(h)])).toEqual([[103, ['open-ok']]]);
+      expect(messagesIn(spare.stream.sentHeaders)).toEqual(['dial-ok']);
+    } finally {
+      await srv.close();
+    }
+  });
+
+  it('a spare nobody uses is cancelled after its time, and an idle client makes no other', async () => {
+    const ended: string[] = [];
+    const srv = await server(
+      ({ channel }) => {
+        acceptStream(channel).then(echoOn, (e: unknown) => ended.push((e as TunnelError).code));
+      },
+      { spareTtlMs: 200 },
+    );
+    try {
+      const s = await openStream(srv.client.openChannel(), init());
+      expect(await echo(s, 'x')).toBe('x');
+      await until(() => ended.length === 1);
+      expect(ended).toEqual(['transport']); // the call ended before any OPEN: the manager logs it at debug
+      await new Promise((r) => setTimeout(r, 500));
+      expect(srv.calls).toHaveLength(2);
+    } finally {
+      await srv.close();
+    }
+  });
+
+  it("while the connection's send window is used up, a new flow makes its own request with OPEN in headers", async () => {
+    // A relay that stops passing the client's bytes on: the server takes nothing more, so the client's
+    // connection window (64 KiB, the server's default) runs out under an upload. An OPEN in DATA would
+    // wait for it; one in HEADERS does not.
+    const srv = await server(echoDialer);
+    let toServer: net.Socket | undefined;
+    const relay = net.createServer((c) => {
+      const up = net.connect(srv.port, '127.0.0.1');
+      toServer = c;
+      c.pipe(up).pipe(c);
+    });
+    await new Promise<void>((r) => relay.listen(0, '127.0.0.1', r));
+    const client = new Http2TunnelClient('127.0.0.1:1', {
+      connection: () => net.connect((relay.address() as AddressInfo).port, '127.0.0.1'),
+    });
+    try {
+      const upload = await openStream(client.openChannel(), init());
+      await upload.dialed;
+      await until(() => srv.calls.length === 2); // the spare is there
+      toServer!.pause();
+      upload.resume();
+      for (let i = 0; i < 8; i++) upload.write(Buffer.alloc(32 * 1024, 1));
+      const session = (client as unknown as { session: http2.ClientHttp2Session }).session;
+      await until(() => session.state.remoteWindowSize! < 1024);
+      const probe = openStream(client.openChannel(), init());
+      toServer!.resume();
+      expect(await (await probe).dialed).toEqual({ ok: true });
+      expect(client.sparesUsed).toBe(0);
+      expect(srv.calls[2]!.headers[OPEN_HEADER]).toBeDefined();
+    } finally {
+      client.destroy();
+      relay.close();
       await srv.close();
     }
   });

@@ -38,6 +38,7 @@ import {
   startServer,
   tcpServer,
   type TcpServer,
+  ignoreEndedBeforeOpen,
 } from './harness.js';
 
 const tunnelOnly = { tunnel: ManagerService.tunnel } as unknown as ServiceDefinition;
@@ -570,7 +571,7 @@ describe('frames that arrive in pieces (bigger than one 16 KiB HTTP/2 DATA frame
         });
         const [a, b] = await splice(inbound, outbound);
         ends.push(a.reason, b.reason);
-      });
+      }, ignoreEndedBeforeOpen);
     });
     const client = new Http2TunnelClient(`127.0.0.1:${manager.port}`);
     const fwd = await forwardingListener(client, { ip: '127.0.0.1', port: target.port });

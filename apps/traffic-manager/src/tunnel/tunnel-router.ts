@@ -11,11 +11,11 @@ import type { Logger } from 'pino';
 import type { common, manager } from '@telepresence/rpc';
 import { ipTextFromBytes } from '@telepresence/subnets';
 import {
-  TunnelError,
   acceptTunnel,
   type FrameChannel,
   dialRejectReason,
   dialTcp,
+  logHandshakeFailure,
   pumpSocket,
   serveDialer,
   splice,
@@ -74,8 +74,7 @@ export class TunnelRouter implements TunnelBroker {
   tunnel(call: TunnelCall | FrameChannel, admission?: TunnelAdmission): void {
     acceptTunnel(call, { log: this.log }).then(
       (stream) => (admission === undefined ? this.route(stream) : this.admitted(stream, admission)),
-      (e: unknown) =>
-        this.log.warn({ err: TunnelError.from(e, 'protocol').message }, 'tunnel handshake failed'),
+      (e: unknown) => logHandshakeFailure(this.log, e),
     );
   }
 

@@ -6,6 +6,8 @@ export interface Logger {
   debug(fields: Record<string, unknown>, message?: string): void;
   info(fields: Record<string, unknown>, message?: string): void;
   warn(fields: Record<string, unknown>, message?: string): void;
+  /** pino's: lets a caller skip building a line nobody keeps. */
+  isLevelEnabled?(level: string): boolean;
 }
 
 /** A logger that drops everything (the default when the caller passes none). */

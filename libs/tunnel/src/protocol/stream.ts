@@ -285,6 +285,7 @@ export class TunnelStream extends EventEmitter<StreamEvents> {
 
   /** Logs with the conn id without making a child logger for it (see `log`). */
   private logLine(level: 'debug' | 'info', fields: Record<string, unknown>, message: string): void {
+    if (this.baseLog.isLevelEnabled?.(level) === false) return; // every flow's end: skip the work
     if (this.childLog !== undefined) this.childLog[level](fields, message);
     else if (this.id === undefined) this.baseLog[level](fields, message);
     else this.baseLog[level]({ connId: String(this.id), ...fields }, message);

@@ -5,6 +5,8 @@
 //   request   `tp-open-bin`: the OPEN frame. It also says the client takes answers in headers. The client
 //             still sends OPEN as the first DATA message too, for servers that ignore the header; a server
 //             that took the header drops that copy.
+//             Or `tp-answers: headers`: a request made ahead of its flow (http2-client.ts), whose OPEN
+//             comes later as the first DATA message; the answers still go in headers.
 //   103       `tp-frames-bin`: OPEN_OK, as soon as the acceptor sends it (an informational response).
 //   200       `tp-frames-bin`: the control frames sent before the dial result, up to and including
 //             DIAL_OK / DIAL_REJECT / DISCONNECT (or the first DATA / CLOSE_SEND, which go as DATA).
@@ -14,6 +16,9 @@ import { MessageCode } from '../protocol/codec.js';
 
 export const OPEN_HEADER = 'tp-open-bin';
 export const FRAMES_HEADER = 'tp-frames-bin';
+/** On a request without `tp-open-bin`: the client takes answers in headers all the same. */
+export const ANSWERS_HEADER = 'tp-answers';
+export const ANSWERS_IN_HEADERS = 'headers';
 /** The informational status that carries OPEN_OK ahead of the final response. */
 export const EARLY_FRAMES_STATUS = 103;
 /** Held frames beyond this many bytes go out as they are (headers stay small). */

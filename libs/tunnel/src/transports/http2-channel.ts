@@ -23,6 +23,8 @@ import {
   encodeFrames,
   headerAction,
   openOfRequest,
+  ANSWERS_HEADER,
+  ANSWERS_IN_HEADERS,
 } from './handshake-headers.js';
 import {
   dataMessageHeader,
@@ -170,7 +172,9 @@ export function http2ServerChannel(
   abortLingerMs = ABORT_LINGER_MS,
   requestHeaders?: IncomingHttpHeaders,
 ): FrameChannel {
-  return new Http2Channel(stream, 'server', maxMessageBytes, abortLingerMs, openOfRequest(requestHeaders));
+  const open = openOfRequest(requestHeaders);
+  const answersInHeaders = open !== undefined || requestHeaders?.[ANSWERS_HEADER] === ANSWERS_IN_HEADERS;
+  return new Http2Channel(stream, 'server', maxMessageBytes, abortLingerMs, open, answersInHeaders);
 }
 
 type Status = { code: number; message: string };
@@ -212,13 +216,12 @@ class Http2Channel implements FrameChannel {
     maxMessageBytes: number,
     private readonly abortLingerMs: number,
     private readonly headerOpen?: Buffer,
+    answersInHeaders = headerOpen !== undefined,
   ) {
     this.bdp = bdpWindowOf(stream.session);
     if (side === 'client') this.beforeResponse = { chunks: [], ended: false };
-    if (headerOpen !== undefined) {
-      this.duplicateOpen = headerOpen;
-      this.held = [];
-    }
+    this.duplicateOpen = headerOpen;
+    if (answersInHeaders) this.held = [];
     this.reader = new GrpcMessageReader(
       maxMessageBytes,
       (m) => this.onMessage(m),

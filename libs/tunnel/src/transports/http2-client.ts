@@ -4,7 +4,14 @@
 // A connection that could not be made is not tried again before a backoff (200 ms doubling to 5 s, 20 %
 // jitter):
 // meanwhile new flows fail at once with its error, instead of each making a port-forward of its own.
-import http2, { type ClientHttp2Session } from 'node:http2';
+//
+// Making an HTTP/2 request costs node:http2 more than anything else in a new flow, on both ends (issue
+// 15: a fifth of the client's time from SYN to OPEN). So after each call the client makes one request
+// ahead, a spare, for the next flow, which then only sends its OPEN as the first DATA message; the
+// server still answers in headers (ANSWERS_HEADER). A spare not used within SPARE_TTL_MS is cancelled
+// (servers end calls with no OPEN after 10 s), and none is made again until the next call: an idle
+// client holds none.
+import http2, { type ClientHttp2Session, type ClientHttp2Stream, type OutgoingHttpHeaders } from 'node:http2';
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import tls from 'node:tls';
@@ -12,7 +19,8 @@ import { Backoff } from '../backoff.js';
 import type { FrameChannel } from '../protocol/channel.js';
 import { TunnelError, socketErrorCode } from '../protocol/errors.js';
 import { BdpWindow } from './bdp.js';
-import { DEFAULT_MAX_MESSAGE_BYTES } from './http2-channel.js';
+import { ANSWERS_HEADER, ANSWERS_IN_HEADERS } from './handshake-headers.js';
+import { DEFAULT_MAX_MESSAGE_BYTES, http2ClientChannel } from './http2-channel.js';
 import { http2RequestChannel } from './http2-request-channel.js';
 import {
   TUNNEL_CONNECTION_WINDOW_BYTES,
@@ -24,6 +32,22 @@ import {
 
 /** The Manager service's Tunnel method, as grpc-js names it on the wire. */
 export const MANAGER_TUNNEL_PATH = '/telepresence.manager.v1.Manager/Tunnel';
+
+/** How long a spare request waits for a flow before it is cancelled. */
+export const SPARE_TTL_MS = 5_000;
+/**
+ * A spare's OPEN goes as DATA, which waits for the connection's send window: while bulk data has used
+ * most of it, a new flow makes its own request instead, with its OPEN in the headers (never held back).
+ */
+export const SPARE_MIN_SEND_WINDOW = 16 * 1024;
+
+interface Spare {
+  readonly stream: ClientHttp2Stream;
+  readonly session: ClientHttp2Session;
+  readonly expiry: NodeJS.Timeout;
+}
+
+function ignore(): void {}
 
 export interface Http2TunnelClientOptions {
   /** Method path. Default MANAGER_TUNNEL_PATH. */
@@ -50,6 +74,8 @@ export interface Http2TunnelClientOptions {
   keepAliveMs?: number;
   keepAliveTimeoutMs?: number;
   maxMessageBytes?: number;
+  /** How long a request made ahead for the next flow waits for it. Default SPARE_TTL_MS. */
+  spareTtlMs?: number;
   /** Backoff after a failed connection attempt: first and longest. Default 200 ms and 5 s. */
   reconnectBackoffMs?: { initial: number; max: number };
   now?: () => number;
@@ -77,12 +103,18 @@ export class Http2TunnelClient implements TunnelChannelOpener {
   private readonly keepAliveMs: number;
   private readonly keepAliveTimeoutMs: number;
   private readonly maxMessageBytes: number;
+  private readonly spareTtlMs: number;
   private readonly backoff: Backoff;
   private readonly now: () => number;
   /** The last connection attempt that failed before connecting, while its backoff runs. */
   private failed: { until: number; error: Error } | undefined;
+  /** The request made ahead for the next flow, if any. */
+  private spare: Spare | undefined;
+  private spareScheduled = false;
   /** Connections made (attempts, successful or not): for logs and tests. */
   connectionAttempts = 0;
+  /** Calls that went out on a spare request: for tests. */
+  sparesUsed = 0;
 
   /** `address` is host:port as for grpc-js (`[::1]:8081` for IPv6). */
   constructor(
@@ -108,6 +140,7 @@ export class Http2TunnelClient implements TunnelChannelOpener {
     this.keepAliveMs = options.keepAliveMs ?? 10_000;
     this.keepAliveTimeoutMs = options.keepAliveTimeoutMs ?? 5_000;
     this.maxMessageBytes = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
+    this.spareTtlMs = options.spareTtlMs ?? SPARE_TTL_MS;
     const backoffMs = options.reconnectBackoffMs ?? { initial: 200, max: 5_000 };
     this.backoff = new Backoff({
       initialMs: backoffMs.initial,
@@ -125,18 +158,73 @@ export class Http2TunnelClient implements TunnelChannelOpener {
   openChannel(): FrameChannel {
     if (this.closed) throw new TunnelError('transport', `the tunnel client for ${this.address} is closed`);
     const session = this.connection();
-    return http2RequestChannel(
-      (extra) =>
-        session.request({
-          ':method': 'POST',
-          ':path': this.path,
-          'content-type': 'application/grpc',
-          te: 'trailers',
-          ...this.headers?.(),
-          ...extra,
-        }),
-      this.maxMessageBytes,
-    );
+    const spare = this.takeSpare(session);
+    this.scheduleSpare();
+    if (spare !== undefined) {
+      this.sparesUsed++;
+      return http2ClientChannel(spare, this.maxMessageBytes);
+    }
+    return http2RequestChannel((extra) => this.request(session, extra), this.maxMessageBytes);
+  }
+
+  private request(session: ClientHttp2Session, extra: OutgoingHttpHeaders): ClientHttp2Stream {
+    return session.request({
+      ':method': 'POST',
+      ':path': this.path,
+      'content-type': 'application/grpc',
+      te: 'trailers',
+      ...this.headers?.(),
+      ...extra,
+    });
+  }
+
+  /** The spare request, if it is on this connection, still open, and its OPEN would not wait (see above). */
+  private takeSpare(session: ClientHttp2Session): ClientHttp2Stream | undefined {
+    const spare = this.spare;
+    if (spare === undefined) return undefined;
+    if (spare.session !== session || spare.stream.closed || spare.stream.destroyed) {
+      this.dropSpare();
+      return undefined;
+    }
+    if (session.state.remoteWindowSize! < SPARE_MIN_SEND_WINDOW) return undefined;
+    this.spare = undefined;
+    clearTimeout(spare.expiry);
+    return spare.stream;
+  }
+
+  /** Makes a spare request after this turn of the event loop (the current flow's OPEN goes first). */
+  private scheduleSpare(): void {
+    if (this.spareScheduled || this.spare !== undefined) return;
+    this.spareScheduled = true;
+    setImmediate(() => {
+      this.spareScheduled = false;
+      const session = this.session;
+      if (this.closed || this.spare !== undefined || session === undefined) return;
+      if (session.closed || session.destroyed) return; // one still connecting sends it once connected
+      let stream: ClientHttp2Stream;
+      try {
+        stream = this.request(session, { [ANSWERS_HEADER]: ANSWERS_IN_HEADERS });
+      } catch {
+        return; // the session is going away: the next flow finds out
+      }
+      stream.on('error', ignore); // a spare that fails is dropped; its flow's channel reports its own errors
+      stream.once('close', () => {
+        if (this.spare?.stream === stream) this.dropSpare();
+      });
+      const expiry = setTimeout(() => {
+        if (this.spare?.stream === stream) this.dropSpare();
+      }, this.spareTtlMs);
+      expiry.unref();
+      this.spare = { stream, session, expiry };
+    });
+  }
+
+  private dropSpare(): void {
+    const spare = this.spare;
+    this.spare = undefined;
+    if (spare === undefined) return;
+    clearTimeout(spare.expiry);
+    if (!spare.stream.closed) spare.stream.close(http2.constants.NGHTTP2_CANCEL);
   }
 
   /**
@@ -157,12 +245,14 @@ export class Http2TunnelClient implements TunnelChannelOpener {
   /** Closes the connection after its calls end; new calls fail. */
   close(): void {
     this.closed = true;
+    this.dropSpare();
     this.session?.close();
   }
 
   /** Closes the connection now: every call on it fails (a transport error). */
   destroy(): void {
     this.closed = true;
+    this.dropSpare();
     this.session?.destroy();
   }
 
