@@ -375,4 +375,40 @@ describe('the handshake in HTTP/2 headers', () => {
       await srv.close();
     }
   });
+  it('an acceptor that defers OPEN_OK answers with OPEN_OK and DIAL_OK in one response; confirmOpen() sends it alone', async () => {
+    const srv = await server(({ channel, headers }) => {
+      void accept(channel, { deferOpenOk: true }).then((s) => {
+        if (headers['x-confirm'] === undefined)
+          echoOn(s); // dialOk() takes the OPEN_OK along
+        else {
+          s.confirmOpen();
+          setTimeout(() => echoOn(s), 20);
+        }
+      });
+    });
+    const confirming = new Http2TunnelClient(`127.0.0.1:${srv.port}`, {
+      headers: () => ({ 'x-confirm': '1' }),
+    });
+    try {
+      const s = await openStream(srv.client.openChannel(), init());
+      expect(await s.dialed).toEqual({ ok: true });
+      expect(await echo(s, 'together')).toBe('together');
+      const call = srv.calls[0]!;
+      expect((call.stream as unknown as { sentInfoHeaders?: unknown[] }).sentInfoHeaders ?? []).toEqual([]);
+      expect(messagesIn(call.stream.sentHeaders)).toEqual(['open-ok', 'dial-ok']);
+
+      const c = await openStream(confirming.openChannel(), init());
+      expect(await c.dialed).toEqual({ ok: true });
+      const confirmed = srv.calls.find(
+        (k) => k.headers['x-confirm'] !== undefined && k.headers[OPEN_HEADER],
+      )!;
+      const info = (confirmed.stream as unknown as { sentInfoHeaders?: Record<string, unknown>[] })
+        .sentInfoHeaders;
+      expect(info?.map((h) => [h[':status'], messagesIn(h)])).toEqual([[103, ['open-ok']]]);
+      expect(messagesIn(confirmed.stream.sentHeaders)).toEqual(['dial-ok']);
+    } finally {
+      confirming.destroy();
+      await srv.close();
+    }
+  });
 });

@@ -42,6 +42,8 @@ export interface TunnelRouterOptions {
 }
 
 const NS_PER_MS = 1_000_000;
+/** OPEN_OK waits for a dial of this pod's only while the dial may take at most this long. */
+const DEFER_OPEN_OK_MAX_DIAL_MS = 5_000;
 
 /** A flow that was set up and now runs until `end` (wrapped: a promise in a promise would flatten). */
 interface Running {
@@ -72,7 +74,9 @@ export class TunnelRouter implements TunnelBroker {
   }
 
   tunnel(call: TunnelCall | FrameChannel, admission?: TunnelAdmission): void {
-    acceptTunnel(call, { log: this.log }).then(
+    // OPEN_OK waits for the dial result where this pod dials (one message instead of two, issue 15);
+    // every other route sends it at once (confirmOpen): their peers wait for it before they go on.
+    acceptTunnel(call, { log: this.log, deferOpenOk: true }).then(
       (stream) => (admission === undefined ? this.route(stream) : this.admitted(stream, admission)),
       (e: unknown) => logHandshakeFailure(this.log, e),
     );
@@ -126,6 +130,7 @@ export class TunnelRouter implements TunnelBroker {
       return;
     }
     if (this.rendezvous.answer(session.id, stream.id.key, stream)) {
+      stream.confirmOpen(); // an agent or client answering a dial request: it dials after OPEN_OK
       return;
     }
     const work =
@@ -143,6 +148,7 @@ export class TunnelRouter implements TunnelBroker {
     try {
       const agent = this.agentFor(client, stream);
       if (agent !== undefined) {
+        stream.confirmOpen(); // the wait for the agent's stream may be long
         const peer = await this.dialPeer(stream, agent.id, client.id);
         if (peer === undefined) return;
         metrics.dials.inc({ result: 'agent' });
@@ -165,6 +171,7 @@ export class TunnelRouter implements TunnelBroker {
   }
 
   private async fromAgent(_agent: AgentSession, stream: TunnelStream): Promise<void> {
+    stream.confirmOpen(); // the agent names its client (SESSION) after OPEN_OK
     const clientId = await this.sessionFrame(stream);
     if (clientId === undefined) {
       stream.dialReject('no-session', 'an agent tunnel must name its client with a SESSION frame first');
@@ -245,6 +252,7 @@ export class TunnelRouter implements TunnelBroker {
   private async dialFromManager(stream: TunnelStream): Promise<Running | undefined> {
     const { metrics } = this.options;
     if (stream.id.protocol === 'udp') {
+      stream.confirmOpen();
       metrics.dials.inc({ result: 'ok' });
       return {
         end: serveDialer(stream, { defaultDialTimeoutMs: this.options.defaultDialTimeoutMs ?? 3000 }),
@@ -252,6 +260,8 @@ export class TunnelRouter implements TunnelBroker {
     }
     const timeoutMs =
       stream.dialTimeoutMs > 0 ? stream.dialTimeoutMs : (this.options.defaultDialTimeoutMs ?? 3000);
+    // The client's handshake timeout (10 s by default) must not run out while OPEN_OK waits.
+    if (timeoutMs > DEFER_OPEN_OK_MAX_DIAL_MS) stream.confirmOpen();
     const { ip, port } = stream.id.destination;
     try {
       const socket = await dialTcp(ip, port, timeoutMs, stream, { readFrames: true });

@@ -120,6 +120,11 @@ export interface StreamOptions {
   udpKeepAliveIntervalMs?: number;
   /** How long the handshake may take. Default 10 s. */
   handshakeTimeoutMs?: number;
+  /**
+   * Acceptor: hold OPEN_OK until this side sends its next frame (DIAL_OK, say) or calls confirmOpen(),
+   * so that the two travel together. The opener waits for OPEN_OK up to its handshake timeout.
+   */
+  deferOpenOk?: boolean;
   signal?: AbortSignal;
   now?: () => number;
   /** @internal tests: speak another version range. */
@@ -202,10 +207,15 @@ export class TunnelStream extends EventEmitter<StreamEvents> {
   private dialSettled = false;
   private handshake: { resolve: () => void; reject: (e: TunnelError) => void } | undefined;
   private readonly now: () => number;
-  private readonly opts: Required<Omit<StreamOptions, 'signal' | 'log' | 'now' | 'versionRange'>> & {
+  private readonly opts: Required<
+    Omit<StreamOptions, 'signal' | 'log' | 'now' | 'versionRange' | 'deferOpenOk'>
+  > & {
     versionRange: readonly [number, number];
   };
   private readonly signal: AbortSignal | undefined;
+  private readonly deferOpenOk: boolean;
+  /** The OPEN_OK held back (deferOpenOk), sent before the next frame. */
+  private pendingOpenOk: Buffer | undefined;
 
   /** @internal use openStream / acceptStream. */
   constructor(
@@ -249,6 +259,7 @@ export class TunnelStream extends EventEmitter<StreamEvents> {
     this.dialed = new Promise((r) => (this.resolveDial = r));
     const signal = options.signal;
     this.signal = signal;
+    this.deferOpenOk = options.deferOpenOk === true;
     if (signal !== undefined) {
       if (signal.aborted) queueMicrotask(() => this.handleEvent());
       else signal.addEventListener('abort', this, { once: true });
@@ -401,6 +412,14 @@ export class TunnelStream extends EventEmitter<StreamEvents> {
   }
 
   /** Dialer side: the destination answered. */
+  /** Acceptor with deferOpenOk: sends the OPEN_OK held back, now (a no-op otherwise). */
+  confirmOpen(): void {
+    const openOk = this.pendingOpenOk;
+    if (openOk === undefined || this.phase === 'closed') return;
+    this.pendingOpenOk = undefined;
+    this.sendControl(openOk);
+  }
+
   dialOk(): void {
     if (this.phase === 'open') this.sendControl(encodeMessage({ type: 'dial-ok' }));
   }
@@ -463,6 +482,7 @@ export class TunnelStream extends EventEmitter<StreamEvents> {
 
   /** The one way a frame goes out: its len bytes count as buffered until the transport takes it. */
   private sendFrame(frame: Frame, len: number, isData: boolean): void {
+    if (this.pendingOpenOk !== undefined) this.confirmOpen();
     this.buffered += len;
     if (this.buffered > this.stats.maxBufferedBytes) this.stats.maxBufferedBytes = this.buffered;
     this.stats.framesSent++;
@@ -736,7 +756,9 @@ export class TunnelStream extends EventEmitter<StreamEvents> {
       return;
     }
     this.version = chosen;
-    this.sendControl(encodeMessage({ type: 'open-ok', version: chosen }));
+    const openOk = encodeMessage({ type: 'open-ok', version: chosen });
+    if (this.deferOpenOk) this.pendingOpenOk = openOk;
+    else this.sendControl(openOk);
     this.startOpen();
   }
 

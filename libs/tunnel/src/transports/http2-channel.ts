@@ -201,6 +201,8 @@ class Http2Channel implements FrameChannel {
   private held: Buffer[] | undefined;
   private heldBytes = 0;
   private earlySent = false;
+  /** OPEN_OK, until the end of the tick it was sent in (see holdForHeaders). */
+  private early: Buffer | undefined;
   /**
    * Client, until the response headers: DATA (and its end) that node:http2 emitted before them. It emits
    * headers events on the next tick and 'data' at once; on a connection that is not a net.Socket (the
@@ -432,8 +434,11 @@ class Http2Channel implements FrameChannel {
     const action = headerAction(frame);
     if (action === 'data' || this.heldBytes + frame.length > MAX_HELD_BYTES) return false;
     if (action === 'early' && !this.earlySent) {
+      // At the end of this tick, unless the response goes first and takes it along: an acceptor that
+      // sends OPEN_OK and DIAL_OK together (deferOpenOk) answers in one HEADERS frame.
       this.earlySent = true;
-      server.additionalHeaders({ ':status': EARLY_FRAMES_STATUS, [FRAMES_HEADER]: encodeFrames([frame]) });
+      this.early = Buffer.from(frame);
+      queueMicrotask(() => this.sendEarly());
       return true;
     }
     this.held!.push(Buffer.from(frame)); // the caller may reuse its buffer once done() ran
@@ -442,11 +447,21 @@ class Http2Channel implements FrameChannel {
     return true;
   }
 
-  /** The held frames as a response header (and nothing held from now on). */
+  private sendEarly(): void {
+    const early = this.early;
+    this.early = undefined;
+    const server = this.stream as ServerHttp2Stream;
+    if (early === undefined || server.headersSent || server.destroyed) return;
+    server.additionalHeaders({ ':status': EARLY_FRAMES_STATUS, [FRAMES_HEADER]: encodeFrames([early]) });
+  }
+
+  /** The held frames as a response header, OPEN_OK first if it has not gone out (nothing held after). */
   private takeHeld(): OutgoingHttpHeaders {
-    const held = this.held;
+    const held = this.held ?? [];
     this.held = undefined;
-    return held === undefined || held.length === 0 ? {} : { [FRAMES_HEADER]: encodeFrames(held) };
+    if (this.early !== undefined) held.unshift(this.early);
+    this.early = undefined;
+    return held.length === 0 ? {} : { [FRAMES_HEADER]: encodeFrames(held) };
   }
 
   private respondOnce(): void {
