@@ -88,6 +88,34 @@ describe('Netstack TCP data', () => {
   });
 });
 
+describe('Netstack TCP windows', () => {
+  it('sends no window update before any data: the first data ACK carries the full window', async () => {
+    const flows: TcpFlow[] = [];
+    const { dev, stack } = setup({
+      onTcpConnect: async () => (flow) => {
+        flows.push(flow);
+        flow.resume(); // a reader that asks at once, as the tunnel pump does
+      },
+    });
+    dev.inject(tcpPacket4({ ...app, seq: 100, flags: SYN, options: mssOption }));
+    await tick();
+    await tick();
+    const iss = dev.take()[0]!.readUInt32BE(24);
+    dev.inject(tcpPacket4({ ...app, seq: 101, ack: iss + 1, flags: ACK })); // handshake done
+    await tick();
+    await tick();
+    expect(dev.take()).toHaveLength(0); // no pure window update after the handshake
+    dev.inject(tcpPacket4({ ...app, seq: 101, ack: iss + 1, flags: ACK, data: Buffer.from('hi') }));
+    await tick();
+    await tick();
+    const acks = dev.take();
+    expect(acks.map((p) => [flagsOf(p), p.readUInt32BE(28)])).toEqual([[ACK, 103]]);
+    expect(acks[0]!.readUInt16BE(34)).toBeGreaterThan(65535 >> 7); // scaled: more than the SYN-ACK's 64 KiB
+    flows[0]!.destroy();
+    stack.close();
+  });
+});
+
 describe('Netstack UDP', () => {
   const udp = { src: '198.19.0.1', dst: '198.18.0.20', srcPort: 5000, dstPort: 53 };
 

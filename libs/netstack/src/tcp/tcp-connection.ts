@@ -850,6 +850,9 @@ export class TcpConnection implements TcpEndpoints {
    */
   onReadDemand(): void {
     if (this.state === 'closed' || this.finReceived) return;
+    // Nothing received yet: the ACK of the first data carries the full window (as Linux does). A window
+    // update now would be one more packet for every new flow, sent when its reader first asks.
+    if (this.rcvNxt === (this.irs + 1) >>> 0) return;
     const promised = seqDiff(this.rcvRightEdge, this.rcvNxt);
     const possible = Math.min(
       this.host.config.receiveBuffer - (this.flow?.readableLength ?? 0) - this.rxBytes - this.oooBytes,
