@@ -17,6 +17,7 @@ function setup(handler: FlowHandler, options = {}, vnetHdr = false) {
 }
 
 const flagsOf = (p: Buffer) => p[33]! & 0x3f;
+const tick = () => new Promise((r) => setImmediate(r));
 
 describe('Netstack TCP handshake', () => {
   afterEach(() => jest.useRealTimers());
@@ -47,9 +48,10 @@ describe('Netstack TCP handshake', () => {
     stack.close();
   });
 
-  it('resets segments for unknown connections and drops bad checksums', () => {
+  it('resets segments for unknown connections and drops bad checksums', async () => {
     const { dev, stack } = setup({ onTcpConnect: () => new Promise(() => undefined) });
     dev.inject(tcpPacket4({ ...app, seq: 5, ack: 77, flags: ACK }));
+    await tick(); // what the stack sends goes out at the end of the event loop's turn
     expect(dev.take().map(flagsOf)).toEqual([RST]);
     const bad = tcpPacket4({ ...app, seq: 5, flags: SYN });
     bad.writeUInt16BE(bad.readUInt16BE(36) ^ 0x0101, 36);
@@ -59,7 +61,6 @@ describe('Netstack TCP handshake', () => {
   });
 });
 
-const tick = () => new Promise((r) => setImmediate(r));
 const delay = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('Netstack TCP data', () => {
@@ -76,9 +77,11 @@ describe('Netstack TCP data', () => {
     const flow = flows[0]!;
     flow.on('error', () => undefined);
     expect(flow.read()?.toString()).toBe('hello');
+    await tick();
     expect(dev.take().map((p) => p.readUInt32BE(28))).toEqual([106]);
     // Keep-alive: one byte before the next expected sequence number.
     dev.inject(tcpPacket4({ ...app, seq: 105, ack: iss + 1, flags: ACK }));
+    await tick();
     expect(dev.take().map((p) => [flagsOf(p), p.readUInt32BE(28)])).toEqual([[ACK, 106]]);
     flow.destroy();
     await tick();
@@ -231,6 +234,7 @@ describe('Netstack TCP loss recovery with SACK', () => {
     const dup = () =>
       tcpPacket4({ ...app, seq: 101, ack: seg(0), flags: ACK, window: 65535, options: sack.subarray(0, 20) });
     for (let i = 0; i < 5; i++) dev.inject(dup());
+    await tick();
     const resent = dev
       .take()
       .filter((p) => p.length > 40)

@@ -180,7 +180,11 @@ export class Netstack implements TcpHost, UdpHost {
       if (len < hdr) this.stats.dropMalformed++;
       else this.input(buffer, off + hdr, len - hdr, hdr > 0 && vnetChecksumTrusted(buffer, off));
     }
-    this.flush();
+    // What arrived goes to its readers now; what we send back (mostly ACKs) at the end of this turn of
+    // the event loop, after what those readers wrote on (a tunnel's HTTP/2 write is a native immediate,
+    // which runs first): a pure ACK written first delayed every request on its way out (issue 15).
+    for (const conn of this.dirty) conn.deliverReceived();
+    if (this.dirty.length > 0 || this.arena.pending > 0) this.scheduleFlush();
   }
 
   /**

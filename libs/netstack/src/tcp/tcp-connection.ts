@@ -504,6 +504,11 @@ export class TcpConnection implements TcpEndpoints {
     if (this.rx.length === 1) this.markDirty();
   }
 
+  /** Hands what arrived to the reader now; what this connection sends goes out on the stack's flush. */
+  deliverReceived(): void {
+    this.flushRx();
+  }
+
   private flushRx(): void {
     const rx = this.rx;
     if (rx.length === 0) return;
