@@ -92,7 +92,7 @@ describe('Netstack TCP data', () => {
 });
 
 describe('Netstack TCP windows', () => {
-  it('sends no window update before any data: the first data ACK carries the full window', async () => {
+  it('sends no window update before any data; the first data ACK carries the full window, after the reader got the data', async () => {
     const flows: TcpFlow[] = [];
     const { dev, stack } = setup({
       onTcpConnect: async () => (flow) => {
@@ -108,8 +108,12 @@ describe('Netstack TCP windows', () => {
     await tick();
     await tick();
     expect(dev.take()).toHaveLength(0); // no pure window update after the handshake
+    const got: string[] = [];
+    flows[0]!.on('data', (d: Buffer) => got.push(d.toString()));
     dev.inject(tcpPacket4({ ...app, seq: 101, ack: iss + 1, flags: ACK, data: Buffer.from('hi') }));
-    await tick();
+    // The reader has the data at once; the ACK waits for the end of the turn (after what it wrote on).
+    expect(got).toEqual(['hi']);
+    expect(dev.take()).toHaveLength(0);
     await tick();
     const acks = dev.take();
     expect(acks.map((p) => [flagsOf(p), p.readUInt32BE(28)])).toEqual([[ACK, 103]]);
