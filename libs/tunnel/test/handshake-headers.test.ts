@@ -15,6 +15,7 @@ import {
 import { decodeMessage } from '../src/protocol/codec.js';
 import { acceptStream, openStream, type OpenInit, type StreamOptions } from '../src/protocol/stream.js';
 import { ANSWERS_HEADER, FRAMES_HEADER, OPEN_HEADER } from '../src/transports/handshake-headers.js';
+import { DeferredEnds, END_LINGER_MS } from '../src/transports/deferred-ends.js';
 import { http2ClientChannel, http2ServerChannel } from '../src/transports/http2-channel.js';
 import { type Http2TunnelClientOptions } from '../src/transports/http2-client.js';
 import { LateStream, ignoreEndedBeforeOpen } from './harness.js';
@@ -408,6 +409,38 @@ describe('the handshake in HTTP/2 headers', () => {
       expect(messagesIn(confirmed.stream.sentHeaders)).toEqual(['dial-ok']);
     } finally {
       confirming.destroy();
+      await srv.close();
+    }
+  });
+  it("a finished call's END_STREAM goes out with the next frame of the connection, or after a moment", async () => {
+    const ended: string[] = [];
+    const opened: string[] = [];
+    const srv = await server(({ stream, channel }) => {
+      void accept(channel).then((s) => {
+        opened.push(String(s.id.source.port));
+        stream.once('end', () => ended.push(String(s.id.source.port)));
+        echoOn(s);
+      });
+    });
+    try {
+      const session = (): http2.ClientHttp2Session =>
+        (srv.client as unknown as { session: http2.ClientHttp2Session }).session;
+      const a = await openStream(srv.client.openChannel(), init());
+      expect(await echo(a, 'a')).toBe('a');
+      await a.done;
+      expect(DeferredEnds.pending(session())).toBe(1); // held: the protocol already ended the call
+      const b = await openStream(srv.client.openChannel(), init());
+      expect(DeferredEnds.pending(session())).toBe(0); // went with B's OPEN
+      await b.dialed;
+      const [aPort, bPort] = [String(a.id.source.port), String(b.id.source.port)];
+      expect(ended).toContain(aPort);
+      expect(opened.indexOf(bPort)).toBeGreaterThan(-1);
+      expect(await echo(b, 'b')).toBe('b');
+      await b.done;
+      expect(DeferredEnds.pending(session())).toBe(1);
+      await until(() => ended.includes(bPort), END_LINGER_MS + 2000); // nothing else to send: a moment later
+      expect(DeferredEnds.pending(session())).toBe(0);
+    } finally {
       await srv.close();
     }
   });

@@ -32,6 +32,7 @@ import {
   deserializeTunnelMessage,
   serializeTunnelMessage,
 } from './grpc-codec.js';
+import { DeferredEnds } from './deferred-ends.js';
 import { SessionWrites } from './http2-writes.js';
 
 /** Largest gRPC message a channel accepts (a tunnel frame is at most 1 MiB by default). */
@@ -350,6 +351,7 @@ class Http2Channel implements FrameChannel {
       return;
     }
     this.respondOnce();
+    if (this.side === 'client') DeferredEnds.flush(stream.session);
     head[0] = 0; // not compressed
     head.writeUInt32BE(length, 1);
     const writes = this.writes;
@@ -386,6 +388,11 @@ class Http2Channel implements FrameChannel {
     if (this.side === 'server') {
       this.status ??= { code: GrpcStatus.OK, message: '' };
       this.respondOnce();
+    } else {
+      // The tunnel protocol already said the call is over (both CLOSE_SENDs, a DIAL_REJECT or a
+      // DISCONNECT): the END_STREAM only releases the stream, so it goes with the next frame.
+      DeferredEnds.end(this.stream as ClientHttp2Stream);
+      return;
     }
     this.stream.end();
   }

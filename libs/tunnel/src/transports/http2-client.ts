@@ -20,6 +20,7 @@ import type { FrameChannel } from '../protocol/channel.js';
 import { TunnelError, socketErrorCode } from '../protocol/errors.js';
 import { BdpWindow } from './bdp.js';
 import { ANSWERS_HEADER, ANSWERS_IN_HEADERS } from './handshake-headers.js';
+import { DeferredEnds } from './deferred-ends.js';
 import { DEFAULT_MAX_MESSAGE_BYTES, http2ClientChannel } from './http2-channel.js';
 import { http2RequestChannel } from './http2-request-channel.js';
 import {
@@ -168,6 +169,7 @@ export class Http2TunnelClient implements TunnelChannelOpener {
   }
 
   private request(session: ClientHttp2Session, extra: OutgoingHttpHeaders): ClientHttp2Stream {
+    DeferredEnds.flush(session); // ended calls' END_STREAMs go in the same write as this request
     return session.request({
       ':method': 'POST',
       ':path': this.path,
