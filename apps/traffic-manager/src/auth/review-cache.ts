@@ -24,7 +24,8 @@ export class ReviewCache<V> {
     if (e !== undefined) {
       const age = this.clock.now() - e.at;
       if (age < this.ttlMs) {
-        if (age >= this.ttlMs / 2 && !this.inFlight.has(key)) this.review(key, review).catch(() => undefined); // kept until it expires
+        // Past half its time: replaced in the background; if that fails, kept until it expires.
+        if (age >= this.ttlMs / 2 && !this.inFlight.has(key)) this.review(key, review).catch(() => undefined);
         return Promise.resolve(e.value);
       }
       this.entries.delete(key);
