@@ -4,7 +4,9 @@
 // Then, with python sockets (tools/loadgen) against a Python echo pod: connect latency, request/response
 // round trip and 256 concurrent checked flows, through the whole path vs kernel routing, and the same
 // through the product with `--manager-address` over a socat relay (the product's share without
-// devcluster's port-forward). `npm run bench -- client`.
+// devcluster's port-forward). Latency runs alternate with their baselines (kernel routing, a socat
+// relay), round by round, and each row's distance from its baseline is the median of the rounds'
+// differences. `npm run bench -- client`.
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -101,34 +103,79 @@ function loadgenRun<T>(ns: string, script: string, args: readonly (string | numb
   }
 }
 
-/** Connect latency, round trip and the 256-flow run from one namespace to one echo endpoint. */
+/** p50 and p99 of one run, ms. */
+interface Percentiles {
+  p50: number;
+  p99: number;
+}
+
+/**
+ * Connect latency and round trip of one path, one run per round, and how far each run was from its
+ * baseline run just before it (kernel routing for connects, the socat relay for round trips): the machine
+ * is shared, and a baseline measured minutes apart from the path read 3x slower at times. Plus the
+ * 256-flow run.
+ */
 interface PathLoad {
-  connect?: { p50: number; p99: number; failed: number };
-  rtt?: { p50: number; p99: number };
+  connect: Percentiles[];
+  connectOver: Percentiles[];
+  failed: number;
+  rtt: Percentiles[];
+  rttOver: Percentiles[];
   flows?: { counts: Record<string, number>; seconds: number };
 }
-function measureLoad(ns: string, host: string, port: number, parts: { flows: boolean }): PathLoad {
-  const out: PathLoad = {};
-  const c = loadgenRun<{ p50: number; p99: number; failed: number }>(ns, 'tcp_connects.py', [
-    host,
-    port,
-    CONNECTS,
-    1,
-  ]);
-  if (c) out.connect = c;
-  const rtt = loadgenRun<{ p50: number; p99: number }>(ns, 'tcp_rtt.py', [host, port, ROUND_TRIPS]);
-  if (rtt) out.rtt = rtt;
-  if (parts.flows) {
-    const f = loadgenRun<{ counts: Record<string, number>; seconds: number }>(ns, 'tcp_flows.py', [
-      host,
-      port,
-      FLOWS,
-      2,
-      8,
-    ]);
-    if (f) out.flows = f;
+
+const newLoad = (): PathLoad => ({ connect: [], connectOver: [], failed: 0, rtt: [], rttOver: [] });
+const diff = (a: Percentiles, b: Percentiles): Percentiles => ({ p50: a.p50 - b.p50, p99: a.p99 - b.p99 });
+
+function connects(ns: string, host: string, port: number): (Percentiles & { failed: number }) | undefined {
+  return loadgenRun(ns, 'tcp_connects.py', [host, port, CONNECTS, 1]);
+}
+function roundTrips(ns: string, host: string, port: number): Percentiles | undefined {
+  return loadgenRun(ns, 'tcp_rtt.py', [host, port, ROUND_TRIPS]);
+}
+
+/**
+ * ROUNDS rounds of: connects by kernel routing, then through the path; round trips through the socat
+ * relay (listening on 198.19.255.1:17000 in the router namespace), then through the path.
+ */
+function measureLatency(
+  load: Record<string, PathLoad>,
+  row: string,
+  cluster: DevCluster,
+  echoIp: string,
+): void {
+  const path = (load[row] ??= newLoad());
+  const kernel = (load[kernelRow] ??= newLoad());
+  const socat = (load[socatRow] ??= newLoad());
+  const ws = cluster.workstationNetns;
+  for (let round = 0; round < ROUNDS; round++) {
+    const k = connects(cluster.routerNetns, echoIp, 7000);
+    const c = connects(ws, echoIp, 7000);
+    if (k) kernel.connect.push(k);
+    if (c) {
+      path.connect.push(c);
+      path.failed += c.failed;
+      if (k) path.connectOver.push(diff(c, k));
+    }
+    const s = roundTrips(ws, '198.19.255.1', 17000);
+    const r = roundTrips(ws, echoIp, 7000);
+    if (s) socat.rtt.push(s);
+    if (r) {
+      path.rtt.push(r);
+      if (s) path.rttOver.push(diff(r, s));
+    }
   }
-  return out;
+}
+
+function measureFlows(load: Record<string, PathLoad>, row: string, ns: string, echoIp: string): void {
+  const f = loadgenRun<{ counts: Record<string, number>; seconds: number }>(ns, 'tcp_flows.py', [
+    echoIp,
+    7000,
+    FLOWS,
+    2,
+    8,
+  ]);
+  if (f) (load[row] ??= newLoad()).flows = f;
 }
 
 function relay(ns: string, listen: string, target: string): ChildProcess {
@@ -152,6 +199,7 @@ async function run(): Promise<void> {
   writeFileSync(images, JSON.stringify({ iperf3: { command: ['iperf3', '-s', '-p', '5201'] } }));
   let cluster: DevCluster | undefined;
   let socat: ChildProcess | undefined;
+  let rttRelay: ChildProcess | undefined;
   let sshuttle: SshuttleRelay | undefined;
   const env = { ...process.env, TELEPRESENCE_RUN_DIR: path.join(work, 'run') };
   const client = path.join(repo, 'apps/client/dist/main.js');
@@ -175,7 +223,7 @@ async function run(): Promise<void> {
     const managerIp = ipOf(await readyPods(core, 'ambassador', 'app.kubernetes.io/name=traffic-manager'));
     await new Promise((r) => setTimeout(r, 500)); // iperf3 -s listening
     const load: Record<string, PathLoad> = {};
-    load[kernelRow] = measureLoad(cluster.routerNetns, echoIp, 7000, { flows: true });
+    measureFlows(load, kernelRow, cluster.routerNetns, echoIp);
 
     const results: Record<string, Rates> = {};
 
@@ -217,17 +265,12 @@ async function run(): Promise<void> {
       iperf(results, productRow, ws, podIp);
     }
     socat.kill();
-    socat = relay(cluster.routerNetns, '17000,bind=198.19.255.1', `${echoIp}:7000`);
+    // The round trips' baseline: a socat relay in the router namespace to the echo pod, for the whole run.
+    rttRelay = relay(cluster.routerNetns, '17000,bind=198.19.255.1', `${echoIp}:7000`);
     await new Promise((r) => setTimeout(r, 500));
-    const socatRtt = loadgenRun<{ p50: number; p99: number }>(ws, 'tcp_rtt.py', [
-      '198.19.255.1',
-      17000,
-      ROUND_TRIPS,
-    ]);
-    load[socatRow] = socatRtt ? { rtt: socatRtt } : {};
-    socat.kill();
+    measureLatency(load, productRow, cluster, echoIp);
+    measureFlows(load, productRow, ws, echoIp);
     socat = undefined;
-    load[productRow] = measureLoad(ws, echoIp, 7000, { flows: true });
     inNs(ws, ['node', client, 'quit'], env);
 
     // The product's own share: --manager-address through a socat relay in the router namespace instead of
@@ -238,7 +281,7 @@ async function run(): Promise<void> {
     const d = inNs(ws, ['node', client, 'connect', '--kubeconfig', cluster.kubeconfig, ...direct], env);
     if (d.code === 0) {
       for (let round = 0; round < ROUNDS; round++) iperf(results, productDirectRow, ws, podIp);
-      load[productDirectRow] = measureLoad(ws, echoIp, 7000, { flows: false });
+      measureLatency(load, productDirectRow, cluster, echoIp);
     } else console.log(`  connect --manager-address failed: ${d.out}${d.err}`);
     inNs(ws, ['node', client, 'quit'], env);
     socat.kill();
@@ -256,7 +299,7 @@ async function run(): Promise<void> {
     const n = inNs(ws, ['node', client, 'connect', '--kubeconfig', cluster.kubeconfig], env);
     if (n.code === 0) {
       for (let round = 0; round < ROUNDS; round++) iperf(results, productNoAuthRow, ws, podIp);
-      load[productNoAuthRow] = measureLoad(ws, echoIp, 7000, { flows: false });
+      measureLatency(load, productNoAuthRow, cluster, echoIp);
     } else console.log(`  connect with auth.mode disabled failed: ${n.out}${n.err}`);
     inNs(ws, ['node', client, 'quit'], env);
 
@@ -300,6 +343,7 @@ async function run(): Promise<void> {
     printLoadTables(load);
   } finally {
     socat?.kill();
+    rttRelay?.kill();
     await sshuttle?.stop();
     if (cluster) {
       inNs(cluster.workstationNetns, ['node', client, 'quit'], env);
@@ -319,32 +363,37 @@ const productDirectRow = 'telepresence --manager-address (socat relay, no port-f
 const productNoAuthRow = "telepresence with the manager's auth.mode disabled (port-forward)";
 
 function printLoadTables(load: Record<string, PathLoad>): void {
-  const kernel = load[kernelRow] ?? {};
-  const socat = load[socatRow] ?? {};
   const ms = (v: number | undefined, digits = 3) => (v === undefined ? 'n/a' : fmt(v, digits));
-  const over = (v: number | undefined, base: number | undefined) =>
-    v === undefined || base === undefined ? 'n/a' : fmt(v - base, 3);
+  const mid = (v: readonly Percentiles[], k: keyof Percentiles) => {
+    const m = median(v.map((x) => x[k]));
+    return Number.isNaN(m) ? undefined : m;
+  };
   const when = `${new Date().toISOString()}, load ${loadavg()}`;
   printTable(
-    `Connect latency: ${CONNECTS} sequential connect() with python sockets, each connection closed after one echoed line (${when})`,
+    `Connect latency: ${CONNECTS} sequential connect() with python sockets, each connection closed after one echoed line; medians of ${ROUNDS} rounds, each right after a kernel-routed run ("over kernel": median of the rounds' differences) (${when})`,
     ['path', 'p50 ms', 'p99 ms', 'p50 over kernel', 'p99 over kernel', 'failed'],
     Object.entries(load)
-      .filter(([, l]) => l.connect !== undefined)
+      .filter(([, l]) => l.connect.length > 0)
       .map(([name, l]) => [
         name,
-        ms(l.connect?.p50),
-        ms(l.connect?.p99),
-        over(l.connect?.p50, kernel.connect?.p50),
-        over(l.connect?.p99, kernel.connect?.p99),
-        String(l.connect?.failed ?? 'n/a'),
+        ms(mid(l.connect, 'p50')),
+        ms(mid(l.connect, 'p99')),
+        name === kernelRow ? '0' : ms(mid(l.connectOver, 'p50')),
+        name === kernelRow ? '0' : ms(mid(l.connectOver, 'p99')),
+        String(l.failed),
       ]),
   );
   printTable(
-    `Round trip: ${ROUND_TRIPS} exchanges of 64 bytes on one open connection (${when})`,
+    `Round trip: ${ROUND_TRIPS} exchanges of 64 bytes on one open connection; medians of ${ROUNDS} rounds, each right after a run through the socat relay (${when})`,
     ['path', 'p50 ms', 'p99 ms', 'p50 over socat'],
     Object.entries(load)
-      .filter(([, l]) => l.rtt !== undefined)
-      .map(([name, l]) => [name, ms(l.rtt?.p50, 4), ms(l.rtt?.p99, 4), over(l.rtt?.p50, socat.rtt?.p50)]),
+      .filter(([, l]) => l.rtt.length > 0)
+      .map(([name, l]) => [
+        name,
+        ms(mid(l.rtt, 'p50'), 4),
+        ms(mid(l.rtt, 'p99'), 4),
+        name === socatRow ? '0' : ms(mid(l.rttOver, 'p50')),
+      ]),
   );
   printTable(
     `${FLOWS} concurrent flows of 2-8 MiB each way, every byte checked (python sockets) (${when})`,
