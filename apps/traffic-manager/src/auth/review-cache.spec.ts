@@ -17,6 +17,21 @@ function reviews(): { run: () => Promise<string>; count: () => number; settle: (
   };
 }
 
+/** A cache with one result in it ('allowed', reviewed at time 0), its clock and its reviews. */
+async function holding(): Promise<{
+  clock: FakeClock;
+  cache: ReviewCache<string>;
+  r: ReturnType<typeof reviews>;
+}> {
+  const clock = new FakeClock();
+  const cache = new ReviewCache<string>(clock, 1000);
+  const r = reviews();
+  const first = cache.get('k', r.run);
+  r.settle('allowed');
+  await first;
+  return { clock, cache, r };
+}
+
 describe('ReviewCache', () => {
   it('shares one review between concurrent callers and reuses its result within the first half of the TTL', async () => {
     const clock = new FakeClock();
@@ -32,12 +47,7 @@ describe('ReviewCache', () => {
   });
 
   it('past half the TTL answers at once from the cache and reviews in the background', async () => {
-    const clock = new FakeClock();
-    const cache = new ReviewCache<string>(clock, 1000);
-    const r = reviews();
-    const first = cache.get('k', r.run);
-    r.settle('allowed');
-    await first;
+    const { clock, cache, r } = await holding();
     clock.advance(600);
     expect(await cache.get('k', r.run)).toBe('allowed'); // not waiting for the review it started
     expect(await cache.get('k', r.run)).toBe('allowed');
@@ -49,12 +59,7 @@ describe('ReviewCache', () => {
   });
 
   it('never answers with a result older than the TTL: then the caller waits for the review', async () => {
-    const clock = new FakeClock();
-    const cache = new ReviewCache<string>(clock, 1000);
-    const r = reviews();
-    const first = cache.get('k', r.run);
-    r.settle('allowed');
-    await first;
+    const { clock, cache, r } = await holding();
     clock.advance(1000);
     let answered: string | undefined;
     const next = cache.get('k', r.run).then((v) => (answered = v));
@@ -66,12 +71,7 @@ describe('ReviewCache', () => {
   });
 
   it('a background review that fails keeps the result until it expires, and is not kept', async () => {
-    const clock = new FakeClock();
-    const cache = new ReviewCache<string>(clock, 1000);
-    const r = reviews();
-    const first = cache.get('k', r.run);
-    r.settle('allowed');
-    await first;
+    const { clock, cache, r } = await holding();
     clock.advance(700);
     expect(await cache.get('k', r.run)).toBe('allowed');
     r.settle(new Error('API server unreachable'));
