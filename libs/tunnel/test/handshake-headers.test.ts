@@ -444,4 +444,28 @@ describe('the handshake in HTTP/2 headers', () => {
       await srv.close();
     }
   });
+  it('a spare the server answers before any OPEN (a refusal) is dropped: the next flow makes its own request', async () => {
+    const srv = await server((call) => {
+      if (call.headers[ANSWERS_HEADER] !== undefined) {
+        call.stream.respond(
+          { ':status': 200, 'content-type': 'application/grpc', 'grpc-status': '16' },
+          { endStream: true },
+        );
+        return;
+      }
+      echoDialer(call);
+    });
+    try {
+      const a = await openStream(srv.client.openChannel(), init());
+      expect(await echo(a, 'a')).toBe('a');
+      await until(() => srv.calls.length === 2 && srv.calls[1]!.stream.closed);
+      await new Promise((r) => setImmediate(r));
+      const b = await openStream(srv.client.openChannel(), init());
+      expect(await b.dialed).toEqual({ ok: true });
+      expect(await echo(b, 'b')).toBe('b');
+      expect(srv.client.sparesUsed).toBe(0);
+    } finally {
+      await srv.close();
+    }
+  });
 });
