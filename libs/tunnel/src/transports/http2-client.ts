@@ -210,12 +210,10 @@ export class Http2TunnelClient implements TunnelChannelOpener {
         return; // the session is going away: the next flow finds out
       }
       stream.on('error', ignore); // a spare that fails is dropped; its flow's channel reports its own errors
-      // Closed, or answered before any OPEN (a refusal, e.g. of a token that expired): not for a flow.
-      const drop = (): void => {
+      // Closed: also a refusal before any OPEN (node:http2 resets a stream it answered in full).
+      stream.once('close', () => {
         if (this.spare?.stream === stream) this.dropSpare();
-      };
-      stream.once('close', drop);
-      stream.once('response', drop);
+      });
       const expiry = setTimeout(() => {
         if (this.spare?.stream === stream) this.dropSpare();
       }, this.spareTtlMs);
