@@ -412,7 +412,7 @@ describe('the handshake in HTTP/2 headers', () => {
       await srv.close();
     }
   });
-  it("a finished call's END_STREAM goes out with the next frame of the connection, or after a moment", async () => {
+  it("a finished call's END_STREAM goes out with the next call's first frame on the connection, or after a moment", async () => {
     const ended: string[] = [];
     const opened: string[] = [];
     const srv = await server(({ stream, channel }) => {

@@ -1,9 +1,9 @@
 // A client closes its side of a Tunnel call once the tunnel protocol said the call is over (both
 // CLOSE_SENDs, a DIAL_REJECT, a DISCONNECT): its END_STREAM tells the server nothing it waits for and only
 // releases the stream. Written alone it is one more TLS record, one more message through the port-forward
-// and one more read for the manager, for every flow (issue 15). So it waits for the session's next frame
-// (usually the next flow's OPEN), which takes it along in the same write, or for END_LINGER_MS, whichever
-// comes first.
+// and one more read for the manager, for every flow (issue 15). So it waits for the session's next call
+// (Http2TunnelClient.openChannel), whose first frame takes it along in the same write, or for
+// END_LINGER_MS, whichever comes first.
 import type { ClientHttp2Stream, Http2Session } from 'node:http2';
 
 export const END_LINGER_MS = 20;
@@ -34,7 +34,7 @@ export class DeferredEnds {
     return bySession.get(session)?.streams.length ?? 0;
   }
 
-  /** Before a frame goes out on `session`: the ends held for it go first, in the same write. */
+  /** Before a new call's first frame goes out on `session`: the ends held for it go first, in the same write. */
   static flush(session: Http2Session | undefined): void {
     if (session !== undefined) bySession.get(session)?.flush();
   }

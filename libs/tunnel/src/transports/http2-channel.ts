@@ -351,7 +351,6 @@ class Http2Channel implements FrameChannel {
       return;
     }
     this.respondOnce();
-    if (this.side === 'client') DeferredEnds.flush(stream.session);
     head[0] = 0; // not compressed
     head.writeUInt32BE(length, 1);
     const writes = this.writes;

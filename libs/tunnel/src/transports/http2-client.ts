@@ -159,6 +159,7 @@ export class Http2TunnelClient implements TunnelChannelOpener {
   openChannel(): FrameChannel {
     if (this.closed) throw new TunnelError('transport', `the tunnel client for ${this.address} is closed`);
     const session = this.connection();
+    DeferredEnds.flush(session); // ended calls' END_STREAMs go in the same write as this call's first frame
     const spare = this.takeSpare(session);
     this.scheduleSpare();
     if (spare !== undefined) {
@@ -169,7 +170,6 @@ export class Http2TunnelClient implements TunnelChannelOpener {
   }
 
   private request(session: ClientHttp2Session, extra: OutgoingHttpHeaders): ClientHttp2Stream {
-    DeferredEnds.flush(session); // ended calls' END_STREAMs go in the same write as this request
     return session.request({
       ':method': 'POST',
       ':path': this.path,
