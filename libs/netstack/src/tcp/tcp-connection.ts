@@ -506,10 +506,6 @@ export class TcpConnection implements TcpEndpoints {
 
   /** Hands what arrived to the reader now; what this connection sends goes out on the stack's flush. */
   deliverReceived(): void {
-    this.flushRx();
-  }
-
-  private flushRx(): void {
     const rx = this.rx;
     if (rx.length === 0) return;
     const flow = this.flow!;
@@ -523,7 +519,7 @@ export class TcpConnection implements TcpEndpoints {
   private onFin(): void {
     this.finReceived = true;
     this.rcvNxt = (this.rcvNxt + 1) >>> 0;
-    this.flushRx();
+    this.deliverReceived();
     this.flow!.push(null);
     if (this.state === 'established') this.state = 'close-wait';
     else if (this.state === 'fin-wait-1') this.state = this.finAcked ? 'time-wait' : 'closing';
@@ -592,7 +588,7 @@ export class TcpConnection implements TcpEndpoints {
   flushOutput(): void {
     this.dirty = false;
     if (this.state === 'closed' || this.state === 'connecting' || this.state === 'syn-received') return;
-    this.flushRx();
+    this.deliverReceived();
     // After our FIN was queued (FIN-WAIT-1, CLOSING, LAST-ACK), a timeout resends from the first
     // unacknowledged byte and clears finSent: the rest of the data and the FIN must still go out.
     if (this.state === 'established' || this.state === 'close-wait' || this.finQueued) this.trySend();
