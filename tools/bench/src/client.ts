@@ -120,7 +120,8 @@ interface PathLoad {
   connectOver: Percentiles[];
   failed: number;
   rtt: Percentiles[];
-  rttOver: Percentiles[];
+  /** p50 only: the round trip's goal is on the median. */
+  rttOver: number[];
   flows?: { counts: Record<string, number>; seconds: number };
 }
 
@@ -144,7 +145,7 @@ function measureLatency(
   cluster: DevCluster,
   echoIp: string,
 ): void {
-  const path = (load[row] ??= newLoad());
+  const measured = (load[row] ??= newLoad());
   const kernel = (load[kernelRow] ??= newLoad());
   const socat = (load[socatRow] ??= newLoad());
   const ws = cluster.workstationNetns;
@@ -153,16 +154,16 @@ function measureLatency(
     const c = connects(ws, echoIp, 7000);
     if (k) kernel.connect.push(k);
     if (c) {
-      path.connect.push(c);
-      path.failed += c.failed;
-      if (k) path.connectOver.push(diff(c, k));
+      measured.connect.push(c);
+      measured.failed += c.failed;
+      if (k) measured.connectOver.push(diff(c, k));
     }
     const s = roundTrips(ws, '198.19.255.1', 17000);
     const r = roundTrips(ws, echoIp, 7000);
     if (s) socat.rtt.push(s);
     if (r) {
-      path.rtt.push(r);
-      if (s) path.rttOver.push(diff(r, s));
+      measured.rtt.push(r);
+      if (s) measured.rttOver.push(r.p50 - s.p50);
     }
   }
 }
@@ -265,12 +266,12 @@ async function run(): Promise<void> {
       iperf(results, productRow, ws, podIp);
     }
     socat.kill();
+    socat = undefined;
     // The round trips' baseline: a socat relay in the router namespace to the echo pod, for the whole run.
     rttRelay = relay(cluster.routerNetns, '17000,bind=198.19.255.1', `${echoIp}:7000`);
     await new Promise((r) => setTimeout(r, 500));
     measureLatency(load, productRow, cluster, echoIp);
     measureFlows(load, productRow, ws, echoIp);
-    socat = undefined;
     inNs(ws, ['node', client, 'quit'], env);
 
     // The product's own share: --manager-address through a socat relay in the router namespace instead of
@@ -364,10 +365,11 @@ const productNoAuthRow = "telepresence with the manager's auth.mode disabled (po
 
 function printLoadTables(load: Record<string, PathLoad>): void {
   const ms = (v: number | undefined, digits = 3) => (v === undefined ? 'n/a' : fmt(v, digits));
-  const mid = (v: readonly Percentiles[], k: keyof Percentiles) => {
-    const m = median(v.map((x) => x[k]));
+  const middle = (v: readonly number[]) => {
+    const m = median(v);
     return Number.isNaN(m) ? undefined : m;
   };
+  const mid = (v: readonly Percentiles[], k: keyof Percentiles) => middle(v.map((x) => x[k]));
   const when = `${new Date().toISOString()}, load ${loadavg()}`;
   printTable(
     `Connect latency: ${CONNECTS} sequential connect() with python sockets, each connection closed after one echoed line; medians of ${ROUNDS} rounds, each right after a kernel-routed run ("over kernel": median of the rounds' differences) (${when})`,
@@ -392,7 +394,7 @@ function printLoadTables(load: Record<string, PathLoad>): void {
         name,
         ms(mid(l.rtt, 'p50'), 4),
         ms(mid(l.rtt, 'p99'), 4),
-        name === socatRow ? '0' : ms(mid(l.rttOver, 'p50')),
+        name === socatRow ? '0' : ms(middle(l.rttOver)),
       ]),
   );
   printTable(
