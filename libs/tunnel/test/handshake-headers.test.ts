@@ -304,7 +304,7 @@ describe('the handshake in HTTP/2 headers', () => {
     try {
       const first = await openStream(srv.client.openChannel(), init());
       expect(await echo(first, 'one')).toBe('one');
-      await until(() => srv.calls.length === 2); // the spare, made after the first flow's OPEN
+      await until(() => srv.calls.length === 2); // the spare, made after the first flow's answer
       const spare = srv.calls[1]!;
       expect(spare.headers[ANSWERS_HEADER]).toBe('headers');
       expect(spare.headers[OPEN_HEADER]).toBeUndefined();
@@ -317,6 +317,40 @@ describe('the handshake in HTTP/2 headers', () => {
       expect(info?.map((h) => [h[':status'], messagesIn(h)])).toEqual([[103, ['open-ok']]]);
       expect(messagesIn(spare.stream.sentHeaders)).toEqual(['dial-ok']);
     } finally {
+      await srv.close();
+    }
+  });
+
+  it('the spare is made once a flow is answered, not while the server dials for it', async () => {
+    const dials: (() => void)[] = []; // each flow's dial, finished when called
+    const srv = await server(({ channel, headers }) => {
+      void accept(channel, { deferOpenOk: true }).then((s) => {
+        if (headers['x-confirm'] !== undefined) s.confirmOpen(); // OPEN_OK alone, in a 103
+        dials.push(() => echoOn(s));
+      });
+    });
+    const confirming = new Http2TunnelClient(`127.0.0.1:${srv.port}`, {
+      headers: () => ({ 'x-confirm': '1' }),
+    });
+    try {
+      const opening = openStream(srv.client.openChannel(), init()); // OPEN_OK comes with DIAL_OK
+      await until(() => dials.length === 1);
+      await new Promise((r) => setTimeout(r, 100));
+      expect(srv.calls).toHaveLength(1); // no HEADERS for the server to handle while it dials
+      dials[0]!();
+      expect(await (await opening).dialed).toEqual({ ok: true });
+      await until(() => srv.calls.length === 2);
+      expect(srv.calls[1]!.headers[ANSWERS_HEADER]).toBe('headers');
+
+      // OPEN_OK in a 103 ahead of the dial (agents' flows, UDP) is an answer too.
+      const c = await openStream(confirming.openChannel(), init());
+      await until(() => srv.calls.length === 4); // its own call, then its spare, while the dial waits
+      expect(srv.calls[3]!.headers[ANSWERS_HEADER]).toBe('headers');
+      expect(dials).toHaveLength(2);
+      dials[1]!();
+      expect(await c.dialed).toEqual({ ok: true });
+    } finally {
+      confirming.destroy();
       await srv.close();
     }
   });

@@ -6,9 +6,9 @@
 // meanwhile new flows fail at once with its error, instead of each making a port-forward of its own.
 //
 // Making an HTTP/2 request costs node:http2 more than anything else in a new flow, on both ends (issue
-// 15: a fifth of the client's time from SYN to OPEN). So after each call the client makes one request
-// ahead, a spare, for the next flow, which then only sends its OPEN as the first DATA message; the
-// server still answers in headers (ANSWERS_HEADER). A spare not used within SPARE_TTL_MS is cancelled
+// 15: a fifth of the client's time from SYN to OPEN). So once a call has its first answer the client
+// makes one request ahead, a spare, for the next flow, which then only sends its OPEN as the first DATA
+// message; the server still answers in headers (ANSWERS_HEADER). A spare not used within SPARE_TTL_MS is cancelled
 // (servers end calls with no OPEN after 10 s), and none is made again until the next call: an idle
 // client holds none.
 import http2, { type ClientHttp2Session, type ClientHttp2Stream, type OutgoingHttpHeaders } from 'node:http2';
@@ -161,12 +161,33 @@ export class Http2TunnelClient implements TunnelChannelOpener {
     const session = this.connection();
     DeferredEnds.flush(session); // ended calls' END_STREAMs go in the same write as this call's first frame
     const spare = this.takeSpare(session);
-    this.scheduleSpare();
     if (spare !== undefined) {
       this.sparesUsed++;
-      return http2ClientChannel(spare, this.maxMessageBytes);
+      return http2ClientChannel(this.spareAfterAnswer(spare), this.maxMessageBytes);
     }
-    return http2RequestChannel((extra) => this.request(session, extra), this.maxMessageBytes);
+    return http2RequestChannel(
+      (extra) => this.spareAfterAnswer(this.request(session, extra)),
+      this.maxMessageBytes,
+    );
+  }
+
+  /**
+   * The next flow's spare is made once this call has its first answer (OPEN_OK, or with it DIAL_OK), and
+   * that answer's own work is done: made at once, its HEADERS reached the server while it dialed for this
+   * call and were handled before its answer (issue 15: the manager's answer went out 0.15-0.2 ms later).
+   * A call that is never answered leaves the next flow to make its own request.
+   */
+  private spareAfterAnswer(stream: ClientHttp2Stream): ClientHttp2Stream {
+    const answered = (): void => {
+      stream.off('headers', answered);
+      stream.off('response', answered);
+      // This listener runs before the channel's: one turn later, after what the answer lets out
+      // (e.g. the SYN-ACK, written at the end of this turn), the spare is made at the end of that turn.
+      setImmediate(() => this.scheduleSpare());
+    };
+    stream.on('headers', answered); // 103: OPEN_OK ahead of the dial's answer
+    stream.on('response', answered);
+    return stream;
   }
 
   private request(session: ClientHttp2Session, extra: OutgoingHttpHeaders): ClientHttp2Stream {
@@ -194,7 +215,7 @@ export class Http2TunnelClient implements TunnelChannelOpener {
     return spare.stream;
   }
 
-  /** Makes a spare request after this turn of the event loop (the current flow's OPEN goes first). */
+  /** Makes a spare request at the end of this turn of the event loop, unless there is one. */
   private scheduleSpare(): void {
     if (this.spareScheduled || this.spare !== undefined) return;
     this.spareScheduled = true;
