@@ -65,6 +65,8 @@ export class Vif {
     refusedRecursive: 0,
   };
   private routes: Cidr[] = [];
+  /** isRecursiveSource by source address for the current routes (flows repeat a few sources). */
+  private readonly recursionBySource = new Map<string, Cidr | null>();
   private readonly serializer = new AttemptSerializer();
   private closed = false;
   private dns: VifDnsForwarder | undefined;
@@ -126,6 +128,7 @@ export class Vif {
       if (!next.has(k)) await table.delete(this.name, k).catch(() => undefined);
     }
     this.routes = [...want];
+    this.recursionBySource.clear();
     this.options.log.info({ routes: [...next.keys()] }, 'routes updated');
   }
 
@@ -177,9 +180,19 @@ export class Vif {
     throw e;
   }
 
+  private recursiveSource(src: string): Cidr | undefined {
+    let found = this.recursionBySource.get(src);
+    if (found === undefined) {
+      found = isRecursiveSource(src, this.routes) ?? null;
+      if (this.recursionBySource.size >= 1024) this.recursionBySource.clear();
+      this.recursionBySource.set(src, found);
+    }
+    return found ?? undefined;
+  }
+
   /** Opens the tunnel stream for a new flow and waits for the far side's dial result. */
   private async connect(id: FlowId, signal: AbortSignal): Promise<TunnelStream> {
-    const recursive = isRecursiveSource(id.src, this.routes);
+    const recursive = this.recursiveSource(id.src);
     if (recursive !== undefined) {
       this.ended.refusedRecursive++;
       this.options.log.warn(
@@ -285,5 +298,6 @@ export class Vif {
     this.stack?.close();
     this.tun.close();
     this.routes = [];
+    this.recursionBySource.clear();
   }
 }

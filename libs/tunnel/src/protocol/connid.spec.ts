@@ -71,6 +71,19 @@ describe('ConnId', () => {
     );
   });
 
+  it('an address seen before gives the same id, and a bad one is refused every time', () => {
+    for (let i = 0; i < 3; i++) {
+      const id = ConnId.of('tcp', { ip: '2001:DB8:0::7', port: 1 }, { ip: '2001:db8::8', port: 2 });
+      expect(id.toString()).toBe('tcp [2001:db8::7]:1 -> [2001:db8::8]:2');
+      expect(id.key).toBe(
+        ConnId.of('tcp', { ip: '2001:db8::7', port: 1 }, { ip: '2001:db8::8', port: 2 }).key,
+      );
+      expect(() => ConnId.of('tcp', { ip: '198.18.0.256', port: 1 }, { ip: '198.18.0.1', port: 2 })).toThrow(
+        ConnIdError,
+      );
+    }
+  });
+
   it('formats IPv6 per RFC 5952 and parses it back', () => {
     fc.assert(
       fc.property(fc.uint8Array({ minLength: 16, maxLength: 16 }), (b) => {
