@@ -237,21 +237,11 @@ export class Vif {
       },
       { signal },
     );
-    let onAbort = (): void => {};
-    const aborted = new Promise<never>((_, reject) => {
-      onAbort = () => reject(signal.reason);
-      if (signal.aborted) onAbort();
-      else signal.addEventListener('abort', onAbort, { once: true });
-    });
-    aborted.catch(() => undefined);
-    const outcome = await Promise.race([stream.dialed, aborted])
-      .catch((err: unknown) => {
-        stream.disconnect?.('dial aborted');
-        throw err;
-      })
-      .finally(() => signal.removeEventListener('abort', onAbort)); // not held for the flow's life
+    // The stream listens to `signal` itself: an abort ends it, which settles `dialed` (not ok).
+    const outcome = await stream.dialed;
     if (!outcome.ok) {
       stream.disconnect?.('dial rejected');
+      if (signal.aborted) throw signal.reason; // e.g. RecursionRefused, for the attempts behind this one
       throw new Error(`dial ${id.dst}:${id.dstPort} rejected: ${outcome.message}`);
     }
     return stream;
