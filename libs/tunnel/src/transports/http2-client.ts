@@ -8,9 +8,9 @@
 // Making an HTTP/2 request costs node:http2 more than anything else in a new flow, on both ends (issue
 // 15: a fifth of the client's time from SYN to OPEN). So once a call has its first answer the client
 // makes one request ahead, a spare, for the next flow, which then only sends its OPEN as the first DATA
-// message; the server still answers in headers (ANSWERS_HEADER). A spare not used within SPARE_TTL_MS is cancelled
-// (servers end calls with no OPEN after 10 s), and none is made again until the next call: an idle
-// client holds none.
+// message; the server still answers in headers (ANSWERS_HEADER). A spare not used within SPARE_TTL_MS
+// is cancelled (servers end calls with no OPEN after 10 s), and none is made again until the next call:
+// an idle client holds none.
 import http2, { type ClientHttp2Session, type ClientHttp2Stream, type OutgoingHttpHeaders } from 'node:http2';
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
