@@ -14,7 +14,12 @@ import {
 } from '../src/index.js';
 import { decodeMessage } from '../src/protocol/codec.js';
 import { acceptStream, openStream, type OpenInit, type StreamOptions } from '../src/protocol/stream.js';
-import { ANSWERS_HEADER, FRAMES_HEADER, OPEN_HEADER } from '../src/transports/handshake-headers.js';
+import {
+  ANSWERS_HEADER,
+  FRAMES_HEADER,
+  OPEN_HEADER,
+  TRAILER_FRAMES_HEADER,
+} from '../src/transports/handshake-headers.js';
 import { DeferredEnds, END_LINGER_MS } from '../src/transports/deferred-ends.js';
 import { http2ClientChannel, http2ServerChannel } from '../src/transports/http2-channel.js';
 import { type Http2TunnelClientOptions } from '../src/transports/http2-client.js';
@@ -478,6 +483,96 @@ describe('the handshake in HTTP/2 headers', () => {
       await srv.close();
     }
   });
+  describe("the server's last CLOSE_SEND in the trailers", () => {
+    /** Accepts, answers DIAL_OK, echoes; half-closes once the client has (the last side to). */
+    const echoLast = ({ channel }: Call): void => void accept(channel).then(echoOn);
+    const trailersOf = (call: Call): string[] =>
+      messagesIn((call.stream as unknown as { sentTrailers?: Record<string, unknown> }).sentTrailers);
+
+    it('goes in the trailers when the server ends the call with it; the flow ends cleanly with every byte', async () => {
+      const srv = await server(echoLast);
+      try {
+        const s = await openStream(srv.client.openChannel(), init());
+        const text = 'x'.repeat(300_000);
+        expect(await echo(s, text)).toBe(text);
+        expect((await s.done).reason).toBe('eof');
+        const call = srv.calls[0]!;
+        expect(call.headers[TRAILER_FRAMES_HEADER]).toBe('1');
+        await until(() => trailersOf(call).length > 0);
+        expect(trailersOf(call)).toEqual(['close-send']);
+      } finally {
+        await srv.close();
+      }
+    });
+
+    it('waits behind the DATA the client has not read yet', async () => {
+      const big = Buffer.alloc(3 << 19, 7); // past what the stream holds (1 MiB), within the window (2 MiB)
+      const srv = await server(({ channel }) => {
+        void accept(channel).then((s) => {
+          s.dialOk();
+          s.on('end', () => {
+            s.write(big);
+            s.end();
+          });
+          s.resume();
+        });
+      });
+      try {
+        const s = await openStream(srv.client.openChannel(), init());
+        s.end(); // the server answers with 1.5 MiB and its CLOSE_SEND, in the trailers
+        await until(() => trailersOf(srv.calls[0]!).length > 0);
+        const got: Buffer[] = [];
+        s.on('data', (c: Buffer) => got.push(Buffer.from(c)));
+        const ended = new Promise<void>((r) => s.once('end', () => r()));
+        s.resume(); // only now: the trailers came long before the client read the data
+        await ended;
+        expect(Buffer.concat(got).equals(big)).toBe(true);
+        expect((await s.done).reason).toBe('eof');
+      } finally {
+        await srv.close();
+      }
+    });
+
+    it('goes as DATA at once when the server half-closes first, and to a client that did not ask', async () => {
+      const srv = await server(({ channel, headers }) => {
+        void accept(channel).then((s) => {
+          s.dialOk();
+          if (headers[TRAILER_FRAMES_HEADER] === undefined) {
+            echoOn(s);
+            return;
+          }
+          s.write(Buffer.from('bye'));
+          s.end(); // before the client's CLOSE_SEND
+          s.on('data', () => undefined);
+          s.resume();
+        });
+      });
+      try {
+        const s = await openStream(srv.client.openChannel(), init());
+        const got: Buffer[] = [];
+        s.on('data', (c: Buffer) => got.push(Buffer.from(c)));
+        const ended = new Promise<void>((r) => s.once('end', () => r()));
+        s.resume();
+        await ended; // while our side is still open
+        expect(Buffer.concat(got).toString()).toBe('bye');
+        expect(s.closed).toBe(false);
+        s.end();
+        expect((await s.done).reason).toBe('eof');
+        await until(() => trailersOf(srv.calls[0]!).length === 0 && srv.calls[0]!.stream.closed);
+        expect(trailersOf(srv.calls[0]!)).toEqual([]);
+
+        const older = await openStream(srv.olderChannel(), init());
+        expect(await echo(older, 'old')).toBe('old');
+        expect((await older.done).reason).toBe('eof');
+        const olderCall = srv.calls.find((c) => c.headers[TRAILER_FRAMES_HEADER] === undefined)!;
+        await until(() => olderCall.stream.closed);
+        expect(trailersOf(olderCall)).toEqual([]);
+      } finally {
+        await srv.close();
+      }
+    });
+  });
+
   it('a spare the server answers before any OPEN (a refusal) is dropped: the next flow makes its own request', async () => {
     const srv = await server((call) => {
       if (call.headers[ANSWERS_HEADER] !== undefined) {

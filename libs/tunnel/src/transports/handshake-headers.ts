@@ -10,6 +10,10 @@
 //   103       `tp-frames-bin`: OPEN_OK, as soon as the acceptor sends it (an informational response).
 //   200       `tp-frames-bin`: the control frames sent before the dial result, up to and including
 //             DIAL_OK / DIAL_REJECT / DISCONNECT (or the first DATA / CLOSE_SEND, which go as DATA).
+//   request   `tp-trailer-frames: 1`: the client also reads frames in the trailers.
+//   trailers  `tp-frames-bin`: the server's CLOSE_SEND, when it ends the call in the same turn as it sent
+//             it (the last side to half-close): one HEADERS frame instead of a DATA message and then the
+//             trailers, i.e. one message less through a port-forward for every flow (issue 15).
 // Values are base64 as gRPC sends `-bin` metadata, one per frame, comma-separated.
 import type { IncomingHttpHeaders } from 'node:http2';
 import { MessageCode } from '../protocol/codec.js';
@@ -19,6 +23,8 @@ export const FRAMES_HEADER = 'tp-frames-bin';
 /** On a request without `tp-open-bin`: the client takes answers in headers all the same. */
 export const ANSWERS_HEADER = 'tp-answers';
 export const ANSWERS_IN_HEADERS = 'headers';
+/** On a request: the client takes the server's last CLOSE_SEND in the trailers (value '1'). */
+export const TRAILER_FRAMES_HEADER = 'tp-trailer-frames';
 /** The informational status that carries OPEN_OK ahead of the final response. */
 export const EARLY_FRAMES_STATUS = 103;
 /** Held frames beyond this many bytes go out as they are (headers stay small). */

@@ -14,6 +14,7 @@ import { bdpWindowOf, type BdpWindow } from './bdp.js';
 import type { ChannelHandlers, FrameChannel } from '../protocol/channel.js';
 import { TunnelError } from '../protocol/errors.js';
 import { Frame } from '../protocol/frame.js';
+import { MessageCode } from '../protocol/codec.js';
 import { STATUS_FOR } from './grpc-channel.js';
 import {
   EARLY_FRAMES_STATUS,
@@ -25,6 +26,7 @@ import {
   openOfRequest,
   ANSWERS_HEADER,
   ANSWERS_IN_HEADERS,
+  TRAILER_FRAMES_HEADER,
 } from './handshake-headers.js';
 import {
   dataMessageHeader,
@@ -175,7 +177,16 @@ export function http2ServerChannel(
 ): FrameChannel {
   const open = openOfRequest(requestHeaders);
   const answersInHeaders = open !== undefined || requestHeaders?.[ANSWERS_HEADER] === ANSWERS_IN_HEADERS;
-  return new Http2Channel(stream, 'server', maxMessageBytes, abortLingerMs, open, answersInHeaders);
+  const closeInTrailers = requestHeaders?.[TRAILER_FRAMES_HEADER] === '1';
+  return new Http2Channel(
+    stream,
+    'server',
+    maxMessageBytes,
+    abortLingerMs,
+    open,
+    answersInHeaders,
+    closeInTrailers,
+  );
 }
 
 type Status = { code: number; message: string };
@@ -212,6 +223,12 @@ class Http2Channel implements FrameChannel {
    * wire. Replayed in wire order after the response.
    */
   private beforeResponse: { chunks: Buffer[]; ended: boolean } | undefined;
+  /** Server: our CLOSE_SEND, until the end of the tick it was sent in (see holdClose). */
+  private heldClose: Buffer | undefined;
+  /** Server: the CLOSE_SEND that goes in the trailers (the call ended in the tick it was sent in). */
+  private trailerClose: Buffer | undefined;
+  /** Client: frames the server sent in its trailers, handed on after its last DATA (at the end). */
+  private trailerFrames: Buffer[] | undefined;
 
   constructor(
     private readonly stream: AnyStream,
@@ -220,6 +237,8 @@ class Http2Channel implements FrameChannel {
     private readonly abortLingerMs: number,
     private readonly headerOpen?: Buffer,
     answersInHeaders = headerOpen !== undefined,
+    /** Server: the client reads frames in trailers (TRAILER_FRAMES_HEADER). */
+    private readonly closeInTrailers = false,
   ) {
     this.bdp = bdpWindowOf(stream.session);
     if (side === 'client') this.beforeResponse = { chunks: [], ended: false };
@@ -264,10 +283,18 @@ class Http2Channel implements FrameChannel {
     Http2Channel.of(this).onResponseHeaders(headers);
   }
   private static onTrailers(this: AnyStream, trailers: IncomingHttpHeaders): void {
-    Http2Channel.of(this).takeStatus(trailers);
+    const channel = Http2Channel.of(this);
+    channel.takeStatus(trailers);
+    channel.takeTrailerFrames(trailers);
   }
   private static onWantTrailers(this: ServerHttp2Stream): void {
-    this.sendTrailers(statusHeaders(Http2Channel.of(this).status ?? { code: GrpcStatus.OK, message: '' }));
+    const channel = Http2Channel.of(this);
+    const close = channel.trailerClose;
+    channel.trailerClose = undefined;
+    this.sendTrailers({
+      ...statusHeaders(channel.status ?? { code: GrpcStatus.OK, message: '' }),
+      ...(close === undefined ? {} : { [FRAMES_HEADER]: encodeFrames([close]) }),
+    });
   }
 
   start(handlers: ChannelHandlers): void {
@@ -316,7 +343,13 @@ class Http2Channel implements FrameChannel {
    */
   send(frame: Frame, done: () => void): void {
     const { bytes, wire } = frame;
+    if (this.heldClose !== undefined) this.sendHeldClose(); // whatever comes after it stays after it
     if (bytes !== undefined && this.held !== undefined && this.holdForHeaders(bytes)) {
+      done();
+      return;
+    }
+    if (bytes !== undefined && this.closeInTrailers && bytes[0] === MessageCode.CLOSE_SEND) {
+      this.holdClose(bytes);
       done();
       return;
     }
@@ -386,6 +419,8 @@ class Http2Channel implements FrameChannel {
     if (this.stream.destroyed || this.stream.writableEnded) return;
     if (this.side === 'server') {
       this.status ??= { code: GrpcStatus.OK, message: '' };
+      this.trailerClose = this.heldClose; // the trailers carry it (onWantTrailers)
+      this.heldClose = undefined;
       this.respondOnce();
     } else {
       // The tunnel protocol already said the call is over (both CLOSE_SENDs, a DIAL_REJECT or a
@@ -411,6 +446,7 @@ class Http2Channel implements FrameChannel {
       return;
     }
     if (stream.writableEnded) return;
+    if (this.heldClose !== undefined) this.sendHeldClose(); // as DATA, ahead of the error status
     this.status = { code, message };
     const server = stream as ServerHttp2Stream;
     if (!server.headersSent) {
@@ -427,6 +463,24 @@ class Http2Channel implements FrameChannel {
     }, this.abortLingerMs);
     linger.unref();
     server.once('close', () => clearTimeout(linger));
+  }
+
+  /**
+   * Server, for a client that reads frames in trailers: our CLOSE_SEND waits for the end of this tick.
+   * If the call ends meanwhile (close(): we are the last side to half-close), it goes in the trailers;
+   * otherwise (the client still sends) as DATA, as always.
+   */
+  private holdClose(frame: Buffer): void {
+    this.heldClose = Buffer.from(frame); // the caller may reuse its buffer once done() ran
+    queueMicrotask(() => this.sendHeldClose());
+  }
+
+  private sendHeldClose(): void {
+    const frame = this.heldClose;
+    this.heldClose = undefined;
+    if (frame === undefined || this.stream.destroyed || this.stream.writableEnded) return;
+    const body = serializeTunnelMessage({ payload: frame });
+    this.writeMessage(Buffer.allocUnsafe(PREFIX_BYTES), body, body.length, ignore);
   }
 
   /**
@@ -538,6 +592,16 @@ class Http2Channel implements FrameChannel {
     }
   }
 
+  /** Client: the frames of the trailers, handed on at the end (after DATA still buffered before it). */
+  private takeTrailerFrames(trailers: IncomingHttpHeaders): void {
+    try {
+      this.trailerFrames = decodeFrames(trailers, FRAMES_HEADER);
+    } catch (e) {
+      this.fail(GrpcStatus.INTERNAL, '');
+      this.report(this.transportError((e as Error).message));
+    }
+  }
+
   private takeStatus(headers: IncomingHttpHeaders): void {
     const code = Number(headers['grpc-status']);
     this.status = {
@@ -557,6 +621,13 @@ class Http2Channel implements FrameChannel {
       else this.report(this.insideMessage());
       return;
     }
+    const frames = this.trailerFrames;
+    this.trailerFrames = undefined;
+    for (const f of frames ?? []) {
+      if (this.finished) return;
+      this.handlers?.frame(Frame.of(f));
+    }
+    if (this.finished) return;
     const s = this.status;
     if (s === undefined) this.report(this.transportError('the server ended the call without a status'));
     else if (s.code !== GrpcStatus.OK) this.report(this.statusError(s));

@@ -19,7 +19,7 @@ import { Backoff } from '../backoff.js';
 import type { FrameChannel } from '../protocol/channel.js';
 import { TunnelError, socketErrorCode } from '../protocol/errors.js';
 import { BdpWindow } from './bdp.js';
-import { ANSWERS_HEADER, ANSWERS_IN_HEADERS } from './handshake-headers.js';
+import { ANSWERS_HEADER, ANSWERS_IN_HEADERS, TRAILER_FRAMES_HEADER } from './handshake-headers.js';
 import { DeferredEnds } from './deferred-ends.js';
 import { DEFAULT_MAX_MESSAGE_BYTES, http2ClientChannel } from './http2-channel.js';
 import { http2RequestChannel } from './http2-request-channel.js';
@@ -196,6 +196,7 @@ export class Http2TunnelClient implements TunnelChannelOpener {
       ':path': this.path,
       'content-type': 'application/grpc',
       te: 'trailers',
+      [TRAILER_FRAMES_HEADER]: '1', // we read frames in trailers (handshake-headers.ts)
       ...this.headers?.(),
       ...extra,
     });
