@@ -411,7 +411,6 @@ export class TunnelStream extends EventEmitter<StreamEvents> {
     if (!this.recvOpen) this.finish('eof', undefined, 'close');
   }
 
-  /** Dialer side: the destination answered. */
   /** Acceptor with deferOpenOk: sends the OPEN_OK held back, now (a no-op otherwise). */
   confirmOpen(): void {
     const openOk = this.pendingOpenOk;
@@ -420,6 +419,7 @@ export class TunnelStream extends EventEmitter<StreamEvents> {
     this.sendControl(openOk);
   }
 
+  /** Dialer side: the destination answered. */
   dialOk(): void {
     if (this.phase === 'open') this.sendControl(encodeMessage({ type: 'dial-ok' }));
   }

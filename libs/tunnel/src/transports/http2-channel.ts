@@ -359,8 +359,7 @@ class Http2Channel implements FrameChannel {
       else for (const b of wire) length += b.length;
       this.writeMessage(Buffer.allocUnsafe(PREFIX_BYTES), wire, length, done);
     } else if (bytes !== undefined) {
-      const body = serializeTunnelMessage({ payload: bytes });
-      this.writeMessage(Buffer.allocUnsafe(PREFIX_BYTES), body, body.length, done);
+      this.writeControl(bytes, done);
     } else {
       const header = dataMessageHeader(frame.dataBytes, PREFIX_BYTES);
       this.writeMessage(header, frame.data, header.length - PREFIX_BYTES + frame.dataBytes, done);
@@ -479,8 +478,13 @@ class Http2Channel implements FrameChannel {
     const frame = this.heldClose;
     this.heldClose = undefined;
     if (frame === undefined || this.stream.destroyed || this.stream.writableEnded) return;
-    const body = serializeTunnelMessage({ payload: frame });
-    this.writeMessage(Buffer.allocUnsafe(PREFIX_BYTES), body, body.length, ignore);
+    this.writeControl(frame, ignore);
+  }
+
+  /** A control frame as one gRPC message. */
+  private writeControl(bytes: Buffer, done: () => void): void {
+    const body = serializeTunnelMessage({ payload: bytes });
+    this.writeMessage(Buffer.allocUnsafe(PREFIX_BYTES), body, body.length, done);
   }
 
   /**
