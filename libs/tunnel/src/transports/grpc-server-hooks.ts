@@ -56,11 +56,11 @@ export function serveTunnelCalls(
     http2Server.emit = function (this: Http2Server, event: string | symbol, ...args: unknown[]): boolean {
       if (event === 'stream' && (args[1] as IncomingHttpHeaders)[':path'] === path) {
         const stream = args[0] as ServerHttp2Stream;
-        if (acceptable(stream, args[1] as IncomingHttpHeaders))
-          onChannel(
-            http2ServerChannel(stream, maxMessageBytes, undefined, args[1] as IncomingHttpHeaders),
-            args[1] as IncomingHttpHeaders,
-          );
+        const headers = args[1] as IncomingHttpHeaders;
+        // A call that takes more flows (call-reuse.ts): each is served as a call of its own.
+        const recycle = (next: () => FrameChannel): void => onChannel(next(), headers);
+        if (acceptable(stream, headers))
+          onChannel(http2ServerChannel(stream, maxMessageBytes, undefined, headers, recycle), headers);
         return true;
       }
       return emit.call(this, event, ...args);

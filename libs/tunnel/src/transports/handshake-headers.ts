@@ -14,6 +14,8 @@
 //   trailers  `tp-frames-bin`: the server's CLOSE_SEND, when it ends the call in the same turn as it sent
 //             it (the last side to half-close): one HEADERS frame instead of a DATA message and then the
 //             trailers, i.e. one message less through a port-forward for every flow (issue 15).
+//   request   `tp-reuse: 1`: the client can run another flow on this call once the flow on it ended.
+//   200       `tp-reuse: 1`: the server may offer that (call-reuse.ts).
 // Values are base64 as gRPC sends `-bin` metadata, one per frame, comma-separated.
 import type { IncomingHttpHeaders } from 'node:http2';
 import { MessageCode } from '../protocol/codec.js';

@@ -36,6 +36,13 @@ import {
 } from './grpc-codec.js';
 import { DeferredEnds } from './deferred-ends.js';
 import { SessionWrites } from './http2-writes.js';
+import {
+  REUSE_HEADER,
+  REUSE_MESSAGE,
+  SERVER_REUSE_MAX_AGE_MS,
+  isReuseMessage,
+  type Recycle,
+} from './call-reuse.js';
 
 /** Largest gRPC message a channel accepts (a tunnel frame is at most 1 MiB by default). */
 export const DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
@@ -154,12 +161,17 @@ export class GrpcMessageReader {
   }
 }
 
-/** The client side of a Tunnel call made with `session.request(...)` (handshake in DATA). */
+/**
+ * The client side of a Tunnel call made with `session.request(...)` (handshake in DATA). With `recycle`
+ * (the request said `tp-reuse: 1`), a call whose flow ended cleanly is handed to it for the next flow
+ * (call-reuse.ts).
+ */
 export function http2ClientChannel(
   stream: ClientHttp2Stream,
   maxMessageBytes = DEFAULT_MAX_MESSAGE_BYTES,
+  recycle?: Recycle,
 ): FrameChannel {
-  return new Http2Channel(stream, 'client', maxMessageBytes, 0);
+  return new Http2Channel(stream, 'client', maxMessageBytes, 0, undefined, false, false, recycle);
 }
 
 /**
@@ -168,12 +180,17 @@ export function http2ClientChannel(
  */
 export const ABORT_LINGER_MS = 5_000;
 
-/** The server side of a Tunnel call, from an HTTP/2 server's 'stream' event. */
+/**
+ * The server side of a Tunnel call, from an HTTP/2 server's 'stream' event. With `recycle`, for a
+ * client that asked (`tp-reuse: 1`), a flow that ends cleanly leaves the call open for the next one,
+ * whose channel goes to `recycle` (call-reuse.ts).
+ */
 export function http2ServerChannel(
   stream: ServerHttp2Stream,
   maxMessageBytes = DEFAULT_MAX_MESSAGE_BYTES,
   abortLingerMs = ABORT_LINGER_MS,
   requestHeaders?: IncomingHttpHeaders,
+  recycle?: Recycle,
 ): FrameChannel {
   const open = openOfRequest(requestHeaders);
   const answersInHeaders = open !== undefined || requestHeaders?.[ANSWERS_HEADER] === ANSWERS_IN_HEADERS;
@@ -186,6 +203,7 @@ export function http2ServerChannel(
     open,
     answersInHeaders,
     closeInTrailers,
+    requestHeaders?.[REUSE_HEADER] === '1' ? recycle : undefined,
   );
 }
 
@@ -229,6 +247,20 @@ class Http2Channel implements FrameChannel {
   private trailerClose: Buffer | undefined;
   /** Client: frames the server sent in its trailers, handed on after its last DATA (at the end). */
   private trailerFrames: Buffer[] | undefined;
+  /** When the call began (its first flow): a server reuses a call only so long. */
+  private readonly callStartedAt: number;
+  /** Client: the server's response said it reuses calls. */
+  private serverReuses = false;
+  /** Client: the server offered the call for another flow (REUSE_MESSAGE). */
+  private reuseOffered = false;
+  /** Client: our flow is over; the call waits for REUSE_MESSAGE (or its end). */
+  private awaitingReuse = false;
+  /** This flow's part of the call is over and the call went on (or is parked): nothing goes through us. */
+  private retired = false;
+  /** Server, a later flow on the call: what the client sent for the last flow is dropped until an OPEN. */
+  private skipToOpen = false;
+  /** A later flow on the call: the stream's listeners are there already. */
+  private readonly inherited: boolean;
 
   constructor(
     private readonly stream: AnyStream,
@@ -239,19 +271,34 @@ class Http2Channel implements FrameChannel {
     answersInHeaders = headerOpen !== undefined,
     /** Server: the client reads frames in trailers (TRAILER_FRAMES_HEADER). */
     private readonly closeInTrailers = false,
+    /** Set when both ends reuse calls (call-reuse.ts). */
+    private readonly recycle?: Recycle,
+    /** The call's last flow, for a later flow on the same call. */
+    from?: Http2Channel,
   ) {
     this.bdp = bdpWindowOf(stream.session);
-    if (side === 'client') this.beforeResponse = { chunks: [], ended: false };
-    this.duplicateOpen = headerOpen;
-    if (answersInHeaders) this.held = [];
-    this.reader = new GrpcMessageReader(
-      maxMessageBytes,
-      (m) => this.onMessage(m),
-      (pieces) => this.onPieces(pieces),
-    );
     const session = stream.session;
     this.writes = session === undefined ? undefined : SessionWrites.of(session);
     (stream as OwnedStream)[CHANNEL] = this;
+    if (from !== undefined) {
+      this.inherited = true;
+      this.reader = from.reader;
+      this.callStartedAt = from.callStartedAt;
+      this.serverReuses = from.serverReuses;
+      this.skipToOpen = side === 'server';
+      return;
+    }
+    this.inherited = false;
+    this.callStartedAt = Date.now();
+    if (side === 'client') this.beforeResponse = { chunks: [], ended: false };
+    this.duplicateOpen = headerOpen;
+    if (answersInHeaders) this.held = [];
+    // Through the stream, to whichever flow's channel has the call now.
+    this.reader = new GrpcMessageReader(
+      maxMessageBytes,
+      (m) => Http2Channel.of(stream).onMessage(m),
+      (pieces) => Http2Channel.of(stream).onPieces(pieces),
+    );
     // Until start(), errors are kept for 'close' to report (an unhandled 'error' would throw).
     stream.on('error', ignore);
   }
@@ -299,6 +346,7 @@ class Http2Channel implements FrameChannel {
 
   start(handlers: ChannelHandlers): void {
     this.handlers = handlers;
+    if (this.inherited) return;
     const stream = this.stream;
     stream.on('data', Http2Channel.onData);
     stream.on('end', Http2Channel.onStreamEnd);
@@ -317,7 +365,7 @@ class Http2Channel implements FrameChannel {
 
   private onData(chunk: Buffer): void {
     this.bdp?.received(chunk.length);
-    if (this.finished) return;
+    if (this.finished && !this.awaitingReuse) return;
     if (this.beforeResponse !== undefined) this.beforeResponse.chunks.push(chunk);
     else this.read(chunk);
   }
@@ -342,6 +390,10 @@ class Http2Channel implements FrameChannel {
    * the gRPC prefix and the message's header in one small buffer and then the data as it is.
    */
   send(frame: Frame, done: () => void): void {
+    if (this.retired) {
+      done();
+      return;
+    }
     const { bytes, wire } = frame;
     if (this.heldClose !== undefined) this.sendHeldClose(); // whatever comes after it stays after it
     if (bytes !== undefined && this.held !== undefined && this.holdForHeaders(bytes)) {
@@ -405,14 +457,16 @@ class Http2Channel implements FrameChannel {
   }
 
   pause(): void {
-    this.stream.pause();
+    if (!this.retired) this.stream.pause();
   }
 
   resume(): void {
-    this.stream.resume();
+    if (!this.retired) this.stream.resume();
   }
 
   close(): void {
+    if (this.retired) return;
+    if (!this.finished && this.recycle !== undefined && this.reuseCall()) return;
     this.finished = true;
     this.release();
     if (this.stream.destroyed || this.stream.writableEnded) return;
@@ -431,6 +485,7 @@ class Http2Channel implements FrameChannel {
   }
 
   abort(err: TunnelError): void {
+    if (this.retired) return;
     this.finished = true;
     this.release();
     this.fail(STATUS_FOR[err.code], err.message);
@@ -462,6 +517,64 @@ class Http2Channel implements FrameChannel {
     }, this.abortLingerMs);
     linger.unref();
     server.once('close', () => clearTimeout(linger));
+  }
+
+  /**
+   * The flow ended cleanly: keeps the call for the next flow if both ends can (call-reuse.ts). Server:
+   * the flow's last frames, then REUSE_MESSAGE, and the next flow's channel goes to `recycle` now.
+   * Client: the call goes to `recycle` once REUSE_MESSAGE is here too. False: end the call as always.
+   */
+  private reuseCall(): boolean {
+    const stream = this.stream;
+    if (stream.destroyed || stream.writableEnded || stream.readableEnded) return false;
+    const session = stream.session;
+    if (session === undefined || session.closed || session.destroyed) return false;
+    if (this.side === 'server') {
+      if (Date.now() - this.callStartedAt >= SERVER_REUSE_MAX_AGE_MS) return false;
+      this.finished = true;
+      stream.cork();
+      this.respondOnce(); // a flow refused before any answer: what it sent goes in the headers
+      this.sendHeldClose();
+      this.writeMessage(Buffer.allocUnsafe(PREFIX_BYTES), REUSE_MESSAGE, REUSE_MESSAGE.length, ignore);
+      stream.uncork();
+      this.retire();
+      return true;
+    }
+    if (!this.serverReuses) return false;
+    this.finished = true;
+    this.release();
+    if (this.reuseOffered) this.retire();
+    else this.awaitingReuse = true;
+    return true;
+  }
+
+  /** Hands the call on for its next flow; this channel no longer touches it. */
+  private retire(): void {
+    this.retired = true;
+    this.awaitingReuse = false;
+    this.release();
+    this.recycle!(() => this.successor());
+  }
+
+  private successor(): Http2Channel {
+    return new Http2Channel(
+      this.stream,
+      this.side,
+      0, // the reader is the call's, made with the first flow
+      this.abortLingerMs,
+      undefined,
+      false,
+      this.closeInTrailers,
+      this.recycle,
+      this,
+    );
+  }
+
+  /** Client: REUSE_MESSAGE came, before or after our own side of the flow ended. */
+  private onReuseOffered(): void {
+    if (this.retired) return;
+    if (this.awaitingReuse) this.retire();
+    else this.reuseOffered = true;
   }
 
   /**
@@ -532,7 +645,8 @@ class Http2Channel implements FrameChannel {
     if (this.side !== 'server') return;
     const server = this.stream as ServerHttp2Stream;
     if (server.headersSent || server.destroyed) return;
-    server.respond({ ...RESPONSE_HEADERS, ...this.takeHeld() }, { waitForTrailers: true });
+    const headers = this.recycle === undefined ? RESPONSE_HEADERS : REUSE_RESPONSE_HEADERS;
+    server.respond({ ...headers, ...this.takeHeld() }, { waitForTrailers: true });
     server.on('wantTrailers', Http2Channel.onWantTrailers); // emitted once
   }
 
@@ -542,8 +656,16 @@ class Http2Channel implements FrameChannel {
   }
 
   private onMessage(message: Buffer): void {
+    if (this.serverReuses && isReuseMessage(message)) {
+      this.onReuseOffered();
+      return;
+    }
     if (this.finished) return;
     const m = deserializeTunnelMessage(message);
+    if (this.skipToOpen) {
+      if (m.payload[0] !== MessageCode.OPEN) return;
+      this.skipToOpen = false;
+    }
     const duplicate = this.duplicateOpen;
     if (duplicate !== undefined) {
       this.duplicateOpen = undefined;
@@ -554,7 +676,7 @@ class Http2Channel implements FrameChannel {
 
   /** A message in pieces: a DATA frame is passed on as it is; anything else is joined first. */
   private onPieces(pieces: Buffer[]): void {
-    if (this.finished) return;
+    if (this.finished || this.skipToOpen) return; // never an OPEN
     const data = dataOfMessagePieces(pieces);
     if (data === undefined) {
       this.onMessage(Buffer.concat(pieces));
@@ -572,6 +694,7 @@ class Http2Channel implements FrameChannel {
       this.report(this.transportError(`HTTP status ${httpStatus} instead of a gRPC response`));
       return;
     }
+    this.serverReuses = this.recycle !== undefined && headers[REUSE_HEADER] === '1';
     this.framesOfHeaders(headers);
     if (headers['grpc-status'] !== undefined) this.takeStatus(headers);
     const early = this.beforeResponse;
@@ -617,6 +740,12 @@ class Http2Channel implements FrameChannel {
   private onEnd(): void {
     if (this.beforeResponse !== undefined) {
       this.beforeResponse.ended = true;
+      return;
+    }
+    if (this.awaitingReuse || this.retired) {
+      // Client: the server ended a call whose flow was over (no reuse after all) or that was parked.
+      this.awaitingReuse = false;
+      if (!this.stream.writableEnded) DeferredEnds.end(this.stream as ClientHttp2Stream);
       return;
     }
     if (this.side === 'server') {
@@ -676,6 +805,7 @@ class Http2Channel implements FrameChannel {
 }
 
 const RESPONSE_HEADERS = { ':status': 200, 'content-type': 'application/grpc' };
+const REUSE_RESPONSE_HEADERS = { ...RESPONSE_HEADERS, [REUSE_HEADER]: '1' };
 
 function statusHeaders(s: Status): Record<string, string> {
   const h: Record<string, string> = { 'grpc-status': String(s.code) };

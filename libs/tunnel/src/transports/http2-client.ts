@@ -11,6 +11,10 @@
 // message; the server still answers in headers (ANSWERS_HEADER). A spare not used within SPARE_TTL_MS
 // is cancelled (servers end calls with no OPEN after 10 s), and none is made again until the next call:
 // an idle client holds none.
+//
+// Cheaper still is no new request at all: a call whose flow ended cleanly is parked for the next flow,
+// when the server offers that (call-reuse.ts). A new flow takes the most recently parked call first, then
+// the spare, then makes a request.
 import http2, { type ClientHttp2Session, type ClientHttp2Stream, type OutgoingHttpHeaders } from 'node:http2';
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -22,6 +26,7 @@ import { BdpWindow } from './bdp.js';
 import { ANSWERS_HEADER, ANSWERS_IN_HEADERS, TRAILER_FRAMES_HEADER } from './handshake-headers.js';
 import { DeferredEnds } from './deferred-ends.js';
 import { DEFAULT_MAX_MESSAGE_BYTES, http2ClientChannel } from './http2-channel.js';
+import { CLIENT_REUSE_MAX_AGE_MS, MAX_PARKED_CALLS, REUSE_HEADER, type Recycle } from './call-reuse.js';
 import { http2RequestChannel } from './http2-request-channel.js';
 import {
   TUNNEL_CONNECTION_WINDOW_BYTES,
@@ -47,6 +52,20 @@ interface Spare {
   readonly session: ClientHttp2Session;
   readonly expiry: NodeJS.Timeout;
 }
+
+/** A call whose flow ended, kept for the next flow (call-reuse.ts). */
+interface ParkedCall {
+  readonly stream: ClientHttp2Stream;
+  readonly next: () => FrameChannel;
+  readonly authorization: string | undefined;
+  readonly madeAt: number;
+  readonly expiry: NodeJS.Timeout;
+  readonly gone: () => void;
+}
+
+/** When a call was made and with which credentials, so that it is reused only while they hold. */
+const MADE = Symbol('made');
+type MadeStream = ClientHttp2Stream & { [MADE]?: { at: number; authorization: string | undefined } };
 
 function ignore(): void {}
 
@@ -112,10 +131,20 @@ export class Http2TunnelClient implements TunnelChannelOpener {
   /** The request made ahead for the next flow, if any. */
   private spare: Spare | undefined;
   private spareScheduled = false;
+  /** Calls parked for the next flows, most recent last. */
+  private readonly parked: ParkedCall[] = [];
+  private readonly recycleOf = (stream: ClientHttp2Stream): Recycle => (next) => this.park(stream, next);
   /** Connections made (attempts, successful or not): for logs and tests. */
   connectionAttempts = 0;
   /** Calls that went out on a spare request: for tests. */
   sparesUsed = 0;
+  /** Flows that went out on a call of an earlier flow: for tests and logs. */
+  callsReused = 0;
+
+  /** Calls parked for the next flows now: for tests. */
+  get parkedCalls(): number {
+    return this.parked.length;
+  }
 
   /** `address` is host:port as for grpc-js (`[::1]:8081` for IPv6). */
   constructor(
@@ -160,15 +189,86 @@ export class Http2TunnelClient implements TunnelChannelOpener {
     if (this.closed) throw new TunnelError('transport', `the tunnel client for ${this.address} is closed`);
     const session = this.connection();
     DeferredEnds.flush(session); // ended calls' END_STREAMs go in the same write as this call's first frame
+    const parked = this.takeParked(session);
+    if (parked !== undefined) {
+      this.callsReused++;
+      return parked.next();
+    }
     const spare = this.takeSpare(session);
     if (spare !== undefined) {
       this.sparesUsed++;
-      return http2ClientChannel(this.spareAfterAnswer(spare), this.maxMessageBytes);
+      return http2ClientChannel(this.spareAfterAnswer(spare), this.maxMessageBytes, this.recycleOf(spare));
     }
     return http2RequestChannel(
       (extra) => this.spareAfterAnswer(this.request(session, extra)),
       this.maxMessageBytes,
+      this.recycleOf,
     );
+  }
+
+  /**
+   * A call whose flow ended cleanly: parked for the next flow if it is on the current connection, young
+   * enough, and there is room; otherwise its side ends (with the next frame) and the server ends it.
+   */
+  private park(stream: ClientHttp2Stream, next: () => FrameChannel): void {
+    const made = (stream as MadeStream)[MADE];
+    if (
+      this.closed ||
+      made === undefined ||
+      stream.session !== this.session ||
+      this.parked.length >= MAX_PARKED_CALLS ||
+      this.now() - made.at >= CLIENT_REUSE_MAX_AGE_MS
+    ) {
+      if (!stream.destroyed && !stream.writableEnded) DeferredEnds.end(stream);
+      return;
+    }
+    const call: ParkedCall = {
+      stream,
+      next,
+      authorization: made.authorization,
+      madeAt: made.at,
+      expiry: setTimeout(() => this.unpark(call, true), this.spareTtlMs),
+      gone: () => this.unpark(call, false),
+    };
+    call.expiry.unref();
+    stream.once('close', call.gone); // the server ended it, or the connection went
+    this.parked.push(call);
+  }
+
+  /** Takes `call` out of the parked ones; `cancel` also ends it (the server drops its wait at once). */
+  private unpark(call: ParkedCall, cancel: boolean): void {
+    const i = this.parked.indexOf(call);
+    if (i >= 0) this.parked.splice(i, 1);
+    clearTimeout(call.expiry);
+    call.stream.off('close', call.gone);
+    if (cancel && !call.stream.closed) call.stream.close(http2.constants.NGHTTP2_CANCEL);
+  }
+
+  /**
+   * The most recently parked call that can take a flow now: on this connection, still open, made with
+   * the credentials a new call would carry, young enough. None while the send window is low (as spares).
+   */
+  private takeParked(session: ClientHttp2Session): ParkedCall | undefined {
+    if (this.parked.length === 0) return undefined;
+    if (session.state.remoteWindowSize! < SPARE_MIN_SEND_WINDOW) return undefined;
+    const authorization = this.headers?.()['authorization'];
+    const now = this.now();
+    for (let call = this.parked.pop(); call !== undefined; call = this.parked.pop()) {
+      const s = call.stream;
+      const usable =
+        s.session === session &&
+        !s.closed &&
+        !s.readableEnded &&
+        call.authorization === authorization &&
+        now - call.madeAt < CLIENT_REUSE_MAX_AGE_MS;
+      this.unpark(call, !usable);
+      if (usable) return call;
+    }
+    return undefined;
+  }
+
+  private dropParked(): void {
+    for (const call of [...this.parked]) this.unpark(call, true);
   }
 
   /**
@@ -191,22 +291,35 @@ export class Http2TunnelClient implements TunnelChannelOpener {
   }
 
   private request(session: ClientHttp2Session, extra: OutgoingHttpHeaders): ClientHttp2Stream {
-    return session.request({
+    const headers = this.headers?.();
+    const stream: MadeStream = session.request({
       ':method': 'POST',
       ':path': this.path,
       'content-type': 'application/grpc',
       te: 'trailers',
       [TRAILER_FRAMES_HEADER]: '1', // we read frames in trailers (handshake-headers.ts)
-      ...this.headers?.(),
+      [REUSE_HEADER]: '1', // we run more flows on a call (call-reuse.ts)
+      ...headers,
       ...extra,
     });
+    stream[MADE] = { at: this.now(), authorization: headers?.['authorization'] };
+    return stream;
   }
 
-  /** The spare request, if it is on this connection, still open, and its OPEN would not wait (see above). */
+  /**
+   * The spare request, if it is on this connection, still open, made with the credentials a new request
+   * would carry, and its OPEN would not wait (see above).
+   */
   private takeSpare(session: ClientHttp2Session): ClientHttp2Stream | undefined {
     const spare = this.spare;
     if (spare === undefined) return undefined;
-    if (spare.session !== session || spare.stream.closed || spare.stream.destroyed) {
+    const made = (spare.stream as MadeStream)[MADE];
+    if (
+      spare.session !== session ||
+      spare.stream.closed ||
+      spare.stream.destroyed ||
+      made?.authorization !== this.headers?.()['authorization']
+    ) {
       this.dropSpare();
       return undefined;
     }
@@ -271,6 +384,7 @@ export class Http2TunnelClient implements TunnelChannelOpener {
   close(): void {
     this.closed = true;
     this.dropSpare();
+    this.dropParked();
     this.session?.close();
   }
 
@@ -278,6 +392,7 @@ export class Http2TunnelClient implements TunnelChannelOpener {
   destroy(): void {
     this.closed = true;
     this.dropSpare();
+    this.dropParked();
     this.session?.destroy();
   }
 

@@ -9,13 +9,18 @@ import { TunnelError } from '../protocol/errors.js';
 import type { Frame } from '../protocol/frame.js';
 import { OPEN_HEADER, encodeFrames } from './handshake-headers.js';
 import { DEFAULT_MAX_MESSAGE_BYTES, http2ClientChannel } from './http2-channel.js';
+import type { Recycle } from './call-reuse.js';
 
-/** `request` makes the call's request with the extra headers given (once). */
+/**
+ * `request` makes the call's request with the extra headers given (once); `recycleOf`, if given, what
+ * takes the call for another flow (http2ClientChannel).
+ */
 export function http2RequestChannel(
   request: (extraHeaders: OutgoingHttpHeaders) => ClientHttp2Stream,
   maxMessageBytes = DEFAULT_MAX_MESSAGE_BYTES,
+  recycleOf?: (stream: ClientHttp2Stream) => Recycle,
 ): FrameChannel {
-  return new DeferredRequestChannel(request, maxMessageBytes);
+  return new DeferredRequestChannel(request, maxMessageBytes, recycleOf);
 }
 
 class DeferredRequestChannel implements FrameChannel {
@@ -28,6 +33,7 @@ class DeferredRequestChannel implements FrameChannel {
   constructor(
     private readonly request: (extraHeaders: OutgoingHttpHeaders) => ClientHttp2Stream,
     private readonly maxMessageBytes: number,
+    private readonly recycleOf: ((stream: ClientHttp2Stream) => Recycle) | undefined,
   ) {
     // A channel nothing is sent on in this tick still makes its call (as a plain request would).
     queueMicrotask(() => this.open(undefined));
@@ -78,7 +84,7 @@ class DeferredRequestChannel implements FrameChannel {
       queueMicrotask(() => handlers?.error(err));
       return undefined;
     }
-    const inner = http2ClientChannel(stream, this.maxMessageBytes);
+    const inner = http2ClientChannel(stream, this.maxMessageBytes, this.recycleOf?.(stream));
     this.inner = inner;
     if (this.handlers !== undefined) inner.start(this.handlers);
     if (this.paused) inner.pause();
