@@ -133,7 +133,10 @@ export class Http2TunnelClient implements TunnelChannelOpener {
   private spareScheduled = false;
   /** Calls parked for the next flows, most recent last. */
   private readonly parked: ParkedCall[] = [];
-  private readonly recycleOf = (stream: ClientHttp2Stream): Recycle => (next) => this.park(stream, next);
+  private readonly recycleOf =
+    (stream: ClientHttp2Stream): Recycle =>
+    (next) =>
+      this.park(stream, next);
   /** Connections made (attempts, successful or not): for logs and tests. */
   connectionAttempts = 0;
   /** Calls that went out on a spare request: for tests. */
