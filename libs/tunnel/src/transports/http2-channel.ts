@@ -552,6 +552,7 @@ class Http2Channel implements FrameChannel {
   private retire(): void {
     this.retired = true;
     this.awaitingReuse = false;
+    this.handlers = undefined; // a parked call does not keep the last flow alive
     this.release();
     this.recycle!(() => this.successor());
   }
