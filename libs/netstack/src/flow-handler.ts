@@ -1,5 +1,6 @@
 // The contract between the stack and whoever carries flows further (the client, through libs/tunnel).
 import type { Duplex } from 'node:stream';
+import type { ConnectSignal } from './connect-signal.js';
 
 /** One flow as the application sees it: src is the application, dst the address it connected to. */
 export interface FlowId {
@@ -38,12 +39,14 @@ export interface FlowHandler {
    * A SYN arrived for a new connection. Resolve (after the far side accepted, e.g. the tunnel's DialOK)
    * to let the stack answer SYN-ACK; the returned function then receives the flow. Reject (any error)
    * to answer RST, so the application's connect() fails with ECONNREFUSED. If neither happens within
-   * the stack's connectTimeoutMs, the stack resets and aborts `signal`.
+   * the stack's connectTimeoutMs, the stack resets and aborts `signal`; it also aborts it if the
+   * connection ends otherwise before then (the stack closed). After that,
+   * `signal` never aborts. The handler may abort it itself (then reject, as for any failure).
    */
-  onTcpConnect(id: FlowId, signal: AbortSignal): Promise<AttachTcp>;
+  onTcpConnect(id: FlowId, signal: ConnectSignal): Promise<AttachTcp>;
   /**
    * The first datagram of a new UDP 4-tuple arrived (more are queued meanwhile). Reject to answer
    * ICMP port unreachable. Optional: without it UDP is rejected.
    */
-  onUdpFlow?(id: FlowId, signal: AbortSignal): Promise<AttachUdp>;
+  onUdpFlow?(id: FlowId, signal: ConnectSignal): Promise<AttachUdp>;
 }

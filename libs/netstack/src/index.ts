@@ -1,4 +1,5 @@
 export { Netstack, type NetstackOptions } from './stack.js';
+export { ConnectSignal, type AbortListener } from './connect-signal.js';
 export type { FlowHandler, FlowId, TcpFlow, UdpFlow, AttachTcp, AttachUdp } from './flow-handler.js';
 export type { NetstackStats } from './stats.js';
 export type { PacketDevice, PacketBatch } from './device.js';

@@ -3,6 +3,9 @@ import fc from 'fast-check';
 import type { AttachTcp, FlowHandler } from './flow-handler.js';
 import { Netstack } from './stack.js';
 import { ACK, FIN, RST, SYN } from './tcp/segment.js';
+import { CONNECTION_CLOSED } from './tcp/tcp-connection.js';
+
+type AbortSignalLike = { readonly aborted: boolean; readonly reason: unknown };
 import type { TcpFlow, UdpFlow } from './flow-handler.js';
 import { MemoryDevice, tcpPacket4, udpPacket4 } from './testing/memory-device.js';
 
@@ -45,6 +48,53 @@ describe('Netstack TCP handshake', () => {
     const out = dev.take();
     expect(out.map(flagsOf)).toEqual([RST | ACK]);
     expect(stack.getStats()).toMatchObject({ tcpRejected: 1, tcpActive: 0 });
+    stack.close();
+  });
+
+  it("aborts the handler's signal when the stack closes while it decides, and never after an accept", async () => {
+    const signals: AbortSignalLike[] = [];
+    let accept!: (a: AttachTcp) => void;
+    const flows: TcpFlow[] = [];
+    const { dev, stack } = setup({
+      onTcpConnect: (_id, signal) => {
+        signals.push(signal);
+        return signals.length === 1 ? new Promise((r) => (accept = r)) : new Promise(() => undefined);
+      },
+    });
+    // The first is accepted, then reset by the application: its handler owns the flow by then.
+    dev.inject(tcpPacket4({ ...app, seq: 5, flags: SYN }));
+    accept((flow) => {
+      flow.on('error', () => undefined);
+      flows.push(flow);
+    });
+    await tick();
+    await tick();
+    expect(flows).toHaveLength(1);
+    dev.inject(tcpPacket4({ ...app, seq: 6, flags: RST }));
+    expect(flows[0]!.destroyed).toBe(true);
+    // The second is still being decided on when the stack closes.
+    dev.inject(tcpPacket4({ ...app, srcPort: 40001, seq: 5, flags: SYN }));
+    stack.close();
+    expect(signals[1]!.aborted).toBe(true);
+    expect(signals[0]!.aborted).toBe(false);
+  });
+
+  it('a connect timeout aborts the signal with the connection-closed reason', async () => {
+    let signal: AbortSignalLike | undefined;
+    const { dev, stack } = setup(
+      {
+        onTcpConnect: (_id, s) => {
+          signal = s;
+          return new Promise(() => undefined);
+        },
+      },
+      { connectTimeoutMs: 50 },
+    );
+    dev.inject(tcpPacket4({ ...app, seq: 5, flags: SYN }));
+    await delay(400);
+    expect(signal?.aborted).toBe(true);
+    expect(signal?.reason).toBe(CONNECTION_CLOSED);
+    expect(dev.take().map(flagsOf)).toContain(RST | ACK);
     stack.close();
   });
 

@@ -409,7 +409,7 @@ export class Netstack implements TcpHost, UdpHost {
     this.stats.tcpActive++;
     let decision: Promise<AttachTcp>;
     try {
-      decision = this.handler.onTcpConnect(id, conn.abort.signal);
+      decision = this.handler.onTcpConnect(id, conn.signal);
     } catch (err) {
       decision = Promise.reject(err);
     }
@@ -509,7 +509,7 @@ export class Netstack implements TcpHost, UdpHost {
     stats.udpActive++;
     let decision: Promise<AttachUdp>;
     try {
-      decision = this.handler.onUdpFlow(id, created.abort.signal);
+      decision = this.handler.onUdpFlow(id, created.signal);
     } catch (err) {
       decision = Promise.reject(err);
     }
@@ -681,7 +681,7 @@ export class Netstack implements TcpHost, UdpHost {
       if (conn.state === 'connecting') {
         if (now >= conn.deadline) {
           this.stats.tcpConnectTimeouts++;
-          conn.abort.abort(CONNECTION_CLOSED);
+          conn.signal.abort(CONNECTION_CLOSED);
           conn.refuse();
         }
         continue;

@@ -3,7 +3,14 @@
 // manager's DialOK, so a closed port in the cluster is a real "connection refused" here.
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { Netstack, type FlowHandler, type FlowId, type TcpFlow, type UdpFlow } from '@telepresence/netstack';
+import {
+  Netstack,
+  type ConnectSignal,
+  type FlowHandler,
+  type FlowId,
+  type TcpFlow,
+  type UdpFlow,
+} from '@telepresence/netstack';
 import { contains, formatCidr, parseIp, type Cidr } from '@telepresence/subnets';
 import { ConnId, openTunnel, pumpSocket, type TunnelClient, type TunnelStream } from '@telepresence/tunnel';
 import type { Logger } from 'pino';
@@ -70,8 +77,8 @@ export class Vif {
   private readonly serializer = new AttemptSerializer();
   private closed = false;
   private dns: VifDnsForwarder | undefined;
-  /** TCP dials in flight by destination, so that a recursive echo of one can end it at once. */
-  private readonly dialing = new Map<string, AbortController>();
+  /** TCP dials in flight by destination (their connection's signal), so a recursive echo can end one. */
+  private readonly dialing = new Map<string, ConnectSignal>();
   private readonly streams = new Set<TunnelStream>();
 
   private constructor(
@@ -191,7 +198,7 @@ export class Vif {
   }
 
   /** Opens the tunnel stream for a new flow and waits for the far side's dial result. */
-  private async connect(id: FlowId, signal: AbortSignal): Promise<TunnelStream> {
+  private async connect(id: FlowId, signal: ConnectSignal): Promise<TunnelStream> {
     const recursive = this.recursiveSource(id.src);
     if (recursive !== undefined) {
       this.ended.refusedRecursive++;
@@ -204,20 +211,18 @@ export class Vif {
       );
       // The attempt this one echoes waits for a dial that can only time out (our RST to the cluster's
       // dial is routed back into the TUN): fail it now, and with it the attempts serialized behind it.
-      if (id.protocol === 'tcp') this.dialing.get(`${id.dst}:${id.dstPort}`)?.abort(refused);
+      const echoed = id.protocol === 'tcp' ? this.dialing.get(`${id.dst}:${id.dstPort}`) : undefined;
+      echoed?.abort(refused);
       throw refused;
     }
+    // The dial listens to the connection's own signal (no AbortController per flow: connect-signal.ts).
     const dial = async (): Promise<TunnelStream> => {
       const key = `${id.dst}:${id.dstPort}`;
-      const ac = new AbortController();
-      const onAbort = (): void => ac.abort(signal.reason);
-      signal.addEventListener('abort', onAbort, { once: true });
-      if (id.protocol === 'tcp') this.dialing.set(key, ac);
+      if (id.protocol === 'tcp') this.dialing.set(key, signal);
       try {
-        return await this.dial(id, ac.signal);
+        return await this.dial(id, signal);
       } finally {
-        signal.removeEventListener('abort', onAbort);
-        if (this.dialing.get(key) === ac) this.dialing.delete(key);
+        if (this.dialing.get(key) === signal) this.dialing.delete(key);
       }
     };
     // UDP has no handshake to serialize on; TCP attempts to one destination are serialized (recursion).
@@ -225,7 +230,7 @@ export class Vif {
   }
 
   /** One dial through the tunnel; `signal` ends it early (quit, SYN timeout, or a recursive echo). */
-  private async dial(id: FlowId, signal: AbortSignal): Promise<TunnelStream> {
+  private async dial(id: FlowId, signal: ConnectSignal): Promise<TunnelStream> {
     const connId = ConnId.of(id.protocol, { ip: id.src, port: id.srcPort }, { ip: id.dst, port: id.dstPort });
     const stream = await openTunnel(
       this.options.tunnelClient(),

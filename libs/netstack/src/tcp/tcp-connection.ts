@@ -1,6 +1,7 @@
 // One terminated TCP connection: the application's kernel on one side, a TcpFlow (Duplex) on the other.
 // The stack is always the passive side (it answers SYNs), so only the states after LISTEN exist.
 import { Duplex } from 'node:stream';
+import { ConnectSignal } from '../connect-signal.js';
 import type { FlowId, TcpFlow } from '../flow-handler.js';
 import type { TxArena } from '../ip/tx-arena.js';
 import type { NetstackStats } from '../stats.js';
@@ -143,7 +144,8 @@ export class TcpConnection implements TcpEndpoints {
   private retries = 0;
   deadline = 0; // connect timeout or TIME_WAIT expiry
 
-  readonly abort = new AbortController();
+  /** Aborted if the connection ends while the handler decides on it (flow-handler.ts). */
+  readonly signal = new ConnectSignal();
 
   constructor(
     private readonly host: TcpHost,
@@ -893,6 +895,8 @@ export class TcpConnection implements TcpEndpoints {
   /** Forgets the connection. */
   close(): void {
     if (this.state === 'closed') return;
+    // Only a decision still pending listens (an abort with no listener still makes and dispatches an Event).
+    const deciding = this.state === 'connecting';
     this.state = 'closed';
     this.rtoDeadline = 0;
     this.deadline = 0;
@@ -904,7 +908,7 @@ export class TcpConnection implements TcpEndpoints {
     const cb = this.pendingWriteCb;
     this.pendingWriteCb = undefined;
     cb?.(errorWithCode('the connection is closed', 'EPIPE'));
-    this.abort.abort(CONNECTION_CLOSED);
+    if (deciding) this.signal.abort(CONNECTION_CLOSED);
     this.host.remove(this);
   }
 }

@@ -1,5 +1,6 @@
 // One UDP 4-tuple: datagrams from the application are readable chunks, written chunks go back to it.
 import { Duplex } from 'node:stream';
+import { ConnectSignal } from '../connect-signal.js';
 import type { FlowId } from '../flow-handler.js';
 import { CONNECTION_CLOSED } from '../tcp/tcp-connection.js';
 
@@ -20,7 +21,8 @@ export class UdpFlowImpl extends Duplex {
   lastActive = 0;
   /** Datagrams that arrived while the handler decided (raw packet copies, for ICMP errors too). */
   pending: PendingDatagram[] = [];
-  readonly abort = new AbortController();
+  /** Aborted if the flow ends while the handler decides on it (flow-handler.ts). */
+  readonly signal = new ConnectSignal();
 
   constructor(
     private readonly host: UdpHost,
@@ -61,9 +63,10 @@ export class UdpFlowImpl extends Duplex {
 
   forget(): void {
     if (this.state === 'closed') return;
+    const deciding = this.state === 'pending';
     this.state = 'closed';
     this.pending = [];
-    this.abort.abort(CONNECTION_CLOSED);
+    if (deciding) this.signal.abort(CONNECTION_CLOSED);
     this.host.removeUdp(this);
   }
 }

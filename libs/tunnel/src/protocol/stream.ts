@@ -65,6 +65,14 @@ import { TunnelError } from './errors.js';
 import { Frame } from './frame.js';
 import { silentLogger, type Logger } from './log.js';
 
+/** What a stream needs of an abort signal: AbortSignal has it, and so has the netstack's ConnectSignal. */
+export interface AbortSignalLike {
+  readonly aborted: boolean;
+  readonly reason: unknown;
+  addEventListener(type: 'abort', listener: { handleEvent(): void }, options?: { once?: boolean }): void;
+  removeEventListener(type: 'abort', listener: { handleEvent(): void }): void;
+}
+
 export const PROTOCOL_VERSION = 1;
 export const MIN_PROTOCOL_VERSION = 1;
 const VERSION_RANGE: readonly [number, number] = [MIN_PROTOCOL_VERSION, PROTOCOL_VERSION];
@@ -125,7 +133,8 @@ export interface StreamOptions {
    * so that the two travel together. The opener waits for OPEN_OK up to its handshake timeout.
    */
   deferOpenOk?: boolean;
-  signal?: AbortSignal;
+  /** Aborting it aborts the stream (an AbortSignal, or anything with its `aborted`/`reason`/listeners). */
+  signal?: AbortSignalLike;
   now?: () => number;
   /** @internal tests: speak another version range. */
   versionRange?: readonly [min: number, max: number];
@@ -212,7 +221,7 @@ export class TunnelStream extends EventEmitter<StreamEvents> {
   > & {
     versionRange: readonly [number, number];
   };
-  private readonly signal: AbortSignal | undefined;
+  private readonly signal: AbortSignalLike | undefined;
   private readonly deferOpenOk: boolean;
   /** The OPEN_OK held back (deferOpenOk), sent before the next frame. */
   private pendingOpenOk: Buffer | undefined;
