@@ -1,6 +1,7 @@
 // More than one flow on one Tunnel call (call-reuse.ts): when both ends offer it, a flow that ended cleanly
 // leaves its call for the next one; a failed flow, a changed token, an old call or a peer that does not
 // offer it gets a call of its own, as before.
+import { jest } from '@jest/globals';
 import http2, { type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import {
@@ -11,7 +12,7 @@ import {
   type TunnelStream,
 } from '../src/index.js';
 import { acceptStream, openStream, type OpenInit } from '../src/protocol/stream.js';
-import { REUSE_HEADER, type Recycle } from '../src/transports/call-reuse.js';
+import { REUSE_HEADER, SERVER_REUSE_MAX_AGE_MS, type Recycle } from '../src/transports/call-reuse.js';
 import { http2ClientChannel, http2ServerChannel } from '../src/transports/http2-channel.js';
 import type { Http2TunnelClientOptions } from '../src/transports/http2-client.js';
 import { ignoreEndedBeforeOpen } from './harness.js';
@@ -214,6 +215,33 @@ describe('call reuse', () => {
       expect((await flow(srv.client, 'c')).echoed).toBe('c');
       expect(srv.client.callsReused).toBe(1);
     } finally {
+      await srv.close();
+    }
+  });
+
+  it('a server offers a call again only within its age limit: an older call ends with its flow', async () => {
+    const realNow = Date.now;
+    let skew = 0;
+    const clock = jest.spyOn(Date, 'now').mockImplementation(() => realNow() + skew);
+    // The client keeps the real clock: its own age limit (30 s) is not under test here.
+    // A long spare TTL: the call may only end because the server ended it.
+    const srv = await server((s) => echoOn(s), { client: { now: () => realNow(), spareTtlMs: 60_000 } });
+    try {
+      expect((await flow(srv.client, 'a')).echoed).toBe('a');
+      await until(() => srv.client.parkedCalls === 1);
+      expect((await flow(srv.client, 'b')).echoed).toBe('b');
+      await until(() => srv.client.parkedCalls === 1);
+      expect(srv.client.callsReused).toBe(1);
+      skew = SERVER_REUSE_MAX_AGE_MS; // the server's call is now too old to offer again
+      expect((await flow(srv.client, 'c')).echoed).toBe('c'); // still runs on it: the offer was made
+      const first = srv.calls[0]!.stream;
+      await until(() => first.closed, 1000); // ended with its flow instead of being offered again
+      expect(srv.client.parkedCalls).toBe(0);
+      expect((await flow(srv.client, 'd')).echoed).toBe('d');
+      expect(srv.client.callsReused).toBe(2);
+      expect(srv.failures).toEqual([]);
+    } finally {
+      clock.mockRestore();
       await srv.close();
     }
   });
