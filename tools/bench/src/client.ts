@@ -242,7 +242,9 @@ async function run(): Promise<void> {
           clientNetns: ws,
           subnet: addresses.podCidr,
         });
-        iperf(results, sshuttleRow, ws, podIp);
+        // Rounds of its own too: one 5-s run of it read 0.275 and 0.293 Gbit/s down minutes apart, and it
+        // is the divisor of the 10x goal.
+        for (let round = 0; round < ROUNDS; round++) iperf(results, sshuttleRow, ws, podIp);
       } catch (e) {
         console.log(`  sshuttle failed: ${(e as Error).message}`); // the other rows still count
       }
