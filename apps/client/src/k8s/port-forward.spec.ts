@@ -1,6 +1,6 @@
 // PortForwardStream over a scripted WebSocket.
 import { EventEmitter } from 'node:events';
-import { PortForwardStream, type ForwardWebSocket } from './port-forward.js';
+import { PortForwardStream, maskingOptions, type ForwardWebSocket } from './port-forward.js';
 
 class ScriptedWebSocket extends EventEmitter implements ForwardWebSocket {
   bufferedAmount = 0;
@@ -11,13 +11,9 @@ class ScriptedWebSocket extends EventEmitter implements ForwardWebSocket {
   constructor(readonly protocol: string) {
     super();
   }
-  started = false;
-  send(pieces: readonly Buffer[], callback?: () => void): void {
-    this.sent.push(Buffer.concat(pieces));
+  send(data: Buffer, callback?: () => void): void {
+    this.sent.push(data);
     if (callback) this.callbacks.push(callback);
-  }
-  start(): void {
-    this.started = true;
   }
   pause(): void {
     this.paused = true;
@@ -77,43 +73,11 @@ describe('PortForwardStream', () => {
     await opened();
     const got: Buffer[] = [];
     stream.on('data', (d: Buffer) => got.push(d));
-    stream.received(0, port);
-    stream.received(1, port);
-    stream.received(0, Buffer.from('from the manager'));
+    expect(stream.received(0, port)).toBe(true);
+    expect(stream.received(1, port)).toBe(true);
+    expect(stream.received(0, Buffer.from('from the manager'))).toBe(true);
     await until(() => got.length > 0);
     expect(Buffer.concat(got).toString()).toBe('from the manager');
-  });
-
-  it('takes messages in pieces as the WebSocket hands them on: port numbers, data and error text split anywhere', async () => {
-    const { ws, stream, errors, opened } = opening();
-    await opened();
-    expect(ws.started).toBe(true);
-    const got: Buffer[] = [];
-    stream.on('data', (d: Buffer) => got.push(Buffer.from(d)));
-    const message = (pieces: Buffer[], binary = true): void => {
-      stream.onMessageStart(binary);
-      for (const p of pieces) stream.onMessageData(p);
-      stream.onMessageEnd();
-    };
-    message([Buffer.from([0, 0x91]), Buffer.from([0x1f, 0x61]), Buffer.from('bc')]); // port split, then "abc"
-    message([Buffer.from([0]), Buffer.from('de')]);
-    message([Buffer.from([0, 0x78, 0x78])], false); // a text message: not a channel message, ignored
-    message([Buffer.from([1]), port]);
-    await until(() => Buffer.concat(got).toString() === 'abcde');
-    const failed = new Promise<Error>((r) => stream.once('error', r));
-    message([Buffer.from([1, 0x6e, 0x6f]), Buffer.from(' route')]);
-    expect(errors).toEqual(['no route']);
-    expect((await failed).message).toBe('the port-forward failed: no route');
-  });
-
-  it('a message on a channel it did not ask for ends the readable side and closes the WebSocket', async () => {
-    const { ws, stream, opened } = opening();
-    await opened();
-    const ended = new Promise<void>((r) => stream.once('end', () => r()));
-    stream.resume();
-    stream.received(4, Buffer.from('?'));
-    await ended;
-    expect(ws.closed).toBe(true);
   });
 
   it('completes writes only while the WebSocket holds at most 1 MiB unsent', async () => {
@@ -148,7 +112,7 @@ describe('PortForwardStream', () => {
     await failing.opened();
     const failed = new Promise<Error>((r) => failing.stream.once('error', r));
     failing.stream.received(1, port);
-    failing.stream.received(1, Buffer.from('connection refused'));
+    expect(failing.stream.received(1, Buffer.from('connection refused'))).toBe(false);
     expect(failing.errors).toEqual(['connection refused']);
     expect((await failed).message).toBe('the port-forward failed: connection refused');
 
@@ -156,8 +120,7 @@ describe('PortForwardStream', () => {
     await ending.opened();
     const ended = new Promise<void>((r) => ending.stream.once('end', () => r()));
     ending.stream.resume();
-    ending.stream.received(255, Buffer.from([0]));
-    expect(ending.ws.closed).toBe(false);
+    expect(ending.stream.received(255, Buffer.from([0]))).toBe(true);
     await ended;
   });
 
@@ -193,5 +156,14 @@ describe('PortForwardStream', () => {
     await b.opened();
     b.stream.destroy();
     expect(b.ws.closed).toBe(true);
+  });
+});
+
+describe('maskingOptions', () => {
+  it('sends unmasked (all-zero key) inside TLS only', () => {
+    const mask = Buffer.from([1, 2, 3, 4]);
+    maskingOptions('https://198.19.255.1:443').generateMask?.(mask);
+    expect([...mask]).toEqual([0, 0, 0, 0]);
+    expect(maskingOptions('http://127.0.0.1:8080').generateMask).toBeUndefined();
   });
 });

@@ -7,11 +7,11 @@ import type https from 'node:https';
 import net from 'node:net';
 import { Duplex } from 'node:stream';
 import { AuthorizationV1Api, CoreV1Api, type KubeConfig, type V1Pod } from '@kubernetes/client-node';
+import WebSocket from 'ws';
 import type { Logger } from 'pino';
 import { TpError } from '../util/errors.js';
 import { apiMessage, isForbidden, unreachableApiServer } from './api-errors.js';
 import { reportIfUnauthorized } from './refreshed-kubeconfig.js';
-import { UpgradeRefusedError, openWebSocket, type MessageSink } from './websocket-client.js';
 
 export const MANAGER_SELECTORS = ['app=traffic-manager', 'app.kubernetes.io/name=traffic-manager'];
 export const DEFAULT_API_PORT = 8081;
@@ -129,7 +129,7 @@ export async function openManagerForward(
         .then((pod) => {
           current = pod;
           const path = `/api/v1/namespaces/${namespace}/pods/${pod.name}/portforward?ports=${pod.port}`;
-          return openPortForwardWebSocket(kc, path, stream);
+          return openPortForwardWebSocket(kc, path, (channel, data) => stream.received(channel, data));
         })
         .catch((e: unknown) => {
           reportIfUnauthorized(kc, e); // the credential may need a refresh
@@ -176,43 +176,58 @@ const CHANNEL_PROTOCOLS = [
 
 /**
  * Opens a port-forward WebSocket to the API server of the kubeconfig's current cluster, with its
- * credentials and CA (websocket-client.ts); its messages go to `sink` as they arrive. Sends are masked
- * with the all-zero key inside TLS: masking guards proxies that would read a script's bytes as
- * plaintext, and inside TLS no proxy reads them.
+ * credentials and CA; every binary message goes to onMessage as (channel, payload).
  */
 async function openPortForwardWebSocket(
   kc: KubeConfig,
   path: string,
-  sink: MessageSink,
-): Promise<ForwardWebSocket> {
+  onMessage: (channel: number, data: Buffer) => boolean,
+): Promise<WebSocket> {
   const server = kc.getCurrentCluster()?.server;
   if (server === undefined) throw new Error('the kubeconfig has no current cluster');
-  const options: https.RequestOptions = {};
+  const options: https.RequestOptions & WebSocket.ClientOptions = {};
   await kc.applyToHTTPSOptions(options);
-  try {
-    return await openWebSocket(`${server}${path}`, CHANNEL_PROTOCOLS, options, sink);
-  } catch (e) {
-    if (!(e instanceof UpgradeRefusedError)) throw e;
-    // The body is a Status; its message names what is missing (e.g. the pods/portforward permission).
-    let message = `HTTP ${e.statusCode}`;
-    try {
-      const status = JSON.parse(e.body) as { message?: unknown };
-      if (typeof status.message === 'string') message = `${status.message} (HTTP ${e.statusCode})`;
-    } catch {
-      // not a Status
-    }
-    throw new Error(`the API server refused the port-forward: ${message}`);
-  }
+  Object.assign(options, maskingOptions(server));
+  const ws = new WebSocket(`${server.replace(/^http/, 'ws')}${path}`, CHANNEL_PROTOCOLS, options);
+  ws.on('message', (data: Buffer, isBinary: boolean) => {
+    if (isBinary && data.length > 0 && !onMessage(data[0]!, data.subarray(1))) ws.close();
+  });
+  return new Promise<WebSocket>((resolve, reject) => {
+    ws.once('open', () => resolve(ws));
+    ws.once('error', reject);
+    ws.once('unexpected-response', (_req, res) => {
+      // The body is a Status; its message names what is missing (e.g. the pods/portforward permission).
+      let body = '';
+      res.on('data', (c: Buffer) => (body += c.toString()));
+      res.on('end', () => {
+        let message = `HTTP ${res.statusCode ?? '?'}`;
+        try {
+          const status = JSON.parse(body) as { message?: unknown };
+          if (typeof status.message === 'string')
+            message = `${status.message} (HTTP ${res.statusCode ?? '?'})`;
+        } catch {
+          // not a Status
+        }
+        reject(new Error(`the API server refused the port-forward: ${message}`));
+        ws.terminate();
+      });
+    });
+  });
 }
 
-/** What PortForwardStream needs of a WebSocket (websocket-client.ts's WebSocketConnection). */
+/**
+ * WebSocket masking guards proxies that would read a script's bytes as plaintext; inside TLS no proxy
+ * reads them, and an all-zero key lets ws send each message as it is instead of copying and XOR-ing it.
+ */
+export function maskingOptions(server: string): WebSocket.ClientOptions {
+  return server.startsWith('https:') ? { generateMask: (mask: Buffer) => mask.fill(0) } : {};
+}
+
+/** What PortForwardStream needs of a ws WebSocket. */
 export interface ForwardWebSocket {
   readonly protocol: string;
   readonly bufferedAmount: number;
-  /** One binary message of `pieces`, which must not change until the callback. */
-  send(pieces: readonly Buffer[], callback?: (err?: Error | null) => void): void;
-  /** Starts handing messages on (none come before). */
-  start(): void;
+  send(data: Buffer, callback?: (err?: Error) => void): void;
   pause(): void;
   resume(): void;
   close(): void;
@@ -220,7 +235,6 @@ export interface ForwardWebSocket {
 }
 
 const DATA_CHANNEL = 0; // port 0's data; channel 1 carries its errors as text
-const DATA_CHANNEL_BYTE = Buffer.from([DATA_CHANNEL]);
 const ERROR_CHANNEL = 1;
 const CLOSE_STREAM = 255;
 /** A write completes at once while the WebSocket holds at most this much unsent; later ones wait for it. */
@@ -234,13 +248,9 @@ const WS_HIGH_WATER = 1 << 20;
  * (client-node's PortForward ignores back-pressure, zero-fills a copy of every chunk, and ends the
  * process's stdout when the API server closes channel 1.)
  */
-export class PortForwardStream extends Duplex implements MessageSink {
+export class PortForwardStream extends Duplex {
   private ws: ForwardWebSocket | undefined;
-  /** Bytes of each channel's port number still to skip (the first two bytes of channels 0 and 1). */
-  private readonly portLeft = [2, 2];
-  /** The message coming in: its channel (undefined before its first byte; -1: ignored), error text. */
-  private channel: number | undefined;
-  private held: Buffer[] = [];
+  private readonly sawPort = [false, false];
   /** A write's completion, held while the WebSocket holds more than WS_HIGH_WATER unsent. */
   private heldWrite: ((err?: Error | null) => void) | undefined;
   /** The write or the end that came before the WebSocket opened (Writable makes at most one at a time). */
@@ -265,62 +275,35 @@ export class PortForwardStream extends Duplex implements MessageSink {
     this.ws = ws;
     ws.on('close', () => this.destroy());
     ws.on('error', () => this.destroy());
-    ws.start();
     this.emit('connect');
     const waiting = this.beforeOpen;
     this.beforeOpen = undefined;
     waiting?.run();
   }
 
-  // MessageSink: a message's first byte is its channel; the data channel's bytes are passed on as they
-  // come, the error channel's text and CLOSE_STREAM's target are read whole.
-  onMessageStart(binary: boolean): void {
-    this.channel = binary ? undefined : -1; // the channel protocols are binary
-    this.held = [];
-  }
-
-  onMessageData(bytes: Buffer): void {
-    if (this.channel === undefined) {
-      this.channel = bytes[0]!;
-      bytes = bytes.subarray(1);
-    }
-    const channel = this.channel;
+  /** A message from the WebSocket (channel byte already taken off); false closes the WebSocket. */
+  received(channel: number, data: Buffer): boolean {
     if (channel === DATA_CHANNEL || channel === ERROR_CHANNEL) {
-      const skip = Math.min(this.portLeft[channel]!, bytes.length); // the port number, little-endian
-      this.portLeft[channel]! -= skip;
-      bytes = bytes.subarray(skip);
-    }
-    if (bytes.length === 0) return;
-    if (channel === DATA_CHANNEL) {
-      if (!this.push(bytes) && !this.wsPaused) {
+      if (!this.sawPort[channel]) {
+        this.sawPort[channel] = true;
+        data = data.subarray(2); // the port number, little-endian
+        if (data.length === 0) return true;
+      }
+      if (channel === ERROR_CHANNEL) {
+        const message = data.toString('utf8');
+        this.onError(message);
+        this.destroy(new Error(`the port-forward failed: ${message}`));
+        return false;
+      }
+      if (!this.push(data) && !this.wsPaused) {
         this.wsPaused = true;
         this.ws?.pause();
       }
-    } else if (channel === ERROR_CHANNEL || channel === CLOSE_STREAM) this.held.push(Buffer.from(bytes));
-  }
-
-  onMessageEnd(): void {
-    const channel = this.channel;
-    const held = Buffer.concat(this.held);
-    this.held = [];
-    if (channel === DATA_CHANNEL || channel === -1) return;
-    if (channel === ERROR_CHANNEL) {
-      if (held.length === 0) return; // its port number alone
-      const message = held.toString('utf8');
-      this.onError(message);
-      this.destroy(new Error(`the port-forward failed: ${message}`));
-      return;
+      return true;
     }
     // CLOSE_STREAM for our data channel (the pod's side ended) or a channel we did not ask for.
     this.push(null);
-    if (channel !== CLOSE_STREAM) this.ws?.close();
-  }
-
-  /** One whole binary message on `channel` (tests). */
-  received(channel: number, data: Buffer): void {
-    this.onMessageStart(true);
-    this.onMessageData(Buffer.concat([Buffer.from([channel]), data]));
-    this.onMessageEnd();
+    return channel === CLOSE_STREAM;
   }
 
   override _read(): void {
@@ -335,10 +318,14 @@ export class PortForwardStream extends Duplex implements MessageSink {
       this.beforeOpen = { run: () => this._writev(chunks, callback), callback };
       return;
     }
-    const pieces: Buffer[] = [DATA_CHANNEL_BYTE];
-    for (const c of chunks) pieces.push(c.chunk);
+    let length = 1;
+    for (const c of chunks) length += c.chunk.length;
+    const message = Buffer.allocUnsafe(length);
+    message[0] = DATA_CHANNEL;
+    let at = 1;
+    for (const c of chunks) at += c.chunk.copy(message, at);
     this.heldWrite = callback;
-    ws.send(pieces, () => this.releaseWrite());
+    ws.send(message, () => this.releaseWrite());
     this.releaseWrite();
   }
 
@@ -353,7 +340,7 @@ export class PortForwardStream extends Duplex implements MessageSink {
       return;
     }
     // v5 can half-close a channel; older protocols only close the whole WebSocket.
-    if (ws.protocol === 'v5.channel.k8s.io') ws.send([Buffer.from([CLOSE_STREAM, DATA_CHANNEL])]);
+    if (ws.protocol === 'v5.channel.k8s.io') ws.send(Buffer.from([CLOSE_STREAM, DATA_CHANNEL]));
     else ws.close();
     callback();
   }
