@@ -5,17 +5,16 @@ import { jest } from '@jest/globals';
 import http2, { type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import {
-  ConnId,
   Http2TunnelClient,
   MANAGER_TUNNEL_PATH,
   type FrameChannel,
   type TunnelStream,
 } from '../src/index.js';
-import { acceptStream, openStream, type OpenInit } from '../src/protocol/stream.js';
+import { acceptStream, openStream } from '../src/protocol/stream.js';
 import { REUSE_HEADER, SERVER_REUSE_MAX_AGE_MS, type Recycle } from '../src/transports/call-reuse.js';
 import { http2ClientChannel, http2ServerChannel } from '../src/transports/http2-channel.js';
 import type { Http2TunnelClientOptions } from '../src/transports/http2-client.js';
-import { ignoreEndedBeforeOpen } from './harness.js';
+import { echoOn, flowInit, ignoreEndedBeforeOpen, until } from './harness.js';
 
 interface Served {
   /** HTTP/2 requests the server got. */
@@ -73,23 +72,9 @@ async function server(
   };
 }
 
-let nextPort = 1;
-const init = (): OpenInit => ({
-  id: ConnId.of('tcp', { ip: '127.0.0.1', port: nextPort++ }, { ip: '198.18.0.1', port: 80 }),
-  sessionId: 'session-1',
-  dialTimeoutMs: 1000,
-});
-
-function echoOn(s: TunnelStream): void {
-  s.dialOk();
-  s.on('data', (c: Buffer) => s.write(Buffer.from(c)));
-  s.on('end', () => s.end());
-  s.resume();
-}
-
 /** One flow on the client: sends `text`, half-closes, returns what came back once the flow closed. */
 async function flow(client: Http2TunnelClient, text: string): Promise<{ echoed: string; reason: string }> {
-  const s = await openStream(client.openChannel(), init());
+  const s = await openStream(client.openChannel(), flowInit());
   const got: Buffer[] = [];
   s.on('data', (c: Buffer) => got.push(Buffer.from(c)));
   s.resume();
@@ -97,11 +82,6 @@ async function flow(client: Http2TunnelClient, text: string): Promise<{ echoed: 
   s.end();
   const end = await s.done;
   return { echoed: Buffer.concat(got).toString(), reason: end.reason };
-}
-
-async function until(cond: () => boolean, ms = 5000): Promise<void> {
-  for (const deadline = Date.now() + ms; !cond(); await new Promise((r) => setTimeout(r, 5)))
-    if (Date.now() > deadline) throw new Error('condition not met in time');
 }
 
 describe('call reuse', () => {
@@ -146,7 +126,7 @@ describe('call reuse', () => {
       n === 1 ? setTimeout(() => s.dialReject('ECONNREFUSED', 'refused'), 30) : echoOn(s),
     );
     try {
-      const s = await openStream(srv.client.openChannel(), init());
+      const s = await openStream(srv.client.openChannel(), flowInit());
       s.resume();
       const sending = setInterval(() => s.write(Buffer.alloc(8 * 1024, 1)), 1);
       expect((await s.done).reason).toBe('dial-rejected');
@@ -164,7 +144,7 @@ describe('call reuse', () => {
   it('a failed flow ends its call: the next flow makes a request of its own', async () => {
     const srv = await server((s, n) => (n === 1 ? s.abort() : echoOn(s)));
     try {
-      const s = await openStream(srv.client.openChannel(), init());
+      const s = await openStream(srv.client.openChannel(), flowInit());
       s.resume();
       expect((await s.done).reason).toBe('transport');
       expect(await flow(srv.client, 'next')).toEqual({ echoed: 'next', reason: 'eof' });
@@ -269,7 +249,7 @@ describe('call reuse', () => {
       });
       const trailers = new Promise<IncomingHttpHeaders>((r) => req.once('trailers', r));
       const response = new Promise<IncomingHttpHeaders>((r) => req.once('response', r));
-      const s = await openStream(http2ClientChannel(req), init());
+      const s = await openStream(http2ClientChannel(req), flowInit());
       const got: Buffer[] = [];
       s.on('data', (c: Buffer) => got.push(Buffer.from(c)));
       s.resume();

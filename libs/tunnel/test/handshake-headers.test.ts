@@ -13,7 +13,7 @@ import {
   type TunnelStream,
 } from '../src/index.js';
 import { decodeMessage } from '../src/protocol/codec.js';
-import { acceptStream, openStream, type OpenInit, type StreamOptions } from '../src/protocol/stream.js';
+import { acceptStream, openStream, type StreamOptions } from '../src/protocol/stream.js';
 import {
   ANSWERS_HEADER,
   FRAMES_HEADER,
@@ -23,7 +23,7 @@ import {
 import { DeferredEnds, END_LINGER_MS } from '../src/transports/deferred-ends.js';
 import { http2ClientChannel, http2ServerChannel } from '../src/transports/http2-channel.js';
 import { type Http2TunnelClientOptions } from '../src/transports/http2-client.js';
-import { LateStream, ignoreEndedBeforeOpen } from './harness.js';
+import { LateStream, echoOn, flowInit, ignoreEndedBeforeOpen, until } from './harness.js';
 import { TUNNEL_SESSION_MEMORY_MB } from '../src/transports/flow-control.js';
 
 interface Call {
@@ -64,13 +64,6 @@ async function server(onCall: (call: Call) => void, clientOptions: Http2TunnelCl
   };
 }
 
-let nextPort = 1;
-const init = (): OpenInit => ({
-  id: ConnId.of('tcp', { ip: '127.0.0.1', port: nextPort++ }, { ip: '198.18.0.1', port: 80 }),
-  sessionId: 'session-1',
-  dialTimeoutMs: 1000,
-});
-
 /** The tunnel messages in a `-bin` header, by name ('open-ok', 'dial-ok', ...). */
 function messagesIn(headers: Record<string, unknown> | undefined): string[] {
   const v = headers?.[FRAMES_HEADER];
@@ -95,18 +88,6 @@ function echoDialer({ channel }: Call): void {
   void accept(channel).then(echoOn);
 }
 
-function echoOn(s: TunnelStream): void {
-  s.dialOk();
-  s.on('data', (c: Buffer) => s.write(Buffer.from(c)));
-  s.on('end', () => s.end());
-  s.resume();
-}
-
-async function until(cond: () => boolean, ms = 5000): Promise<void> {
-  for (const deadline = Date.now() + ms; !cond(); await new Promise((r) => setTimeout(r, 5)))
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-}
-
 async function echo(s: TunnelStream, text: string): Promise<string> {
   const got: Buffer[] = [];
   s.on('data', (c: Buffer) => got.push(Buffer.from(c)));
@@ -122,7 +103,7 @@ describe('the handshake in HTTP/2 headers', () => {
   it('OPEN rides in the request, OPEN_OK in a 103 and DIAL_OK in the response; data follows as before', async () => {
     const srv = await server(echoDialer);
     try {
-      const s = await openStream(srv.client.openChannel(), init());
+      const s = await openStream(srv.client.openChannel(), flowInit());
       expect(await s.dialed).toEqual({ ok: true });
       expect(await echo(s, 'hello')).toBe('hello');
       expect((await s.done).reason).toBe('eof');
@@ -156,7 +137,7 @@ describe('the handshake in HTTP/2 headers', () => {
     });
     try {
       for (let i = 0; i < 5; i++) {
-        const s = await openStream(client.openChannel(), init());
+        const s = await openStream(client.openChannel(), flowInit());
         expect(await s.dialed).toEqual({ ok: true });
         const got: Buffer[] = [];
         s.on('data', (c: Buffer) => got.push(Buffer.from(c)));
@@ -176,7 +157,7 @@ describe('the handshake in HTTP/2 headers', () => {
       void accept(channel).then((s) => s.dialReject('ECONNREFUSED', 'nothing listens'));
     });
     try {
-      const s = await openStream(srv.client.openChannel(), init());
+      const s = await openStream(srv.client.openChannel(), flowInit());
       expect(await s.dialed).toEqual({ ok: false, reason: 'ECONNREFUSED', message: 'nothing listens' });
       expect((await s.done).reason).toBe('dial-rejected');
       expect(messagesIn(srv.calls[0]!.stream.sentHeaders)).toEqual(['dial-reject']);
@@ -188,7 +169,7 @@ describe('the handshake in HTTP/2 headers', () => {
   it('a client that does not advertise it gets the handshake in DATA', async () => {
     const srv = await server(echoDialer);
     try {
-      const s = await openStream(srv.olderChannel(), init());
+      const s = await openStream(srv.olderChannel(), flowInit());
       expect(await s.dialed).toEqual({ ok: true });
       expect(await echo(s, 'older client')).toBe('older client');
       const [call] = srv.calls;
@@ -207,7 +188,7 @@ describe('the handshake in HTTP/2 headers', () => {
     await new Promise<void>((r) => s2.listen(0, '127.0.0.1', r));
     const client = new Http2TunnelClient(`127.0.0.1:${(s2.address() as AddressInfo).port}`);
     try {
-      const s = await openStream(client.openChannel(), init());
+      const s = await openStream(client.openChannel(), flowInit());
       expect(await s.dialed).toEqual({ ok: true });
       expect(await echo(s, 'older server')).toBe('older server');
     } finally {
@@ -221,7 +202,7 @@ describe('the handshake in HTTP/2 headers', () => {
     const srv = await server(({ channel }) => accepted.push(acceptStream(channel).catch((e: unknown) => e)));
     try {
       await expect(
-        openStream(srv.client.openChannel(), init(), { versionRange: [5, 6] }),
+        openStream(srv.client.openChannel(), flowInit(), { versionRange: [5, 6] }),
       ).rejects.toMatchObject({
         code: 'version',
       });
@@ -241,7 +222,7 @@ describe('the handshake in HTTP/2 headers', () => {
       });
     });
     try {
-      const id = init();
+      const id = flowInit();
       const client = await openStream(srv.client.openChannel(), id);
       // The agent opens the matching stream (the manager asked it to), dials, and answers DIAL_OK.
       const agent = await openStream(srv.olderChannel(), id);
@@ -280,7 +261,7 @@ describe('the handshake in HTTP/2 headers', () => {
       let firstBulk!: () => void;
       const bulkFlowing = new Promise<void>((r) => (firstBulk = r));
       for (let i = 0; i < BULK_FLOWS; i++) {
-        const s = await openStream(srv.client.openChannel(), init());
+        const s = await openStream(srv.client.openChannel(), flowInit());
         s.on('data', (c: Buffer) => {
           bulkReceived += c.length;
           firstBulk();
@@ -290,7 +271,7 @@ describe('the handshake in HTTP/2 headers', () => {
       await bulkFlowing;
       const atOpen = bulkReceived;
       const probe = await openStream(srv.client.openChannel(), {
-        ...init(),
+        ...flowInit(),
         id: ConnId.of('tcp', { ip: '127.0.0.1', port: 1 }, { ip: '198.18.0.1', port: 81 }),
       });
       expect(await probe.dialed).toEqual({ ok: true });
@@ -307,13 +288,13 @@ describe('the handshake in HTTP/2 headers', () => {
   it('the next flow goes out on a request made ahead (a spare): OPEN in DATA, the answers still in headers', async () => {
     const srv = await server(echoDialer);
     try {
-      const first = await openStream(srv.client.openChannel(), init());
+      const first = await openStream(srv.client.openChannel(), flowInit());
       expect(await echo(first, 'one')).toBe('one');
       await until(() => srv.calls.length === 2); // the spare, made after the first flow's answer
       const spare = srv.calls[1]!;
       expect(spare.headers[ANSWERS_HEADER]).toBe('headers');
       expect(spare.headers[OPEN_HEADER]).toBeUndefined();
-      const second = await openStream(srv.client.openChannel(), init());
+      const second = await openStream(srv.client.openChannel(), flowInit());
       expect(srv.client.sparesUsed).toBe(1);
       expect(await second.dialed).toEqual({ ok: true });
       expect(await echo(second, 'two')).toBe('two');
@@ -338,7 +319,7 @@ describe('the handshake in HTTP/2 headers', () => {
       headers: () => ({ 'x-confirm': '1' }),
     });
     try {
-      const opening = openStream(srv.client.openChannel(), init()); // OPEN_OK comes with DIAL_OK
+      const opening = openStream(srv.client.openChannel(), flowInit()); // OPEN_OK comes with DIAL_OK
       await until(() => dials.length === 1);
       await new Promise((r) => setTimeout(r, 100));
       expect(srv.calls).toHaveLength(1); // no HEADERS for the server to handle while it dials
@@ -348,7 +329,7 @@ describe('the handshake in HTTP/2 headers', () => {
       expect(srv.calls[1]!.headers[ANSWERS_HEADER]).toBe('headers');
 
       // OPEN_OK in a 103 ahead of the dial (agents' flows, UDP) is an answer too.
-      const c = await openStream(confirming.openChannel(), init());
+      const c = await openStream(confirming.openChannel(), flowInit());
       await until(() => srv.calls.length === 4); // its own call, then its spare, while the dial waits
       expect(srv.calls[3]!.headers[ANSWERS_HEADER]).toBe('headers');
       expect(dials).toHaveLength(2);
@@ -369,7 +350,7 @@ describe('the handshake in HTTP/2 headers', () => {
       { spareTtlMs: 200 },
     );
     try {
-      const s = await openStream(srv.client.openChannel(), init());
+      const s = await openStream(srv.client.openChannel(), flowInit());
       expect(await echo(s, 'x')).toBe('x');
       await until(() => ended.length === 1);
       expect(ended).toEqual(['transport']); // the call ended before any OPEN: the manager logs it at debug
@@ -396,7 +377,7 @@ describe('the handshake in HTTP/2 headers', () => {
       connection: () => net.connect((relay.address() as AddressInfo).port, '127.0.0.1'),
     });
     try {
-      const upload = await openStream(client.openChannel(), init());
+      const upload = await openStream(client.openChannel(), flowInit());
       await upload.dialed;
       await until(() => srv.calls.length === 2); // the spare is there
       toServer!.pause();
@@ -404,7 +385,7 @@ describe('the handshake in HTTP/2 headers', () => {
       for (let i = 0; i < 8; i++) upload.write(Buffer.alloc(32 * 1024, 1));
       const session = (client as unknown as { session: http2.ClientHttp2Session }).session;
       await until(() => session.state.remoteWindowSize! < 1024);
-      const probe = openStream(client.openChannel(), init());
+      const probe = openStream(client.openChannel(), flowInit());
       toServer!.resume();
       expect(await (await probe).dialed).toEqual({ ok: true });
       expect(client.sparesUsed).toBe(0);
@@ -430,14 +411,14 @@ describe('the handshake in HTTP/2 headers', () => {
       headers: () => ({ 'x-confirm': '1' }),
     });
     try {
-      const s = await openStream(srv.client.openChannel(), init());
+      const s = await openStream(srv.client.openChannel(), flowInit());
       expect(await s.dialed).toEqual({ ok: true });
       expect(await echo(s, 'together')).toBe('together');
       const call = srv.calls[0]!;
       expect((call.stream as unknown as { sentInfoHeaders?: unknown[] }).sentInfoHeaders ?? []).toEqual([]);
       expect(messagesIn(call.stream.sentHeaders)).toEqual(['open-ok', 'dial-ok']);
 
-      const c = await openStream(confirming.openChannel(), init());
+      const c = await openStream(confirming.openChannel(), flowInit());
       expect(await c.dialed).toEqual({ ok: true });
       const confirmed = srv.calls.find(
         (k) => k.headers['x-confirm'] !== undefined && k.headers[OPEN_HEADER],
@@ -464,11 +445,11 @@ describe('the handshake in HTTP/2 headers', () => {
     try {
       const session = (): http2.ClientHttp2Session =>
         (srv.client as unknown as { session: http2.ClientHttp2Session }).session;
-      const a = await openStream(srv.client.openChannel(), init());
+      const a = await openStream(srv.client.openChannel(), flowInit());
       expect(await echo(a, 'a')).toBe('a');
       await a.done;
       expect(DeferredEnds.pending(session())).toBe(1); // held: the protocol already ended the call
-      const b = await openStream(srv.client.openChannel(), init());
+      const b = await openStream(srv.client.openChannel(), flowInit());
       expect(DeferredEnds.pending(session())).toBe(0); // went with B's OPEN
       await b.dialed;
       const [aPort, bPort] = [String(a.id.source.port), String(b.id.source.port)];
@@ -492,7 +473,7 @@ describe('the handshake in HTTP/2 headers', () => {
     it('goes in the trailers when the server ends the call with it; the flow ends cleanly with every byte', async () => {
       const srv = await server(echoLast);
       try {
-        const s = await openStream(srv.client.openChannel(), init());
+        const s = await openStream(srv.client.openChannel(), flowInit());
         const text = 'x'.repeat(300_000);
         expect(await echo(s, text)).toBe(text);
         expect((await s.done).reason).toBe('eof');
@@ -518,7 +499,7 @@ describe('the handshake in HTTP/2 headers', () => {
         });
       });
       try {
-        const s = await openStream(srv.client.openChannel(), init());
+        const s = await openStream(srv.client.openChannel(), flowInit());
         s.end(); // the server answers with 1.5 MiB and its CLOSE_SEND, in the trailers
         await until(() => trailersOf(srv.calls[0]!).length > 0);
         const got: Buffer[] = [];
@@ -548,7 +529,7 @@ describe('the handshake in HTTP/2 headers', () => {
         });
       });
       try {
-        const s = await openStream(srv.client.openChannel(), init());
+        const s = await openStream(srv.client.openChannel(), flowInit());
         const got: Buffer[] = [];
         s.on('data', (c: Buffer) => got.push(Buffer.from(c)));
         const ended = new Promise<void>((r) => s.once('end', () => r()));
@@ -561,7 +542,7 @@ describe('the handshake in HTTP/2 headers', () => {
         await until(() => trailersOf(srv.calls[0]!).length === 0 && srv.calls[0]!.stream.closed);
         expect(trailersOf(srv.calls[0]!)).toEqual([]);
 
-        const older = await openStream(srv.olderChannel(), init());
+        const older = await openStream(srv.olderChannel(), flowInit());
         expect(await echo(older, 'old')).toBe('old');
         expect((await older.done).reason).toBe('eof');
         const olderCall = srv.calls.find((c) => c.headers[TRAILER_FRAMES_HEADER] === undefined)!;
@@ -585,11 +566,11 @@ describe('the handshake in HTTP/2 headers', () => {
       echoDialer(call);
     });
     try {
-      const a = await openStream(srv.client.openChannel(), init());
+      const a = await openStream(srv.client.openChannel(), flowInit());
       expect(await echo(a, 'a')).toBe('a');
       await until(() => srv.calls.length === 2 && srv.calls[1]!.stream.closed);
       await new Promise((r) => setImmediate(r));
-      const b = await openStream(srv.client.openChannel(), init());
+      const b = await openStream(srv.client.openChannel(), flowInit());
       expect(await b.dialed).toEqual({ ok: true });
       expect(await echo(b, 'b')).toBe('b');
       expect(srv.client.sparesUsed).toBe(0);

@@ -13,6 +13,7 @@ import {
   type GrpcTunnelClient,
   type TunnelCall,
   type TunnelClient,
+  type TunnelStream,
   Http2TunnelClient,
   MANAGER_TUNNEL_PATH,
   TunnelError,
@@ -22,7 +23,7 @@ import {
   tunnelChannelOptions,
   withFastTunnelCodec,
 } from '../src/index.js';
-import { type StreamOptions } from '../src/protocol/stream.js';
+import { type OpenInit, type StreamOptions } from '../src/protocol/stream.js';
 
 // Only Manager.Tunnel, wired as the apps wire it: calls served on node:http2 ahead of grpc-js
 // (serveTunnelCalls) and made with Http2TunnelClient, the tunnel flow-control windows on both ends. The
@@ -160,6 +161,28 @@ export function randomBytes(n: number, _seed = 0): Buffer {
 }
 
 export const delay = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Waits for `cond`, checking every 5 ms; throws after `ms`. */
+export async function until(cond: () => boolean, ms = 5000): Promise<void> {
+  for (const deadline = Date.now() + ms; !cond(); await delay(5))
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+}
+
+let nextFlowPort = 1;
+/** An opener's OPEN for a new TCP flow (a source port of its own each time). */
+export const flowInit = (): OpenInit => ({
+  id: ConnId.of('tcp', { ip: '127.0.0.1', port: nextFlowPort++ }, { ip: '198.18.0.1', port: 80 }),
+  sessionId: 'session-1',
+  dialTimeoutMs: 1000,
+});
+
+/** An acceptor that answers DIAL_OK at once and echoes until the opener half-closes. */
+export function echoOn(s: TunnelStream): void {
+  s.dialOk();
+  s.on('data', (c: Buffer) => s.write(Buffer.from(c)));
+  s.on('end', () => s.end());
+  s.resume();
+}
 
 /**
  * For servers that accept every call: an Http2TunnelClient makes a request ahead for its next flow (a
