@@ -11,8 +11,20 @@ import {
   type TunnelStream,
 } from '../src/index.js';
 import { acceptStream, openStream } from '../src/protocol/stream.js';
-import { REUSE_HEADER, SERVER_REUSE_MAX_AGE_MS, type Recycle } from '../src/transports/call-reuse.js';
-import { http2ClientChannel, http2ServerChannel } from '../src/transports/http2-channel.js';
+import { decodeMessage, encodeMessage, type Message } from '../src/protocol/codec.js';
+import {
+  REUSE_HEADER,
+  REUSE_MESSAGE,
+  SERVER_REUSE_MAX_AGE_MS,
+  isReuseMessage,
+  type Recycle,
+} from '../src/transports/call-reuse.js';
+import { deserializeTunnelMessage, serializeTunnelMessage } from '../src/transports/grpc-codec.js';
+import {
+  GrpcMessageReader,
+  http2ClientChannel,
+  http2ServerChannel,
+} from '../src/transports/http2-channel.js';
 import type { Http2TunnelClientOptions } from '../src/transports/http2-client.js';
 import { echoOn, flowInit, ignoreEndedBeforeOpen, until } from './harness.js';
 
@@ -262,6 +274,99 @@ describe('call reuse', () => {
     } finally {
       older.destroy();
       await srv.close();
+    }
+  });
+});
+
+describe('call reuse: messages split across reads', () => {
+  /** A gRPC message (prefix and TunnelMessage) for a tunnel frame, or for REUSE_MESSAGE. */
+  const grpc = (serialized: Buffer): Buffer => {
+    const prefix = Buffer.alloc(5);
+    prefix.writeUInt32BE(serialized.length, 1);
+    return Buffer.concat([prefix, serialized]);
+  };
+  const frame = (m: Message): Buffer => grpc(serializeTunnelMessage({ payload: encodeMessage(m) }));
+  const open = (): Buffer => {
+    const i = flowInit();
+    return frame({
+      type: 'open',
+      version: 1,
+      minVersion: 1,
+      id: i.id,
+      sessionId: i.sessionId,
+      dialTimeoutMs: 1000,
+      roundtripLatencyMs: 0,
+    });
+  };
+  /** What a raw peer read: the message types, 'reuse' for REUSE_MESSAGE. */
+  const readTypes = (into: string[]): GrpcMessageReader =>
+    new GrpcMessageReader(1 << 20, (m) =>
+      into.push(isReuseMessage(m) ? 'reuse' : decodeMessage(deserializeTunnelMessage(m).payload).type),
+    );
+  /** Writes `bytes` as two HTTP/2 DATA frames, a turn of the event loop apart. */
+  const writeSplit = async (s: { write(b: Buffer): boolean }, bytes: Buffer, at: number): Promise<void> => {
+    s.write(bytes.subarray(0, at));
+    await new Promise((r) => setTimeout(r, 20));
+    s.write(bytes.subarray(at));
+  };
+
+  it('a server takes the next OPEN when it comes in two pieces', async () => {
+    const srv = await server((s) => echoOn(s));
+    const raw = http2.connect(`http://127.0.0.1:${srv.port}`);
+    try {
+      const req = raw.request({
+        ':method': 'POST',
+        ':path': MANAGER_TUNNEL_PATH,
+        'content-type': 'application/grpc',
+        [REUSE_HEADER]: '1',
+      });
+      const got: string[] = [];
+      const reader = readTypes(got);
+      req.on('data', (c: Buffer) => reader.push(c));
+      req.write(open());
+      await until(() => got.includes('dial-ok'));
+      req.write(frame({ type: 'close-send' }));
+      await until(() => got.includes('reuse'));
+      await writeSplit(req, open(), 7);
+      await until(() => got.filter((t) => t === 'dial-ok').length === 2, 2000);
+      expect(srv.flows).toHaveLength(2);
+      expect(srv.calls).toHaveLength(1);
+    } finally {
+      raw.destroy();
+      await srv.close();
+    }
+  });
+
+  it('a client parks its call when REUSE_MESSAGE comes in two pieces', async () => {
+    const s = http2.createServer();
+    s.on('stream', (stream: ServerHttp2Stream) => {
+      stream.respond({ ':status': 200, 'content-type': 'application/grpc', [REUSE_HEADER]: '1' });
+      const got: string[] = [];
+      const reader = readTypes(got);
+      stream.on('data', (c: Buffer) => {
+        reader.push(c);
+        if (got.at(-1) === 'open') {
+          got.push('answered');
+          stream.write(Buffer.concat([frame({ type: 'open-ok', version: 1 }), frame({ type: 'dial-ok' })]));
+        } else if (got.at(-1) === 'close-send') {
+          got.push('closed');
+          stream.write(frame({ type: 'close-send' }));
+          void writeSplit(stream, grpc(REUSE_MESSAGE), 6);
+        }
+      });
+    });
+    s.on('error', () => undefined);
+    await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+    const client = new Http2TunnelClient(`127.0.0.1:${(s.address() as AddressInfo).port}`);
+    try {
+      const flowStream = await openStream(client.openChannel(), flowInit());
+      flowStream.resume();
+      flowStream.end();
+      expect((await flowStream.done).reason).toBe('eof');
+      await until(() => client.parkedCalls === 1, 2000);
+    } finally {
+      client.destroy();
+      await new Promise<void>((r) => s.close(() => r()));
     }
   });
 });

@@ -677,12 +677,14 @@ class Http2Channel implements FrameChannel {
 
   /** A message in pieces: a DATA frame is passed on as it is; anything else is joined first. */
   private onPieces(pieces: Buffer[]): void {
-    if (this.finished || this.skipToOpen) return; // never an OPEN
+    if (this.finished && !this.awaitingReuse) return;
     const data = dataOfMessagePieces(pieces);
     if (data === undefined) {
+      // Anything else split across reads: a control frame, the next flow's OPEN, REUSE_MESSAGE.
       this.onMessage(Buffer.concat(pieces));
       return;
     }
+    if (this.finished || this.skipToOpen) return; // data of a flow that is over
     let bytes = 0;
     for (const d of data) bytes += d.length;
     this.handlers?.frame(Frame.pieces(data, bytes, pieces));
