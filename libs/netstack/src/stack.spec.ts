@@ -3,7 +3,7 @@ import fc from 'fast-check';
 import type { AttachTcp, FlowHandler } from './flow-handler.js';
 import { Netstack } from './stack.js';
 import { ACK, FIN, RST, SYN } from './tcp/segment.js';
-import { CONNECTION_CLOSED } from './tcp/tcp-connection.js';
+import { CONNECTION_CLOSED, FIN_ACK_DELAY_MS } from './tcp/tcp-connection.js';
 
 type AbortSignalLike = { readonly aborted: boolean; readonly reason: unknown };
 import type { TcpFlow, UdpFlow } from './flow-handler.js';
@@ -137,6 +137,50 @@ describe('Netstack TCP data', () => {
     await tick();
     expect(dev.take().map(flagsOf)).toEqual([RST | ACK]);
     expect(stack.getStats().tcpActive).toBe(0);
+    stack.close();
+  });
+});
+
+describe('Netstack TCP close', () => {
+  async function established() {
+    const flows: TcpFlow[] = [];
+    const { dev, stack } = setup({ onTcpConnect: async () => (flow) => flows.push(flow) });
+    dev.inject(tcpPacket4({ ...app, seq: 100, flags: SYN, options: mssOption }));
+    await tick();
+    await tick();
+    const iss = dev.take()[0]!.readUInt32BE(24);
+    dev.inject(tcpPacket4({ ...app, seq: 101, ack: iss + 1, flags: ACK }));
+    await tick();
+    const flow = flows[0]!;
+    flow.on('error', () => undefined);
+    flow.resume();
+    return { dev, stack, flow, iss };
+  }
+
+  it("carries the ACK of the application's FIN on our FIN when we close soon after (three packets)", async () => {
+    const { dev, stack, flow, iss } = await established();
+    dev.inject(tcpPacket4({ ...app, seq: 101, ack: iss + 1, flags: ACK | FIN }));
+    await tick();
+    expect(dev.take()).toEqual([]); // no pure ACK yet
+    flow.end();
+    await tick();
+    expect(dev.take().map((p) => [flagsOf(p), p.readUInt32BE(28)])).toEqual([[FIN | ACK, 102]]);
+    dev.inject(tcpPacket4({ ...app, seq: 102, ack: iss + 2, flags: ACK }));
+    await tick();
+    expect(stack.getStats().tcpActive).toBe(0);
+    stack.close();
+  });
+
+  it("acknowledges the application's FIN alone once the delay passed, and a retransmitted FIN at once", async () => {
+    const { dev, stack, iss } = await established();
+    dev.inject(tcpPacket4({ ...app, seq: 101, ack: iss + 1, flags: ACK | FIN }));
+    await tick();
+    expect(dev.take()).toEqual([]);
+    await delay(FIN_ACK_DELAY_MS + 40); // the stack's timer ticks every 10 ms
+    expect(dev.take().map((p) => [flagsOf(p), p.readUInt32BE(28)])).toEqual([[ACK, 102]]);
+    dev.inject(tcpPacket4({ ...app, seq: 101, ack: iss + 1, flags: ACK | FIN })); // its ACK got lost
+    await tick();
+    expect(dev.take().map((p) => [flagsOf(p), p.readUInt32BE(28)])).toEqual([[ACK, 102]]);
     stack.close();
   });
 });

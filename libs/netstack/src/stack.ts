@@ -686,7 +686,7 @@ export class Netstack implements TcpHost, UdpHost {
         }
         continue;
       }
-      if (conn.rtoDeadline !== 0 || conn.deadline !== 0) conn.onTimer(now);
+      if (conn.rtoDeadline !== 0 || conn.deadline !== 0 || conn.ackDelayedUntil !== 0) conn.onTimer(now);
       if (conn.windowLow) conn.onReadDemand();
       if (conn.timerIdle) {
         conn.ticked = false;
