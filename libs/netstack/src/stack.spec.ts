@@ -4,8 +4,7 @@ import type { AttachTcp, FlowHandler } from './flow-handler.js';
 import { Netstack } from './stack.js';
 import { ACK, FIN, RST, SYN } from './tcp/segment.js';
 import { CONNECTION_CLOSED, FIN_ACK_DELAY_MS } from './tcp/tcp-connection.js';
-
-type AbortSignalLike = { readonly aborted: boolean; readonly reason: unknown };
+import type { ConnectSignal } from './connect-signal.js';
 import type { TcpFlow, UdpFlow } from './flow-handler.js';
 import { MemoryDevice, tcpPacket4, udpPacket4 } from './testing/memory-device.js';
 
@@ -52,7 +51,7 @@ describe('Netstack TCP handshake', () => {
   });
 
   it("aborts the handler's signal when the stack closes while it decides, and never after an accept", async () => {
-    const signals: AbortSignalLike[] = [];
+    const signals: ConnectSignal[] = [];
     let accept!: (a: AttachTcp) => void;
     const flows: TcpFlow[] = [];
     const { dev, stack } = setup({
@@ -80,7 +79,7 @@ describe('Netstack TCP handshake', () => {
   });
 
   it('a connect timeout aborts the signal with the connection-closed reason', async () => {
-    let signal: AbortSignalLike | undefined;
+    let signal: ConnectSignal | undefined;
     const { dev, stack } = setup(
       {
         onTcpConnect: (_id, s) => {

@@ -192,18 +192,19 @@ export class Http2TunnelClient implements TunnelChannelOpener {
     if (this.closed) throw new TunnelError('transport', `the tunnel client for ${this.address} is closed`);
     const session = this.connection();
     DeferredEnds.flush(session); // ended calls' END_STREAMs go in the same write as this call's first frame
-    const parked = this.takeParked(session);
+    const headers = this.headers?.(); // asked once per flow (a token provider may do work)
+    const parked = this.takeParked(session, headers?.['authorization']);
     if (parked !== undefined) {
       this.callsReused++;
       return parked.next();
     }
-    const spare = this.takeSpare(session);
+    const spare = this.takeSpare(session, headers?.['authorization']);
     if (spare !== undefined) {
       this.sparesUsed++;
       return http2ClientChannel(this.spareAfterAnswer(spare), this.maxMessageBytes, this.recycleOf(spare));
     }
     return http2RequestChannel(
-      (extra) => this.spareAfterAnswer(this.request(session, extra)),
+      (extra) => this.spareAfterAnswer(this.request(session, extra, headers)),
       this.maxMessageBytes,
       this.recycleOf,
     );
@@ -251,10 +252,9 @@ export class Http2TunnelClient implements TunnelChannelOpener {
    * The most recently parked call that can take a flow now: on this connection, still open, made with
    * the credentials a new call would carry, young enough. None while the send window is low (as spares).
    */
-  private takeParked(session: ClientHttp2Session): ParkedCall | undefined {
+  private takeParked(session: ClientHttp2Session, authorization: string | undefined): ParkedCall | undefined {
     if (this.parked.length === 0) return undefined;
     if (session.state.remoteWindowSize! < SPARE_MIN_SEND_WINDOW) return undefined;
-    const authorization = this.headers?.()['authorization'];
     const now = this.now();
     for (let call = this.parked.pop(); call !== undefined; call = this.parked.pop()) {
       const s = call.stream;
@@ -293,8 +293,11 @@ export class Http2TunnelClient implements TunnelChannelOpener {
     return stream;
   }
 
-  private request(session: ClientHttp2Session, extra: OutgoingHttpHeaders): ClientHttp2Stream {
-    const headers = this.headers?.();
+  private request(
+    session: ClientHttp2Session,
+    extra: OutgoingHttpHeaders,
+    headers = this.headers?.(),
+  ): ClientHttp2Stream {
     const stream: MadeStream = session.request({
       ':method': 'POST',
       ':path': this.path,
@@ -313,7 +316,10 @@ export class Http2TunnelClient implements TunnelChannelOpener {
    * The spare request, if it is on this connection, still open, made with the credentials a new request
    * would carry, and its OPEN would not wait (see above).
    */
-  private takeSpare(session: ClientHttp2Session): ClientHttp2Stream | undefined {
+  private takeSpare(
+    session: ClientHttp2Session,
+    authorization: string | undefined,
+  ): ClientHttp2Stream | undefined {
     const spare = this.spare;
     if (spare === undefined) return undefined;
     const made = (spare.stream as MadeStream)[MADE];
@@ -321,7 +327,7 @@ export class Http2TunnelClient implements TunnelChannelOpener {
       spare.session !== session ||
       spare.stream.closed ||
       spare.stream.destroyed ||
-      made?.authorization !== this.headers?.()['authorization']
+      made?.authorization !== authorization
     ) {
       this.dropSpare();
       return undefined;
